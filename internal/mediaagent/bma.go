@@ -1,0 +1,375 @@
+// Package mediaagent implements the media agents. A backup media agent
+// (BMA) owns the buffers of one column of the topology and exactly one
+// device: its program module multiplexes the records of its buffers into
+// one sequence of blocks on the device, spanning onto the next volume of its
+// pool when one fills, and reports the extents of every copy it wrote.
+//
+// Multiplexing keeps the device streaming while any buffer has data, and
+// writes each object in long runs (extents): the BMA stays on one buffer
+// while it has records, and moves on when it runs dry or when the run
+// reached ExtentTarget while another buffer fills up.
+package mediaagent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"daisy/internal/buffers"
+	"daisy/internal/device"
+	"daisy/internal/records"
+	"daisy/internal/volume"
+)
+
+// Mount is a volume mounted on the media agent's device for writing.
+type Mount struct {
+	Medium device.Medium
+	Label  volume.Label
+	// At is the block where the session starts (the number of valid
+	// blocks on the volume).
+	At int64
+}
+
+// VolumeSource hands volumes of a pool to a media agent's device. Its
+// methods are called from the media agent's goroutine.
+type VolumeSource interface {
+	// Next mounts the next volume to write on.
+	Next(ctx context.Context) (Mount, error)
+	// Release unmounts a volume after a session: the blocks on it, whether
+	// it is full, and the session's failure if it failed (then blocks
+	// written by the session must not count).
+	Release(ctx context.Context, m Mount, blocks int64, full bool, failed error) error
+}
+
+// Input is one buffer of the media agent, read through its cursor.
+type Input struct {
+	Name   string // e.g. "BMA124.B2"
+	Cursor *buffers.Cursor
+	Copy   int // copy number the objects of this buffer get on this device
+}
+
+// Extent is a run of consecutive blocks of one volume holding records of
+// one object's copy.
+type Extent struct {
+	VolumeID    records.ID
+	Label       string
+	FirstBlock  int64
+	LastBlock   int64
+	FirstOffset uint64 // object offset of the first record in the run
+	EndOffset   uint64 // object offset after the last data byte in the run
+	Records     int64
+	Bytes       int64 // payload bytes
+}
+
+// CopyResult is what the media agent did with one object.
+type CopyResult struct {
+	Object  records.ID
+	Copy    int
+	Input   string
+	Extents []Extent
+	Bytes   int64 // payload bytes written
+	// Err is nil when the object's records, End included, are on the
+	// device and synced.
+	Err error
+}
+
+// BMA is a backup media agent.
+type BMA struct {
+	Name    string
+	Device  string
+	Inputs  []Input
+	Volumes VolumeSource
+	// Notify is the channel the inputs' cursors were attached with.
+	Notify chan struct{}
+	// Session describes the write sessions this agent opens (job, host).
+	Session volume.SessionInfo
+	// ExtentTarget is the run length after which the agent moves to a
+	// buffer that is filling up (default 64 MiB).
+	ExtentTarget int64
+	// IdleFlush is how long a partly filled block waits for more records
+	// before it is written anyway (default 200 ms).
+	IdleFlush time.Duration
+	// OnWrite, if set, is called after each block with the bytes written.
+	OnWrite func(n int)
+
+	objs    map[records.ID]*objState
+	order   []records.ID
+	mount   Mount
+	w       *volume.Writer
+	volumes []string
+}
+
+type objState struct {
+	copy    int
+	input   string
+	extents []Extent
+	bytes   int64
+	ended   bool
+	err     error
+}
+
+// VolumesWritten returns the labels of the volumes written, in order.
+func (a *BMA) VolumesWritten() []string { return a.volumes }
+
+// Run multiplexes the inputs onto the device until every input has ended.
+// It returns one result per object seen. A device failure does not stop
+// the chain: the agent detaches from its buffers, marks every copy not yet
+// complete as failed, and returns the error.
+func (a *BMA) Run(ctx context.Context) ([]CopyResult, error) {
+	if a.ExtentTarget <= 0 {
+		a.ExtentTarget = 64 << 20
+	}
+	if a.IdleFlush <= 0 {
+		a.IdleFlush = 200 * time.Millisecond
+	}
+	a.objs = map[records.ID]*objState{}
+	err := a.mux(ctx)
+	if err == nil && a.w != nil {
+		err = a.finish(ctx)
+	}
+	if err != nil {
+		for _, in := range a.Inputs {
+			in.Cursor.Detach()
+		}
+		if a.w != nil {
+			a.w.Abandon(err)
+			_ = a.Volumes.Release(ctx, a.mount, a.w.Blocks(), false, err)
+			a.w = nil
+		}
+	}
+	res := make([]CopyResult, 0, len(a.order))
+	for _, id := range a.order {
+		st := a.objs[id]
+		r := CopyResult{Object: id, Copy: st.copy, Input: st.input, Extents: st.extents, Bytes: st.bytes, Err: st.err}
+		switch {
+		case r.Err != nil:
+		case err != nil:
+			r.Err = fmt.Errorf("media agent %s on %s: %w", a.Name, a.Device, err)
+		case !st.ended:
+			r.Err = fmt.Errorf("media agent %s: object %s ended without its end record", a.Name, id)
+		}
+		res = append(res, r)
+	}
+	return res, err
+}
+
+func (a *BMA) mux(ctx context.Context) error {
+	ended := make([]bool, len(a.Inputs))
+	nlive := len(a.Inputs)
+	cur := -1
+	var run int64
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	for nlive > 0 {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		progressed := false
+		for k := 0; k < len(a.Inputs); k++ {
+			i := k
+			if cur >= 0 {
+				// The current input first, then the others in turn.
+				i = (cur + k) % len(a.Inputs)
+			}
+			if ended[i] {
+				continue
+			}
+			in := &a.Inputs[i]
+			r, st := in.Cursor.TryNext()
+			switch st {
+			case buffers.Done:
+				ended[i] = true
+				nlive--
+				a.inputEnded(in)
+				continue
+			case buffers.Empty:
+				continue
+			}
+			if i != cur {
+				cur, run = i, 0
+			}
+			n := r.Len()
+			err := a.write(ctx, in, r)
+			in.Cursor.Ack()
+			if err != nil {
+				return err
+			}
+			run += int64(n)
+			progressed = true
+			if run >= a.ExtentTarget && a.otherFilling(cur) {
+				cur, run = (cur+1)%len(a.Inputs), 0
+			}
+			break
+		}
+		if progressed || nlive == 0 {
+			continue
+		}
+		// Nothing to write now: wait for a record; write a partly filled
+		// block if the wait lasts.
+		if a.w != nil && a.w.Pending() > 0 {
+			timer.Reset(a.IdleFlush)
+			select {
+			case <-a.Notify:
+				timer.Stop()
+			case <-timer.C:
+				if err := a.flush(ctx); err != nil {
+					return err
+				}
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			continue
+		}
+		select {
+		case <-a.Notify:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// otherFilling reports whether an input other than cur is over half full.
+func (a *BMA) otherFilling(cur int) bool {
+	for i := range a.Inputs {
+		if i == cur {
+			continue
+		}
+		s := a.Inputs[i].Cursor.Buffer().Stats()
+		if s.Used*2 >= s.Capacity {
+			return true
+		}
+	}
+	return false
+}
+
+// inputEnded marks the objects of an input that ended without their End
+// record as failed (the producer broke off).
+func (a *BMA) inputEnded(in *Input) {
+	err := in.Cursor.Err()
+	for _, id := range a.order {
+		st := a.objs[id]
+		if st.input == in.Name && !st.ended && st.err == nil {
+			if err == nil {
+				err = errors.New("stream ended without the object's end record")
+			}
+			st.err = fmt.Errorf("buffer %s: %w", in.Name, err)
+		}
+	}
+}
+
+func (a *BMA) write(ctx context.Context, in *Input, r *records.Record) error {
+	if r.Type().IsObject() {
+		id := r.Object()
+		if _, ok := a.objs[id]; !ok {
+			a.objs[id] = &objState{copy: in.Copy, input: in.Name}
+			a.order = append(a.order, id)
+		}
+	}
+	if a.w == nil {
+		if err := a.mountNext(ctx, ""); err != nil {
+			return err
+		}
+	}
+	err := a.w.Add(r.Bytes())
+	if errors.Is(err, volume.ErrVolumeFull) {
+		if err = a.span(ctx); err == nil {
+			err = a.w.Add(r.Bytes())
+		}
+	}
+	return err
+}
+
+func (a *BMA) flush(ctx context.Context) error {
+	err := a.w.Flush()
+	if errors.Is(err, volume.ErrVolumeFull) {
+		if err = a.span(ctx); err == nil {
+			err = a.w.Flush()
+		}
+	}
+	return err
+}
+
+func (a *BMA) mountNext(ctx context.Context, previous string) error {
+	m, err := a.Volumes.Next(ctx)
+	if err != nil {
+		return fmt.Errorf("media agent %s: mount a volume on %s: %w", a.Name, a.Device, err)
+	}
+	s := a.Session
+	s.Session = records.NewID()
+	s.MediaAgent = a.Name
+	s.Previous = previous
+	s.Time = time.Now().UTC()
+	w, err := volume.NewWriter(m.Medium, m.Label, volume.WriterOptions{Session: s, At: m.At, OnBlock: a.onBlock})
+	if err != nil {
+		_ = a.Volumes.Release(ctx, m, m.At, false, err)
+		return err
+	}
+	a.mount, a.w = m, w
+	a.volumes = append(a.volumes, m.Label.Label)
+	return nil
+}
+
+// span moves writing to the next volume of the pool after the current one
+// reached its early warning.
+func (a *BMA) span(ctx context.Context) error {
+	old, oldMount := a.w, a.mount
+	if err := a.mountNext(ctx, old.Label().Label); err != nil {
+		a.w, a.mount = old, oldMount
+		return err
+	}
+	if err := old.Span(a.w); err != nil {
+		return err
+	}
+	return a.Volumes.Release(ctx, oldMount, old.Blocks(), true, nil)
+}
+
+func (a *BMA) finish(ctx context.Context) error {
+	if err := a.w.Finish(); err != nil {
+		return err
+	}
+	err := a.Volumes.Release(ctx, a.mount, a.w.Blocks(), false, nil)
+	a.w = nil
+	return err
+}
+
+// onBlock extends the extents of the objects whose records a block holds.
+func (a *BMA) onBlock(b volume.BlockInfo) {
+	written := 0
+	for _, rec := range b.Records {
+		written += records.HeaderSize + int(rec.Len)
+		if !rec.Type.IsObject() {
+			continue
+		}
+		st := a.objs[rec.Object]
+		if st == nil {
+			continue
+		}
+		start, end := rec.Offset, rec.Offset
+		if rec.Type == records.TypeData {
+			end += uint64(rec.Len)
+			st.bytes += int64(rec.Len)
+		}
+		if rec.Type == records.TypeEnd {
+			st.ended = true
+		}
+		n := len(st.extents)
+		if n > 0 && st.extents[n-1].VolumeID == b.Volume && st.extents[n-1].LastBlock+1 >= b.Block {
+			e := &st.extents[n-1]
+			e.LastBlock = b.Block
+			e.EndOffset = max(e.EndOffset, end)
+			e.Records++
+			e.Bytes += int64(rec.Len)
+			continue
+		}
+		st.extents = append(st.extents, Extent{
+			VolumeID: b.Volume, Label: b.Label, FirstBlock: b.Block, LastBlock: b.Block,
+			FirstOffset: start, EndOffset: end, Records: 1, Bytes: int64(rec.Len),
+		})
+	}
+	if a.OnWrite != nil {
+		a.OnWrite(written)
+	}
+}

@@ -1,0 +1,282 @@
+package records
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"time"
+)
+
+// BeginInfo is the payload of a Begin record (UTF-8 JSON). Unknown fields
+// are ignored by readers, so later versions can add fields.
+type BeginInfo struct {
+	Source  string            `json:"source"`
+	Client  string            `json:"client"`
+	Level   string            `json:"level"`          // full, incremental, differential
+	Base    string            `json:"base,omitempty"` // ID of the object this one is based on
+	Time    time.Time         `json:"time"`           // when the backup started
+	Job     int64             `json:"job,omitempty"`
+	Content string            `json:"content"` // "pax": the data is a POSIX pax tar stream
+	Options map[string]string `json:"options,omitempty"`
+}
+
+// EndInfo is the payload of an End record (UTF-8 JSON).
+type EndInfo struct {
+	Length  uint64 `json:"length"`  // bytes of the object stream
+	Records uint32 `json:"records"` // data records
+	Hash    string `json:"hash"`    // "sha256:" + hex of the object stream
+	Aborted string `json:"aborted,omitempty"`
+}
+
+// HashName prefixes content hashes.
+const HashName = "sha256:"
+
+// ErrAborted marks an object whose producer gave up: its End record says
+// why, and it must not be restored as complete.
+var ErrAborted = errors.New("records: object aborted by its producer")
+
+// StreamWriter cuts an object stream into records: Begin when created, Data
+// records of MaxPayload bytes as bytes are written, End on Close. Each
+// record is sealed (CRC) and handed to emit, which takes its reference.
+// Errors are sticky: after emit fails, every call returns that error.
+type StreamWriter struct {
+	id   ID
+	pool *Pool
+	emit func(*Record) error
+	cur  *Record
+	fill int
+	seq  uint32
+	off  uint64
+	h    hash.Hash
+	err  error
+}
+
+// NewStreamWriter emits the Begin record of object id and returns the writer
+// of its data.
+func NewStreamWriter(id ID, begin BeginInfo, pool *Pool, emit func(*Record) error) (*StreamWriter, error) {
+	w := &StreamWriter{id: id, pool: pool, emit: emit, h: sha256.New()}
+	if err := w.control(TypeBegin, 0, begin); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// ID returns the object's ID.
+func (w *StreamWriter) ID() ID { return w.id }
+
+func (w *StreamWriter) control(t Type, off uint64, v any) error {
+	p, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if len(p) > MaxPayload {
+		return fmt.Errorf("records: %s payload of %d bytes is too large", t, len(p))
+	}
+	r := w.pool.New(len(p))
+	copy(r.Payload(), p)
+	r.Seal(t, w.id, off, w.seq)
+	w.seq++
+	if err := w.emit(r); err != nil {
+		w.err = err
+		return err
+	}
+	return nil
+}
+
+// Write adds bytes to the object stream.
+func (w *StreamWriter) Write(p []byte) (int, error) {
+	if w.err != nil {
+		return 0, w.err
+	}
+	w.h.Write(p)
+	n := 0
+	for len(p) > 0 {
+		if w.cur == nil {
+			w.cur = w.pool.New(MaxPayload)
+			w.fill = 0
+		}
+		c := copy(w.cur.Payload()[w.fill:], p)
+		w.fill += c
+		n += c
+		p = p[c:]
+		if w.fill == MaxPayload {
+			if err := w.flush(); err != nil {
+				return n, err
+			}
+		}
+	}
+	return n, nil
+}
+
+// ReadFrom fills records directly from r, without an intermediate buffer.
+func (w *StreamWriter) ReadFrom(r io.Reader) (int64, error) {
+	var total int64
+	for {
+		if w.err != nil {
+			return total, w.err
+		}
+		if w.cur == nil {
+			w.cur = w.pool.New(MaxPayload)
+			w.fill = 0
+		}
+		n, err := r.Read(w.cur.Payload()[w.fill:])
+		if n > 0 {
+			w.h.Write(w.cur.Payload()[w.fill : w.fill+n])
+			w.fill += n
+			total += int64(n)
+			if w.fill == MaxPayload {
+				if ferr := w.flush(); ferr != nil {
+					return total, ferr
+				}
+			}
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+func (w *StreamWriter) flush() error {
+	r := w.cur
+	w.cur = nil
+	if w.fill == 0 {
+		r.Release()
+		return nil
+	}
+	r.b = r.b[:HeaderSize+w.fill]
+	r.Seal(TypeData, w.id, w.off, w.seq)
+	w.off += uint64(w.fill)
+	w.seq++
+	w.fill = 0
+	if err := w.emit(r); err != nil {
+		w.err = err
+		return err
+	}
+	return nil
+}
+
+// Close flushes the last data record and emits the End record.
+func (w *StreamWriter) Close() (EndInfo, error) {
+	if w.err != nil {
+		return EndInfo{}, w.err
+	}
+	if w.cur != nil {
+		if err := w.flush(); err != nil {
+			return EndInfo{}, err
+		}
+	}
+	end := EndInfo{Length: w.off, Records: w.seq - 1, Hash: HashName + hex.EncodeToString(w.h.Sum(nil))}
+	if err := w.control(TypeEnd, w.off, end); err != nil {
+		return EndInfo{}, err
+	}
+	w.err = errors.New("records: stream writer closed")
+	return end, nil
+}
+
+// Abort ends the object with an End record that marks it aborted, so every
+// copy and every reader knows it is incomplete. It is best effort.
+func (w *StreamWriter) Abort(reason string) error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.cur != nil {
+		w.cur.Release()
+		w.cur = nil
+	}
+	err := w.control(TypeEnd, w.off, EndInfo{Length: w.off, Records: w.seq - 1, Aborted: reason})
+	w.err = errors.New("records: stream writer aborted")
+	return err
+}
+
+// Assembler checks the records of one object, in order, and writes the data
+// to an io.Writer: sequence numbers without gaps, offsets continuous, the
+// length, record count and hash of the End record. The records' own CRCs are
+// checked by Decode before they reach it.
+type Assembler struct {
+	id    ID
+	w     io.Writer
+	h     hash.Hash
+	begun bool
+	done  bool
+	begin BeginInfo
+	end   EndInfo
+	seq   uint32
+	off   uint64
+	data  uint32
+}
+
+// NewAssembler returns an assembler of object id writing its data to w.
+func NewAssembler(id ID, w io.Writer) *Assembler {
+	return &Assembler{id: id, w: w, h: sha256.New()}
+}
+
+// Begin returns the object's begin info (after its Begin record was added).
+func (a *Assembler) Begin() BeginInfo { return a.begin }
+
+// End returns the object's end info (after Done).
+func (a *Assembler) End() EndInfo { return a.end }
+
+// Offset returns the number of data bytes assembled so far.
+func (a *Assembler) Offset() uint64 { return a.off }
+
+// Add takes the next record of the object. Records of other objects are an
+// error; the caller filters them.
+func (a *Assembler) Add(h Header, payload []byte) error {
+	if h.Object != a.id {
+		return fmt.Errorf("records: record of object %s in the stream of %s", h.Object, a.id)
+	}
+	if a.done {
+		return fmt.Errorf("records: object %s: %s record after its end", a.id, h.Type)
+	}
+	if !a.begun && h.Type != TypeBegin {
+		return fmt.Errorf("%w: object %s starts with a %s record (seq %d), not begin", ErrCorrupt, a.id, h.Type, h.Seq)
+	}
+	if h.Seq != a.seq {
+		return fmt.Errorf("%w: object %s: record %d missing (found %d at offset %d)", ErrCorrupt, a.id, a.seq, h.Seq, h.Offset)
+	}
+	switch h.Type {
+	case TypeBegin:
+		if err := json.Unmarshal(payload, &a.begin); err != nil {
+			return fmt.Errorf("%w: object %s: begin record: %v", ErrCorrupt, a.id, err)
+		}
+		a.begun = true
+	case TypeData:
+		if h.Offset != a.off {
+			return fmt.Errorf("%w: object %s: data at offset %d, expected %d", ErrCorrupt, a.id, h.Offset, a.off)
+		}
+		a.h.Write(payload)
+		if _, err := a.w.Write(payload); err != nil {
+			return err
+		}
+		a.off += uint64(len(payload))
+		a.data++
+	case TypeEnd:
+		if err := json.Unmarshal(payload, &a.end); err != nil {
+			return fmt.Errorf("%w: object %s: end record: %v", ErrCorrupt, a.id, err)
+		}
+		a.done = true
+		if a.end.Aborted != "" {
+			return fmt.Errorf("%w: object %s: %s", ErrAborted, a.id, a.end.Aborted)
+		}
+		if a.end.Length != a.off || a.end.Records != a.data {
+			return fmt.Errorf("%w: object %s: end says %d bytes in %d records, stream had %d in %d", ErrCorrupt, a.id, a.end.Length, a.end.Records, a.off, a.data)
+		}
+		if sum := HashName + hex.EncodeToString(a.h.Sum(nil)); sum != a.end.Hash {
+			return fmt.Errorf("%w: object %s: content hash %s, end record says %s", ErrCorrupt, a.id, sum, a.end.Hash)
+		}
+	default:
+		return fmt.Errorf("records: object %s: unexpected %s record", a.id, h.Type)
+	}
+	a.seq++
+	return nil
+}
+
+// Done reports whether the End record was added and everything checked.
+func (a *Assembler) Done() bool { return a.done }
