@@ -88,6 +88,9 @@ func NewID() ID {
 	return id
 }
 
+// ParseID parses the text form of an ID.
+func ParseID(s string) (ID, error) { return uuid.Parse(s) }
+
 // ErrCorrupt marks a record that fails its magic, length or CRC check.
 var ErrCorrupt = errors.New("records: corrupt record")
 

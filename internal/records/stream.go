@@ -278,5 +278,9 @@ func (a *Assembler) Add(h Header, payload []byte) error {
 	return nil
 }
 
+// NextSeq returns the sequence number of the record the assembler expects
+// next; a reader resuming from another copy skips records before it.
+func (a *Assembler) NextSeq() uint32 { return a.seq }
+
 // Done reports whether the End record was added and everything checked.
 func (a *Assembler) Done() bool { return a.done }

@@ -1,0 +1,175 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
+
+	"daisy/internal/config"
+	"daisy/internal/jobs"
+)
+
+func newBackupCmd(g *globals) *cobra.Command {
+	var (
+		sources []string
+		level   string
+	)
+	cmd := &cobra.Command{
+		Use:   "backup [--source S]...",
+		Short: "Back up sources: one pass writes every copy their chains ask for",
+		Long: `backup reads each selected source once (all sources in the backup group
+by default) and writes the primary copy and every mirror copy of it in the
+same pass. A device that fails marks its copies failed; the other copies
+complete.
+
+` + exitCodesHelp,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runBackup(cmd.Context(), g, jobs.BackupOptions{Sources: sources, Level: level})
+		},
+	}
+	cmd.Flags().StringArrayVar(&sources, "source", nil, "back up only this source (repeatable)")
+	cmd.Flags().StringVar(&level, "level", "full", "backup level: full")
+	return cmd
+}
+
+func runBackup(ctx context.Context, g *globals, o jobs.BackupOptions) error {
+	cfg, err := g.loadConfig()
+	if err != nil {
+		return err
+	}
+	cat, err := g.openCatalog(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer cat.Close()
+	o.Logger = g.log
+	var stopProgress func()
+	if g.interactive() {
+		o.Monitor = func(m *jobs.Monitor) { stopProgress = showProgress(g, m) }
+	}
+	start := time.Now()
+	res, err := jobs.Backup(ctx, cfg, cat, o)
+	if stopProgress != nil {
+		stopProgress()
+	}
+	if res == nil {
+		return err
+	}
+	if g.json {
+		if perr := g.printJSON(res); perr != nil && err == nil {
+			err = perr
+		}
+	} else {
+		printBackup(g, cfg, res, time.Since(start))
+	}
+	if err != nil {
+		return err
+	}
+	switch res.State {
+	case jobs.JobPartial:
+		return &exitError{ExitPartial, fmt.Errorf("backup job %d completed, but %s", res.Job, failedCopies(res))}
+	case jobs.JobFailed:
+		return fmt.Errorf("backup job %d failed: %s", res.Job, failedCopies(res))
+	}
+	return nil
+}
+
+func failedCopies(res *jobs.BackupResult) string {
+	var parts []string
+	for _, o := range res.Objects {
+		if o.State != jobs.ObjectComplete {
+			parts = append(parts, fmt.Sprintf("%s has no good copy", o.Source))
+			continue
+		}
+		for _, c := range o.Copies {
+			if c.State != jobs.CopyGood {
+				parts = append(parts, fmt.Sprintf("%s copy %d failed", o.Source, c.Number))
+			}
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+func printBackup(g *globals, cfg *config.Config, res *jobs.BackupResult, d time.Duration) {
+	w := g.stdout
+	rate := float64(res.Bytes) / d.Seconds() / 1e6
+	fmt.Fprintf(w, "backup job %d: %s, %d object(s), %s in %s (%.0f MB/s)\n", res.Job, res.State, len(res.Objects), config.FormatSize(res.Bytes), d.Round(time.Millisecond), rate)
+	for _, o := range res.Objects {
+		fmt.Fprintf(w, "  %-10s %s  %s  %d entries  %s\n", o.Source, o.Object, config.FormatSize(o.Bytes), o.Files, o.State)
+		if o.Error != "" {
+			fmt.Fprintf(w, "      error: %s\n", o.Error)
+		}
+		for _, c := range o.Copies {
+			fmt.Fprintf(w, "      copy %d  %-8s %s on %s, pool %s, volumes %s\n", c.Number, c.State, c.MediaAgent, c.Device, c.Pool, strings.Join(c.Volumes, ","))
+			if c.Error != "" {
+				fmt.Fprintf(w, "              %s\n", c.Error)
+			}
+		}
+		for i, warn := range o.Warnings {
+			if i == 5 {
+				fmt.Fprintf(w, "      … %d more warnings (see --json)\n", len(o.Warnings)-5)
+				break
+			}
+			fmt.Fprintf(w, "      warning: %s\n", warn)
+		}
+	}
+}
+
+// showProgress draws one bar per source (bytes read) and per media agent
+// (bytes written) until the returned stop function is called.
+func showProgress(g *globals, m *jobs.Monitor) func() {
+	p := mpb.New(mpb.WithOutput(g.stderr), mpb.WithRefreshRate(150*time.Millisecond))
+	type tracked struct {
+		bar  *mpb.Bar
+		cur  func() int64
+		done func() bool
+	}
+	var all []tracked
+	for _, s := range m.Sources {
+		b := p.New(0, mpb.SpinnerStyle(),
+			mpb.PrependDecorators(decor.Name("read  "+s.Name, decor.WC{W: 22, C: decor.DindentRight})),
+			mpb.AppendDecorators(decor.Current(decor.SizeB1024(0), "% .1f"), decor.Name("  "), decor.AverageSpeed(decor.SizeB1024(0), "% .1f")))
+		all = append(all, tracked{b, s.Bytes.Load, s.Done.Load})
+	}
+	for _, a := range m.Agents {
+		b := p.New(0, mpb.SpinnerStyle(),
+			mpb.PrependDecorators(decor.Name(fmt.Sprintf("write %s→%s", a.Name, a.Device), decor.WC{W: 22, C: decor.DindentRight})),
+			mpb.AppendDecorators(decor.Current(decor.SizeB1024(0), "% .1f"), decor.Name("  "), decor.AverageSpeed(decor.SizeB1024(0), "% .1f")))
+		all = append(all, tracked{b, a.Bytes.Load, a.Done.Load})
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(150 * time.Millisecond)
+		defer t.Stop()
+		for {
+			final := false
+			select {
+			case <-t.C:
+			case <-stop:
+				final = true
+			}
+			for _, tr := range all {
+				tr.bar.SetCurrent(tr.cur())
+				if final || tr.done() {
+					tr.bar.SetTotal(-1, true)
+				}
+			}
+			if final {
+				return
+			}
+		}
+	})
+	return func() {
+		close(stop)
+		wg.Wait()
+		p.Wait()
+	}
+}

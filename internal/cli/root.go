@@ -1,0 +1,181 @@
+// Package cli is daisy's command line: one cobra command per verb, each a
+// thin shell around a plain run function, with text or JSON output and the
+// one table that maps errors to exit codes.
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"daisy/internal/catalog"
+	"daisy/internal/config"
+	"daisy/internal/jobs"
+)
+
+// Exit codes, the same for every command (documented in README.md and in
+// `daisy --help`).
+const (
+	ExitOK      = 0 // everything asked for was done
+	ExitFailure = 1 // the command failed
+	ExitUsage   = 2 // bad command line or configuration
+	ExitPartial = 3 // completed, but at least one copy failed
+)
+
+const exitCodesHelp = `Exit codes:
+  0  success
+  1  failure
+  2  usage or configuration error
+  3  completed, but at least one copy failed (or damage was found)`
+
+// exitError carries an exit code chosen by a command.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func usageError(format string, args ...any) error {
+	return &exitError{ExitUsage, fmt.Errorf(format, args...)}
+}
+
+// exitCode is the one place errors become exit codes.
+func exitCode(err error) int {
+	var ee *exitError
+	var ce config.Errors
+	var cep *config.Error
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.As(err, &ee):
+		return ee.code
+	case errors.As(err, &ce), errors.As(err, &cep), errors.Is(err, jobs.ErrUsage):
+		return ExitUsage
+	case strings.HasPrefix(err.Error(), "unknown command"), strings.HasPrefix(err.Error(), "unknown flag"),
+		strings.HasPrefix(err.Error(), "required flag"), strings.Contains(err.Error(), "accepts "):
+		return ExitUsage
+	}
+	return ExitFailure
+}
+
+// globals are the flags every command shares, and its I/O.
+type globals struct {
+	configPath string
+	json       bool
+	logLevel   string
+	noProgress bool
+
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	log            *slog.Logger
+}
+
+// Main runs the daisy command line and returns the exit code.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr}
+	root := newRoot(g)
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := root.ExecuteContext(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "daisy: %v\n", err)
+	}
+	return exitCode(err)
+}
+
+func newRoot(g *globals) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "daisy",
+		Short: "Backup through daisy-chained buffers: one pass writes every copy",
+		Long: `daisy backs up sources onto volumes through buffers that can be
+daisy-chained: one pass over the data writes the primary copy and every
+mirror copy its chain asks for.
+
+` + exitCodesHelp,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			var lvl slog.Level
+			if err := lvl.UnmarshalText([]byte(g.logLevel)); err != nil {
+				return usageError("--log-level %q: use debug, info, warn or error", g.logLevel)
+			}
+			g.log = slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: lvl}))
+			return nil
+		},
+	}
+	root.PersistentFlags().StringVarP(&g.configPath, "config", "c", "daisy.yaml", "configuration file")
+	root.PersistentFlags().BoolVar(&g.json, "json", false, "print results as JSON (for scripts)")
+	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "warn", "log level: debug, info, warn, error")
+	root.PersistentFlags().BoolVar(&g.noProgress, "no-progress", false, "never draw progress bars")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &exitError{ExitUsage, fmt.Errorf("%s: %w (see %s --help)", c.CommandPath(), err, c.CommandPath())}
+	})
+	root.AddCommand(
+		newInitCmd(g), newCheckCmd(g), newGraphCmd(g),
+		newBackupCmd(g), newRestoreCmd(g), newCatCmd(g), newLsCmd(g),
+	)
+	return root
+}
+
+// loadConfig reads the configuration the -c flag names.
+func (g *globals) loadConfig() (*config.Config, error) {
+	if _, err := os.Stat(g.configPath); errors.Is(err, os.ErrNotExist) {
+		return nil, usageError("no configuration at %s: run `daisy init --source NAME=PATH` or pass -c FILE", g.configPath)
+	}
+	return config.Load(g.configPath)
+}
+
+// openCatalog opens the catalog the configuration names.
+func (g *globals) openCatalog(ctx context.Context, cfg *config.Config) (*catalog.Catalog, error) {
+	return catalog.Open(ctx, cfg.Catalog.SQLite)
+}
+
+// printJSON writes v as indented JSON.
+func (g *globals) printJSON(v any) error {
+	enc := json.NewEncoder(g.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// interactive reports whether progress may be drawn on stderr.
+func (g *globals) interactive() bool {
+	if g.noProgress || g.json {
+		return false
+	}
+	f, ok := g.stderr.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usageError("%s takes %d argument(s), got %d (see %s --help)", cmd.CommandPath(), n, len(args), cmd.CommandPath())
+		}
+		return nil
+	}
+}
+
+func maxArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) > n {
+			return usageError("%s takes at most %d argument(s), got %d (see %s --help)", cmd.CommandPath(), n, len(args), cmd.CommandPath())
+		}
+		return nil
+	}
+}

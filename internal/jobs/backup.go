@@ -1,0 +1,551 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"daisy/internal/agent"
+	"daisy/internal/buffers"
+	"daisy/internal/catalog"
+	"daisy/internal/config"
+	"daisy/internal/mediaagent"
+	"daisy/internal/pools"
+	"daisy/internal/records"
+)
+
+// ErrUsage marks a request that names something that does not exist (a
+// source, an object, a copy): the command line is wrong, not the data.
+var ErrUsage = errors.New("usage")
+
+// Job states recorded in the catalog.
+const (
+	JobRunning = "running"
+	JobSuccess = "success"
+	JobPartial = "partial" // every object has a good copy, some copy failed
+	JobFailed  = "failed"
+)
+
+// Copy and object states recorded in the catalog.
+const (
+	CopyWriting     = "writing"
+	CopyGood        = "good"
+	CopyFailed      = "failed"
+	ObjectComplete  = "complete"
+	ObjectFailed    = "failed"
+	filesBatchLimit = 20000
+)
+
+// BackupOptions select what a backup does.
+type BackupOptions struct {
+	Sources []string // empty: every source that has a backup-group buffer
+	Level   string   // "full" (incremental and differential come later)
+	Logger  *slog.Logger
+	// Monitor, if set, is called once the topology is wired, before any
+	// data moves, with live counters for progress displays.
+	Monitor func(*Monitor)
+}
+
+// Monitor exposes live counters of a running backup. Counters are atomic;
+// read them from any goroutine.
+type Monitor struct {
+	Sources []*SourceProgress
+	Agents  []*AgentProgress
+	Buffers []*buffers.Buffer
+}
+
+// SourceProgress counts what an agent read.
+type SourceProgress struct {
+	Name  string
+	Bytes atomic.Int64 // object stream bytes produced
+	Files atomic.Int64
+	Done  atomic.Bool
+}
+
+// AgentProgress counts what a media agent wrote.
+type AgentProgress struct {
+	Name, Device string
+	Copy         int
+	Bytes        atomic.Int64
+	Done         atomic.Bool
+}
+
+// CopyOutcome is one copy of one object after the job.
+type CopyOutcome struct {
+	Number     int      `json:"copy"`
+	MediaAgent string   `json:"media_agent"`
+	Device     string   `json:"device"`
+	Pool       string   `json:"pool"`
+	State      string   `json:"state"`
+	Error      string   `json:"error,omitempty"`
+	Volumes    []string `json:"volumes,omitempty"`
+	Extents    int      `json:"extents"`
+}
+
+// ObjectOutcome is one object (one source) after the job.
+type ObjectOutcome struct {
+	Source   string        `json:"source"`
+	Object   string        `json:"object"`
+	State    string        `json:"state"`
+	Bytes    int64         `json:"bytes"`
+	Files    int64         `json:"files"`
+	Hash     string        `json:"hash,omitempty"`
+	Error    string        `json:"error,omitempty"`
+	Warnings []string      `json:"warnings,omitempty"`
+	Copies   []CopyOutcome `json:"copies"`
+}
+
+// BackupResult is the outcome of a backup job.
+type BackupResult struct {
+	Job      int64           `json:"job"`
+	State    string          `json:"state"`
+	Started  time.Time       `json:"started"`
+	Finished time.Time       `json:"finished"`
+	Bytes    int64           `json:"bytes"` // object stream bytes read from the sources
+	Objects  []ObjectOutcome `json:"objects"`
+}
+
+// backupRun holds the wiring of one backup.
+type backupRun struct {
+	cfg  *config.Config
+	cat  *catalog.Catalog
+	log  *slog.Logger
+	job  catalog.Job
+	host string
+	pool records.Pool
+
+	bufs   map[string]*buffers.Buffer // by "AGENT.BUFFER"
+	agents []*mediaagent.BMA
+	mon    Monitor
+
+	mu      sync.Mutex
+	objects map[records.ID]*objectRun
+}
+
+type objectRun struct {
+	src      config.Source
+	id       records.ID
+	obj      catalog.Object
+	links    []config.ChainLink
+	end      records.EndInfo
+	err      error
+	files    int64
+	warnings []string
+	progress *SourceProgress
+}
+
+// Backup runs a backup job of the configuration: one pass over each
+// selected source writes every copy its chain asks for. It returns an
+// error only when the job could not run at all; copies that failed are
+// reported in the result (State partial or failed).
+func Backup(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, o BackupOptions) (*BackupResult, error) {
+	if o.Level == "" {
+		o.Level = "full"
+	}
+	if o.Level != "full" {
+		return nil, fmt.Errorf("%w: backup level %q is not supported yet (only full)", ErrUsage, o.Level)
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	selected, err := selectSources(cfg, o.Sources)
+	if err != nil {
+		return nil, err
+	}
+	host, _ := os.Hostname()
+	r := &backupRun{cfg: cfg, cat: cat, log: log, host: host, bufs: map[string]*buffers.Buffer{}, objects: map[records.ID]*objectRun{}}
+	if err := r.registerTopology(ctx); err != nil {
+		return nil, err
+	}
+	r.job, err = cat.StartJob(ctx, "backup")
+	if err != nil {
+		return nil, err
+	}
+	res := &BackupResult{Job: r.job.ID, Started: r.job.Started}
+	mgr := pools.NewManager(cat)
+	defer mgr.Close()
+
+	r.wire(mgr)
+	for _, src := range selected {
+		if err := r.addObject(ctx, src, o.Level); err != nil {
+			r.finishJob(ctx, res, err)
+			return res, err
+		}
+	}
+	if o.Monitor != nil {
+		o.Monitor(&r.mon)
+	}
+	results, runErr := r.run(ctx, selected)
+	r.commit(ctx, results, res)
+	r.finishJob(ctx, res, runErr)
+	return res, runErr
+}
+
+func selectSources(cfg *config.Config, names []string) ([]config.Source, error) {
+	var out []config.Source
+	if len(names) == 0 {
+		for _, s := range cfg.Sources {
+			if len(cfg.Chain(s.Name)) > 0 {
+				out = append(out, s)
+			}
+		}
+		if len(out) == 0 {
+			return nil, fmt.Errorf("%w: no source is assigned to a buffer of the backup group", ErrUsage)
+		}
+		return out, nil
+	}
+	seen := map[string]bool{}
+	for _, n := range names {
+		s, ok := cfg.Source(n)
+		if !ok {
+			return nil, fmt.Errorf("%w: no source %q in %s", ErrUsage, n, cfg.File)
+		}
+		if len(cfg.Chain(n)) == 0 {
+			return nil, fmt.Errorf("%w: source %q is in no buffer of the backup group, so it has nowhere to go", ErrUsage, n)
+		}
+		if !seen[n] {
+			seen[n] = true
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// registerTopology records clients, sources and pools in the catalog.
+func (r *backupRun) registerTopology(ctx context.Context) error {
+	for _, p := range r.cfg.Pools {
+		if err := r.cat.EnsurePool(ctx, catalog.Pool{Name: p.Name, Type: p.Type, Directory: p.Directory}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// wire builds every buffer, attaches each media agent to its buffers and
+// each mirror buffer to the buffer it follows. Nothing moves yet.
+func (r *backupRun) wire(mgr *pools.Manager) {
+	for _, ma := range r.cfg.MediaAgents() {
+		for _, b := range ma.Buffers {
+			buf := buffers.New(b.ID(ma.Name), b.Size)
+			r.bufs[b.ID(ma.Name)] = buf
+			r.mon.Buffers = append(r.mon.Buffers, buf)
+		}
+	}
+	for _, ma := range r.cfg.MediaAgents() {
+		pool, _ := r.cfg.Pool(ma.Pool)
+		dev, _ := r.cfg.Device(ma.Device)
+		prog := &AgentProgress{Name: ma.Name, Device: ma.Device, Copy: ma.Level + 1}
+		r.mon.Agents = append(r.mon.Agents, prog)
+		a := &mediaagent.BMA{
+			Name: ma.Name, Device: ma.Device, Volumes: mgr.Drive(pool, dev),
+			Notify:  make(chan struct{}, 1),
+			OnWrite: func(n int) { prog.Bytes.Add(int64(n)) },
+		}
+		a.Session.Job = r.job.ID
+		a.Session.Host = r.host
+		for _, b := range ma.Buffers {
+			id := b.ID(ma.Name)
+			a.Inputs = append(a.Inputs, mediaagent.Input{Name: id, Cursor: r.bufs[id].Attach(ma.Name, a.Notify), Copy: ma.Level + 1})
+		}
+		r.agents = append(r.agents, a)
+	}
+}
+
+// addObject registers the object of one source and its planned copies.
+func (r *backupRun) addObject(ctx context.Context, src config.Source, level string) error {
+	id := records.NewID()
+	o := &objectRun{src: src, id: id, links: r.cfg.Chain(src.Name), progress: &SourceProgress{Name: src.Name}}
+	o.obj = catalog.Object{ID: id.String(), Source: src.Name, Client: src.Client, Level: level, Started: time.Now().UTC(), JobID: r.job.ID, State: CopyWriting}
+	if err := r.cat.AddObject(ctx, o.obj); err != nil {
+		return err
+	}
+	for _, l := range o.links {
+		role := "mirror"
+		if l.Copy == 1 {
+			role = "backup"
+		}
+		cp := catalog.Copy{ObjectID: o.obj.ID, Number: l.Copy, Role: role, Level: l.Copy - 1, MediaAgent: l.Agent.Name, Device: l.Agent.Device, Pool: l.Agent.Pool, State: CopyWriting, JobID: r.job.ID}
+		if err := r.cat.AddCopy(ctx, cp); err != nil {
+			return err
+		}
+	}
+	r.objects[id] = o
+	r.mon.Sources = append(r.mon.Sources, o.progress)
+	return nil
+}
+
+// run moves the data: forwarders along the chains, media agents, agents.
+func (r *backupRun) run(ctx context.Context, selected []config.Source) (map[string][]mediaagent.CopyResult, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// Chains: a mirror buffer follows its upstream buffer by reference.
+	var fwd sync.WaitGroup
+	for _, ma := range r.cfg.MediaAgents() {
+		for _, b := range ma.Buffers {
+			if b.Follows == "" {
+				continue
+			}
+			cur := r.bufs[b.Follows].Attach("chain→"+b.ID(ma.Name), nil)
+			next := r.bufs[b.ID(ma.Name)]
+			fwd.Go(func() { buffers.Forward(ctx, cur, next) })
+		}
+	}
+	results := map[string][]mediaagent.CopyResult{}
+	var resMu sync.Mutex
+	var agents sync.WaitGroup
+	for i, a := range r.agents {
+		prog := r.mon.Agents[i]
+		agents.Go(func() {
+			res, err := a.Run(ctx)
+			if err != nil {
+				r.log.Error("media agent failed; its copies are marked failed, the chain goes on", "media_agent", a.Name, "device", a.Device, "err", err)
+			}
+			prog.Done.Store(true)
+			resMu.Lock()
+			results[a.Name] = res
+			resMu.Unlock()
+		})
+	}
+	// Sources: one agent each, into the backup-group buffer of the source.
+	byName := map[string]*objectRun{}
+	for _, o := range r.objects {
+		byName[o.src.Name] = o
+	}
+	used := map[string]bool{}
+	files := make(chan []catalog.File, 4)
+	var catErr error
+	var filesDone sync.WaitGroup
+	filesDone.Go(func() {
+		for batch := range files {
+			if catErr == nil {
+				catErr = r.cat.AddFiles(ctx, batch)
+			}
+		}
+	})
+	var sources sync.WaitGroup
+	for _, src := range selected {
+		o := byName[src.Name]
+		buf := r.bufs[o.links[0].Buffer.ID(o.links[0].Agent.Name)]
+		used[buf.Name()] = true
+		sources.Go(func() { r.readSource(ctx, o, buf, files) })
+	}
+	// Backup-group buffers without a selected source carry nothing.
+	for _, ma := range r.cfg.BackupGroup {
+		for _, b := range ma.Buffers {
+			if !used[b.ID(ma.Name)] {
+				r.bufs[b.ID(ma.Name)].Close()
+			}
+		}
+	}
+	sources.Wait()
+	close(files)
+	filesDone.Wait()
+	agents.Wait()
+	fwd.Wait()
+	if catErr != nil {
+		return results, fmt.Errorf("record files in the catalog: %w", catErr)
+	}
+	return results, ctx.Err()
+}
+
+// readSource runs the agent of one source into its buffer.
+func (r *backupRun) readSource(ctx context.Context, o *objectRun, buf *buffers.Buffer, files chan<- []catalog.File) {
+	defer o.progress.Done.Store(true)
+	begin := records.BeginInfo{Source: o.src.Name, Client: o.src.Client, Level: o.obj.Level, Time: o.obj.Started, Job: r.job.ID, Content: "pax"}
+	sw, err := records.NewStreamWriter(o.id, begin, &r.pool, func(rec *records.Record) error {
+		o.progress.Bytes.Add(int64(rec.Len()))
+		return buf.Push(ctx, rec)
+	})
+	if err != nil {
+		o.err = fmt.Errorf("source %s: %w", o.src.Name, err)
+		buf.Fail(o.err)
+		return
+	}
+	var batch []catalog.File
+	opts := agent.Options{
+		Paths:   o.src.Paths,
+		Exclude: o.src.Exclude,
+		OnEntry: func(e agent.Entry) {
+			o.progress.Files.Add(1)
+			batch = append(batch, catalog.File{
+				ObjectID: o.obj.ID, Path: "/" + e.Name, Type: e.Type, Size: e.Size, Mode: e.Mode,
+				UID: e.UID, GID: e.GID, MTime: e.ModTime, CTime: e.Ctime, Inode: e.Inode, Link: e.LinkName, Offset: e.Offset,
+			})
+			if len(batch) >= filesBatchLimit {
+				files <- batch
+				batch = nil
+			}
+		},
+		OnError: func(path string, err error) {
+			r.log.Warn("skipped", "source", o.src.Name, "path", path, "err", err)
+			r.mu.Lock()
+			if len(o.warnings) < 1000 {
+				o.warnings = append(o.warnings, fmt.Sprintf("%s: %v", path, err))
+			}
+			r.mu.Unlock()
+		},
+	}
+	st, err := agent.Archive(ctx, sw, opts)
+	if len(batch) > 0 {
+		files <- batch
+	}
+	o.files = st.Entries
+	if err != nil {
+		o.err = fmt.Errorf("source %s: %w", o.src.Name, err)
+		_ = sw.Abort(o.err.Error())
+		buf.Fail(o.err)
+		return
+	}
+	end, err := sw.Close()
+	if err != nil {
+		o.err = fmt.Errorf("source %s: %w", o.src.Name, err)
+		buf.Fail(o.err)
+		return
+	}
+	o.end = end
+	buf.Close()
+}
+
+// commit records each copy's outcome: good copies with their extents in
+// one transaction each, after their volumes were synced; failed ones with
+// the reason.
+func (r *backupRun) commit(ctx context.Context, results map[string][]mediaagent.CopyResult, res *BackupResult) {
+	type key struct {
+		id   records.ID
+		copy int
+	}
+	byCopy := map[key]mediaagent.CopyResult{}
+	vols := map[string][]string{}
+	for _, a := range r.agents {
+		vols[a.Name] = a.VolumesWritten()
+		for _, cr := range results[a.Name] {
+			byCopy[key{cr.Object, cr.Copy}] = cr
+		}
+	}
+	ids := make([]*objectRun, 0, len(r.objects))
+	for _, o := range r.objects {
+		ids = append(ids, o)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i].src.Name < ids[j].src.Name })
+	for _, o := range ids {
+		out := ObjectOutcome{Source: o.src.Name, Object: o.obj.ID, Bytes: int64(o.end.Length), Files: o.files, Hash: o.end.Hash, Warnings: o.warnings}
+		state := ObjectComplete
+		if o.err != nil {
+			state = ObjectFailed
+			out.Error = o.err.Error()
+		}
+		if err := r.cat.FinishObject(ctx, o.obj.ID, int64(o.end.Length), int64(o.end.Records), o.files, o.end.Hash, state, time.Now().UTC()); err != nil {
+			state, out.Error = ObjectFailed, err.Error()
+		}
+		good := 0
+		for _, l := range o.links {
+			co := CopyOutcome{Number: l.Copy, MediaAgent: l.Agent.Name, Device: l.Agent.Device, Pool: l.Agent.Pool, State: CopyFailed}
+			cr, ok := byCopy[key{o.id, l.Copy}]
+			var cerr error
+			switch {
+			case o.err != nil:
+				cerr = o.err
+			case !ok:
+				cerr = fmt.Errorf("media agent %s wrote no record of the object", l.Agent.Name)
+			case cr.Err != nil:
+				cerr = cr.Err
+			default:
+				cerr = r.cat.CommitCopy(ctx, o.obj.ID, l.Copy, catalogExtents(o.obj.ID, l.Copy, cr.Extents))
+			}
+			if ok {
+				co.Extents = len(cr.Extents)
+				co.Volumes = extentLabels(cr.Extents)
+			}
+			if cerr != nil {
+				co.Error = cerr.Error()
+				if err := r.cat.FailCopy(ctx, o.obj.ID, l.Copy, cerr.Error()); err != nil {
+					r.log.Error("record failed copy", "object", o.obj.ID, "copy", l.Copy, "err", err)
+				}
+				r.log.Error("copy failed", "source", o.src.Name, "object", o.obj.ID, "copy", l.Copy, "err", cerr)
+			} else {
+				co.State = CopyGood
+				good++
+			}
+			out.Copies = append(out.Copies, co)
+		}
+		if good == 0 && state == ObjectComplete {
+			state = ObjectFailed
+			out.Error = "no copy was written"
+		}
+		out.State = state
+		res.Bytes += out.Bytes
+		res.Objects = append(res.Objects, out)
+	}
+}
+
+func catalogExtents(object string, copy int, es []mediaagent.Extent) []catalog.Extent {
+	out := make([]catalog.Extent, len(es))
+	for i, e := range es {
+		out[i] = catalog.Extent{
+			ObjectID: object, Copy: copy, Seq: i, VolumeID: e.VolumeID.String(),
+			FirstBlock: e.FirstBlock, LastBlock: e.LastBlock,
+			FirstOffset: int64(e.FirstOffset), EndOffset: int64(e.EndOffset),
+			Records: e.Records, Bytes: e.Bytes,
+		}
+	}
+	return out
+}
+
+func extentLabels(es []mediaagent.Extent) []string {
+	var out []string
+	for _, e := range es {
+		if len(out) == 0 || out[len(out)-1] != e.Label {
+			out = append(out, e.Label)
+		}
+	}
+	return out
+}
+
+func (r *backupRun) finishJob(ctx context.Context, res *BackupResult, runErr error) {
+	state := JobSuccess
+	for _, o := range res.Objects {
+		if o.State != ObjectComplete {
+			state = JobFailed
+			break
+		}
+		for _, c := range o.Copies {
+			if c.State != CopyGood {
+				state = JobPartial
+			}
+		}
+	}
+	if runErr != nil {
+		state = JobFailed
+	}
+	res.State = state
+	res.Finished = time.Now().UTC()
+	j := r.job
+	j.State, j.Finished, j.Bytes = state, res.Finished, res.Bytes
+	for _, o := range res.Objects {
+		j.Files += o.Files
+	}
+	var msgs []error
+	if runErr != nil {
+		msgs = append(msgs, runErr)
+	}
+	for _, o := range res.Objects {
+		for _, c := range o.Copies {
+			if c.Error != "" {
+				msgs = append(msgs, fmt.Errorf("%s copy %d: %s", o.Source, c.Number, c.Error))
+			}
+		}
+	}
+	if err := errors.Join(msgs...); err != nil {
+		j.Error = err.Error()
+	}
+	if err := r.cat.FinishJob(ctx, j); err != nil {
+		r.log.Error("record job end", "job", j.ID, "err", err)
+	}
+}

@@ -1,0 +1,12 @@
+// Package jobs is daisy's control program for one job: it builds the
+// topology of a configuration in process (buffers, chains, media agents,
+// agents), runs it, and records the outcome in the catalog.
+//
+// A backup wires every buffer of the backup group and of each mirror level,
+// forwards records along the chains by reference, starts one media agent
+// per device and one agent per selected source, and commits each copy as
+// good only after its media agent synced the volume. A restore reads one
+// copy of an object extent by extent, checks every record and the object's
+// hash, and falls back to the next copy, at the same position in the
+// stream, when a volume is missing or damaged.
+package jobs

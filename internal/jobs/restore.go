@@ -1,0 +1,325 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"daisy/internal/catalog"
+	"daisy/internal/device"
+	"daisy/internal/device/vtape"
+	"daisy/internal/extract"
+	"daisy/internal/records"
+	"daisy/internal/volume"
+)
+
+// FindObject resolves what a restore or cat names: an object ID (or unique
+// prefix), or the latest complete object of a source.
+func FindObject(ctx context.Context, cat *catalog.Catalog, object, source string) (catalog.Object, error) {
+	switch {
+	case object != "" && source != "":
+		return catalog.Object{}, fmt.Errorf("%w: name an object or a source, not both", ErrUsage)
+	case object != "":
+		o, err := cat.Object(ctx, object)
+		if errors.Is(err, catalog.ErrNotFound) {
+			return o, fmt.Errorf("%w: no object %q in the catalog (daisy ls objects lists them)", ErrUsage, object)
+		}
+		return o, err
+	case source != "":
+		o, err := cat.LatestObject(ctx, source)
+		if errors.Is(err, catalog.ErrNotFound) {
+			return o, fmt.Errorf("%w: source %q has no complete backup in the catalog", ErrUsage, source)
+		}
+		return o, err
+	}
+	return catalog.Object{}, fmt.Errorf("%w: name an object (--object) or a source (--source)", ErrUsage)
+}
+
+// CopyAttempt is one copy a read tried.
+type CopyAttempt struct {
+	Copy  int    `json:"copy"`
+	Error string `json:"error,omitempty"`
+}
+
+// StreamResult says how an object stream was read.
+type StreamResult struct {
+	Object    string        `json:"object"`
+	Source    string        `json:"source"`
+	Copy      int           `json:"copy"` // the copy that completed the stream
+	Attempts  []CopyAttempt `json:"attempts"`
+	Bytes     int64         `json:"bytes"`      // object stream bytes delivered
+	BytesRead int64         `json:"bytes_read"` // bytes read from devices
+	Hash      string        `json:"hash"`
+}
+
+// FellBack reports whether a copy failed and another one took over.
+func (s *StreamResult) FellBack() bool {
+	for _, a := range s.Attempts {
+		if a.Error != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// StreamOptions select the copies a stream is read from.
+type StreamOptions struct {
+	Copy   int // 0: the good copies in order, falling back; N: only copy N
+	Logger *slog.Logger
+}
+
+// errSink marks a failure of the stream's consumer, not of a copy.
+type errSink struct{ err error }
+
+func (e *errSink) Error() string { return e.err.Error() }
+func (e *errSink) Unwrap() error { return e.err }
+
+type sinkWriter struct{ w io.Writer }
+
+func (s sinkWriter) Write(p []byte) (int, error) {
+	n, err := s.w.Write(p)
+	if err != nil {
+		err = &errSink{err}
+	}
+	return n, err
+}
+
+// copiesToRead returns the copies a stream may use, in order.
+func copiesToRead(ctx context.Context, cat *catalog.Catalog, obj catalog.Object, want int) ([]catalog.Copy, error) {
+	cps, err := cat.Copies(ctx, obj.ID)
+	if err != nil {
+		return nil, err
+	}
+	var good []catalog.Copy
+	var desc []string
+	for _, c := range cps {
+		desc = append(desc, fmt.Sprintf("%d (%s)", c.Number, c.State))
+		if c.State == CopyGood && (want == 0 || c.Number == want) {
+			good = append(good, c)
+		}
+	}
+	if len(good) > 0 {
+		return good, nil
+	}
+	have := "none"
+	if len(desc) > 0 {
+		have = strings.Join(desc, ", ")
+	}
+	if want != 0 {
+		return nil, fmt.Errorf("%w: object %s of %s has no good copy %d; its copies: %s", ErrUsage, obj.ID, obj.Source, want, have)
+	}
+	return nil, fmt.Errorf("object %s of %s has no good copy; its copies: %s", obj.ID, obj.Source, have)
+}
+
+// Stream writes the object stream (the pax tar archive) of obj to w, read
+// from its copies: every record CRC, the sequence and offsets and the
+// content hash are checked. When a copy cannot be read (volume missing,
+// damaged block), the stream goes on from the next copy at the same
+// position.
+func Stream(ctx context.Context, cat *catalog.Catalog, obj catalog.Object, w io.Writer, o StreamOptions) (*StreamResult, error) {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	res := &StreamResult{Object: obj.ID, Source: obj.Source}
+	if obj.State != ObjectComplete {
+		return res, fmt.Errorf("object %s of %s is %s, not complete: it cannot be restored", obj.ID, obj.Source, obj.State)
+	}
+	id, err := records.ParseID(obj.ID)
+	if err != nil {
+		return res, fmt.Errorf("catalog object id %q: %w", obj.ID, err)
+	}
+	cps, err := copiesToRead(ctx, cat, obj, o.Copy)
+	if err != nil {
+		return res, err
+	}
+	asm := records.NewAssembler(id, sinkWriter{w})
+	var errs []error
+	for _, cp := range cps {
+		n, err := readCopy(ctx, cat, id, cp, asm)
+		res.BytesRead += n
+		if err == nil {
+			res.Copy = cp.Number
+			res.Attempts = append(res.Attempts, CopyAttempt{Copy: cp.Number})
+			res.Bytes = int64(asm.Offset())
+			res.Hash = asm.End().Hash
+			return res, nil
+		}
+		if se := (*errSink)(nil); errors.As(err, &se) || ctx.Err() != nil || errors.Is(err, records.ErrAborted) {
+			return res, err
+		}
+		res.Attempts = append(res.Attempts, CopyAttempt{Copy: cp.Number, Error: err.Error()})
+		errs = append(errs, fmt.Errorf("copy %d: %w", cp.Number, err))
+		log.Warn("copy unreadable, trying the next copy", "object", obj.ID, "copy", cp.Number, "at_offset", asm.Offset(), "err", err)
+	}
+	res.Bytes = int64(asm.Offset())
+	return res, fmt.Errorf("object %s of %s: no copy could be read: %w", obj.ID, obj.Source, errors.Join(errs...))
+}
+
+// readCopy feeds asm from one copy's extents, skipping records it already
+// has (when resuming after another copy failed). It returns the bytes read
+// from devices.
+func readCopy(ctx context.Context, cat *catalog.Catalog, id records.ID, cp catalog.Copy, asm *records.Assembler) (int64, error) {
+	exts, err := cat.Extents(ctx, id.String(), cp.Number)
+	if err != nil {
+		return 0, err
+	}
+	if len(exts) == 0 {
+		return 0, fmt.Errorf("catalog lists no extent")
+	}
+	var (
+		med      device.Medium
+		rd       *volume.Reader
+		volID    string
+		read     int64
+		damage   []string
+		closeMed = func() {
+			if med != nil {
+				read += med.Stats().BytesRead
+				med.Close()
+				med = nil
+			}
+		}
+	)
+	defer closeMed()
+	for _, e := range exts {
+		if e.EndOffset < int64(asm.Offset()) {
+			continue // all of it was delivered by another copy
+		}
+		if err := ctx.Err(); err != nil {
+			return read, err
+		}
+		if e.VolumeID != volID {
+			closeMed()
+			v, err := cat.Volume(ctx, e.VolumeID)
+			if err != nil {
+				return read, fmt.Errorf("volume %s: %w", e.VolumeID, err)
+			}
+			m, err := vtape.Open(v.Path, vtape.Options{BlockSize: v.BlockSize})
+			if err != nil {
+				return read, fmt.Errorf("volume %s: %w", v.Label, err)
+			}
+			med = m
+			rd, err = volume.NewReader(m)
+			if err != nil {
+				return read, fmt.Errorf("volume %s: %w", v.Label, err)
+			}
+			if rd.Label().VolumeID.String() != v.ID {
+				return read, fmt.Errorf("volume file %s holds volume %s, not %s", v.Path, rd.Label().Label, v.Label)
+			}
+			lbl := v.Label
+			rd.SetOnDamage(func(d volume.Damage) { damage = append(damage, fmt.Sprintf("volume %s %v", lbl, d)) })
+			volID = e.VolumeID
+		}
+		if err := rd.SeekBlock(e.FirstBlock); err != nil {
+			return read, err
+		}
+		for {
+			rec, err := rd.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return read, err
+			}
+			if len(damage) > 0 {
+				return read, fmt.Errorf("damaged: %s", strings.Join(damage, "; "))
+			}
+			if rec.Block > e.LastBlock {
+				break
+			}
+			h := rec.Header
+			if h.Object != id || h.Seq < asm.NextSeq() {
+				continue
+			}
+			if err := asm.Add(h, rec.Payload); err != nil {
+				return read, err
+			}
+		}
+		if len(damage) > 0 {
+			return read, fmt.Errorf("damaged: %s", strings.Join(damage, "; "))
+		}
+	}
+	if !asm.Done() {
+		return read, fmt.Errorf("the copy's extents end at offset %d before the object's end record", asm.Offset())
+	}
+	return read, nil
+}
+
+// RestoreOptions select what a restore does.
+type RestoreOptions struct {
+	Object    string // ID or unique prefix
+	Source    string // latest complete object of the source
+	Copy      int    // 0: first copy that reads cleanly
+	Target    string
+	Overwrite bool
+	Logger    *slog.Logger
+}
+
+// RestoreResult is the outcome of a restore.
+type RestoreResult struct {
+	StreamResult
+	Target   string        `json:"target"`
+	Entries  int64         `json:"entries"`
+	Files    int64         `json:"files"`
+	Skipped  int64         `json:"skipped"`
+	Refused  int64         `json:"refused"`
+	Problems []string      `json:"problems,omitempty"`
+	Duration time.Duration `json:"duration_ns"`
+}
+
+// Restore recreates an object's tree under opts.Target: each file at the
+// target joined with its original absolute path.
+func Restore(ctx context.Context, cat *catalog.Catalog, o RestoreOptions) (*RestoreResult, error) {
+	start := time.Now()
+	obj, err := FindObject(ctx, cat, o.Object, o.Source)
+	if err != nil {
+		return nil, err
+	}
+	if o.Target == "" {
+		return nil, fmt.Errorf("%w: restore needs a target directory (--to)", ErrUsage)
+	}
+	if _, err := copiesToRead(ctx, cat, obj, o.Copy); err != nil {
+		return nil, err
+	}
+	res := &RestoreResult{Target: o.Target}
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	var st extract.Stats
+	go func() {
+		var err error
+		st, err = extract.Extract(ctx, pr, extract.Options{
+			Target: o.Target, Overwrite: o.Overwrite, Owners: os.Geteuid() == 0,
+			OnError: func(name string, err error) {
+				if len(res.Problems) < 1000 {
+					res.Problems = append(res.Problems, fmt.Sprintf("%s: %v", name, err))
+				}
+			},
+		})
+		if err == nil {
+			// Drain what the stream has after the archive's end so that
+			// its hash is still checked.
+			_, err = io.Copy(io.Discard, pr)
+		}
+		pr.CloseWithError(err)
+		done <- err
+	}()
+	sr, serr := Stream(ctx, cat, obj, pw, StreamOptions{Copy: o.Copy, Logger: o.Logger})
+	pw.CloseWithError(serr)
+	xerr := <-done
+	res.StreamResult = *sr
+	res.Entries, res.Files, res.Skipped, res.Refused = st.Entries, st.Files, st.Skipped, st.Refused
+	res.Duration = time.Since(start)
+	if serr != nil {
+		return res, serr
+	}
+	if xerr != nil {
+		return res, fmt.Errorf("extract into %s: %w", o.Target, xerr)
+	}
+	return res, nil
+}

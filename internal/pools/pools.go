@@ -1,0 +1,236 @@
+// Package pools hands the volumes of a pool to the devices of media agents:
+// it mounts an appendable volume, or labels a new one when none is left,
+// records every volume in the catalog, and takes the volumes back with
+// their new block counts and states after each write session.
+//
+// A pool's directory is locked (flock) while a process writes to it, so
+// two daisy processes never append to the same volume.
+package pools
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"daisy/internal/catalog"
+	"daisy/internal/config"
+	"daisy/internal/device/vtape"
+	"daisy/internal/mediaagent"
+	"daisy/internal/records"
+	"daisy/internal/volume"
+)
+
+// Volume states in the catalog.
+const (
+	StateAppendable = "appendable"
+	StateFull       = "full"
+	StateRecyclable = "recyclable"
+	StateRetired    = "retired"
+)
+
+// ErrPoolBusy is returned when another process writes to the pool.
+var ErrPoolBusy = errors.New("pools: pool is in use by another daisy process")
+
+// Manager hands out volumes of the pools of one configuration. It is safe
+// for concurrent use by several media agents.
+type Manager struct {
+	cat *catalog.Catalog
+
+	mu     sync.Mutex
+	inUse  map[string]bool     // volume IDs mounted now
+	locks  map[string]*os.File // pool name -> lock file
+	faults map[string]*vtape.Fault
+}
+
+// NewManager returns a manager recording volumes in cat.
+func NewManager(cat *catalog.Catalog) *Manager {
+	return &Manager{cat: cat, inUse: map[string]bool{}, locks: map[string]*os.File{}, faults: map[string]*vtape.Fault{}}
+}
+
+// Close releases the pool locks.
+func (m *Manager) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var errs []error
+	for name, f := range m.locks {
+		errs = append(errs, f.Close())
+		delete(m.locks, name)
+	}
+	return errors.Join(errs...)
+}
+
+// Drive returns the volume source of a device writing into a pool.
+func (m *Manager) Drive(pool config.Pool, dev config.Device) *Drive {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f := m.faults[dev.Name]
+	if f == nil && dev.FailAfter > 0 {
+		f = &vtape.Fault{FailAfter: dev.FailAfter}
+		m.faults[dev.Name] = f
+	}
+	return &Drive{m: m, pool: pool, dev: dev, fault: f}
+}
+
+// Drive is a device loading volumes of one pool; it implements
+// mediaagent.VolumeSource.
+type Drive struct {
+	m     *Manager
+	pool  config.Pool
+	dev   config.Device
+	fault *vtape.Fault
+}
+
+var _ mediaagent.VolumeSource = (*Drive)(nil)
+
+func (m *Manager) lockPool(p config.Pool) error {
+	if m.locks[p.Name] != nil {
+		return nil
+	}
+	if err := os.MkdirAll(p.Directory, 0o750); err != nil {
+		return fmt.Errorf("pool %s: %w", p.Name, err)
+	}
+	f, err := os.OpenFile(filepath.Join(p.Directory, ".daisy-lock"), os.O_CREATE|os.O_RDWR, 0o640)
+	if err != nil {
+		return fmt.Errorf("pool %s: %w", p.Name, err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		return fmt.Errorf("%w: %s (%s)", ErrPoolBusy, p.Name, p.Directory)
+	}
+	m.locks[p.Name] = f
+	return nil
+}
+
+func (d *Drive) options() vtape.Options {
+	return vtape.Options{BlockSize: int(d.dev.BlockSize), Capacity: d.pool.VolumeCapacity, Fault: d.fault}
+}
+
+// Next mounts an appendable volume of the pool with room left, or labels
+// a new one.
+func (d *Drive) Next(ctx context.Context) (mediaagent.Mount, error) {
+	m := d.m
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.lockPool(d.pool); err != nil {
+		return mediaagent.Mount{}, err
+	}
+	vols, err := m.cat.Volumes(ctx, d.pool.Name)
+	if err != nil {
+		return mediaagent.Mount{}, err
+	}
+	minRoom := 8 * d.dev.BlockSize
+	for _, v := range vols {
+		if v.State != StateAppendable || m.inUse[v.ID] || int64(v.BlockSize) != d.dev.BlockSize {
+			continue
+		}
+		if v.Capacity > 0 && v.Capacity-v.Blocks*int64(v.BlockSize) < minRoom {
+			continue
+		}
+		mt, err := d.mount(v)
+		if err != nil {
+			return mediaagent.Mount{}, err
+		}
+		m.inUse[v.ID] = true
+		return mt, nil
+	}
+	mt, err := d.create(ctx, vols)
+	if err != nil {
+		return mediaagent.Mount{}, err
+	}
+	m.inUse[mt.Label.VolumeID.String()] = true
+	return mt, nil
+}
+
+func (d *Drive) mount(v catalog.Volume) (mediaagent.Mount, error) {
+	med, err := vtape.Open(v.Path, d.options())
+	if err != nil {
+		return mediaagent.Mount{}, fmt.Errorf("pool %s: mount %s: %w", d.pool.Name, v.Label, err)
+	}
+	r, err := volume.NewReader(med)
+	if err != nil {
+		med.Close()
+		return mediaagent.Mount{}, fmt.Errorf("pool %s: mount %s: %w", d.pool.Name, v.Label, err)
+	}
+	l := r.Label()
+	if l.VolumeID.String() != v.ID || l.Label != v.Label {
+		med.Close()
+		return mediaagent.Mount{}, fmt.Errorf("pool %s: volume file %s holds %s (%s), the catalog expects %s (%s)", d.pool.Name, v.Path, l.Label, l.VolumeID, v.Label, v.ID)
+	}
+	return mediaagent.Mount{Medium: med, Label: l, At: v.Blocks}, nil
+}
+
+func (d *Drive) create(ctx context.Context, vols []catalog.Volume) (mediaagent.Mount, error) {
+	taken := map[string]bool{}
+	for _, v := range vols {
+		taken[v.Label] = true
+	}
+	var label string
+	for n := len(vols) + 1; ; n++ {
+		label = fmt.Sprintf("%s-%04d", d.pool.Name, n)
+		if _, err := os.Lstat(filepath.Join(d.pool.Directory, label+".vtape")); !taken[label] && errors.Is(err, os.ErrNotExist) {
+			break
+		}
+	}
+	path := filepath.Join(d.pool.Directory, label+".vtape")
+	med, err := vtape.Create(path, d.options())
+	if err != nil {
+		return mediaagent.Mount{}, fmt.Errorf("pool %s: new volume: %w", d.pool.Name, err)
+	}
+	l := volume.Label{VolumeID: records.NewID(), Label: label, Pool: d.pool.Name, BlockSize: int(d.dev.BlockSize), Created: time.Now().UTC()}
+	if err := volume.Format(med, l); err != nil {
+		med.Close()
+		os.Remove(path)
+		return mediaagent.Mount{}, err
+	}
+	if err := med.Sync(); err != nil {
+		med.Close()
+		return mediaagent.Mount{}, fmt.Errorf("pool %s: new volume %s: %w", d.pool.Name, label, err)
+	}
+	v := catalog.Volume{
+		ID: l.VolumeID.String(), Label: label, Pool: d.pool.Name, State: StateAppendable,
+		BlockSize: l.BlockSize, Blocks: 1, Bytes: int64(l.BlockSize), Capacity: d.pool.VolumeCapacity, Path: path,
+		Created: l.Created, Updated: l.Created,
+	}
+	if err := d.m.cat.CreateVolume(ctx, v); err != nil {
+		med.Close()
+		return mediaagent.Mount{}, err
+	}
+	return mediaagent.Mount{Medium: med, Label: l, At: 1}, nil
+}
+
+// Release records the volume's new size and state and unmounts it. After
+// a failed session the block count stays as it was, so the next session
+// cuts what the failed one wrote.
+func (d *Drive) Release(ctx context.Context, mt mediaagent.Mount, blocks int64, full bool, failed error) error {
+	m := d.m
+	id := mt.Label.VolumeID.String()
+	defer func() {
+		m.mu.Lock()
+		delete(m.inUse, id)
+		m.mu.Unlock()
+	}()
+	closeErr := mt.Medium.Close()
+	if failed != nil {
+		return closeErr
+	}
+	v, err := m.cat.Volume(ctx, id)
+	if err != nil {
+		return err
+	}
+	v.Blocks = blocks
+	v.Bytes = blocks * int64(v.BlockSize)
+	v.Updated = time.Now().UTC()
+	if full {
+		v.State = StateFull
+	}
+	if err := m.cat.UpdateVolume(ctx, v); err != nil {
+		return err
+	}
+	return closeErr
+}
