@@ -3,6 +3,8 @@ package cli
 import (
 	"context"
 	"fmt"
+	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -50,6 +52,7 @@ func runBackup(ctx context.Context, g *globals, o jobs.BackupOptions) error {
 	}
 	defer cat.Close()
 	o.Logger = g.log
+	limitMemory(cfg)
 	var stopProgress func()
 	if g.interactive() {
 		o.Monitor = func(m *jobs.Monitor) { stopProgress = showProgress(g, m) }
@@ -79,6 +82,27 @@ func runBackup(ctx context.Context, g *globals, o jobs.BackupOptions) error {
 		return fmt.Errorf("backup job %d failed: %s", res.Job, failedCopies(res))
 	}
 	return nil
+}
+
+// memorySlack is what a backup may use beyond its buffers: the runtime,
+// the catalog, one block per media agent and the agents' read buffers.
+const memorySlack = 64 << 20
+
+// limitMemory tells the Go runtime to keep the heap within the configured
+// buffer sizes plus memorySlack, so that garbage collection, not the
+// kernel, bounds memory whatever the size of the data. GOMEMLIMIT, when
+// set, wins.
+func limitMemory(cfg *config.Config) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	var sum int64
+	for _, ma := range cfg.MediaAgents() {
+		for _, b := range ma.Buffers {
+			sum += b.Size
+		}
+	}
+	debug.SetMemoryLimit(sum + memorySlack)
 }
 
 func failedCopies(res *jobs.BackupResult) string {

@@ -105,7 +105,8 @@ type objState struct {
 	input   string
 	extents []Extent
 	bytes   int64
-	ended   bool
+	gotEnd  bool // the End record reached the agent
+	ended   bool // the End record is on the medium
 	err     error
 }
 
@@ -251,7 +252,7 @@ func (a *BMA) inputEnded(in *Input) {
 	err := in.Cursor.Err()
 	for _, id := range a.order {
 		st := a.objs[id]
-		if st.input == in.Name && !st.ended && st.err == nil {
+		if st.input == in.Name && !st.gotEnd && st.err == nil {
 			if err == nil {
 				err = errors.New("stream ended without the object's end record")
 			}
@@ -266,6 +267,9 @@ func (a *BMA) write(ctx context.Context, in *Input, r *records.Record) error {
 		if _, ok := a.objs[id]; !ok {
 			a.objs[id] = &objState{copy: in.Copy, input: in.Name}
 			a.order = append(a.order, id)
+		}
+		if r.Type() == records.TypeEnd {
+			a.objs[id].gotEnd = true
 		}
 	}
 	if a.w == nil {

@@ -89,19 +89,20 @@ func NewWriter(m device.Medium, l Label, o WriterOptions) (*Writer, error) {
 	if o.At < 1 {
 		return nil, fmt.Errorf("volume: write %s: session must start after the label, not at block %d", l.Label, o.At)
 	}
+	// Cut whatever follows the valid blocks (a torn or failed session),
+	// then position at the end.
+	if t, ok := m.(device.Truncater); ok {
+		if err := t.Truncate(o.At); err != nil {
+			return nil, fmt.Errorf("volume: write %s: cut tail at block %d: %w", l.Label, o.At, err)
+		}
+	}
 	if m.Position() != o.At {
-		if t, ok := m.(device.Truncater); ok {
-			if err := t.Truncate(o.At); err != nil {
-				return nil, fmt.Errorf("volume: write %s: cut tail at block %d: %w", l.Label, o.At, err)
-			}
-		}
-		if s, ok := m.(device.Seeker); ok {
-			if err := s.Seek(o.At); err != nil {
-				return nil, fmt.Errorf("volume: write %s: position at block %d: %w", l.Label, o.At, err)
-			}
-		}
-		if m.Position() != o.At {
+		s, ok := m.(device.Seeker)
+		if !ok {
 			return nil, fmt.Errorf("volume: write %s: medium at block %d, session starts at %d", l.Label, m.Position(), o.At)
+		}
+		if err := s.Seek(o.At); err != nil {
+			return nil, fmt.Errorf("volume: write %s: position at block %d: %w", l.Label, o.At, err)
 		}
 	}
 	w := &Writer{
