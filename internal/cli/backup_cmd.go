@@ -124,9 +124,9 @@ func failedCopies(res *jobs.BackupResult) string {
 func printBackup(g *globals, cfg *config.Config, res *jobs.BackupResult, d time.Duration) {
 	w := g.stdout
 	rate := float64(res.Bytes) / d.Seconds() / 1e6
-	fmt.Fprintf(w, "backup job %d: %s, %d object(s), %s in %s (%.0f MB/s)\n", res.Job, res.State, len(res.Objects), config.FormatSize(res.Bytes), d.Round(time.Millisecond), rate)
+	fmt.Fprintf(w, "backup job %d: %s, %d object(s), %s in %s (%.0f MB/s)\n", res.Job, res.State, len(res.Objects), humanBytes(res.Bytes), d.Round(time.Millisecond), rate)
 	for _, o := range res.Objects {
-		fmt.Fprintf(w, "  %-10s %s  %s  %d entries  %s\n", o.Source, o.Object, config.FormatSize(o.Bytes), o.Files, o.State)
+		fmt.Fprintf(w, "  %-10s %s  %s  %d entries  %s\n", o.Source, o.Object, humanBytes(o.Bytes), o.Files, o.State)
 		if o.Error != "" {
 			fmt.Fprintf(w, "      error: %s\n", o.Error)
 		}

@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"daisy/internal/catalog"
-	"daisy/internal/config"
 	"daisy/internal/jobs"
 )
 
@@ -44,7 +43,7 @@ volume is read).
 						return err
 					}
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", o.ID, o.Source, o.Level, o.Started.Local().Format(time.DateTime),
-						config.FormatSize(o.Length), o.Files, o.State, copySummary(cps))
+						humanBytes(o.Length), o.Files, o.State, copySummary(cps))
 				}
 				return tw.Flush()
 			})
@@ -100,7 +99,7 @@ volume is read).
 					if v.Capacity > 0 {
 						fill = fmt.Sprintf("%.0f%%", 100*float64(v.Bytes)/float64(v.Capacity))
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", v.Label, v.Pool, v.State, v.Blocks, config.FormatSize(v.Bytes), fill, v.Path)
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", v.Label, v.Pool, v.State, v.Blocks, humanBytes(v.Bytes), fill, v.Path)
 				}
 				return tw.Flush()
 			})
@@ -162,7 +161,7 @@ volume is read).
 						dur = j.Finished.Sub(j.Started).Round(time.Millisecond).String()
 					}
 					msg, _, _ := strings.Cut(j.Error, "\n")
-					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", j.ID, j.Kind, j.State, j.Started.Local().Format(time.DateTime), dur, config.FormatSize(j.Bytes), j.Files, msg)
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", j.ID, j.Kind, j.State, j.Started.Local().Format(time.DateTime), dur, humanBytes(j.Bytes), j.Files, msg)
 				}
 				return tw.Flush()
 			})

@@ -5,7 +5,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"daisy/internal/config"
 	"daisy/internal/jobs"
 )
 
@@ -52,7 +51,7 @@ outside the target and no link is followed out of it.
 					}
 					if err == nil {
 						fmt.Fprintf(g.stdout, "restored object %s (%s) from copy %d into %s: %d entries, %s, read %s from volumes\n",
-							res.Object, res.Source, res.Copy, res.Target, res.Entries, config.FormatSize(res.Bytes), config.FormatSize(res.BytesRead))
+							res.Object, res.Source, res.Copy, res.Target, res.Entries, humanBytes(res.Bytes), humanBytes(res.BytesRead))
 					}
 					for i, p := range res.Problems {
 						if i == 20 {

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -76,6 +77,7 @@ type globals struct {
 	json       bool
 	logLevel   string
 	noProgress bool
+	cpuProfile string
 
 	stdin          io.Reader
 	stdout, stderr io.Writer
@@ -116,6 +118,20 @@ mirror copy its chain asks for.
 				return usageError("--log-level %q: use debug, info, warn or error", g.logLevel)
 			}
 			g.log = slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: lvl}))
+			if g.cpuProfile != "" {
+				f, err := os.Create(g.cpuProfile)
+				if err != nil {
+					return err
+				}
+				if err := pprof.StartCPUProfile(f); err != nil {
+					f.Close()
+					return err
+				}
+				cobra.OnFinalize(func() {
+					pprof.StopCPUProfile()
+					f.Close()
+				})
+			}
 			return nil
 		},
 	}
@@ -123,6 +139,7 @@ mirror copy its chain asks for.
 	root.PersistentFlags().BoolVar(&g.json, "json", false, "print results as JSON (for scripts)")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "warn", "log level: debug, info, warn, error")
 	root.PersistentFlags().BoolVar(&g.noProgress, "no-progress", false, "never draw progress bars")
+	root.PersistentFlags().StringVar(&g.cpuProfile, "cpu-profile", "", "write a CPU profile of the command to this file")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{ExitUsage, fmt.Errorf("%s: %w (see %s --help)", c.CommandPath(), err, c.CommandPath())}
 	})
@@ -178,4 +195,18 @@ func maxArgs(n int) cobra.PositionalArgs {
 		}
 		return nil
 	}
+}
+
+// humanBytes formats n for people: 1.5 GiB, 320 KiB, 12 B.
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit && exp < 4; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTP"[exp])
 }
