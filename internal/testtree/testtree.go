@@ -131,14 +131,17 @@ func writeFile(p string, rng *rand.Rand, size int64, mode os.FileMode) error {
 	if err != nil {
 		return err
 	}
+	var seed [32]byte
+	for i := range seed {
+		seed[i] = byte(rng.Uint32())
+	}
+	src := rand.NewChaCha8(seed)
+	text := rng.IntN(2) == 0 // half the files text-like (compressible), half random
 	buf := make([]byte, 1<<20)
 	for size > 0 {
 		n := min(int64(len(buf)), size)
-		// Half text-like (compressible), half random.
-		for i := range buf[:n] {
-			buf[i] = byte(rng.Uint32())
-		}
-		if rng.IntN(2) == 0 {
+		_, _ = src.Read(buf[:n])
+		if text {
 			for i := range buf[:n] {
 				buf[i] = 'a' + buf[i]%16
 			}
