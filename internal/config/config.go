@@ -1,0 +1,205 @@
+package config
+
+import (
+	"time"
+)
+
+// Config is a parsed and validated daisy.yaml.
+type Config struct {
+	File string // absolute path of the file
+	Dir  string // absolute path of its directory; relative paths start here
+
+	Catalog  Catalog
+	Defaults Defaults
+	Clients  []Client // without a clients list: one client named after this host
+	Sources  []Source
+	Pools    []Pool
+	Devices  []Device
+
+	// BackupGroup holds the media agents that receive data from the agents.
+	BackupGroup []MediaAgent
+	// MirrorGroups holds the mirror levels: index 0 is level 1.
+	MirrorGroups [][]MediaAgent
+}
+
+// Catalog says where the catalog lives.
+type Catalog struct {
+	SQLite string // absolute path of the SQLite database
+}
+
+// Defaults apply where the file leaves a value out.
+type Defaults struct {
+	BufferSize int64  // bytes
+	BlockSize  int64  // bytes
+	Pool       string // pool of a media agent that names none; if the file names none: the only pool, else "default"
+}
+
+// Client is a host with data to protect.
+type Client struct {
+	Name string
+}
+
+// Source is a named set of paths on one client.
+type Source struct {
+	Name    string
+	Client  string
+	Paths   []string // absolute, cleaned
+	Exclude []string // patterns, as written
+}
+
+// Pool is a set of volumes.
+type Pool struct {
+	Name           string
+	Type           string // "vtape"
+	Directory      string // absolute, cleaned; where vtape volumes live
+	VolumeCapacity int64  // bytes
+	Retention      time.Duration
+}
+
+// Device is a drive that writes volumes.
+type Device struct {
+	Name      string
+	Type      string // "vtape"
+	BlockSize int64  // bytes
+	FailAfter int64  // test-only fault injection: fail after this many bytes written; 0 = never
+}
+
+// Roles of media agents.
+const (
+	RoleBackup = "backup"
+	RoleMirror = "mirror"
+)
+
+// MediaAgent owns buffers and exactly one device.
+type MediaAgent struct {
+	Name    string
+	Device  string
+	Pool    string // always set: defaults.pool when the file names none
+	Buffers []Buffer
+	Role    string // RoleBackup or RoleMirror
+	Level   int    // 0 in the backup group, k in mirror level k
+}
+
+// Buffer is a bounded FIFO of records. In the backup group it reads a
+// source; in a mirror group it follows a buffer of the level before.
+type Buffer struct {
+	Name    string
+	Source  string // backup group: the source it reads
+	Follows string // mirror groups: "MEDIA_AGENT.BUFFER" of the level before
+	Size    int64  // bytes
+}
+
+// ID is the buffer's name qualified by its media agent, e.g. "BMA124.B2".
+func (b Buffer) ID(agent string) string { return agent + "." + b.Name }
+
+// ChainLink is one buffer of a source's chain.
+type ChainLink struct {
+	Agent  MediaAgent
+	Buffer Buffer
+	Copy   int // 1 for the backup group, 1+k for mirror level k
+}
+
+// Source returns the source with this name.
+func (c *Config) Source(name string) (Source, bool) {
+	for _, s := range c.Sources {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Source{}, false
+}
+
+// Pool returns the pool with this name.
+func (c *Config) Pool(name string) (Pool, bool) {
+	for _, p := range c.Pools {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return Pool{}, false
+}
+
+// Device returns the device with this name.
+func (c *Config) Device(name string) (Device, bool) {
+	for _, d := range c.Devices {
+		if d.Name == name {
+			return d, true
+		}
+	}
+	return Device{}, false
+}
+
+// MediaAgent returns the media agent with this name, in any group.
+func (c *Config) MediaAgent(name string) (MediaAgent, bool) {
+	for _, a := range c.MediaAgents() {
+		if a.Name == name {
+			return a, true
+		}
+	}
+	return MediaAgent{}, false
+}
+
+// Buffer returns the buffer with this ID ("MEDIA_AGENT.BUFFER") and its
+// media agent.
+func (c *Config) Buffer(id string) (MediaAgent, Buffer, bool) {
+	for _, a := range c.MediaAgents() {
+		for _, b := range a.Buffers {
+			if b.ID(a.Name) == id {
+				return a, b, true
+			}
+		}
+	}
+	return MediaAgent{}, Buffer{}, false
+}
+
+// MediaAgents returns every media agent: the backup group, then the mirror
+// levels in order.
+func (c *Config) MediaAgents() []MediaAgent {
+	out := append([]MediaAgent(nil), c.BackupGroup...)
+	for _, level := range c.MirrorGroups {
+		out = append(out, level...)
+	}
+	return out
+}
+
+// Chain returns the chain of a source: its backup-group buffer, then the
+// buffer that follows it in mirror level 1, and so on. A source that is in
+// no buffer has no chain (nil).
+func (c *Config) Chain(source string) []ChainLink {
+	var chain []ChainLink
+	for _, a := range c.BackupGroup {
+		for _, b := range a.Buffers {
+			if b.Source == source && b.Follows == "" {
+				chain = append(chain, ChainLink{Agent: a, Buffer: b, Copy: 1})
+				break
+			}
+		}
+		if chain != nil {
+			break
+		}
+	}
+	if chain == nil {
+		return nil
+	}
+	for k, level := range c.MirrorGroups {
+		prev := chain[len(chain)-1]
+		id := prev.Buffer.ID(prev.Agent.Name)
+		var next *ChainLink
+		for _, a := range level {
+			for _, b := range a.Buffers {
+				if b.Follows == id {
+					next = &ChainLink{Agent: a, Buffer: b, Copy: k + 2}
+					break
+				}
+			}
+			if next != nil {
+				break
+			}
+		}
+		if next == nil {
+			break
+		}
+		chain = append(chain, *next)
+	}
+	return chain
+}

@@ -1,0 +1,14 @@
+// Package config parses and validates daisy.yaml, the file that declares the
+// whole topology of a daisy installation: clients, sources, pools, devices,
+// the backup group and the mirror groups with their daisy-chained buffers.
+//
+// Every error names file:line:column of the offending YAML node and says
+// how to fix it. A file with problems yields an [*Errors] holding all of
+// them, not only the first: unknown keys, values of the wrong kind, missing
+// keys, duplicate names, bad sizes and durations, references to things that
+// do not exist, devices or sources used twice, and malformed chains. Relative paths in the file are relative to the file's directory;
+// the API returns absolute, cleaned paths.
+//
+// [Graph] and [Dot] draw a topology in the shape of figure 2 of the patent,
+// and [InitTemplate] writes a commented, working starting point.
+package config

@@ -1,0 +1,604 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	yerrors "github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+)
+
+// Defaults of the file format.
+const (
+	DefaultBufferSize     = 64 * MiB
+	DefaultBlockSize      = 256 * KiB
+	DefaultVolumeCapacity = 10 * GiB
+	DefaultCatalog        = "state/catalog.db"
+	DefaultPool           = "default"
+	TypeVTape             = "vtape"
+	MinBlockSize          = 64 * KiB
+	MaxBlockSize          = 16 * MiB
+	MinBufferSize         = 1 * MiB
+)
+
+// hostname names the client when the file declares none; tests replace it.
+var hostname = os.Hostname
+
+var topKeys = []string{"catalog", "defaults", "clients", "sources", "pools", "devices", "backup_group", "mirror_groups"}
+
+// Load reads, parses and validates the file at path. When the file has
+// problems the error is an *Errors listing all of them.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read configuration: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Parse parses and validates data as daisy.yaml. file is the name used in
+// messages; relative paths in data are relative to its directory. When data
+// has problems the error is an *Errors listing all of them.
+func Parse(file string, data []byte) (*Config, error) {
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return nil, fmt.Errorf("configuration file %s: %w", file, err)
+	}
+	d := &decoder{file: file, anchors: map[string][]anchorDef{}, maxSteps: minSteps + stepsPerByte*len(data)}
+	c := &Config{File: abs, Dir: filepath.Dir(abs)}
+	root := d.parseYAML(data)
+	if root != nil {
+		m := d.decode(c, root)
+		d.validate(c, m)
+	}
+	if len(d.errs) > 0 {
+		sortErrors(d.errs)
+		errs := d.errs
+		return nil, &errs
+	}
+	return c, nil
+}
+
+// parseYAML returns the body of the single document in data, or nil after
+// reporting why there is none.
+func (d *decoder) parseYAML(data []byte) (root ast.Node) {
+	file, err := safeParse(data)
+	if err != nil {
+		var ye yerrors.Error
+		at := pos{1, 1}
+		msg := err.Error()
+		if errors.As(err, &ye) {
+			if tk := ye.GetToken(); tk != nil {
+				at = tokenPos(tk)
+			}
+			msg = ye.GetMessage()
+		}
+		var dup *yerrors.DuplicateKeyError
+		switch sm := duplicateKey.FindStringSubmatch(msg); {
+		case sm != nil:
+			d.errorf(at, "key %q appears twice (first at line %s); remove one of them", sm[1], sm[2])
+		case errors.As(err, &dup):
+			d.errorf(at, "%s; remove one of them", msg)
+		case strings.Contains(msg, "'\t'"):
+			d.errorf(at, "YAML syntax error: a tab character; YAML indents with spaces only, replace the tabs with spaces")
+		default:
+			d.errorf(at, "YAML syntax error: %s; check indentation, colons, quotes and brackets here or just before", msg)
+		}
+		return nil
+	}
+	var bodies []*ast.DocumentNode
+	for _, doc := range file.Docs {
+		if doc != nil && doc.Body != nil {
+			bodies = append(bodies, doc)
+		}
+	}
+	switch {
+	case len(bodies) == 0:
+		d.errorf(pos{1, 1}, "the file is empty; declare at least sources, devices and a backup_group (\"daisy init\" writes a working example)")
+		return nil
+	case len(bodies) > 1:
+		at := tokenPos(bodies[1].Start)
+		if bodies[1].Start == nil {
+			at = nodePos(bodies[1].Body)
+		}
+		d.errorf(at, "the file holds %d YAML documents; daisy.yaml is one document: remove the \"---\" separators and merge them", len(bodies))
+		return nil
+	}
+	d.collectAnchors(bodies[0].Body, 0)
+	return bodies[0].Body
+}
+
+// duplicateKey matches the parser's message for a key written twice.
+var duplicateKey = regexp.MustCompile(`^mapping key "(.*)" already defined at \[(\d+):\d+\]$`)
+
+// safeParse runs the YAML parser, turning a panic of the parser into an
+// error: a broken file must never crash daisy.
+func safeParse(data []byte) (f *ast.File, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			f, err = nil, fmt.Errorf("the YAML parser failed on this file (%v)", r)
+		}
+	}()
+	return parser.ParseBytes(data, 0)
+}
+
+// What decode read, with positions, for the checks of validate.
+type meta struct {
+	defaultPool    pos // zero when defaults.pool is absent
+	clients        []pos
+	sources        []sourceMeta
+	pools          []poolMeta
+	devices        []deviceMeta
+	backup         []agentMeta
+	mirror         [][]agentMeta
+	implicitClient bool
+	// incomplete marks the kinds of which some entry could not be read
+	// (not a mapping, no name): references to unknown names of that kind
+	// are then not reported, they may be meant for the broken entry.
+	incomplete map[string]bool
+}
+
+type sourceMeta struct{ name, client pos }
+type poolMeta struct{ name, capacity pos }
+type deviceMeta struct{ name pos }
+type agentMeta struct {
+	at, name, device, pool pos
+	buffers                []bufferMeta
+}
+type bufferMeta struct {
+	at, name, source, follows pos
+	// misspelled source or follows keys, reported as unknown keys already
+	sourceTypo, followsTypo bool
+}
+
+// Kinds of named things, for meta.incomplete.
+const (
+	kindClient = "client"
+	kindSource = "source"
+	kindPool   = "pool"
+	kindDevice = "device"
+	kindAgent  = "media agent"
+	kindBuffer = "buffer"
+)
+
+// decode reads the tree into c, reporting the problems of single values:
+// kinds, unknown and missing keys, sizes, names.
+func (d *decoder) decode(c *Config, root ast.Node) *meta {
+	m := &meta{incomplete: map[string]bool{}}
+	c.Catalog.SQLite = c.abs(DefaultCatalog)
+	c.Defaults = Defaults{BufferSize: DefaultBufferSize, BlockSize: DefaultBlockSize}
+	top := d.mapping(d.resolve(root))
+	if top == nil {
+		d.errorf(nodePos(root), "the file must be a mapping with the keys %s, not %s", strings.Join(topKeys, ", "), kindOf(d.resolve(root)))
+		for _, k := range []string{kindClient, kindSource, kindPool, kindDevice, kindAgent, kindBuffer} {
+			m.incomplete[k] = true
+		}
+		return m
+	}
+	top.only(topKeys...)
+	d.decodeCatalog(c, top)
+	d.decodeDefaults(c, m, top)
+	d.decodeClients(c, m, top)
+	d.decodeSources(c, m, top)
+	d.decodePools(c, m, top)
+	d.decodeDevices(c, m, top)
+
+	items, at, st := top.list("backup_group", "backup_group: [{name: bma0, device: tape0, buffers: [{name: B1, source: home}]}]")
+	if st == listBad {
+		m.incomplete[kindAgent], m.incomplete[kindBuffer] = true, true
+	}
+	c.BackupGroup, m.backup = d.agents(c, m, items, at, "backup_group", 0)
+
+	items, at, st = top.list("mirror_groups", "mirror_groups: [{media_agents: [{name: bma1, device: tape1, buffers: [{name: B1, follows: bma0.B1}]}]}]")
+	if st == listBad {
+		m.incomplete[kindAgent], m.incomplete[kindBuffer] = true, true
+	}
+	for i, it := range items {
+		level := i + 1
+		lm := d.mapping(it)
+		var agents []MediaAgent
+		var metas []agentMeta
+		switch {
+		case it == nil:
+			d.errorf(at[i], "mirror level %d has no media agents; add at least one under media_agents, or remove the level (the levels after it move up)", level)
+		case lm == nil:
+			d.errorf(at[i], "mirror level %d must be a mapping with the key media_agents, not %s; write e.g. - media_agents: [{name: bma1, device: tape1, buffers: [{name: B1, follows: bma0.B1}]}]", level, kindOf(it))
+			m.incomplete[kindAgent], m.incomplete[kindBuffer] = true, true
+		default:
+			lm.label = fmt.Sprintf("mirror level %d", level)
+			lm.only("media_agents")
+			agItems, agAt, st := lm.list("media_agents", "media_agents: [{name: bma1, device: tape1, buffers: [{name: B1, follows: bma0.B1}]}]")
+			switch {
+			case st == listBad:
+				m.incomplete[kindAgent], m.incomplete[kindBuffer] = true, true
+			case len(agItems) == 0 && !lm.misspelled("media_agents"):
+				d.errorf(lm.keyPos("media_agents", lm.at), "mirror level %d has no media agents; add at least one under media_agents, or remove the level (the levels after it move up)", level)
+			}
+			agents, metas = d.agents(c, m, agItems, agAt, fmt.Sprintf("media_agents of mirror level %d", level), level)
+		}
+		c.MirrorGroups = append(c.MirrorGroups, agents)
+		m.mirror = append(m.mirror, metas)
+	}
+	return m
+}
+
+func (d *decoder) decodeCatalog(c *Config, top *mapping) {
+	f := top.get("catalog")
+	if f == nil || f.value == nil {
+		return
+	}
+	cm := d.mapping(f.value)
+	if cm == nil {
+		d.errorf(f.vpos, "catalog must be a mapping, not %s; write e.g. catalog: {sqlite: %s}", kindOf(f.value), DefaultCatalog)
+		return
+	}
+	cm.label = "catalog"
+	cm.only("sqlite")
+	if s, at, ok := cm.str("sqlite"); ok {
+		if strings.TrimSpace(s) == "" {
+			d.errorf(at, "sqlite of catalog is empty; name the database file, e.g. %s", DefaultCatalog)
+			return
+		}
+		c.Catalog.SQLite = c.abs(s)
+	}
+}
+
+func (d *decoder) decodeDefaults(c *Config, m *meta, top *mapping) {
+	f := top.get("defaults")
+	if f == nil || f.value == nil {
+		return
+	}
+	dm := d.mapping(f.value)
+	if dm == nil {
+		d.errorf(f.vpos, "defaults must be a mapping, not %s; write e.g. defaults: {buffer_size: 64MiB}", kindOf(f.value))
+		return
+	}
+	dm.label = "defaults"
+	dm.only("buffer_size", "block_size", "pool")
+	if v, at, ok := dm.size("buffer_size"); ok && d.checkBufferSize("buffer_size of defaults", v, at) {
+		c.Defaults.BufferSize = v
+	}
+	if v, at, ok := dm.size("block_size"); ok && d.checkBlockSize("block_size of defaults", v, at) {
+		c.Defaults.BlockSize = v
+	}
+	if s, at, ok := dm.str("pool"); ok {
+		c.Defaults.Pool, m.defaultPool = s, at
+	}
+}
+
+func (d *decoder) decodeClients(c *Config, m *meta, top *mapping) {
+	items, at, st := top.list("clients", "clients: [{name: myhost}]")
+	if st == listBad {
+		m.incomplete[kindClient] = true
+		return
+	}
+	if len(items) == 0 {
+		h, err := hostname()
+		if err != nil || !validName(h, nameWithDots) {
+			h = "localhost"
+		}
+		c.Clients = []Client{{Name: h}}
+		m.clients = []pos{{}}
+		m.implicitClient = true
+		return
+	}
+	for i, it := range items {
+		im := d.item(m, it, at[i], "clients", kindClient, i, "- name: myhost")
+		if im == nil {
+			continue
+		}
+		im.only("name")
+		name, nat := im.name(m, kindClient, nameWithDots)
+		c.Clients = append(c.Clients, Client{Name: name})
+		m.clients = append(m.clients, nat)
+	}
+}
+
+func (d *decoder) decodeSources(c *Config, m *meta, top *mapping) {
+	items, at, st := top.list("sources", "sources: [{name: home, paths: [/home]}]")
+	if st == listBad {
+		m.incomplete[kindSource] = true
+	}
+	for i, it := range items {
+		im := d.item(m, it, at[i], "sources", kindSource, i, "- {name: home, paths: [/home]}")
+		if im == nil {
+			continue
+		}
+		im.only("name", "client", "paths", "exclude")
+		var s Source
+		var sm sourceMeta
+		s.Name, sm.name = im.name(m, kindSource, nameWithDots)
+		s.Client, sm.client, _ = im.str("client")
+		paths, pat, st := im.strList("paths", "paths: [/home, /etc]")
+		switch {
+		case st == listAbsent && !im.misspelled("paths"):
+			d.errorf(im.keyPos("paths", sm.name), "%s has no paths; add e.g. \"paths: [/home]\" (relative paths start at the directory of this file)", im.label)
+		case st == listOK && im.listLen("paths") == 0:
+			d.errorf(im.fields["paths"].vpos, "%s has no paths; list at least one, e.g. \"paths: [/home]\"", im.label)
+		}
+		for j, p := range paths {
+			if strings.TrimSpace(p) == "" {
+				d.errorf(pat[j], "%s has an empty path; name a directory or file, e.g. /home", im.label)
+				continue
+			}
+			s.Paths = append(s.Paths, c.abs(p))
+		}
+		ex, eat, _ := im.strList("exclude", "exclude: [\"*.tmp\", \"cache/\"]")
+		for j, e := range ex {
+			if e == "" {
+				d.errorf(eat[j], "%s has an empty exclude pattern; remove it", im.label)
+				continue
+			}
+			if _, err := filepath.Match(strings.TrimSuffix(e, "/"), ""); err != nil {
+				d.errorf(eat[j], "exclude pattern %q of %s is malformed (%v); check its brackets and backslashes", e, im.label, err)
+				continue
+			}
+			s.Exclude = append(s.Exclude, e)
+		}
+		c.Sources = append(c.Sources, s)
+		m.sources = append(m.sources, sm)
+	}
+}
+
+func (d *decoder) decodePools(c *Config, m *meta, top *mapping) {
+	items, at, st := top.list("pools", "pools: [{name: default, type: vtape}]")
+	if st == listBad {
+		m.incomplete[kindPool] = true
+		return
+	}
+	if len(items) == 0 {
+		// No pools: one vtape pool "default" with the default settings.
+		c.Pools = []Pool{{Name: DefaultPool, Type: TypeVTape, Directory: c.abs(filepath.Join("state", "volumes", DefaultPool)), VolumeCapacity: DefaultVolumeCapacity}}
+		m.pools = []poolMeta{{}}
+		return
+	}
+	for i, it := range items {
+		im := d.item(m, it, at[i], "pools", kindPool, i, "- {name: default, type: vtape}")
+		if im == nil {
+			continue
+		}
+		im.only("name", "type", "directory", "volume_capacity", "retention")
+		p := Pool{VolumeCapacity: DefaultVolumeCapacity}
+		var pm poolMeta
+		p.Name, pm.name = im.name(m, kindPool, nameWithDots)
+		p.Type = d.mediaType(im)
+		p.Directory = c.abs(filepath.Join("state", "volumes", p.Name))
+		if s, at, ok := im.str("directory"); ok {
+			if strings.TrimSpace(s) == "" {
+				d.errorf(at, "%s has an empty directory; name one, e.g. state/volumes/%s, or remove the key", im.label, p.Name)
+			} else {
+				p.Directory = c.abs(s)
+			}
+		}
+		if v, at, ok := im.size("volume_capacity"); ok {
+			p.VolumeCapacity, pm.capacity = v, at
+		}
+		if s, at, ok := im.str("retention"); ok {
+			if v, err := ParseDuration(s); err != nil {
+				d.errorf(at, "retention of %s: %v", im.label, err)
+			} else if v <= 0 {
+				d.errorf(at, "retention of %s must be longer than 0; write e.g. 30d, or remove the key", im.label)
+			} else {
+				p.Retention = v
+			}
+		}
+		c.Pools = append(c.Pools, p)
+		m.pools = append(m.pools, pm)
+	}
+}
+
+func (d *decoder) decodeDevices(c *Config, m *meta, top *mapping) {
+	items, at, st := top.list("devices", "devices: [{name: tape0, type: vtape}]")
+	if st == listBad {
+		m.incomplete[kindDevice] = true
+	}
+	for i, it := range items {
+		im := d.item(m, it, at[i], "devices", kindDevice, i, "- {name: tape0, type: vtape}")
+		if im == nil {
+			continue
+		}
+		im.only("name", "type", "block_size", "fail_after")
+		dv := Device{BlockSize: c.Defaults.BlockSize}
+		var dm deviceMeta
+		dv.Name, dm.name = im.name(m, kindDevice, nameWithDots)
+		dv.Type = d.mediaType(im)
+		if v, at, ok := im.size("block_size"); ok && d.checkBlockSize("block_size of "+im.label, v, at) {
+			dv.BlockSize = v
+		}
+		if v, at, ok := im.size("fail_after"); ok {
+			if v == 0 {
+				d.errorf(at, "fail_after of %s must be more than 0 bytes; remove the key to disable fault injection", im.label)
+			} else {
+				dv.FailAfter = v
+			}
+		}
+		c.Devices = append(c.Devices, dv)
+		m.devices = append(m.devices, dm)
+	}
+}
+
+// agents decodes the media agents of one group (level 0 = backup group).
+func (d *decoder) agents(c *Config, m *meta, items []ast.Node, at []pos, where string, level int) ([]MediaAgent, []agentMeta) {
+	var agents []MediaAgent
+	var metas []agentMeta
+	for i, it := range items {
+		im := d.item(m, it, at[i], where, kindAgent, i, "- {name: bma0, device: tape0, buffers: [{name: B1, source: home}]}")
+		if im == nil {
+			m.incomplete[kindBuffer] = true
+			continue
+		}
+		im.only("name", "device", "pool", "buffers")
+		a := MediaAgent{Level: level, Role: RoleBackup}
+		if level > 0 {
+			a.Role = RoleMirror
+		}
+		am := agentMeta{at: im.at}
+		a.Name, am.name = im.name(m, kindAgent, nameNoDots)
+		if !am.name.valid() {
+			am.name = im.at
+		}
+		a.Device, am.device, _ = im.str("device")
+		if im.missing("device") && !im.misspelled("device") {
+			d.errorf(im.keyPos("device", am.name), "%s has no device; add \"device: NAME\" naming one of the devices", im.label)
+		}
+		a.Pool, am.pool, _ = im.str("pool")
+		bufExample := "{name: B1, source: home}"
+		if level > 0 {
+			bufExample = "{name: B1, follows: bma0.B1}"
+		}
+		bufItems, bufAt, st := im.list("buffers", "buffers: ["+bufExample+"]")
+		switch {
+		case st == listBad:
+			m.incomplete[kindBuffer] = true
+		case len(bufItems) == 0 && !im.misspelled("buffers"):
+			d.errorf(im.keyPos("buffers", am.name), "%s has no buffers; add at least one under \"buffers:\", or remove the media agent", im.label)
+		}
+		for j, bt := range bufItems {
+			bm := d.item(m, bt, bufAt[j], "buffers of "+im.label, kindBuffer, j, "- "+bufExample)
+			if bm == nil {
+				continue
+			}
+			if a.Name != "" {
+				bm.label = strings.Replace(bm.label, "buffer ", "buffer "+a.Name+".", 1)
+			}
+			bm.only("name", "source", "follows", "size")
+			b := Buffer{Size: c.Defaults.BufferSize}
+			bmeta := bufferMeta{at: bm.at}
+			b.Name, bmeta.name = bm.name(m, kindBuffer, nameNoDots)
+			if !bmeta.name.valid() {
+				bmeta.name = bm.at
+			}
+			bmeta.sourceTypo, bmeta.followsTypo = bm.misspelled("source"), bm.misspelled("follows")
+			b.Source, bmeta.source, _ = bm.str("source")
+			b.Follows, bmeta.follows, _ = bm.str("follows")
+			if v, at, ok := bm.size("size"); ok && d.checkBufferSize("size of "+bm.label, v, at) {
+				b.Size = v
+			}
+			a.Buffers = append(a.Buffers, b)
+			am.buffers = append(am.buffers, bmeta)
+		}
+		agents = append(agents, a)
+		metas = append(metas, am)
+	}
+	return agents, metas
+}
+
+// item reads item i of a list as a mapping with a name, labelled
+// "kind NAME" (or "kind #N" without a name) in messages.
+func (d *decoder) item(mt *meta, n ast.Node, at pos, list, kind string, i int, example string) *mapping {
+	m := d.mapping(n)
+	if m == nil {
+		d.errorf(at, "each entry of %s must be a mapping, not %s; write e.g. %s", list, kindOf(n), example)
+		mt.incomplete[kind] = true
+		return nil
+	}
+	m.label = fmt.Sprintf("%s #%d", kind, i+1)
+	if f := m.fields["name"]; f != nil {
+		if s, ok := scalarText(f.value); ok && s != "" {
+			m.label = kind + " " + s
+		}
+	}
+	return m
+}
+
+// listLen is the number of entries of the list under key (0 if none).
+func (m *mapping) listLen(key string) int {
+	if f := m.fields[key]; f != nil {
+		if seq, ok := f.value.(*ast.SequenceNode); ok {
+			return len(seq.Values)
+		}
+	}
+	return 0
+}
+
+// Name syntax.
+const (
+	nameWithDots = true  // clients, sources, pools, devices
+	nameNoDots   = false // media agents and buffers: the dot separates them
+)
+
+func validName(s string, dots bool) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+		case i > 0 && (r == '_' || r == '-'):
+		case i > 0 && r == '.' && dots:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// name reads the required key "name" and checks its syntax. A missing or
+// unreadable name marks the kind incomplete.
+func (m *mapping) name(mt *meta, kind string, dots bool) (string, pos) {
+	s, at, ok := m.str("name")
+	if !ok {
+		if m.missing("name") && !m.misspelled("name") {
+			m.d.errorf(m.keyPos("name", m.at), "%s has no name; add \"name: NAME\"", m.label)
+		}
+		mt.incomplete[kind] = true
+		return "", at
+	}
+	if !validName(s, dots) {
+		if dots {
+			m.d.errorf(at, "invalid %s name %q; use letters, digits, \"_\", \"-\" and \".\", starting with a letter or digit", kind, s)
+		} else {
+			m.d.errorf(at, "invalid %s name %q; use letters, digits, \"_\" and \"-\", starting with a letter or digit (a dot would break MEDIA_AGENT.BUFFER)", kind, s)
+		}
+	}
+	return s, at
+}
+
+// mediaType reads the type of a pool or device.
+func (d *decoder) mediaType(m *mapping) string {
+	s, at, ok := m.str("type")
+	if !ok {
+		return TypeVTape
+	}
+	switch s {
+	case TypeVTape:
+	case "tape":
+		d.errorf(at, "type \"tape\" of %s is not supported yet; use type: vtape", m.label)
+	default:
+		d.errorf(at, "unknown type %q of %s; use type: vtape", s, m.label)
+	}
+	return s
+}
+
+func (d *decoder) checkBlockSize(what string, v int64, at pos) bool {
+	switch {
+	case v < MinBlockSize || v > MaxBlockSize:
+		d.errorf(at, "%s %s is out of range; use a multiple of 64KiB from 64KiB to 16MiB, e.g. 256KiB", what, FormatSize(v))
+	case v%MinBlockSize != 0:
+		d.errorf(at, "%s %s is not a multiple of 64KiB; use e.g. %s", what, FormatSize(v), FormatSize((v/MinBlockSize+1)*MinBlockSize))
+	default:
+		return true
+	}
+	return false
+}
+
+func (d *decoder) checkBufferSize(what string, v int64, at pos) bool {
+	if v < MinBufferSize {
+		d.errorf(at, "%s %s is below the minimum of 1MiB; use at least 1MiB, e.g. 64MiB", what, FormatSize(v))
+		return false
+	}
+	return true
+}
+
+// abs makes a path from the file absolute and clean.
+func (c *Config) abs(p string) string {
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(c.Dir, p)
+	}
+	return filepath.Clean(p)
+}
