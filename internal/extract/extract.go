@@ -1,0 +1,757 @@
+// Package extract writes a (pax) tar stream into a target directory with
+// os.Root so that nothing is ever written outside the target and no link is
+// followed out of it.
+//
+// Every entry name is checked before anything is created: absolute names and
+// names with a ".." element are refused, and so is an entry whose parent path
+// has a symlink (or a non-directory) as a component, even when the symlink
+// points inside the target. Files are created with O_EXCL (an existing file
+// is removed first when overwriting, never opened), so a pre-existing hard
+// link or symlink in the target cannot redirect the write. All operations go
+// through an *os.Root for the target (or for a directory opened below it), and
+// metadata of symlinks, device nodes and directories is set relative to an
+// open parent directory without following the last component.
+package extract
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Options says where and how Extract restores.
+type Options struct {
+	Target    string                       // created (mode 0700) if missing
+	Overwrite bool                         // replace existing files; otherwise an existing file is kept and reported as skipped (ErrExists)
+	Owners    bool                         // chown to header uid/gid (only meaningful as root), and keep setuid/setgid bits
+	Select    func(name string) bool       // nil = everything; entries not selected are skipped (content consumed). name is the cleaned entry name
+	OnError   func(name string, err error) // per-entry problem (refused entry, failed chmod...); restore continues. may be nil
+}
+
+// Stats counts what Extract did.
+//
+// Entries counts every entry read (global pax headers excluded). Skipped
+// counts entries not selected, existing entries kept (Overwrite false), and
+// existing directories extracted into whose metadata was left alone.
+// Refused counts entries refused as unsafe or unsupported. Device nodes and
+// FIFOs are counted only in Entries.
+type Stats struct {
+	Entries, Files, Dirs, Symlinks, HardLinks, Skipped, Refused int64
+	Bytes                                                       int64
+	// Failed counts entries that could not be created because of an error
+	// of the file system (permission, space, missing hard link target...).
+	Failed int64
+	// Errors counts the calls of OnError: refusals, failures, existing
+	// files kept, and metadata (owner, mode, time, xattr) that could not be
+	// applied to an entry that was created.
+	Errors int64
+}
+
+var (
+	// ErrRefused is wrapped by the error given to OnError for an entry
+	// refused because it is unsafe or unsupported.
+	ErrRefused = errors.New("refused")
+	// ErrExists is wrapped by the error given to OnError for an entry that
+	// already exists in the target and is kept because Overwrite is false.
+	ErrExists = errors.New("exists, not overwritten")
+)
+
+// geteuid is replaced by tests.
+var geteuid = os.Geteuid
+
+const (
+	bufferSize = 1 << 20
+	// holeBlock is the granularity at which runs of zeros in file content
+	// are left as holes instead of being written.
+	holeBlock = 64 << 10
+)
+
+var zeroBlock [holeBlock]byte
+
+// bufPool holds copy buffers, so that many small restores do not each
+// allocate one.
+var bufPool = sync.Pool{New: func() any { return new([bufferSize]byte) }}
+
+// refusal is an entry rejected for safety; its text says why.
+type refusal string
+
+func (r refusal) Error() string { return string(r) }
+
+// Extract reads tar entries from r and recreates them under opts.Target. It
+// returns an error for a broken stream (tar read error) or ctx; per-entry
+// refusals and failures go to OnError and are counted.
+//
+// Directories get their final mode and mtime after the whole stream is read,
+// deepest first. Parent directories missing from the stream are created with
+// mode 0755. Character and block devices are created only when running as
+// root (refused otherwise); FIFOs need no privilege and are always created.
+// Runs of zeros in file content (64 KiB aligned) are left as holes.
+func Extract(ctx context.Context, r io.Reader, opts Options) (Stats, error) {
+	var st Stats
+	if opts.Target == "" {
+		return st, errors.New("extract: no target directory")
+	}
+	if err := os.MkdirAll(opts.Target, 0o700); err != nil {
+		return st, fmt.Errorf("extract: creating target: %w", err)
+	}
+	root, err := os.OpenRoot(opts.Target)
+	if err != nil {
+		return st, fmt.Errorf("extract: opening target: %w", err)
+	}
+	x := &extractor{
+		opts:     opts,
+		root:     root,
+		buf:      bufPool.Get().(*[bufferSize]byte)[:],
+		verified: map[string]bool{},
+		dirs:     map[string]*dirMeta{},
+		parents:  map[string]*parentDir{},
+		isRoot:   geteuid() == 0,
+	}
+	defer x.close()
+	defer bufPool.Put((*[bufferSize]byte)(x.buf))
+	tr := tar.NewReader(r)
+	for {
+		if err := ctx.Err(); err != nil {
+			return x.stats, err
+		}
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return x.stats, fmt.Errorf("extract: reading archive: %w", err)
+		}
+		if hdr.Typeflag == tar.TypeXGlobalHeader {
+			continue
+		}
+		x.stats.Entries++
+		if err := x.entry(tr, hdr); err != nil {
+			return x.stats, err
+		}
+	}
+	x.finishDirs()
+	return x.stats, nil
+}
+
+type dirMeta struct {
+	mode     uint32
+	mtime    time.Time
+	implicit bool // created as a missing parent: mode only, no mtime
+}
+
+// parentDir is an open directory of the target: a Root for creating entries
+// in it and a descriptor for the *at calls os.Root does not offer.
+type parentDir struct {
+	name string
+	root *os.Root
+	f    *os.File
+	fd   int
+}
+
+type extractor struct {
+	opts     Options
+	root     *os.Root
+	stats    Stats
+	buf      []byte
+	verified map[string]bool       // directories known to be real directories (not symlinks)
+	dirs     map[string]*dirMeta   // directories whose final metadata is applied at the end
+	parents  map[string]*parentDir // open directories, see parent
+	isRoot   bool
+}
+
+func (x *extractor) close() {
+	x.dropParents("")
+	x.root.Close()
+}
+
+// maxParents bounds the open directories kept for reuse (two descriptors
+// each).
+const maxParents = 64
+
+// dropParents closes the cached directories named prefix or below it; all
+// of them for "".
+func (x *extractor) dropParents(prefix string) {
+	for name, p := range x.parents {
+		if prefix == "" || name == prefix || strings.HasPrefix(name, prefix+"/") {
+			p.f.Close()
+			p.root.Close()
+			delete(x.parents, name)
+		}
+	}
+}
+
+// parent returns the open directory dir (a cleaned name, "." for the target).
+func (x *extractor) parent(dir string) (*parentDir, error) {
+	if p, ok := x.parents[dir]; ok {
+		return p, nil
+	}
+	if len(x.parents) >= maxParents {
+		for name, p := range x.parents { // evict any one
+			p.f.Close()
+			p.root.Close()
+			delete(x.parents, name)
+			break
+		}
+	}
+	r, err := x.root.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	f, err := r.Open(".")
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	p := &parentDir{name: dir, root: r, f: f, fd: int(f.Fd())}
+	x.parents[dir] = p
+	return p, nil
+}
+
+func (x *extractor) report(name string, err error) {
+	x.stats.Errors++
+	if x.opts.OnError != nil {
+		x.opts.OnError(name, err)
+	}
+}
+
+func (x *extractor) refuse(name, reason string) {
+	x.stats.Refused++
+	x.report(name, fmt.Errorf("%w: %q: %s", ErrRefused, name, reason))
+}
+
+func (x *extractor) fail(name string, err error) {
+	var r refusal
+	if errors.As(err, &r) {
+		x.refuse(name, string(r))
+		return
+	}
+	x.stats.Failed++
+	x.report(name, fmt.Errorf("%q: %w", name, err))
+}
+
+// warn reports a problem with the metadata of an entry that was created.
+func (x *extractor) warn(name, what string, err error) {
+	x.report(name, fmt.Errorf("%q: %s: %w", name, what, err))
+}
+
+func (x *extractor) exists(name string) {
+	x.stats.Skipped++
+	x.report(name, fmt.Errorf("%w: %q", ErrExists, name))
+}
+
+// cleanName checks an entry (or hard link target) name and returns it
+// cleaned, relative to the target.
+func cleanName(n string) (string, error) {
+	switch {
+	case n == "":
+		return "", refusal("empty name")
+	case strings.IndexByte(n, 0) >= 0:
+		return "", refusal("name contains a NUL byte")
+	case n[0] == '/':
+		return "", refusal("absolute name")
+	}
+	for e := range strings.SplitSeq(n, "/") {
+		if e == ".." {
+			return "", refusal(`name contains a ".." element`)
+		}
+	}
+	c := pathClean(n)
+	if c == "" || c[0] == '/' || c == ".." || strings.HasPrefix(c, "../") {
+		return "", refusal("name leaves the target")
+	}
+	return c, nil
+}
+
+// pathClean is path.Clean for names known to hold no ".." element.
+func pathClean(n string) string {
+	var b strings.Builder
+	for e := range strings.SplitSeq(n, "/") {
+		if e == "" || e == "." {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('/')
+		}
+		b.WriteString(e)
+	}
+	if b.Len() == 0 {
+		return "."
+	}
+	return b.String()
+}
+
+// split returns the directory ("." at top level) and base name of a cleaned
+// name.
+func split(name string) (dir, base string) {
+	i := strings.LastIndexByte(name, '/')
+	if i < 0 {
+		return ".", name
+	}
+	return name[:i], name[i+1:]
+}
+
+// ensureDir makes sure that dir is a real directory in the target, creating
+// it (and its parents) when missing. A symlink or non-directory on the way is
+// a refusal.
+func (x *extractor) ensureDir(dir string, create bool) error {
+	if dir == "." || x.verified[dir] {
+		return nil
+	}
+	parent, _ := split(dir)
+	if err := x.ensureDir(parent, create); err != nil {
+		return err
+	}
+	fi, err := x.root.Lstat(dir)
+	switch {
+	case err == nil && fi.IsDir():
+	case err == nil && fi.Mode()&fs.ModeSymlink != 0:
+		return refusal(fmt.Sprintf("path component %q is a symlink", dir))
+	case err == nil:
+		return refusal(fmt.Sprintf("path component %q is not a directory", dir))
+	case errors.Is(err, fs.ErrNotExist) && create:
+		if err := x.root.Mkdir(dir, 0o700); err != nil {
+			return err
+		}
+		x.dirs[dir] = &dirMeta{mode: 0o755, implicit: true}
+	default:
+		return err
+	}
+	x.verified[dir] = true
+	return nil
+}
+
+func (x *extractor) entry(tr *tar.Reader, hdr *tar.Header) error {
+	name, err := cleanName(hdr.Name)
+	if err != nil {
+		x.fail(hdr.Name, err)
+		return nil
+	}
+	if name == "." {
+		if hdr.Typeflag == tar.TypeDir {
+			// The target itself: keep it as it is.
+			x.stats.Skipped++
+			return nil
+		}
+		x.refuse(hdr.Name, "not a directory but names the target itself")
+		return nil
+	}
+	if x.opts.Select != nil && !x.opts.Select(name) {
+		x.stats.Skipped++
+		return nil
+	}
+	switch hdr.Typeflag {
+	case tar.TypeReg, tar.TypeGNUSparse, tar.TypeDir, tar.TypeSymlink,
+		tar.TypeLink, tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
+	default:
+		x.refuse(hdr.Name, fmt.Sprintf("unsupported entry type %q", hdr.Typeflag))
+		return nil
+	}
+	if (hdr.Typeflag == tar.TypeChar || hdr.Typeflag == tar.TypeBlock) && !x.isRoot {
+		x.refuse(hdr.Name, "device node needs root to be created")
+		return nil
+	}
+	dir, base := split(name)
+	if err := x.ensureDir(dir, true); err != nil {
+		x.fail(hdr.Name, err)
+		return nil
+	}
+	p, err := x.parent(dir)
+	if err != nil {
+		x.fail(hdr.Name, err)
+		return nil
+	}
+	switch hdr.Typeflag {
+	case tar.TypeReg, tar.TypeGNUSparse:
+		return x.file(tr, hdr, name, p, base)
+	case tar.TypeDir:
+		x.dir(hdr, name, p, base)
+	case tar.TypeSymlink:
+		x.symlink(hdr, name, p, base)
+	case tar.TypeLink:
+		x.hardlink(hdr, name, p, base)
+	default:
+		x.node(hdr, name, p, base)
+	}
+	return nil
+}
+
+// replace removes the existing entry base of p to make room for name, when
+// Overwrite allows it. It reports and returns false when the entry must be
+// kept or cannot be removed.
+func (x *extractor) replace(p *parentDir, base, name string) bool {
+	if !x.opts.Overwrite {
+		x.exists(name)
+		return false
+	}
+	if err := p.root.Remove(base); err != nil {
+		x.fail(name, fmt.Errorf("removing existing entry: %w", err))
+		return false
+	}
+	x.forget(name)
+	return true
+}
+
+// forget drops what is known about name and below after it was removed.
+func (x *extractor) forget(name string) {
+	x.dropParents(name)
+	prefix := name + "/"
+	for k := range x.verified {
+		if k == name || strings.HasPrefix(k, prefix) {
+			delete(x.verified, k)
+		}
+	}
+	for k := range x.dirs {
+		if k == name || strings.HasPrefix(k, prefix) {
+			delete(x.dirs, k)
+		}
+	}
+}
+
+func (x *extractor) mode(hdr *tar.Header) uint32 {
+	m := uint32(hdr.Mode) & 0o7777
+	if !x.opts.Owners {
+		m &^= unix.S_ISUID | unix.S_ISGID
+	}
+	return m
+}
+
+// setTimes sets atime and mtime of base in p to the entry's mtime, without
+// following a symlink.
+func (x *extractor) setTimes(p *parentDir, base, name string, t time.Time) {
+	ts, err := unix.TimeToTimespec(t)
+	if err != nil {
+		x.warn(name, "setting mtime", err)
+		return
+	}
+	if err := unix.UtimesNanoAt(p.fd, base, []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		x.warn(name, "setting mtime", err)
+	}
+}
+
+// lchown sets the owner of base in p without following a symlink.
+func (x *extractor) lchown(p *parentDir, base, name string, hdr *tar.Header) {
+	if !x.opts.Owners {
+		return
+	}
+	if err := unix.Fchownat(p.fd, base, hdr.Uid, hdr.Gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		x.warn(name, "setting owner", err)
+	}
+}
+
+// chmodNoFollow sets the mode of base in directory fd unless it is a symlink.
+func chmodNoFollow(fd int, base string, mode uint32) error {
+	err := unix.Fchmodat(fd, base, mode, unix.AT_SYMLINK_NOFOLLOW)
+	if err != unix.EOPNOTSUPP && err != unix.ENOTSUP {
+		return err
+	}
+	// No fchmodat2 (Linux < 6.6), or base is a symlink.
+	var st unix.Stat_t
+	if err := unix.Fstatat(fd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		return errors.New("is a symlink")
+	}
+	return unix.Fchmodat(fd, base, mode, 0)
+}
+
+func (x *extractor) setXattrs(fd int, name string, hdr *tar.Header) {
+	for k, v := range hdr.PAXRecords {
+		attr, ok := strings.CutPrefix(k, "SCHILY.xattr.")
+		if !ok || attr == "" {
+			continue
+		}
+		if err := unix.Fsetxattr(fd, attr, []byte(v), 0); err != nil {
+			x.warn(name, fmt.Sprintf("setting extended attribute %q", attr), err)
+		}
+	}
+}
+
+func hasXattrs(hdr *tar.Header) bool {
+	for k := range hdr.PAXRecords {
+		if strings.HasPrefix(k, "SCHILY.xattr.") {
+			return true
+		}
+	}
+	return false
+}
+
+func (x *extractor) file(tr *tar.Reader, hdr *tar.Header, name string, p *parentDir, base string) error {
+	const flags = os.O_WRONLY | os.O_CREATE | os.O_EXCL
+	f, err := p.root.OpenFile(base, flags, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		if !x.replace(p, base, name) {
+			return nil
+		}
+		f, err = p.root.OpenFile(base, flags, 0o600)
+	}
+	if err != nil {
+		x.fail(name, err)
+		return nil
+	}
+	n, werr, rerr := x.copy(f, tr, hdr.Size)
+	if rerr != nil || werr != nil {
+		f.Close()
+		p.root.Remove(base)
+		if rerr != nil {
+			return fmt.Errorf("extract: reading archive: %q: %w", hdr.Name, rerr)
+		}
+		x.fail(name, werr)
+		return nil
+	}
+	fd := int(f.Fd())
+	if x.opts.Owners {
+		if err := unix.Fchown(fd, hdr.Uid, hdr.Gid); err != nil {
+			x.warn(name, "setting owner", err)
+		}
+	}
+	// After chown, which clears setuid/setgid.
+	if err := unix.Fchmod(fd, x.mode(hdr)); err != nil {
+		x.warn(name, "setting mode", err)
+	}
+	x.setXattrs(fd, name, hdr)
+	if err := f.Close(); err != nil {
+		x.fail(name, err)
+		return nil
+	}
+	x.setTimes(p, base, name, hdr.ModTime)
+	x.stats.Files++
+	x.stats.Bytes += n
+	return nil
+}
+
+// copy writes the content of the current entry to f, leaving aligned runs of
+// zeros as holes. rerr is an error of the stream, werr of f.
+func (x *extractor) copy(f *os.File, r io.Reader, size int64) (n int64, werr, rerr error) {
+	var end int64 // end of the data written
+	for {
+		m, err := r.Read(x.buf)
+		if m > 0 && werr == nil {
+			last, e := writeSparse(f, x.buf[:m], n)
+			if e != nil {
+				werr = e
+			} else if last > end {
+				end = last
+			}
+		}
+		n += int64(m)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return n, werr, err
+		}
+	}
+	if werr == nil && n > end {
+		// Trailing zeros were not written: set the size.
+		werr = f.Truncate(n)
+	}
+	if werr == nil && n != size {
+		// The tar reader delivers exactly size bytes; anything else is a
+		// broken stream.
+		return n, nil, io.ErrUnexpectedEOF
+	}
+	return n, werr, nil
+}
+
+// writeSparse writes p, the file content at offset off, to f. Pieces cut at
+// holeBlock boundaries of the file that are all zeros are skipped (left as
+// holes of the new file); consecutive other pieces are written in one call.
+// It returns the end offset of the last data written, 0 if none.
+func writeSparse(f *os.File, p []byte, off int64) (end int64, err error) {
+	runStart := -1 // index in p of the pending run of data
+	i := 0
+	for i < len(p) {
+		k := holeBlock - int((off+int64(i))%holeBlock)
+		if k > len(p)-i {
+			k = len(p) - i
+		}
+		if bytes.Equal(p[i:i+k], zeroBlock[:k]) {
+			if runStart >= 0 {
+				if _, err := f.WriteAt(p[runStart:i], off+int64(runStart)); err != nil {
+					return 0, err
+				}
+				end = off + int64(i)
+				runStart = -1
+			}
+		} else if runStart < 0 {
+			runStart = i
+		}
+		i += k
+	}
+	if runStart >= 0 {
+		if _, err := f.WriteAt(p[runStart:], off+int64(runStart)); err != nil {
+			return 0, err
+		}
+		end = off + int64(len(p))
+	}
+	return end, nil
+}
+
+func (x *extractor) dir(hdr *tar.Header, name string, p *parentDir, base string) {
+	err := p.root.Mkdir(base, 0o700)
+	if errors.Is(err, fs.ErrExist) {
+		fi, lerr := p.root.Lstat(base)
+		switch {
+		case lerr != nil:
+			err = lerr
+		case fi.IsDir():
+			if _, ours := x.dirs[name]; !ours && !x.opts.Overwrite {
+				// A directory that was there before: extract into it
+				// but leave its metadata alone.
+				x.verified[name] = true
+				x.stats.Skipped++
+				return
+			}
+			err = nil
+		default:
+			if !x.replace(p, base, name) {
+				return
+			}
+			err = p.root.Mkdir(base, 0o700)
+		}
+	}
+	if err != nil {
+		x.fail(name, err)
+		return
+	}
+	x.verified[name] = true
+	x.dirs[name] = &dirMeta{mode: x.mode(hdr), mtime: hdr.ModTime}
+	x.lchown(p, base, name, hdr)
+	if hasXattrs(hdr) {
+		f, err := p.root.OpenFile(base, os.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW, 0)
+		if err != nil {
+			x.warn(name, "opening for extended attributes", err)
+		} else {
+			x.setXattrs(int(f.Fd()), name, hdr)
+			f.Close()
+		}
+	}
+	x.stats.Dirs++
+}
+
+func (x *extractor) symlink(hdr *tar.Header, name string, p *parentDir, base string) {
+	err := p.root.Symlink(hdr.Linkname, base)
+	if errors.Is(err, fs.ErrExist) {
+		if !x.replace(p, base, name) {
+			return
+		}
+		err = p.root.Symlink(hdr.Linkname, base)
+	}
+	if err != nil {
+		x.fail(name, err)
+		return
+	}
+	x.lchown(p, base, name, hdr)
+	x.setTimes(p, base, name, hdr.ModTime)
+	x.stats.Symlinks++
+}
+
+func (x *extractor) hardlink(hdr *tar.Header, name string, p *parentDir, base string) {
+	target, err := cleanName(hdr.Linkname)
+	if err != nil {
+		x.refuse(hdr.Name, fmt.Sprintf("hard link target %q: %v", hdr.Linkname, err))
+		return
+	}
+	if target == "." || target == name {
+		x.refuse(hdr.Name, fmt.Sprintf("hard link target %q is the target directory or the entry itself", hdr.Linkname))
+		return
+	}
+	tdir, _ := split(target)
+	if err := x.ensureDir(tdir, false); err != nil {
+		var r refusal
+		if errors.As(err, &r) {
+			x.refuse(hdr.Name, fmt.Sprintf("hard link target %q: %s", hdr.Linkname, r))
+		} else {
+			x.fail(name, fmt.Errorf("hard link target %q: %w", hdr.Linkname, err))
+		}
+		return
+	}
+	fi, err := x.root.Lstat(target)
+	if err != nil {
+		x.fail(name, fmt.Errorf("hard link target %q was not extracted: %w", hdr.Linkname, err))
+		return
+	}
+	if fi.IsDir() {
+		x.refuse(hdr.Name, fmt.Sprintf("hard link target %q is a directory", hdr.Linkname))
+		return
+	}
+	err = x.root.Link(target, name)
+	if errors.Is(err, fs.ErrExist) {
+		if !x.replace(p, base, name) {
+			return
+		}
+		err = x.root.Link(target, name)
+	}
+	if err != nil {
+		x.fail(name, err)
+		return
+	}
+	x.stats.HardLinks++
+}
+
+func (x *extractor) node(hdr *tar.Header, name string, p *parentDir, base string) {
+	var typ uint32
+	switch hdr.Typeflag {
+	case tar.TypeChar:
+		typ = unix.S_IFCHR
+	case tar.TypeBlock:
+		typ = unix.S_IFBLK
+	default:
+		typ = unix.S_IFIFO
+	}
+	dev := int(unix.Mkdev(uint32(hdr.Devmajor), uint32(hdr.Devminor)))
+	err := unix.Mknodat(p.fd, base, typ|0o600, dev)
+	if err == unix.EEXIST {
+		if !x.replace(p, base, name) {
+			return
+		}
+		err = unix.Mknodat(p.fd, base, typ|0o600, dev)
+	}
+	if err != nil {
+		x.fail(name, err)
+		return
+	}
+	x.lchown(p, base, name, hdr)
+	if err := chmodNoFollow(p.fd, base, x.mode(hdr)); err != nil {
+		x.warn(name, "setting mode", err)
+	}
+	x.setTimes(p, base, name, hdr.ModTime)
+}
+
+// finishDirs applies the final mode and mtime of the directories, deepest
+// first (a name sorts after its parent's).
+func (x *extractor) finishDirs() {
+	names := make([]string, 0, len(x.dirs))
+	for n := range x.dirs {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	slices.Reverse(names)
+	for _, n := range names {
+		m := x.dirs[n]
+		dir, base := split(n)
+		p, err := x.parent(dir)
+		if err != nil {
+			x.warn(n, "opening parent directory", err)
+			continue
+		}
+		if err := chmodNoFollow(p.fd, base, m.mode); err != nil {
+			x.warn(n, "setting mode", err)
+		}
+		if !m.implicit {
+			x.setTimes(p, base, n, m.mtime)
+		}
+	}
+}
