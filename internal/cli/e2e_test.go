@@ -3,6 +3,7 @@ package cli
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"daisy/internal/catalog"
 	"daisy/internal/jobs"
 	"daisy/internal/testtree"
 )
@@ -239,5 +241,65 @@ func TestSpanningVolumes(t *testing.T) {
 	code, out, _ := run(t, "-c", cfg, "ls", "volumes", "--pool", "copy1")
 	if code != 0 || strings.Count(out, " full ") < 2 {
 		t.Fatalf("ls volumes shows fewer than 2 full volumes:\n%s", out)
+	}
+}
+
+// A damaged block in copy 1: restoring that copy fails naming the volume
+// and block; restoring without --copy falls back to copy 2 and says so.
+func TestDamagedBlockFallsBack(t *testing.T) {
+	spec := testtree.Spec{SmallFiles: 100, LargeFiles: 2, LargeSize: 4 << 20}
+	dir, cfg := figure2(t, map[string]testtree.Spec{"D2": spec}, nil)
+	res := backupJSON(t, cfg, 0)
+	var object string
+	for _, o := range res.Objects {
+		if o.Source == "D2" {
+			object = o.Object
+		}
+	}
+	// Flip one byte in the middle of D2's first extent on copy 1.
+	cat, err := catalog.Open(context.Background(), filepath.Join(dir, "state", "catalog.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	exts, err := cat.Extents(context.Background(), object, 1)
+	if err != nil || len(exts) == 0 {
+		t.Fatalf("extents of D2 copy 1: %v %v", exts, err)
+	}
+	v, err := cat.Volume(context.Background(), exts[0].VolumeID)
+	cat.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	vol := v.Label
+	block := (exts[0].FirstBlock + exts[0].LastBlock) / 2
+	f, err := os.OpenFile(v.Path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := block*int64(v.BlockSize) + 4096
+	b := make([]byte, 1)
+	if _, err := f.ReadAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0xff
+	if _, err := f.WriteAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	code, _, errs := run(t, "-c", cfg, "restore", "--source", "D2", "--copy", "1", "--to", t.TempDir())
+	t.Logf("damaged copy: %s", errs)
+	if code != ExitFailure || !strings.Contains(errs, vol) || !strings.Contains(errs, "block") {
+		t.Fatalf("restore of the damaged copy: exit %d, %q; want exit 1 naming volume %s and the block", code, errs, vol)
+	}
+	target := filepath.Join(t.TempDir(), "r")
+	code, _, errs = run(t, "-c", cfg, "restore", "--source", "D2", "--to", target)
+	if code != 0 || !strings.Contains(errs, "fell back") {
+		t.Fatalf("restore with fallback: exit %d, %q", code, errs)
+	}
+	orig := filepath.Join(dir, "data", "D2")
+	diffs, err := testtree.Compare(orig, filepath.Join(target, orig))
+	if err != nil || len(diffs) > 0 {
+		t.Fatalf("fallback restore differs: %v %v", err, diffs)
 	}
 }
