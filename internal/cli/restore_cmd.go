@@ -44,11 +44,7 @@ outside the target and no link is followed out of it.
 				if g.json {
 					_ = g.printJSON(res)
 				} else {
-					for _, a := range res.Attempts {
-						if a.Error != "" {
-							fmt.Fprintf(g.stderr, "daisy: copy %d could not be read, fell back to the next copy: %s\n", a.Copy, a.Error)
-						}
-					}
+					reportFallbacks(g, &res.StreamResult)
 					if err == nil {
 						fmt.Fprintf(g.stdout, "restored object %s (%s) from copy %d into %s: %d entries, %s, read %s from volumes\n",
 							res.Object, res.Source, res.Copy, res.Target, res.Entries, humanBytes(res.Bytes), humanBytes(res.BytesRead))
@@ -107,15 +103,20 @@ back to the next one.
 			}
 			res, err := jobs.Stream(cmd.Context(), cat, obj, g.stdout, jobs.StreamOptions{Copy: copyN, Logger: g.log})
 			if res != nil {
-				for _, a := range res.Attempts {
-					if a.Error != "" {
-						fmt.Fprintf(g.stderr, "daisy: copy %d could not be read, fell back to the next copy: %s\n", a.Copy, a.Error)
-					}
-				}
+				reportFallbacks(g, res)
 			}
 			return err
 		},
 	}
 	cmd.Flags().IntVar(&copyN, "copy", 0, "read only this copy")
 	return cmd
+}
+
+// reportFallbacks tells which copies failed and which one took over.
+func reportFallbacks(g *globals, res *jobs.StreamResult) {
+	for i, a := range res.Attempts {
+		if a.Error != "" && i+1 < len(res.Attempts) {
+			fmt.Fprintf(g.stderr, "daisy: copy %d could not be read (%s); fell back to copy %d at the same position\n", a.Copy, a.Error, res.Attempts[i+1].Copy)
+		}
+	}
 }

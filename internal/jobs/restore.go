@@ -155,7 +155,7 @@ func Stream(ctx context.Context, cat *catalog.Catalog, obj catalog.Object, w io.
 		}
 		res.Attempts = append(res.Attempts, CopyAttempt{Copy: cp.Number, Error: err.Error()})
 		errs = append(errs, fmt.Errorf("copy %d: %w", cp.Number, err))
-		log.Warn("copy unreadable, trying the next copy", "object", obj.ID, "copy", cp.Number, "at_offset", asm.Offset(), "err", err)
+		log.Warn("copy unreadable", "object", obj.ID, "copy", cp.Number, "at_offset", asm.Offset(), "err", err)
 	}
 	res.Bytes = int64(asm.Offset())
 	return res, fmt.Errorf("object %s of %s: no copy could be read: %w", obj.ID, obj.Source, errors.Join(errs...))
@@ -213,7 +213,7 @@ func readCopy(ctx context.Context, cat *catalog.Catalog, id records.ID, cp catal
 				return read, fmt.Errorf("volume file %s holds volume %s, not %s", v.Path, rd.Label().Label, v.Label)
 			}
 			lbl := v.Label
-			rd.SetOnDamage(func(d volume.Damage) { damage = append(damage, fmt.Sprintf("volume %s %v", lbl, d)) })
+			rd.SetOnDamage(func(d volume.Damage) { damage = append(damage, fmt.Sprintf("volume %s: %v", lbl, d.Err)) })
 			volID = e.VolumeID
 		}
 		if err := rd.SeekBlock(e.FirstBlock); err != nil {
@@ -228,7 +228,7 @@ func readCopy(ctx context.Context, cat *catalog.Catalog, id records.ID, cp catal
 				return read, err
 			}
 			if len(damage) > 0 {
-				return read, fmt.Errorf("damaged: %s", strings.Join(damage, "; "))
+				return read, errors.New(strings.Join(damage, "; "))
 			}
 			if rec.Block > e.LastBlock {
 				break
@@ -242,7 +242,7 @@ func readCopy(ctx context.Context, cat *catalog.Catalog, id records.ID, cp catal
 			}
 		}
 		if len(damage) > 0 {
-			return read, fmt.Errorf("damaged: %s", strings.Join(damage, "; "))
+			return read, errors.New(strings.Join(damage, "; "))
 		}
 	}
 	if !asm.Done() {

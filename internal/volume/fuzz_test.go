@@ -9,19 +9,25 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
 
+	"daisy/internal/device"
 	"daisy/internal/device/vtape"
 	"daisy/internal/records"
 )
 
 // The seed corpora are in testdata/fuzz/<FuzzName>/, so that `go test`
-// runs them; `go test -run TestFuzzSeeds -update-fuzz-seeds` writes them
-// again from fzSeeds. Fuzz with, e.g.:
+// runs them; `go test -run TestFuzzSeeds ./internal/volume/ -args
+// -update-fuzz-seeds` writes them again from fzSeeds. Fuzz with, e.g.:
 //
-//	go test -run XXX -fuzz FuzzReader -fuzztime 30s ./internal/volume/
+//	go test -run XXX -fuzz FuzzScanPacked -fuzztime 30s ./internal/volume/
+//	go test -run XXX -fuzz FuzzReader -fuzztime 30s -fuzzminimizetime 5x ./internal/volume/
+//
+// FuzzReader's inputs are whole volume files (hundreds of KiB): without a
+// small -fuzzminimizetime the fuzzer spends its time minimising them.
 
 var updateSeeds = flag.Bool("update-fuzz-seeds", false, "write the fuzz seed corpora in testdata/fuzz")
 
@@ -83,6 +89,11 @@ func fzSeeds(t testing.TB) map[string]map[string][]byte {
 			"truncated": truncated,
 			"flipped":   flipped,
 		},
+		"FuzzScanPacked": {
+			"valid":     fzPack(vol),
+			"truncated": fzPack(vol)[:len(fzPack(vol))-20],
+			"flipped":   fzPack(flipped),
+		},
 		"FuzzBlock": {
 			"valid":     block,
 			"label":     label,
@@ -135,30 +146,71 @@ func TestFuzzSeeds(t *testing.T) {
 		damage, objects int
 		truncated       bool
 	}{"valid": {0, 3, false}, "flipped": {1, 1, false}, "truncated": {1, 2, true}} {
-		res := fzScan(t, seeds[name])
+		res := fzScan(t, seeds[name], true)
+		if mem := fzScan(t, seeds[name], false); !reflect.DeepEqual(mem, res) {
+			t.Fatalf("seed %s: scan in memory\n%+v\nscan of the file\n%+v", name, mem, res)
+		}
 		if res == nil || len(res.Damage) != want.damage || res.TruncatedTail != want.truncated || len(res.Objects) != want.objects {
 			t.Fatalf("seed %s: scan %+v", name, res)
 		}
+	}
+	if !bytes.Equal(fzUnpack(fzSeeds(t)["FuzzScanPacked"]["valid"]), seeds["valid"]) {
+		t.Fatalf("a packed volume does not unpack to itself")
 	}
 	if _, err := CheckBlock(fzSeeds(t)["FuzzBlock"]["valid"]); err != nil {
 		t.Fatalf("valid block seed: %v", err)
 	}
 }
 
-// fzScan writes data as a volume file, reads it with a Reader and scans
-// it, checking what must hold whatever the input. It returns the scan
-// result, nil if the file is not a volume.
-func fzScan(t *testing.T, data []byte) *ScanResult {
-	path := filepath.Join(t.TempDir(), "vol")
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	m, err := vtape.Open(path, vtape.Options{})
-	if err != nil {
+// fzMem returns data as a medium in memory, taking the block size from
+// the label like vtape.Open; nil if there is none.
+func fzMem(data []byte) *rtMem {
+	if len(data) < BlockHeaderSize || string(data[:4]) != "DSY1" {
 		return nil
 	}
-	defer m.Close()
-	blocks := m.Blocks()
+	bs := int(binary.LittleEndian.Uint32(data[40:]))
+	if bs < 1 || bs > MaxBlockSize || len(data) < bs {
+		return nil
+	}
+	m := &rtMem{bs: bs}
+	for ; len(data) >= bs; data = data[bs:] {
+		m.blocks = append(m.blocks, data[:bs])
+	}
+	if len(data) > 0 {
+		m.tail = data
+	}
+	return m
+}
+
+// fzScan reads data as a volume with a Reader and scans it, checking what
+// must hold whatever the input. With file set, data is a volume file
+// mounted with vtape; else a medium in memory (much faster). It returns
+// the scan result, nil if data is not a volume.
+func fzScan(t *testing.T, data []byte, file bool) *ScanResult {
+	var m, m2 device.Medium
+	var blocks int64
+	if file {
+		path := filepath.Join(t.TempDir(), "vol")
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		vm, err := vtape.Open(path, vtape.Options{})
+		if err != nil {
+			return nil
+		}
+		defer vm.Close()
+		m, m2, blocks = vm, vm, vm.Blocks()
+	} else {
+		mm := fzMem(data)
+		if mm == nil {
+			return nil
+		}
+		m, m2 = mm, fzMem(data)
+		blocks = int64(len(mm.blocks))
+		if mm.tail != nil {
+			blocks++
+		}
+	}
 
 	r, rerr := NewReader(m)
 	var readerDamage []int64
@@ -186,7 +238,7 @@ func fzScan(t *testing.T, data []byte) *ScanResult {
 		}
 	}
 
-	res, err := Scan(m)
+	res, err := Scan(m2)
 	if (err == nil) != (rerr == nil) {
 		t.Fatalf("NewReader: %v, Scan: %v", rerr, err)
 	}
@@ -291,11 +343,67 @@ func fzRepairRecords(p []byte) {
 
 func FuzzReader(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
-		fzScan(t, data)
+		fzScan(t, data, true)
 		if fixed := fzRepair(data); !bytes.Equal(fixed, data) {
-			fzScan(t, fixed)
+			fzScan(t, fixed, true)
 		}
 	})
+}
+
+// FuzzScanPacked fuzzes the reader and the scanner like FuzzReader, on a
+// packed volume: each block is given without its zero padding (header and
+// payload only), and fzUnpack pads it to the block size. The inputs are a
+// few hundred bytes instead of hundreds of KiB, so the fuzzer mutates
+// headers and records, not padding.
+func FuzzScanPacked(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		vol := fzUnpack(data)
+		fzScan(t, vol, false)
+		if fixed := fzRepair(vol); !bytes.Equal(fixed, vol) {
+			fzScan(t, fixed, false)
+		}
+	})
+}
+
+// fzPack drops the padding of each block of a volume.
+func fzPack(vol []byte) []byte {
+	var out []byte
+	bs := int(binary.LittleEndian.Uint32(vol[40:]))
+	for off := 0; off < len(vol); off += bs {
+		blk := vol[off:min(off+bs, len(vol))]
+		n := BlockHeaderSize + int(binary.LittleEndian.Uint32(blk[32:]))
+		out = append(out, blk[:min(n, len(blk))]...)
+	}
+	return out
+}
+
+// fzUnpack pads the blocks of a packed volume: the block size is the one
+// its first header gives (64 KiB if that is not a valid one, nothing above
+// 1 MiB), and each block is its header and payload length bytes of
+// payload; fewer than 64 bytes at the end are a partial block.
+func fzUnpack(data []byte) []byte {
+	if len(data) < BlockHeaderSize {
+		return data
+	}
+	bs := int(binary.LittleEndian.Uint32(data[40:]))
+	if !ValidBlockSize(bs) {
+		bs = MinBlockSize
+	}
+	if bs > 1<<20 {
+		return nil
+	}
+	var out []byte
+	for len(data) > 0 && len(out) < 16<<20 {
+		if len(data) < BlockHeaderSize {
+			out = append(out, data...)
+			break
+		}
+		n := BlockHeaderSize + min(int(binary.LittleEndian.Uint32(data[32:])), bs-BlockHeaderSize, len(data)-BlockHeaderSize)
+		out = append(out, data[:n]...)
+		out = append(out, make([]byte, bs-n)...)
+		data = data[n:]
+	}
+	return out
 }
 
 func FuzzBlock(f *testing.F) {

@@ -1,0 +1,253 @@
+package volume
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"daisy/internal/device"
+	"daisy/internal/records"
+)
+
+// ErrFormatVersion marks a volume (or block) written in a format version
+// this daisy does not read: a newer daisy wrote it.
+var ErrFormatVersion = errors.New("volume: unsupported format version")
+
+// Record is one record read from a volume.
+type Record struct {
+	Header records.Header
+	// Payload aliases the reader's block buffer: it is valid until the next
+	// call of Next or SeekBlock.
+	Payload []byte
+	// Block is the number of the block the record is in.
+	Block int64
+}
+
+// Damage describes a block that could not be used: a bad header, a CRC
+// mismatch, records that do not decode, a partial block at the end. Err
+// wraps ErrBadBlock, or io.ErrUnexpectedEOF for a partial last block.
+type Damage struct {
+	Block int64
+	Err   error
+}
+
+func (d Damage) Error() string { return fmt.Sprintf("block %d: %v", d.Block, d.Err) }
+
+// Unwrap returns the reason.
+func (d Damage) Unwrap() error { return d.Err }
+
+// Reader reads the records of a volume in order. Damaged blocks are
+// skipped: blocks have a fixed size, so the reader resynchronises at the
+// next block boundary. A Reader is used by one goroutine.
+type Reader struct {
+	m        device.Medium
+	label    Label
+	buf      []byte // one block
+	block    int64  // number of the block in buf
+	payload  []byte // records of buf not yet returned
+	left     int    // how many
+	done     bool   // the end of the medium was reached
+	onDamage func(Damage)
+	onBlock  func(n int64, h BlockHeader) // each valid data block (Scan)
+}
+
+// NewReader reads and checks the label (block 0) of m, leaving the reader
+// at block 1. If m is not at block 0 it must be a device.Seeker. A medium
+// whose block 0 is not a daisy label gives an error wrapping ErrNotDaisy
+// with the reason; one written by a newer format, ErrFormatVersion.
+func NewReader(m device.Medium) (*Reader, error) {
+	bs := m.BlockSize()
+	if !ValidBlockSize(bs) {
+		return nil, fmt.Errorf("%w: %s: block size %d is not a daisy block size (%d..%d, a multiple of %d)", ErrNotDaisy, m.Name(), bs, MinBlockSize, MaxBlockSize, MinBlockSize)
+	}
+	if m.Position() != 0 {
+		s, ok := m.(device.Seeker)
+		if !ok {
+			return nil, fmt.Errorf("volume: %s is at block %d and cannot be positioned at its label", m.Name(), m.Position())
+		}
+		if err := s.Seek(0); err != nil {
+			return nil, fmt.Errorf("volume: %s: position at the label: %w", m.Name(), err)
+		}
+	}
+	r := &Reader{m: m, buf: make([]byte, bs), block: -1}
+	err := m.ReadBlock(r.buf)
+	switch {
+	case errors.Is(err, io.EOF):
+		return nil, fmt.Errorf("%w: %s is blank (no label block)", ErrNotDaisy, m.Name())
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return nil, fmt.Errorf("%w: %s: the first block is incomplete", ErrNotDaisy, m.Name())
+	case err != nil:
+		return nil, fmt.Errorf("volume: %s: read the label: %w", m.Name(), err)
+	}
+	l, err := parseLabel(r.buf)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", m.Name(), err)
+	}
+	r.label = l
+	return r, nil
+}
+
+// parseLabel checks a label block and decodes its label.
+func parseLabel(b []byte) (Label, error) {
+	var l Label
+	if len(b) < BlockHeaderSize || [4]byte(b[0:4]) != blockMagic {
+		return l, fmt.Errorf("%w: no daisy block header at the start", ErrNotDaisy)
+	}
+	if v := binary.LittleEndian.Uint16(b[4:]); v > FormatVersion {
+		return l, fmt.Errorf("%w: the volume is in format version %d, this daisy reads version %d: use a newer daisy", ErrFormatVersion, v, FormatVersion)
+	}
+	h, err := CheckBlock(b)
+	if err != nil {
+		return l, fmt.Errorf("%w: label block: %w", ErrNotDaisy, err)
+	}
+	switch {
+	case !h.IsLabel() || h.Flags != flagLabel:
+		return l, fmt.Errorf("%w: block 0 is not a label block (flags %#x)", ErrNotDaisy, h.Flags)
+	case h.Number != 0:
+		return l, fmt.Errorf("%w: label block says it is block %d", ErrNotDaisy, h.Number)
+	case h.Records != 0:
+		return l, fmt.Errorf("%w: label block says it holds %d records", ErrNotDaisy, h.Records)
+	case int(h.BlockSize) != len(b):
+		return l, fmt.Errorf("volume: the label gives blocks of %d bytes, the medium reads blocks of %d", h.BlockSize, len(b))
+	}
+	if err := json.Unmarshal(b[BlockHeaderSize:BlockHeaderSize+int(h.Length)], &l); err != nil {
+		return Label{}, fmt.Errorf("%w: label: %v", ErrNotDaisy, err)
+	}
+	switch {
+	case l.Format > FormatVersion:
+		return l, fmt.Errorf("%w: the label is in format version %d, this daisy reads version %d: use a newer daisy", ErrFormatVersion, l.Format, FormatVersion)
+	case l.Format != FormatVersion:
+		return l, fmt.Errorf("%w: label format version %d", ErrNotDaisy, l.Format)
+	case l.VolumeID != h.Volume:
+		return l, fmt.Errorf("%w: label names volume %s, its block header %s", ErrNotDaisy, l.VolumeID, h.Volume)
+	case l.BlockSize != int(h.BlockSize):
+		return l, fmt.Errorf("%w: label gives block size %d, its block header %d", ErrNotDaisy, l.BlockSize, h.BlockSize)
+	}
+	return l, nil
+}
+
+// Label returns the volume's label.
+func (r *Reader) Label() Label { return r.label }
+
+// SetOnDamage sets a function called for each damaged block skipped.
+func (r *Reader) SetOnDamage(f func(Damage)) { r.onDamage = f }
+
+// Next returns the next record in volume order, or io.EOF after the last
+// block. Damaged blocks are reported to the OnDamage function and skipped;
+// a partial block at the end is reported as damage, then io.EOF. Other
+// errors are the medium's read errors, with the block number.
+func (r *Reader) Next() (Record, error) {
+	for {
+		if r.left > 0 {
+			h, _ := records.ParseHeader(r.payload) // checked by checkRecords
+			n := h.Size()
+			rec := Record{Header: h, Payload: r.payload[records.HeaderSize:n:n], Block: r.block}
+			r.payload = r.payload[n:]
+			r.left--
+			return rec, nil
+		}
+		if r.done {
+			return Record{}, io.EOF
+		}
+		if err := r.readBlock(); err != nil {
+			return Record{}, err
+		}
+	}
+}
+
+// SeekBlock positions the reader at block n (n ≥ 1): the next record
+// returned is the first of block n or of the first good block after it.
+// The medium must be a device.Seeker.
+func (r *Reader) SeekBlock(n int64) error {
+	if n < 1 {
+		return fmt.Errorf("volume %s: seek to block %d: data blocks start at 1", r.label.Label, n)
+	}
+	s, ok := r.m.(device.Seeker)
+	if !ok {
+		return fmt.Errorf("volume %s: medium %s cannot seek", r.label.Label, r.m.Name())
+	}
+	if err := s.Seek(n); err != nil {
+		return fmt.Errorf("volume %s: seek to block %d: %w", r.label.Label, n, err)
+	}
+	r.payload, r.left, r.done, r.block = nil, 0, false, -1
+	return nil
+}
+
+func (r *Reader) damage(n int64, err error) {
+	if r.onDamage != nil {
+		r.onDamage(Damage{Block: n, Err: err})
+	}
+}
+
+// readBlock reads the next block; a damaged one is reported and left
+// empty, the end of the medium sets done.
+func (r *Reader) readBlock() error {
+	n := r.m.Position()
+	r.payload, r.left, r.block = nil, 0, n
+	err := r.m.ReadBlock(r.buf)
+	switch {
+	case errors.Is(err, io.EOF):
+		r.done = true
+		return nil
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		r.done = true
+		r.damage(n, fmt.Errorf("%w: partial block at the end of the volume (truncated tail)", io.ErrUnexpectedEOF))
+		return nil
+	case err != nil:
+		return fmt.Errorf("volume %s: read block %d: %w", r.label.Label, n, err)
+	}
+	h, err := r.checkDataBlock(n)
+	if err != nil {
+		r.damage(n, err)
+		return nil
+	}
+	r.payload = r.buf[BlockHeaderSize : BlockHeaderSize+int(h.Length)]
+	r.left = int(h.Records)
+	if r.onBlock != nil {
+		r.onBlock(n, h)
+	}
+	return nil
+}
+
+// checkDataBlock checks the block in r.buf, which is block n of the volume.
+func (r *Reader) checkDataBlock(n int64) (BlockHeader, error) {
+	h, err := CheckBlock(r.buf)
+	if err != nil {
+		return h, err
+	}
+	switch {
+	case h.IsLabel():
+		return h, fmt.Errorf("%w: a label block among the data blocks", ErrBadBlock)
+	case h.Flags != 0:
+		return h, fmt.Errorf("%w: unknown block flags %#x", ErrBadBlock, h.Flags)
+	case h.Volume != r.label.VolumeID:
+		return h, fmt.Errorf("%w: block of volume %s, this volume is %s", ErrBadBlock, h.Volume, r.label.VolumeID)
+	case h.Number != uint64(n):
+		return h, fmt.Errorf("%w: block header says block %d", ErrBadBlock, h.Number)
+	case int(h.BlockSize) != len(r.buf):
+		return h, fmt.Errorf("%w: block header says block size %d, the volume's is %d", ErrBadBlock, h.BlockSize, len(r.buf))
+	}
+	return h, checkRecords(r.buf[BlockHeaderSize:BlockHeaderSize+int(h.Length)], h.Records)
+}
+
+// checkRecords decodes (CRC included) every record of a block's payload p
+// and checks that they fill it exactly and number count.
+func checkRecords(p []byte, count uint32) error {
+	var i uint64
+	for off := 0; off < len(p); i++ {
+		h, _, err := records.Decode(p[off:])
+		if err != nil {
+			return fmt.Errorf("%w: record %d at payload offset %d: %w", ErrBadBlock, i, off, err)
+		}
+		if h.Flags != 0 {
+			return fmt.Errorf("%w: record %d at payload offset %d: unknown record flags %#x", ErrBadBlock, i, off, h.Flags)
+		}
+		off += h.Size()
+	}
+	if i != uint64(count) {
+		return fmt.Errorf("%w: block header says %d records, the payload holds %d", ErrBadBlock, count, i)
+	}
+	return nil
+}
