@@ -12,15 +12,18 @@ import (
 // "backup", "mirror" or "copy"; Level is the mirror level or copy stage (0
 // for the backup copy). Updated is the time of the last change of state.
 type Copy struct {
-	ObjectID         string
-	Number           int
-	Role             string
-	Level            int
-	MediaAgent       string
-	Device, Pool     string
-	State, Error     string
-	JobID            int64
-	Created, Updated time.Time
+	ObjectID   string    `json:"object"`
+	Number     int       `json:"number"`
+	Role       string    `json:"role"`
+	Level      int       `json:"level"`
+	MediaAgent string    `json:"media_agent"`
+	Device     string    `json:"device"`
+	Pool       string    `json:"pool"`
+	State      string    `json:"state"`
+	Error      string    `json:"error,omitempty"`
+	JobID      int64     `json:"job"`
+	Created    time.Time `json:"created"`
+	Updated    time.Time `json:"updated"`
 }
 
 // Extent is a run of an object's stream within one copy, stored in
@@ -28,13 +31,16 @@ type Copy struct {
 // FirstOffset up to EndOffset (the offset after the last data byte), in
 // blocks FirstBlock to LastBlock. Seq orders the extents of a copy from 0.
 type Extent struct {
-	ObjectID              string
-	Copy, Seq             int
-	VolumeID              string
-	FirstBlock, LastBlock int64
-	FirstOffset           int64
-	EndOffset             int64
-	Records, Bytes        int64
+	ObjectID    string `json:"object"`
+	Copy        int    `json:"copy"`
+	Seq         int    `json:"seq"`
+	VolumeID    string `json:"volume_id"`
+	FirstBlock  int64  `json:"first_block"`
+	LastBlock   int64  `json:"last_block"`
+	FirstOffset int64  `json:"first_offset"`
+	EndOffset   int64  `json:"end_offset"`
+	Records     int64  `json:"records"`
+	Bytes       int64  `json:"bytes"`
 }
 
 // AddCopy records a new copy of an existing object, in state "writing".

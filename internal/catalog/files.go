@@ -15,14 +15,18 @@ import (
 // object stream. Path is stored as given; a directory may carry a trailing
 // slash.
 type File struct {
-	ObjectID, Path string
-	Type           byte
-	Size, Mode     int64
-	UID, GID       int
-	MTime, CTime   time.Time
-	Inode          uint64
-	Link           string
-	Offset         int64
+	ObjectID string    `json:"object"`
+	Path     string    `json:"path"`
+	Type     byte      `json:"type"`
+	Size     int64     `json:"size"`
+	Mode     int64     `json:"mode"`
+	UID      int       `json:"uid"`
+	GID      int       `json:"gid"`
+	MTime    time.Time `json:"mtime"`
+	CTime    time.Time `json:"ctime"`
+	Inode    uint64    `json:"inode"`
+	Link     string    `json:"link,omitempty"`
+	Offset   int64     `json:"offset"`
 }
 
 // fileBatch is the number of files AddFiles inserts per statement

@@ -9,12 +9,14 @@ import (
 
 // Job is one run of a backup, restore, copy, verify ... job.
 type Job struct {
-	ID           int64
-	Kind, State  string
-	Started      time.Time
-	Finished     time.Time // zero while running
-	Bytes, Files int64
-	Error        string
+	ID       int64     `json:"id"`
+	Kind     string    `json:"kind"`
+	State    string    `json:"state"`
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"` // zero while running
+	Bytes    int64     `json:"bytes"`
+	Files    int64     `json:"files"`
+	Error    string    `json:"error,omitempty"`
 }
 
 // StartJob records a new running job of the given kind and returns it with

@@ -14,11 +14,19 @@ import (
 // based on ("" for a full). Length, Records, Files and Hash are known once
 // the object is complete.
 type Object struct {
-	ID, Source, Client, Level, Base string
-	Started, Finished               time.Time
-	JobID                           int64
-	Length, Records, Files          int64
-	Hash, State                     string
+	ID       string    `json:"id"`
+	Source   string    `json:"source"`
+	Client   string    `json:"client"`
+	Level    string    `json:"level"`
+	Base     string    `json:"base,omitempty"`
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+	JobID    int64     `json:"job"`
+	Length   int64     `json:"length"`
+	Records  int64     `json:"records"`
+	Files    int64     `json:"files"`
+	Hash     string    `json:"hash,omitempty"`
+	State    string    `json:"state"`
 }
 
 // ObjectFilter selects objects; zero fields select everything.

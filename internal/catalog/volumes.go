@@ -11,34 +11,43 @@ import (
 
 // Client is a host with data to protect.
 type Client struct {
-	Name    string
-	Created time.Time
+	Name    string    `json:"name"`
+	Created time.Time `json:"created"`
 }
 
 // Source is a named set of paths on one client.
 type Source struct {
-	Name, Client     string
-	Paths            []string
-	Created, Updated time.Time
+	Name    string    `json:"name"`
+	Client  string    `json:"client"`
+	Paths   []string  `json:"paths"`
+	Created time.Time `json:"created"`
+	Updated time.Time `json:"updated"`
 }
 
 // Pool is a set of volumes.
 type Pool struct {
-	Name, Type, Directory string
-	Created               time.Time
+	Name      string    `json:"name"`
+	Type      string    `json:"type"`
+	Directory string    `json:"directory"`
+	Created   time.Time `json:"created"`
 }
 
 // Volume is one cartridge or volume file. Blocks is the number of blocks
 // written, Bytes the bytes they hold, Capacity the size of the medium (0 if
 // unknown). LastWritten is when the block count last changed.
 type Volume struct {
-	ID, Label, Pool, State string
-	BlockSize              int
-	Blocks, Bytes          int64
-	Capacity               int64
-	Path                   string
-	Created, Updated       time.Time
-	LastWritten            time.Time
+	ID          string    `json:"id"`
+	Label       string    `json:"label"`
+	Pool        string    `json:"pool"`
+	State       string    `json:"state"`
+	BlockSize   int       `json:"block_size"`
+	Blocks      int64     `json:"blocks"`
+	Bytes       int64     `json:"bytes"`
+	Capacity    int64     `json:"capacity"`
+	Path        string    `json:"path"`
+	Created     time.Time `json:"created"`
+	Updated     time.Time `json:"updated"`
+	LastWritten time.Time `json:"last_written"`
 }
 
 // SaveSource records a source, or updates its client and paths; its client

@@ -191,7 +191,7 @@ func TestMirrorDeviceFailure(t *testing.T) {
 	restoreAndCompare(t, dir, cfg, "D2", 3)
 	restoreAndCompare(t, dir, cfg, "D4", 1)
 	code, out, _ := run(t, "-c", cfg, "--json", "ls", "copies")
-	if code != 0 || !strings.Contains(out, `"State": "failed"`) {
+	if code != 0 || !strings.Contains(out, `"state": "failed"`) {
 		t.Fatalf("ls copies does not show the failed copy (exit %d):\n%s", code, out)
 	}
 }
