@@ -54,11 +54,12 @@ type Medium interface {
 	Close() error
 }
 
-// Seeker is implemented by media that can position at any block quickly
-// (virtual tape files, disks, and tape drives through locate).
-type Seeker interface {
-	// Seek positions at block n, 0 ≤ n ≤ the number of blocks written.
-	Seek(n int64) error
+// Locator is implemented by media that can position at any block quickly
+// (virtual tape files, disks, and tape drives through the SCSI LOCATE
+// command).
+type Locator interface {
+	// Locate positions at block n, 0 ≤ n ≤ the number of blocks written.
+	Locate(n int64) error
 }
 
 // Truncater is implemented by media whose data can be cut after a block,

@@ -146,11 +146,15 @@ func ParseHeader(b []byte) (Header, error) {
 	if h.Length > MaxPayload {
 		return h, fmt.Errorf("%w: payload length %d exceeds %d", ErrCorrupt, h.Length, MaxPayload)
 	}
+	if h.Flags != 0 {
+		return h, fmt.Errorf("%w: flags %#02x, version 1 writes 0", ErrCorrupt, h.Flags)
+	}
 	return h, nil
 }
 
-// Decode decodes the record at the start of b and checks its CRC. It returns
-// the header, the payload (aliasing b) and the record's encoded size.
+// Decode decodes the record at the start of b and checks it: magic, flags
+// (0 in version 1), length and CRC. It returns the header and the payload
+// (aliasing b); the record's encoded size is h.Size().
 func Decode(b []byte) (Header, []byte, error) {
 	h, err := ParseHeader(b)
 	if err != nil {

@@ -124,7 +124,7 @@ func CheckBlock(b []byte) (BlockHeader, error) {
 	}
 	crc := records.UpdateChecksum(records.Checksum(b[:60]), b[BlockHeaderSize:end])
 	if crc != h.CRC {
-		return h, fmt.Errorf("%w: block %d: CRC32C %08x, header says %08x", ErrBadBlock, h.Number, crc, h.CRC)
+		return h, fmt.Errorf("%w: CRC32C %08x, header says %08x (and says it is block %d)", ErrBadBlock, crc, h.CRC, h.Number)
 	}
 	return h, nil
 }

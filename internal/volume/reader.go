@@ -54,7 +54,7 @@ type Reader struct {
 }
 
 // NewReader reads and checks the label (block 0) of m, leaving the reader
-// at block 1. If m is not at block 0 it must be a device.Seeker. A medium
+// at block 1. If m is not at block 0 it must be a device.Locator. A medium
 // whose block 0 is not a daisy label gives an error wrapping ErrNotDaisy
 // with the reason; one written by a newer format, ErrFormatVersion.
 func NewReader(m device.Medium) (*Reader, error) {
@@ -63,11 +63,11 @@ func NewReader(m device.Medium) (*Reader, error) {
 		return nil, fmt.Errorf("%w: %s: block size %d is not a daisy block size (%d..%d, a multiple of %d)", ErrNotDaisy, m.Name(), bs, MinBlockSize, MaxBlockSize, MinBlockSize)
 	}
 	if m.Position() != 0 {
-		s, ok := m.(device.Seeker)
+		s, ok := m.(device.Locator)
 		if !ok {
 			return nil, fmt.Errorf("volume: %s is at block %d and cannot be positioned at its label", m.Name(), m.Position())
 		}
-		if err := s.Seek(0); err != nil {
+		if err := s.Locate(0); err != nil {
 			return nil, fmt.Errorf("volume: %s: position at the label: %w", m.Name(), err)
 		}
 	}
@@ -159,16 +159,16 @@ func (r *Reader) Next() (Record, error) {
 
 // SeekBlock positions the reader at block n (n ≥ 1): the next record
 // returned is the first of block n or of the first good block after it.
-// The medium must be a device.Seeker.
+// The medium must be a device.Locator.
 func (r *Reader) SeekBlock(n int64) error {
 	if n < 1 {
 		return fmt.Errorf("volume %s: seek to block %d: data blocks start at 1", r.label.Label, n)
 	}
-	s, ok := r.m.(device.Seeker)
+	s, ok := r.m.(device.Locator)
 	if !ok {
 		return fmt.Errorf("volume %s: medium %s cannot seek", r.label.Label, r.m.Name())
 	}
-	if err := s.Seek(n); err != nil {
+	if err := s.Locate(n); err != nil {
 		return fmt.Errorf("volume %s: seek to block %d: %w", r.label.Label, n, err)
 	}
 	r.payload, r.left, r.done, r.block = nil, 0, false, -1

@@ -488,10 +488,10 @@ func TestReaderNotDaisy(t *testing.T) {
 	}
 }
 
-func TestReaderRewindsSeeker(t *testing.T) {
+func TestReaderRewindsLocator(t *testing.T) {
 	_, path, _ := rtStandard(t)
 	m := rtOpen(t, path)
-	m.Seek(3)
+	m.Locate(3)
 	r, err := NewReader(m)
 	if err != nil {
 		t.Fatalf("NewReader at block 3: %v", err)
@@ -608,6 +608,12 @@ func TestReaderReadError(t *testing.T) {
 	}
 	if !errors.Is(err, boom) {
 		t.Fatalf("Next: %v, want the medium's error", err)
+	}
+	// Scan returns the error with what it found before.
+	m.pos = 0
+	res, err := Scan(m)
+	if !errors.Is(err, boom) || res == nil || res.GoodEnd != 2 || len(res.Objects) != 1 {
+		t.Fatalf("Scan: %v, result %+v", err, res)
 	}
 }
 

@@ -672,3 +672,31 @@ func TestScanDamageInLaterSession(t *testing.T) {
 		}
 	}
 }
+
+func TestScanLabelOnly(t *testing.T) {
+	v, path := rtCreate(t, MinBlockSize)
+	v.close()
+	res, err := Scan(rtOpen(t, path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Blocks != 1 || res.GoodEnd != 1 || res.TruncatedTail || len(res.Sessions)+len(res.Objects)+len(res.Damage) != 0 || res.Label != v.label {
+		t.Fatalf("label-only volume: %+v", res)
+	}
+	// A crash while writing the first data block.
+	f, _ := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	f.Write([]byte("DSY1"))
+	f.Close()
+	res, err = Scan(rtOpen(t, path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Blocks != 1 || res.GoodEnd != 1 || !res.TruncatedTail || len(res.Damage) != 1 || res.Damage[0].Block != 1 {
+		t.Fatalf("label and a partial block: %+v", res)
+	}
+	// Not a volume at all.
+	m := &rtMem{bs: MinBlockSize}
+	if _, err := Scan(m); !errors.Is(err, ErrNotDaisy) {
+		t.Fatalf("Scan of a blank medium: %v", err)
+	}
+}

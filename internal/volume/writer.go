@@ -97,11 +97,11 @@ func NewWriter(m device.Medium, l Label, o WriterOptions) (*Writer, error) {
 		}
 	}
 	if m.Position() != o.At {
-		s, ok := m.(device.Seeker)
+		s, ok := m.(device.Locator)
 		if !ok {
 			return nil, fmt.Errorf("volume: write %s: medium at block %d, session starts at %d", l.Label, m.Position(), o.At)
 		}
-		if err := s.Seek(o.At); err != nil {
+		if err := s.Locate(o.At); err != nil {
 			return nil, fmt.Errorf("volume: write %s: position at block %d: %w", l.Label, o.At, err)
 		}
 	}

@@ -117,7 +117,7 @@ type Options struct {
 }
 
 // Medium is a mounted volume file. It implements device.Medium,
-// device.Seeker and device.Truncater. Like every medium it is used by one
+// device.Locator and device.Truncater. Like every medium it is used by one
 // goroutine at a time.
 type Medium struct {
 	f        *os.File
@@ -136,7 +136,7 @@ type Medium struct {
 
 var (
 	_ device.Medium    = (*Medium)(nil)
-	_ device.Seeker    = (*Medium)(nil)
+	_ device.Locator    = (*Medium)(nil)
 	_ device.Truncater = (*Medium)(nil)
 )
 
@@ -357,10 +357,6 @@ func (m *Medium) ReadBlock(b []byte) error {
 	m.stats.BlocksRead++
 	return nil
 }
-
-// Seek positions at block n, 0 ≤ n ≤ Blocks() (device.Seeker). It is
-// Locate under the name device.Seeker asks for.
-func (m *Medium) Seek(n int64) error { return m.Locate(n) }
 
 // Locate positions at block n, 0 ≤ n ≤ Blocks(), like a tape's locate.
 func (m *Medium) Locate(n int64) error {

@@ -61,7 +61,7 @@ func TestRoundTrip(t *testing.T) {
 	if err := m.Sync(); err != nil {
 		t.Fatalf("Sync: %v", err)
 	}
-	if err := m.Seek(0); err != nil {
+	if err := m.Locate(0); err != nil {
 		t.Fatalf("Seek 0: %v", err)
 	}
 	b := make([]byte, tbs)
@@ -95,13 +95,13 @@ func TestRoundTrip(t *testing.T) {
 	if m2.Position() != 0 || m2.Blocks() != 5 {
 		t.Fatalf("reopened: position %d blocks %d", m2.Position(), m2.Blocks())
 	}
-	if err := m2.Seek(3); err != nil {
+	if err := m2.Locate(3); err != nil {
 		t.Fatal(err)
 	}
 	if err := m2.ReadBlock(b); err != nil || !bytes.Equal(b, blockOf(3, tbs)) {
 		t.Fatalf("reopened: block 3: %v", err)
 	}
-	if err := m2.Seek(5); err != nil {
+	if err := m2.Locate(5); err != nil {
 		t.Fatal(err)
 	}
 	writeN(t, m2, 5, 1)
@@ -122,7 +122,7 @@ func TestBlockSizeChecks(t *testing.T) {
 		t.Fatalf("bad writes left %d bytes", m.Size())
 	}
 	writeN(t, m, 0, 1)
-	m.Seek(0)
+	m.Locate(0)
 	if err := m.ReadBlock(make([]byte, tbs-1)); err == nil {
 		t.Fatalf("ReadBlock into a short buffer succeeded")
 	}
@@ -270,7 +270,7 @@ func TestEarlyWarningAfterReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m2.Close()
-	m2.Seek(m2.Blocks())
+	m2.Locate(m2.Blocks())
 	if err := m2.WriteBlock(blockOf(4, tbs)); !errors.Is(err, device.ErrEndOfMedium) {
 		t.Fatalf("first write after reopen: %v", err)
 	}
@@ -337,7 +337,7 @@ func TestFaultSharedByMedia(t *testing.T) {
 	if err := b.WriteBlock(blockOf(3, tbs)); !isInjected(err) {
 		t.Fatalf("the other medium after the failure: %v", err)
 	}
-	b.Seek(0)
+	b.Locate(0)
 	buf := make([]byte, tbs)
 	if err := b.ReadBlock(buf); err != nil || !bytes.Equal(buf, blockOf(0, tbs)) {
 		t.Fatalf("read after the failure: %v", err)
@@ -349,6 +349,44 @@ func TestFaultSharedByMedia(t *testing.T) {
 	writeN(t, m, 0, 3)
 	if c.Failed() || c.Written() != 3*tbs {
 		t.Fatalf("no limit: failed %v written %d", c.Failed(), c.Written())
+	}
+}
+
+func TestFaultConcurrent(t *testing.T) {
+	// Media of one device written from several goroutines: exactly
+	// FailAfter bytes get through, then everything fails.
+	f := &Fault{FailAfter: 40 * tbs}
+	media := make([]*Medium, 4)
+	for i := range media {
+		media[i], _ = create(t, Options{Fault: f})
+	}
+	ok := make(chan int64, len(media))
+	for _, m := range media {
+		go func() {
+			var n int64
+			for i := 0; i < 20; i++ {
+				if err := m.WriteBlock(blockOf(i, tbs)); err == nil {
+					n++
+				} else if !isInjected(err) {
+					t.Errorf("write: %v", err)
+				}
+			}
+			ok <- n
+		}()
+	}
+	var total int64
+	for range media {
+		total += <-ok
+	}
+	if total != 40 || f.Written() != 40*tbs || !f.Failed() {
+		t.Fatalf("%d blocks written, fault counted %d bytes, failed %v; want 40 blocks", total, f.Written(), f.Failed())
+	}
+	var sum int64
+	for _, m := range media {
+		sum += m.Size()
+	}
+	if sum != 40*tbs {
+		t.Fatalf("media hold %d bytes, want %d", sum, 40*tbs)
 	}
 }
 
@@ -395,7 +433,7 @@ func TestPartialTail(t *testing.T) {
 	}
 	// No write on a partial tail: cut it first.
 	for _, pos := range []int64{3, 4} {
-		m.Seek(pos)
+		m.Locate(pos)
 		if err := m.WriteBlock(blockOf(3, tbs)); err == nil {
 			t.Fatalf("write at block %d after a partial tail succeeded", pos)
 		}
@@ -431,7 +469,7 @@ func TestTruncate(t *testing.T) {
 		t.Fatalf("file of %d bytes after Truncate(2)", fi.Size())
 	}
 	writeN(t, m, 20, 1) // becomes block 2
-	m.Seek(0)
+	m.Locate(0)
 	b := make([]byte, tbs)
 	for i, want := range []int{0, 1, 20} {
 		if err := m.ReadBlock(b); err != nil || !bytes.Equal(b, blockOf(want, tbs)) {
@@ -446,11 +484,11 @@ func TestTruncate(t *testing.T) {
 func TestWriteOnlyAtEnd(t *testing.T) {
 	m, _ := create(t, Options{})
 	writeN(t, m, 0, 3)
-	m.Seek(1)
+	m.Locate(1)
 	if err := m.WriteBlock(blockOf(9, tbs)); err == nil {
 		t.Fatalf("write in the middle of the data succeeded")
 	}
-	m.Seek(0)
+	m.Locate(0)
 	b := make([]byte, tbs)
 	for i := 0; i < 3; i++ {
 		if err := m.ReadBlock(b); err != nil || !bytes.Equal(b, blockOf(i, tbs)) {
@@ -466,20 +504,20 @@ func TestSeek(t *testing.T) {
 	m, _ := create(t, Options{})
 	writeN(t, m, 0, 3)
 	for _, n := range []int64{-1, 4, 1 << 40} {
-		if err := m.Seek(n); err == nil {
+		if err := m.Locate(n); err == nil {
 			t.Fatalf("Seek(%d) on 3 blocks succeeded", n)
 		}
 	}
 	if m.Position() != 3 {
 		t.Fatalf("a failed Seek moved the medium to %d", m.Position())
 	}
-	if err := m.Seek(3); err != nil {
+	if err := m.Locate(3); err != nil {
 		t.Fatalf("Seek to the end: %v", err)
 	}
 	if err := m.ReadBlock(make([]byte, tbs)); err != io.EOF {
 		t.Fatalf("read at the end: %v", err)
 	}
-	if err := m.Seek(2); err != nil {
+	if err := m.Locate(2); err != nil {
 		t.Fatal(err)
 	}
 	b := make([]byte, tbs)
@@ -492,18 +530,18 @@ func TestStatsExact(t *testing.T) {
 	m, _ := create(t, Options{Capacity: 8 * tbs})
 	writeN(t, m, 0, 6)
 	m.WriteBlock(blockOf(6, tbs)) // early warning: not counted
-	m.Seek(1)
+	m.Locate(1)
 	m.WriteBlock(blockOf(6, tbs)) // refused: not counted
 	want := device.Stats{BytesWritten: 6 * tbs, BlocksWritten: 6}
 	if st := m.Stats(); st != want {
 		t.Fatalf("stats %+v, want %+v", st, want)
 	}
 	b := make([]byte, tbs)
-	m.Seek(2)
+	m.Locate(2)
 	for i := 0; i < 3; i++ {
 		m.ReadBlock(b)
 	}
-	m.Seek(6)
+	m.Locate(6)
 	m.ReadBlock(b) // EOF: not counted
 	want.BytesRead, want.BlocksRead = 3*tbs, 3
 	if st := m.Stats(); st != want {
@@ -517,7 +555,7 @@ func TestClosed(t *testing.T) {
 	m.Close()
 	for name, err := range map[string]error{
 		"write":    m.WriteBlock(blockOf(1, tbs)),
-		"seek":     m.Seek(0),
+		"seek":     m.Locate(0),
 		"truncate": m.Truncate(0),
 		"sync":     m.Sync(),
 		"close":    m.Close(),
@@ -562,12 +600,12 @@ func BenchmarkReadBlock(b *testing.B) {
 				}
 			}
 			blk := make([]byte, bs)
-			m.Seek(0)
+			m.Locate(0)
 			b.SetBytes(int64(bs))
 			b.ResetTimer()
 			for b.Loop() {
 				if m.Position() == n {
-					m.Seek(0)
+					m.Locate(0)
 				}
 				if err := m.ReadBlock(blk); err != nil {
 					b.Fatal(err)
