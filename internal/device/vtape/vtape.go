@@ -136,7 +136,7 @@ type Medium struct {
 
 var (
 	_ device.Medium    = (*Medium)(nil)
-	_ device.Locator    = (*Medium)(nil)
+	_ device.Locator   = (*Medium)(nil)
 	_ device.Truncater = (*Medium)(nil)
 )
 
