@@ -65,6 +65,7 @@ func runBackup(ctx context.Context, g *globals, o jobs.BackupOptions) error {
 	if res == nil {
 		return err
 	}
+	res.PeakRSS = peakRSS()
 	if g.json {
 		if perr := g.printJSON(res); perr != nil && err == nil {
 			err = perr
@@ -103,6 +104,25 @@ func limitMemory(cfg *config.Config) {
 		}
 	}
 	debug.SetMemoryLimit(sum + memorySlack)
+}
+
+// peakRSS returns the process's peak resident set size in bytes (VmHWM in
+// /proc/self/status), or 0 where that is not available. Unlike the
+// rusage of a child, VmHWM starts afresh at exec, so it is the backup's own.
+func peakRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kib int64
+			if _, err := fmt.Sscanf(strings.TrimSpace(v), "%d kB", &kib); err == nil {
+				return kib << 10
+			}
+		}
+	}
+	return 0
 }
 
 func failedCopies(res *jobs.BackupResult) string {

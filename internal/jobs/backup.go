@@ -109,6 +109,9 @@ type BackupResult struct {
 	Finished time.Time       `json:"finished"`
 	Bytes    int64           `json:"bytes"` // object stream bytes read from the sources
 	Objects  []ObjectOutcome `json:"objects"`
+	// PeakRSS is the process's peak resident memory when the job ended
+	// (Linux VmHWM), filled in by the command line.
+	PeakRSS int64 `json:"peak_rss_bytes,omitempty"`
 }
 
 // backupRun holds the wiring of one backup.
