@@ -292,6 +292,13 @@ func TestDamagedBlockFallsBack(t *testing.T) {
 	if code != ExitFailure || !strings.Contains(errs, vol) || !strings.Contains(errs, "block") {
 		t.Fatalf("restore of the damaged copy: exit %d, %q; want exit 1 naming volume %s and the block", code, errs, vol)
 	}
+	// The scanner names the damaged block, and the object and byte range
+	// it took, without the catalog.
+	code, out, _ := run(t, "scan", v.Path)
+	if code != ExitPartial || !strings.Contains(out, fmt.Sprintf("DAMAGE block %d", block)) ||
+		!strings.Contains(out, "object "+object+" (D2)") || !strings.Contains(out, "LOST bytes") {
+		t.Fatalf("scan of the damaged volume: exit %d\n%s", code, out)
+	}
 	target := filepath.Join(t.TempDir(), "r")
 	code, _, errs = run(t, "-c", cfg, "restore", "--source", "D2", "--to", target)
 	if code != 0 || !strings.Contains(errs, "fell back") {

@@ -145,7 +145,7 @@ mirror copy its chain asks for.
 	})
 	root.AddCommand(
 		newInitCmd(g), newCheckCmd(g), newGraphCmd(g),
-		newBackupCmd(g), newRestoreCmd(g), newCatCmd(g), newLsCmd(g),
+		newBackupCmd(g), newRestoreCmd(g), newCatCmd(g), newLsCmd(g), newScanCmd(g),
 	)
 	return root
 }
