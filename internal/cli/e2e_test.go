@@ -296,7 +296,7 @@ func TestDamagedBlockFallsBack(t *testing.T) {
 	// it took, without the catalog.
 	code, out, _ := run(t, "scan", v.Path)
 	if code != ExitPartial || !strings.Contains(out, fmt.Sprintf("DAMAGE block %d", block)) ||
-		!strings.Contains(out, "object "+object+" (D2)") || !strings.Contains(out, "LOST bytes") {
+		!strings.Contains(out, "object "+object+" (D2) copy 1") || !strings.Contains(out, "LOST bytes") {
 		t.Fatalf("scan of the damaged volume: exit %d\n%s", code, out)
 	}
 	target := filepath.Join(t.TempDir(), "r")

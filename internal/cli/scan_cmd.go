@@ -106,7 +106,11 @@ func printScan(g *globals, r scanReport) {
 		if o.End != nil {
 			state = "ends here"
 		}
-		fmt.Fprintf(w, "  object %s (%s): %d data bytes in %d extent(s), %s\n", o.ID, src, o.Bytes, len(o.Extents), state)
+		cp := "copy ?"
+		if o.Copy != nil {
+			cp = fmt.Sprintf("copy %d", o.Copy.Copy)
+		}
+		fmt.Fprintf(w, "  object %s (%s) %s: %d data bytes in %d extent(s), %s\n", o.ID, src, cp, o.Bytes, len(o.Extents), state)
 		for _, m := range o.Missing {
 			to := fmt.Sprint(m.To)
 			if m.To == math.MaxUint64 {

@@ -255,7 +255,7 @@ func (r *backupRun) wire(mgr *pools.Manager) {
 		a.Session.Host = r.host
 		for _, b := range ma.Buffers {
 			id := b.ID(ma.Name)
-			a.Inputs = append(a.Inputs, mediaagent.Input{Name: id, Cursor: r.bufs[id].Attach(ma.Name, a.Notify), Copy: ma.Level + 1})
+			a.Inputs = append(a.Inputs, mediaagent.Input{Name: id, Cursor: r.bufs[id].Attach(ma.Name, a.Notify), Copy: ma.Level + 1, Role: ma.Role, Level: ma.Level})
 		}
 		r.agents = append(r.agents, a)
 	}

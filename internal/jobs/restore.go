@@ -234,7 +234,7 @@ func readCopy(ctx context.Context, cat *catalog.Catalog, id records.ID, cp catal
 				break
 			}
 			h := rec.Header
-			if h.Object != id || h.Seq < asm.NextSeq() {
+			if h.Object != id || !h.Type.IsObject() || h.Seq < asm.NextSeq() {
 				continue
 			}
 			if err := asm.Add(h, rec.Payload); err != nil {

@@ -12,6 +12,7 @@ package mediaagent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -47,6 +48,10 @@ type Input struct {
 	Name   string // e.g. "BMA124.B2"
 	Cursor *buffers.Cursor
 	Copy   int // copy number the objects of this buffer get on this device
+	// Role and Level describe the copy (backup, mirror level k, copy
+	// stage k) in the copy marks written on the volumes.
+	Role  string
+	Level int
 }
 
 // Extent is a run of consecutive blocks of one volume holding records of
@@ -102,7 +107,8 @@ type BMA struct {
 
 type objState struct {
 	copy    int
-	input   string
+	input   *Input
+	marked  *volume.Writer // the writer on which the copy mark was written
 	extents []Extent
 	bytes   int64
 	gotEnd  bool // the End record reached the agent
@@ -142,7 +148,7 @@ func (a *BMA) Run(ctx context.Context) ([]CopyResult, error) {
 	res := make([]CopyResult, 0, len(a.order))
 	for _, id := range a.order {
 		st := a.objs[id]
-		r := CopyResult{Object: id, Copy: st.copy, Input: st.input, Extents: st.extents, Bytes: st.bytes, Err: st.err}
+		r := CopyResult{Object: id, Copy: st.copy, Input: st.input.Name, Extents: st.extents, Bytes: st.bytes, Err: st.err}
 		switch {
 		case r.Err != nil:
 		case err != nil:
@@ -252,7 +258,7 @@ func (a *BMA) inputEnded(in *Input) {
 	err := in.Cursor.Err()
 	for _, id := range a.order {
 		st := a.objs[id]
-		if st.input == in.Name && !st.gotEnd && st.err == nil {
+		if st.input == in && !st.gotEnd && st.err == nil {
 			if err == nil {
 				err = errors.New("stream ended without the object's end record")
 			}
@@ -262,18 +268,26 @@ func (a *BMA) inputEnded(in *Input) {
 }
 
 func (a *BMA) write(ctx context.Context, in *Input, r *records.Record) error {
+	var st *objState
 	if r.Type().IsObject() {
 		id := r.Object()
-		if _, ok := a.objs[id]; !ok {
-			a.objs[id] = &objState{copy: in.Copy, input: in.Name}
+		st = a.objs[id]
+		if st == nil {
+			st = &objState{copy: in.Copy, input: in}
+			a.objs[id] = st
 			a.order = append(a.order, id)
 		}
 		if r.Type() == records.TypeEnd {
-			a.objs[id].gotEnd = true
+			st.gotEnd = true
 		}
 	}
 	if a.w == nil {
 		if err := a.mountNext(ctx, ""); err != nil {
+			return err
+		}
+	}
+	if st != nil && st.marked != a.w {
+		if err := a.mark(ctx, r.Object(), st); err != nil {
 			return err
 		}
 	}
@@ -282,6 +296,27 @@ func (a *BMA) write(ctx context.Context, in *Input, r *records.Record) error {
 		if err = a.span(ctx); err == nil {
 			err = a.w.Add(r.Bytes())
 		}
+	}
+	return err
+}
+
+// copyMark encodes the CopyMark record of an object's copy.
+func (a *BMA) copyMark(id records.ID, st *objState) []byte {
+	p, _ := json.Marshal(records.CopyInfo{Copy: st.copy, Role: st.input.Role, Level: st.input.Level, MediaAgent: a.Name}) // a plain struct always marshals
+	return records.Encode(nil, records.TypeCopyMark, id, 0, 0, p)
+}
+
+// mark writes the copy mark of an object on the current volume.
+func (a *BMA) mark(ctx context.Context, id records.ID, st *objState) error {
+	rec := a.copyMark(id, st)
+	err := a.w.Add(rec)
+	if errors.Is(err, volume.ErrVolumeFull) {
+		if err = a.span(ctx); err == nil {
+			err = a.w.Add(rec)
+		}
+	}
+	if err == nil {
+		st.marked = a.w
 	}
 	return err
 }
@@ -323,6 +358,16 @@ func (a *BMA) span(ctx context.Context) error {
 	if err := a.mountNext(ctx, old.Label().Label); err != nil {
 		a.w, a.mount = old, oldMount
 		return err
+	}
+	// Objects still being written continue on the new volume: their copy
+	// marks go first, before the records carried over from the old one.
+	for _, id := range a.order {
+		if st := a.objs[id]; !st.ended && st.err == nil {
+			if err := a.w.Add(a.copyMark(id, st)); err != nil {
+				return err
+			}
+			st.marked = a.w
+		}
 	}
 	if err := old.Span(a.w); err != nil {
 		return err

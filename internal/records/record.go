@@ -51,6 +51,7 @@ const (
 	TypeSessionBegin Type = 16 // a write session starts on this volume: JSON SessionInfo
 	TypeSessionEnd   Type = 17 // the write session ended cleanly
 	TypeTrailer      Type = 18 // volume full: JSON TrailerInfo naming the continuation volume
+	TypeCopyMark     Type = 19 // which copy of an object this volume holds: JSON CopyInfo, object ID field = the object
 )
 
 func (t Type) String() string {
@@ -67,6 +68,8 @@ func (t Type) String() string {
 		return "session-end"
 	case TypeTrailer:
 		return "trailer"
+	case TypeCopyMark:
+		return "copy-mark"
 	}
 	return fmt.Sprintf("type(%d)", uint8(t))
 }

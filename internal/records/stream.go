@@ -32,6 +32,17 @@ type EndInfo struct {
 	Aborted string `json:"aborted,omitempty"`
 }
 
+// CopyInfo is the payload of a CopyMark record (UTF-8 JSON). A media agent
+// writes one before the first record of an object on each volume, so that
+// a volume read without the catalog says which copy of the object it
+// holds.
+type CopyInfo struct {
+	Copy       int    `json:"copy"`
+	Role       string `json:"role"`  // backup, mirror or copy
+	Level      int    `json:"level"` // mirror level or copy stage; 0 in the backup group
+	MediaAgent string `json:"media_agent,omitempty"`
+}
+
 // HashName prefixes content hashes.
 const HashName = "sha256:"
 

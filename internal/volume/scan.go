@@ -55,6 +55,9 @@ type ScannedObject struct {
 	// Missing lists the data lost to damaged blocks, found from the gaps
 	// in sequence numbers and offsets around them.
 	Missing []ByteRange
+	// Copy is which copy of the object the volume holds, from the media
+	// agent's CopyMark record (nil if it was not found).
+	Copy *records.CopyInfo
 }
 
 // Session is one write session found on a volume. A session whose
@@ -119,6 +122,7 @@ type scanner struct {
 	since     int64   // damage after this block counts for the open session
 	damaged   []int64 // damaged blocks, ascending
 	lastValid int64
+	copies    map[records.ID]*records.CopyInfo // from CopyMark records
 }
 
 // Scan reads the whole volume on m once, from its label to the end of the
@@ -132,8 +136,9 @@ func Scan(m device.Medium) (*ScanResult, error) {
 	}
 	s := &scanner{
 		res:  &ScanResult{Label: r.Label(), Blocks: 1},
-		objs: map[records.ID]*objState{},
-		cur:  -1,
+		objs:   map[records.ID]*objState{},
+		cur:    -1,
+		copies: map[records.ID]*records.CopyInfo{},
 	}
 	r.SetOnDamage(func(d Damage) {
 		s.damaged = append(s.damaged, d.Block)
@@ -156,6 +161,13 @@ func Scan(m device.Medium) (*ScanResult, error) {
 	}
 	s.finish()
 	return s.res, nil
+}
+
+// finishCopies gives each object the copy its CopyMark named.
+func (s *scanner) finishCopies() {
+	for _, o := range s.res.Objects {
+		o.Copy = s.copies[o.ID]
+	}
 }
 
 // anomaly reports a record out of place in a valid block.
@@ -225,6 +237,14 @@ func (s *scanner) record(rec Record) {
 			ses.Trailer = &tr
 		}
 		s.closeSession(rec.Block)
+		return
+	case h.Type == records.TypeCopyMark:
+		var ci records.CopyInfo
+		if err := json.Unmarshal(rec.Payload, &ci); err != nil || ci.Copy < 1 {
+			s.anomaly(rec, "copy mark: %v (copy %d)", err, ci.Copy)
+			return
+		}
+		s.copies[h.Object] = &ci
 		return
 	case !h.Type.IsObject():
 		s.anomaly(rec, "unknown record type")
@@ -324,6 +344,7 @@ func (s *scanner) objectRecord(rec Record) {
 // finish closes the open session and reports the data lost at the end of
 // objects that did not end.
 func (s *scanner) finish() {
+	s.finishCopies()
 	s.cur = -1
 	res := s.res
 	res.GoodEnd = s.lastValid + 1
