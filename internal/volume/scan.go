@@ -135,7 +135,7 @@ func Scan(m device.Medium) (*ScanResult, error) {
 		return nil, err
 	}
 	s := &scanner{
-		res:  &ScanResult{Label: r.Label(), Blocks: 1},
+		res:    &ScanResult{Label: r.Label(), Blocks: 1},
 		objs:   map[records.ID]*objState{},
 		cur:    -1,
 		copies: map[records.ID]*records.CopyInfo{},
