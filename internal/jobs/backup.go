@@ -425,9 +425,7 @@ func (r *backupRun) commit(ctx context.Context, results map[string][]mediaagent.
 		copy int
 	}
 	byCopy := map[key]mediaagent.CopyResult{}
-	vols := map[string][]string{}
 	for _, a := range r.agents {
-		vols[a.Name] = a.VolumesWritten()
 		for _, cr := range results[a.Name] {
 			byCopy[key{cr.Object, cr.Copy}] = cr
 		}
@@ -449,31 +447,13 @@ func (r *backupRun) commit(ctx context.Context, results map[string][]mediaagent.
 		}
 		good := 0
 		for _, l := range o.links {
-			co := CopyOutcome{Number: l.Copy, MediaAgent: l.Agent.Name, Device: l.Agent.Device, Pool: l.Agent.Pool, State: CopyFailed}
-			cr, ok := byCopy[key{o.id, l.Copy}]
-			var cerr error
-			switch {
-			case o.err != nil:
-				cerr = o.err
-			case !ok:
-				cerr = fmt.Errorf("media agent %s wrote no record of the object", l.Agent.Name)
-			case cr.Err != nil:
-				cerr = cr.Err
-			default:
-				cerr = r.cat.CommitCopy(ctx, o.obj.ID, l.Copy, catalogExtents(o.obj.ID, l.Copy, cr.Extents))
+			var cr *mediaagent.CopyResult
+			if c, ok := byCopy[key{o.id, l.Copy}]; ok {
+				cr = &c
 			}
-			if ok {
-				co.Extents = len(cr.Extents)
-				co.Volumes = extentLabels(cr.Extents)
-			}
-			if cerr != nil {
-				co.Error = cerr.Error()
-				if err := r.cat.FailCopy(ctx, o.obj.ID, l.Copy, cerr.Error()); err != nil {
-					r.log.Error("record failed copy", "object", o.obj.ID, "copy", l.Copy, "err", err)
-				}
-				r.log.Error("copy failed", "source", o.src.Name, "object", o.obj.ID, "copy", l.Copy, "err", cerr)
-			} else {
-				co.State = CopyGood
+			co := commitCopy(ctx, r.cat, r.log, o.obj.ID, l.Copy, l.Agent.Name, cr, o.err)
+			co.MediaAgent, co.Device, co.Pool = l.Agent.Name, l.Agent.Device, l.Agent.Pool
+			if co.State == CopyGood {
 				good++
 			}
 			out.Copies = append(out.Copies, co)
@@ -486,29 +466,6 @@ func (r *backupRun) commit(ctx context.Context, results map[string][]mediaagent.
 		res.Bytes += out.Bytes
 		res.Objects = append(res.Objects, out)
 	}
-}
-
-func catalogExtents(object string, copy int, es []mediaagent.Extent) []catalog.Extent {
-	out := make([]catalog.Extent, len(es))
-	for i, e := range es {
-		out[i] = catalog.Extent{
-			ObjectID: object, Copy: copy, Seq: i, VolumeID: e.VolumeID.String(),
-			FirstBlock: e.FirstBlock, LastBlock: e.LastBlock,
-			FirstOffset: int64(e.FirstOffset), EndOffset: int64(e.EndOffset),
-			Records: e.Records, Bytes: e.Bytes,
-		}
-	}
-	return out
-}
-
-func extentLabels(es []mediaagent.Extent) []string {
-	var out []string
-	for _, e := range es {
-		if len(out) == 0 || out[len(out)-1] != e.Label {
-			out = append(out, e.Label)
-		}
-	}
-	return out
 }
 
 func (r *backupRun) finishJob(ctx context.Context, res *BackupResult, runErr error) {

@@ -48,10 +48,21 @@ type Input struct {
 	Name   string // e.g. "BMA124.B2"
 	Cursor *buffers.Cursor
 	Copy   int // copy number the objects of this buffer get on this device
+	// CopyFor, if set, gives the copy number per object instead of Copy:
+	// in a copy job the new copies of different objects get different
+	// numbers (the next free one of each object).
+	CopyFor func(records.ID) int
 	// Role and Level describe the copy (backup, mirror level k, copy
 	// stage k) in the copy marks written on the volumes.
 	Role  string
 	Level int
+}
+
+func (in *Input) copyOf(id records.ID) int {
+	if in.CopyFor != nil {
+		return in.CopyFor(id)
+	}
+	return in.Copy
 }
 
 // Extent is a run of consecutive blocks of one volume holding records of
@@ -273,7 +284,7 @@ func (a *BMA) write(ctx context.Context, in *Input, r *records.Record) error {
 		id := r.Object()
 		st = a.objs[id]
 		if st == nil {
-			st = &objState{copy: in.Copy, input: in}
+			st = &objState{copy: in.copyOf(id), input: in}
 			a.objs[id] = st
 			a.order = append(a.order, id)
 		}

@@ -21,6 +21,10 @@ type Record struct {
 	// Payload aliases the reader's block buffer: it is valid until the next
 	// call of Next or SeekBlock.
 	Payload []byte
+	// Raw is the whole encoded record (header and payload), aliasing the
+	// block buffer like Payload: a copy job passes these bytes on
+	// unchanged.
+	Raw []byte
 	// Block is the number of the block the record is in.
 	Block int64
 }
@@ -143,7 +147,7 @@ func (r *Reader) Next() (Record, error) {
 		if r.left > 0 {
 			h, _ := records.ParseHeader(r.payload) // checked by checkRecords
 			n := h.Size()
-			rec := Record{Header: h, Payload: r.payload[records.HeaderSize:n:n], Block: r.block}
+			rec := Record{Header: h, Payload: r.payload[records.HeaderSize:n:n], Raw: r.payload[:n:n], Block: r.block}
 			r.payload = r.payload[n:]
 			r.left--
 			return rec, nil

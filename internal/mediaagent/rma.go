@@ -1,0 +1,258 @@
+package mediaagent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+
+	"daisy/internal/buffers"
+	"daisy/internal/device"
+	"daisy/internal/records"
+	"daisy/internal/volume"
+)
+
+// A restore media agent (RMA) reads volumes, splits their single sequence
+// of records into objects by identifier, and puts each selected object's
+// records, in order and unchanged, into the buffer its selection names;
+// records of other objects are skipped. On a device that can locate, it
+// reads only the blocks of the selected objects' extents, each volume once
+// and in block order, however many buffers the objects go to. Every block
+// CRC, record CRC, sequence number, offset and object hash is checked on the
+// way: an object that fails a check is cut off before its End record, so no
+// copy of it can be completed downstream.
+
+// ReadExtent is a run of blocks of a volume holding records of one copy
+// of an object.
+type ReadExtent struct {
+	VolumeID   string
+	FirstBlock int64
+	LastBlock  int64
+}
+
+// ReadTask is one object to read: its extents on the copy being read, in
+// copy order, and the buffer its records go to.
+type ReadTask struct {
+	Object  records.ID
+	Extents []ReadExtent
+	Out     *buffers.Buffer
+}
+
+// ReadResult is what the RMA did with one object.
+type ReadResult struct {
+	Object records.ID
+	Bytes  int64 // data bytes passed on
+	Err    error // nil when every record, End included, was checked and passed on
+}
+
+// VolumeOpener mounts a volume for reading.
+type VolumeOpener interface {
+	// Open mounts the volume with the given ID.
+	Open(ctx context.Context, volumeID string) (device.Medium, error)
+	// Order sorts volume IDs in the order their data was written (spanning
+	// goes forward), so that each object's records are met in sequence.
+	Order(ids []string) []string
+}
+
+// RMA is a restore media agent.
+type RMA struct {
+	Name    string
+	Device  string
+	Tasks   []ReadTask
+	Volumes VolumeOpener
+	Pool    *records.Pool
+	// Serial reads the tasks one after the other, each object whole before
+	// the next, so that the media agents downstream write each object as
+	// one contiguous extent (demultiplexing). Otherwise each volume is read
+	// once for all tasks, and objects interleaved on it stay interleaved.
+	Serial bool
+	// OnRead, if set, is called with the bytes read from the device.
+	OnRead func(n int64)
+
+	bytesRead int64
+}
+
+// BytesRead returns the bytes read from devices so far.
+func (a *RMA) BytesRead() int64 { return a.bytesRead }
+
+type readState struct {
+	task   *ReadTask
+	asm    *records.Assembler
+	res    *ReadResult
+	done   bool
+	damage []string // damaged blocks met while the object was being read
+}
+
+// Run reads every task's records into its buffer and closes the buffers
+// when all is read. It returns one result per task, in task order. An
+// error is returned only when the agent could not go on at all (ctx).
+func (a *RMA) Run(ctx context.Context) ([]ReadResult, error) {
+	results := make([]ReadResult, len(a.Tasks))
+	defer func() {
+		outs := map[*buffers.Buffer]bool{}
+		for i := range a.Tasks {
+			outs[a.Tasks[i].Out] = true
+		}
+		for b := range outs {
+			b.Close()
+		}
+	}()
+	if !a.Serial {
+		return results, a.read(ctx, a.Tasks, results)
+	}
+	for i := range a.Tasks {
+		if err := a.read(ctx, a.Tasks[i:i+1], results[i:i+1]); err != nil {
+			return results, err
+		}
+	}
+	return results, nil
+}
+
+// read reads the given tasks in one pass over their volumes.
+func (a *RMA) read(ctx context.Context, tasks []ReadTask, results []ReadResult) error {
+	byID := map[records.ID]*readState{}
+	ranges := map[string][][2]int64{}
+	var vols []string
+	for i := range tasks {
+		t := &tasks[i]
+		results[i] = ReadResult{Object: t.Object}
+		byID[t.Object] = &readState{task: t, asm: records.NewAssembler(t.Object, io.Discard), res: &results[i]}
+		for _, e := range t.Extents {
+			if _, ok := ranges[e.VolumeID]; !ok {
+				vols = append(vols, e.VolumeID)
+			}
+			ranges[e.VolumeID] = append(ranges[e.VolumeID], [2]int64{e.FirstBlock, e.LastBlock})
+		}
+	}
+	var runErr error
+	for _, vol := range a.Volumes.Order(vols) {
+		if err := a.readVolume(ctx, vol, merge(ranges[vol]), byID); err != nil {
+			if ctx.Err() != nil {
+				runErr = ctx.Err()
+				break
+			}
+			// The volume could not be read: every object still waiting for
+			// records from it fails.
+			for _, st := range byID {
+				if !st.done && st.res.Err == nil && st.usesVolume(vol) {
+					st.res.Err = err
+				}
+			}
+		}
+	}
+	for _, st := range byID {
+		if st.res.Err == nil && !st.done {
+			st.res.Err = fmt.Errorf("object %s: its extents ended at offset %d before its end record", st.task.Object, st.asm.Offset())
+		}
+	}
+	return runErr
+}
+
+func (st *readState) usesVolume(vol string) bool {
+	for _, e := range st.task.Extents {
+		if e.VolumeID == vol {
+			return true
+		}
+	}
+	return false
+}
+
+// merge sorts block ranges and joins those that overlap or touch.
+func merge(rs [][2]int64) [][2]int64 {
+	sort.Slice(rs, func(i, j int) bool { return rs[i][0] < rs[j][0] })
+	var out [][2]int64
+	for _, r := range rs {
+		if n := len(out); n > 0 && r[0] <= out[n-1][1]+1 {
+			out[n-1][1] = max(out[n-1][1], r[1])
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func (a *RMA) readVolume(ctx context.Context, vol string, ranges [][2]int64, byID map[records.ID]*readState) error {
+	m, err := a.Volumes.Open(ctx, vol)
+	if err != nil {
+		return fmt.Errorf("media agent %s: %w", a.Name, err)
+	}
+	defer func() {
+		n := m.Stats().BytesRead
+		a.bytesRead += n
+		if a.OnRead != nil {
+			a.OnRead(n)
+		}
+		m.Close()
+	}()
+	rd, err := volume.NewReader(m)
+	if err != nil {
+		return fmt.Errorf("media agent %s: %w", a.Name, err)
+	}
+	label := rd.Label().Label
+	var damage []string
+	rd.SetOnDamage(func(d volume.Damage) { damage = append(damage, fmt.Sprintf("volume %s: %v", label, d.Err)) })
+	for _, r := range ranges {
+		if err := rd.SeekBlock(r[0]); err != nil {
+			return err
+		}
+		for {
+			rec, err := rd.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return fmt.Errorf("volume %s: %w", label, err)
+			}
+			if rec.Block > r[1] {
+				break
+			}
+			if len(damage) > 0 {
+				// Objects of the damaged blocks show it as a sequence gap
+				// at their next record; name the damage there.
+				for _, st := range byID {
+					st.damage = append(st.damage, damage...)
+				}
+				damage = damage[:0]
+			}
+			h := rec.Header
+			st := byID[h.Object]
+			if st == nil || st.done || st.res.Err != nil || !h.Type.IsObject() || h.Seq < st.asm.NextSeq() {
+				continue
+			}
+			if err := a.pass(ctx, st, rec); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				st.res.Err = err
+			}
+		}
+	}
+	return nil
+}
+
+// pass checks one record of a selected object and puts it into the
+// object's buffer. The End record goes on only if the whole object checked.
+func (a *RMA) pass(ctx context.Context, st *readState, rec volume.Record) error {
+	h := rec.Header
+	if err := st.asm.Add(h, rec.Payload); err != nil {
+		if len(st.damage) > 0 {
+			err = fmt.Errorf("%w (after damage: %s)", err, st.damage[0])
+		}
+		return err
+	}
+	r := a.Pool.FromBytes(rec.Raw)
+	if err := st.task.Out.Push(ctx, r); err != nil {
+		if errors.Is(err, buffers.ErrNoConsumers) {
+			return fmt.Errorf("every writer of %s failed", st.task.Out.Name())
+		}
+		return err
+	}
+	if h.Type == records.TypeData {
+		st.res.Bytes += int64(h.Length)
+	}
+	if h.Type == records.TypeEnd {
+		st.done = true
+	}
+	return nil
+}
