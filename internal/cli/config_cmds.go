@@ -134,12 +134,13 @@ Every problem is reported with file:line:column.
 }
 
 func newGraphCmd(g *globals) *cobra.Command {
-	var format string
+	var format, job string
 	cmd := &cobra.Command{
 		Use:   "graph [--format text|dot]",
 		Short: "Draw the topology in the shape of the patent's figure 2",
 		Long: `graph draws groups as columns, media agents as boxes holding their
-buffers, chains as arrows and each media agent's device below it.
+buffers, chains as arrows and each media agent's device below it; with
+--job, a copy job's restore group and copy groups (figure 5).
 --format dot prints Graphviz input (daisy graph --format dot | dot -Tsvg).
 
 ` + exitCodesHelp,
@@ -148,6 +149,21 @@ buffers, chains as arrows and each media agent's device below it.
 			cfg, err := g.loadConfig()
 			if err != nil {
 				return err
+			}
+			if job != "" {
+				j, ok := cfg.CopyJob(job)
+				if !ok {
+					return usageError("no copy job %q in %s", job, cfg.File)
+				}
+				switch format {
+				case "text":
+					fmt.Fprint(g.stdout, config.GraphCopyJob(cfg, j))
+				case "dot":
+					fmt.Fprint(g.stdout, config.DotCopyJob(cfg, j))
+				default:
+					return usageError("--format %q: use text or dot", format)
+				}
+				return nil
 			}
 			switch format {
 			case "text":
@@ -161,5 +177,6 @@ buffers, chains as arrows and each media agent's device below it.
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "text", "text or dot")
+	cmd.Flags().StringVar(&job, "job", "", "draw this copy job (restore group and copy groups, as in figure 5)")
 	return cmd
 }

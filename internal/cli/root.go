@@ -145,8 +145,9 @@ mirror copy its chain asks for.
 	})
 	root.AddCommand(
 		newInitCmd(g), newCheckCmd(g), newGraphCmd(g),
-		newBackupCmd(g), newRestoreCmd(g), newCatCmd(g), newLsCmd(g), newScanCmd(g),
+		newBackupCmd(g), newRestoreCmd(g), newCatCmd(g), newLsCmd(g), newScanCmd(g), newVerifyCmd(g),
 	)
+	root.AddCommand(newCopyCmds(g)...)
 	return root
 }
 

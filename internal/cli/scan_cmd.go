@@ -4,30 +4,50 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"daisy/internal/device/vtape"
+	"daisy/internal/jobs"
 	"daisy/internal/volume"
 )
 
 func newScanCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "scan VOLUME-FILE...",
-		Short: "Read volumes without the catalog and report what is on them",
+	var rebuild, files, force bool
+	cmd := &cobra.Command{
+		Use:   "scan VOLUME-FILE... | scan --rebuild [--files] [--force] [VOLUME-FILE...]",
+		Short: "Read volumes without the catalog: report what is on them, or rebuild the catalog",
 		Long: `scan reads each volume file from its label to its end, checking every
 block and record CRC, and reports its sessions, the objects on it with
 their extents, and every damaged block with the objects and byte ranges it
 took. It needs no configuration or catalog and changes nothing.
 
+scan --rebuild rebuilds the catalog of the configuration (-c) from the
+volumes alone: every *.vtape file in the directories of the configured
+pools, and the volume files given as arguments. It records the pools, the
+volumes, the objects (from their begin and end records), their copies (from
+the copy marks; a copy is good only if its records cover the complete
+object, across every volume it spans, without a gap or damage) with their
+extents, and a "scan" job. --files also reads every complete object once
+and records its files, for ls files and restores of single paths. A
+catalog that already has objects is left alone unless --force, which moves
+it aside (to NAME.old-TIMESTAMP) first.
+
 ` + exitCodesHelp,
 		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return usageError("scan needs at least one volume file")
+			if !rebuild && len(args) == 0 {
+				return usageError("scan needs at least one volume file (or --rebuild)")
+			}
+			if !rebuild && (files || force) {
+				return usageError("--files and --force go with --rebuild")
 			}
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if rebuild {
+				return runRebuild(cmd, g, args, files, force)
+			}
 			var reports []scanReport
 			damaged := false
 			for _, path := range args {
@@ -53,6 +73,73 @@ took. It needs no configuration or catalog and changes nothing.
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&rebuild, "rebuild", false, "rebuild the configuration's catalog from the volumes")
+	cmd.Flags().BoolVar(&files, "files", false, "with --rebuild: read every complete object once and record its files")
+	cmd.Flags().BoolVar(&force, "force", false, "with --rebuild: move an existing catalog aside and rebuild into a new one")
+	return cmd
+}
+
+func runRebuild(cmd *cobra.Command, g *globals, extra []string, files, force bool) error {
+	cfg, err := g.loadConfig()
+	if err != nil {
+		return err
+	}
+	res, err := jobs.Rebuild(cmd.Context(), cfg, jobs.RebuildOptions{Volumes: extra, Files: files, Force: force, Logger: g.log})
+	if res != nil {
+		if g.json {
+			_ = g.printJSON(res)
+		} else {
+			printRebuild(g, res)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if res.Damaged() {
+		return &exitError{ExitPartial, fmt.Errorf("catalog rebuilt with %d failed copies, %d damaged blocks and %d problem(s)",
+			res.CopiesFailed, res.DamagedBlocks, len(res.Problems))}
+	}
+	return nil
+}
+
+func printRebuild(g *globals, res *jobs.RebuildResult) {
+	w := g.stdout
+	if res.MovedAside != "" {
+		fmt.Fprintf(w, "moved the old catalog aside to %s\n", res.MovedAside)
+	}
+	for _, v := range res.Volumes {
+		fmt.Fprintf(w, "volume %s (pool %s): %s, %d blocks, %d objects, %s\n", v.Label, v.Pool, v.State, v.Blocks, v.Objects, v.File)
+		for _, d := range v.Damage {
+			fmt.Fprintf(w, "    DAMAGE %s\n", d)
+		}
+		if v.TruncatedTail {
+			fmt.Fprintf(w, "    truncated tail after block %d (cut before the next append)\n", v.Blocks-1)
+		}
+	}
+	for _, o := range res.Objects {
+		var cps []string
+		for _, c := range o.Copies {
+			cps = append(cps, fmt.Sprintf("%d:%s", c.Copy, c.State))
+		}
+		files := ""
+		if o.Files > 0 {
+			files = fmt.Sprintf(", %d files", o.Files)
+		}
+		fmt.Fprintf(w, "object %s (%s) %s: %s%s, copies %s\n", o.ID, o.Source, o.State, humanBytes(o.Length), files, strings.Join(cps, " "))
+		if o.Error != "" {
+			fmt.Fprintf(w, "    %s\n", o.Error)
+		}
+		for _, c := range o.Copies {
+			if c.Error != "" && c.Error != o.Error {
+				fmt.Fprintf(w, "    copy %d failed: %s\n", c.Copy, c.Error)
+			}
+		}
+	}
+	for _, p := range res.Problems {
+		fmt.Fprintf(w, "PROBLEM %s\n", p)
+	}
+	fmt.Fprintf(w, "rebuilt catalog %s (scan job %d): %d volumes, %d objects, %d copies good, %d failed, %d damaged blocks, %d files\n",
+		res.Catalog, res.Job, len(res.Volumes), len(res.Objects), res.CopiesGood, res.CopiesFailed, res.DamagedBlocks, res.Files)
 }
 
 type scanDamage struct {

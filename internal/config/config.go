@@ -20,6 +20,11 @@ type Config struct {
 	BackupGroup []MediaAgent
 	// MirrorGroups holds the mirror levels: index 0 is level 1.
 	MirrorGroups [][]MediaAgent
+
+	// CopyJobs holds the copy jobs: restore groups and their copy stages.
+	// Their media agents are not among MediaAgents, Buffer and Chain of
+	// Config, which describe the backup topology.
+	CopyJobs []CopyJob
 }
 
 // Catalog says where the catalog lives.
@@ -76,27 +81,30 @@ type MediaAgent struct {
 	Device  string
 	Pool    string // always set: defaults.pool when the file names none
 	Buffers []Buffer
-	Role    string // RoleBackup or RoleMirror
-	Level   int    // 0 in the backup group, k in mirror level k
+	Role    string // RoleBackup, RoleMirror or RoleCopy
+	Level   int    // 0 in the backup group, k in mirror level k or copy stage k
 }
 
 // Buffer is a bounded FIFO of records. In the backup group it reads a
-// source; in a mirror group it follows a buffer of the level before.
+// source; in a mirror group it follows a buffer of the level before; in a
+// copy stage it follows a buffer of the restore group (stage 1) or of the
+// stage before.
 type Buffer struct {
 	Name    string
 	Source  string // backup group: the source it reads
-	Follows string // mirror groups: "MEDIA_AGENT.BUFFER" of the level before
+	Follows string // mirror groups and copy stages: "MEDIA_AGENT.BUFFER" of the level or stage before
 	Size    int64  // bytes
 }
 
 // ID is the buffer's name qualified by its media agent, e.g. "BMA124.B2".
 func (b Buffer) ID(agent string) string { return agent + "." + b.Name }
 
-// ChainLink is one buffer of a source's chain.
+// ChainLink is one buffer of a source's chain, or of the chain behind a
+// restore buffer ([CopyJob.Chain]).
 type ChainLink struct {
 	Agent  MediaAgent
 	Buffer Buffer
-	Copy   int // 1 for the backup group, 1+k for mirror level k
+	Copy   int // 1 for the backup group, 1+k for mirror level k; k for copy stage k
 }
 
 // Source returns the source with this name.

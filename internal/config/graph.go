@@ -59,6 +59,99 @@ func deviceLine(a MediaAgent) string {
 	return s
 }
 
+// graphBox is a media agent's box in a text graph: a line per buffer, and
+// its device below.
+type graphBox struct {
+	name    string
+	lines   []string // one per buffer
+	follows []string // per buffer: "MEDIA_AGENT.BUFFER" it follows, or ""
+	foot    string   // the device line
+}
+
+// graphTop is the first row below the titles of the columns.
+const graphTop = 2
+
+// placeBoxes draws the boxes of group i in cols[i], each box level with the
+// box that its first chained buffer follows when there is room, and returns
+// the row of each box.
+func placeBoxes(cols []*graphColumn, groups [][]graphBox) [][]int {
+	rows := make([][]int, len(groups))
+	agentRow := map[string]int{}
+	for gi, boxes := range groups {
+		gc := cols[gi]
+		inner := 0
+		for _, bx := range boxes {
+			inner = max(inner, width(bx.name)+2)
+			for _, l := range bx.lines {
+				inner = max(inner, width(l))
+			}
+		}
+		for _, bx := range boxes {
+			row := gc.rows
+			if row > graphTop {
+				row++ // a blank line between boxes
+			}
+			for _, f := range bx.follows {
+				if up, _, ok := strings.Cut(f, "."); ok {
+					if r, ok := agentRow[up]; ok && r > row {
+						row = r
+					}
+					break
+				}
+			}
+			agentRow[bx.name] = row
+			rows[gi] = append(rows[gi], row)
+			gc.put(row, "┌─ "+bx.name+" "+strings.Repeat("─", inner-width(bx.name)-1)+"┐")
+			for i, l := range bx.lines {
+				gc.put(row+1+i, "│ "+pad(l, inner)+" │")
+			}
+			gc.put(row+1+len(bx.lines), "└"+strings.Repeat("─", inner+2)+"┘")
+			gc.put(row+2+len(bx.lines), bx.foot)
+		}
+	}
+	return rows
+}
+
+// writeGrid prints the columns side by side under their titles; gap(i) is
+// the space before column i > 0.
+func writeGrid(sb *strings.Builder, cols []*graphColumn, gap func(i int) string) {
+	rows := 0
+	for _, gc := range cols {
+		gc.width = max(gc.width, width(gc.title))
+		rows = max(rows, gc.rows)
+	}
+	line := func(cell func(gc *graphColumn) string) {
+		var l strings.Builder
+		for i, gc := range cols {
+			if i > 0 {
+				l.WriteString(gap(i))
+			}
+			l.WriteString(pad(cell(gc), gc.width))
+		}
+		sb.WriteString(strings.TrimRight(l.String(), " "))
+		sb.WriteString("\n")
+	}
+	line(func(gc *graphColumn) string { return gc.title })
+	line(func(gc *graphColumn) string { return strings.Repeat("─", width(gc.title)) })
+	for r := graphTop; r < rows; r++ {
+		line(func(gc *graphColumn) string { return gc.cells[r] })
+	}
+}
+
+// agentBoxes are the boxes of a group of media agents.
+func agentBoxes(agents []MediaAgent) []graphBox {
+	boxes := make([]graphBox, 0, len(agents))
+	for _, a := range agents {
+		bx := graphBox{name: a.Name, foot: deviceLine(a)}
+		for _, b := range a.Buffers {
+			bx.lines = append(bx.lines, bufferLine(b))
+			bx.follows = append(bx.follows, b.Follows)
+		}
+		boxes = append(boxes, bx)
+	}
+	return boxes
+}
+
 // Graph draws the topology as text in the shape of the patent's figure 2:
 // the sources, the backup group and each mirror level as columns from left
 // to right; each media agent a box holding one line per buffer, with its
@@ -75,46 +168,22 @@ func Graph(c *Config) string {
 		}
 		cols[i+1] = &graphColumn{title: title}
 	}
-	const top = 2 // rows 0 and 1 hold the titles
 	for _, gc := range cols {
-		gc.rows = top
+		gc.rows = graphTop
 	}
 
 	// Place the agents column by column, each beside the agent it follows
 	// when there is room.
-	agentRow := map[string]int{}
+	groups := make([][]graphBox, len(levels))
 	for li, agents := range levels {
-		gc := cols[li+1]
-		inner := 0
-		for _, a := range agents {
-			inner = max(inner, width(a.Name)+2)
-			for _, b := range a.Buffers {
-				inner = max(inner, width(bufferLine(b)))
+		groups[li] = agentBoxes(agents)
+	}
+	rows := placeBoxes(cols[1:], groups)
+	for i, a := range c.BackupGroup {
+		for k, b := range a.Buffers {
+			if b.Source != "" {
+				cols[0].put(rows[0][i]+1+k, b.Source)
 			}
-		}
-		for _, a := range agents {
-			row := gc.rows
-			if row > top {
-				row++ // a blank line between boxes
-			}
-			for _, b := range a.Buffers {
-				if up, _, ok := strings.Cut(b.Follows, "."); ok {
-					if r, ok := agentRow[up]; ok && r > row {
-						row = r
-					}
-					break
-				}
-			}
-			agentRow[a.Name] = row
-			gc.put(row, "┌─ "+a.Name+" "+strings.Repeat("─", inner-width(a.Name)-1)+"┐")
-			for i, b := range a.Buffers {
-				gc.put(row+1+i, "│ "+pad(bufferLine(b), inner)+" │")
-				if li == 0 && b.Source != "" {
-					cols[0].put(row+1+i, b.Source)
-				}
-			}
-			gc.put(row+1+len(a.Buffers), "└"+strings.Repeat("─", inner+2)+"┘")
-			gc.put(row+2+len(a.Buffers), deviceLine(a))
 		}
 	}
 
@@ -137,7 +206,7 @@ func Graph(c *Config) string {
 	for _, gc := range cols {
 		next = max(next, gc.rows)
 	}
-	if next > top {
+	if next > graphTop {
 		next++
 	}
 	for _, s := range c.Sources {
@@ -149,29 +218,12 @@ func Graph(c *Config) string {
 
 	// Print the grid.
 	var sb strings.Builder
-	rows := 0
-	for _, gc := range cols {
-		gc.width = max(gc.width, width(gc.title))
-		rows = max(rows, gc.rows)
-	}
-	line := func(cell func(gc *graphColumn) string) {
-		var l strings.Builder
-		for i, gc := range cols {
-			if i == 1 {
-				l.WriteString(" ")
-			} else if i > 1 {
-				l.WriteString("    ")
-			}
-			l.WriteString(pad(cell(gc), gc.width))
+	writeGrid(&sb, cols, func(i int) string {
+		if i == 1 {
+			return " "
 		}
-		sb.WriteString(strings.TrimRight(l.String(), " "))
-		sb.WriteString("\n")
-	}
-	line(func(gc *graphColumn) string { return gc.title })
-	line(func(gc *graphColumn) string { return strings.Repeat("─", width(gc.title)) })
-	for r := top; r < rows; r++ {
-		line(func(gc *graphColumn) string { return gc.cells[r] })
-	}
+		return "    "
+	})
 
 	// Summary: the chain of every source.
 	sb.WriteString("\ncopies per source:\n")
@@ -216,10 +268,7 @@ func dotHTML(s string) string {
 func Dot(c *Config) string {
 	var sb strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&sb, format, args...) }
-	w("digraph daisy {\n")
-	w("  graph [rankdir=LR, fontname=\"Helvetica\", nodesep=0.25, ranksep=0.9, newrank=true];\n")
-	w("  node [fontname=\"Helvetica\", fontsize=11];\n")
-	w("  edge [fontname=\"Helvetica\", fontsize=9];\n")
+	dotHeader(w)
 
 	w("  subgraph cluster_sources {\n    label=\"sources\"; style=\"rounded,dashed\";\n")
 	for _, s := range c.Sources {
@@ -239,26 +288,11 @@ func Dot(c *Config) string {
 		}
 		w("  subgraph cluster_level%d {\n    label=%s; style=rounded;\n", li, dotID(title))
 		for _, a := range agents {
-			// One node: the agent's box holding its buffers, and below it
-			// the box of its device.
-			var t strings.Builder
-			t.WriteString(`<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0">`)
-			t.WriteString(`<TR><TD><TABLE BORDER="1" CELLBORDER="0" CELLSPACING="0" CELLPADDING="4" STYLE="ROUNDED">`)
-			fmt.Fprintf(&t, `<TR><TD BGCOLOR="#e8e8e8"><B>%s</B></TD></TR>`, dotHTML(a.Name))
-			for _, b := range a.Buffers {
-				fmt.Fprintf(&t, `<TR><TD PORT="%s" BORDER="1" SIDES="T">%s</TD></TR>`, dotHTML(portName(b.Name)), dotHTML(bufferLine(b)))
+			bufs := make([]dotBuffer, len(a.Buffers))
+			for i, b := range a.Buffers {
+				bufs[i] = dotBuffer{b.Name, bufferLine(b)}
 			}
-			t.WriteString(`</TABLE></TD></TR>`)
-			if a.Device != "" {
-				label := "▼ " + dotHTML(a.Device)
-				if a.Pool != "" {
-					label += `<BR/><FONT POINT-SIZE="9">pool ` + dotHTML(a.Pool) + `</FONT>`
-				}
-				t.WriteString(`<TR><TD HEIGHT="6"></TD></TR>`)
-				fmt.Fprintf(&t, `<TR><TD><TABLE BORDER="1" CELLBORDER="0" CELLPADDING="3" BGCOLOR="#fff4cc"><TR><TD>%s</TD></TR></TABLE></TD></TR>`, label)
-			}
-			t.WriteString(`</TABLE>>`)
-			w("    %s [shape=plain, label=%s];\n", dotID("agent "+a.Name), t.String())
+			w("    %s [shape=plain, label=%s];\n", dotID("agent "+a.Name), dotAgentLabel(a.Name, bufs, "▼", a.Device, a.Pool))
 		}
 		w("  }\n")
 	}
@@ -271,14 +305,55 @@ func Dot(c *Config) string {
 				case li == 0 && b.Source != "":
 					w("  %s -> %s;\n", dotID("source "+b.Source), head)
 				case b.Follows != "":
-					up, buf, _ := strings.Cut(b.Follows, ".")
-					w("  %s:%s:e -> %s [color=\"#1f77b4\", penwidth=1.5];\n", dotID("agent "+up), dotID(portName(buf)), head)
+					w("  %s\n", dotChainEdge(b.Follows, head))
 				}
 			}
 		}
 	}
 	w("}\n")
 	return sb.String()
+}
+
+// dotHeader starts a Graphviz graph.
+func dotHeader(w func(format string, args ...any)) {
+	w("digraph daisy {\n")
+	w("  graph [rankdir=LR, fontname=\"Helvetica\", nodesep=0.25, ranksep=0.9, newrank=true];\n")
+	w("  node [fontname=\"Helvetica\", fontsize=11];\n")
+	w("  edge [fontname=\"Helvetica\", fontsize=9];\n")
+}
+
+// dotBuffer is a buffer's line in a media agent's node.
+type dotBuffer struct{ name, label string }
+
+// dotAgentLabel is the HTML-like label of a media agent's node: its box
+// holding its buffers, and below it the box of its device, marked with
+// arrow (▼ written to, ▲ read from).
+func dotAgentLabel(name string, bufs []dotBuffer, arrow, device, pool string) string {
+	var t strings.Builder
+	t.WriteString(`<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0">`)
+	t.WriteString(`<TR><TD><TABLE BORDER="1" CELLBORDER="0" CELLSPACING="0" CELLPADDING="4" STYLE="ROUNDED">`)
+	fmt.Fprintf(&t, `<TR><TD BGCOLOR="#e8e8e8"><B>%s</B></TD></TR>`, dotHTML(name))
+	for _, b := range bufs {
+		fmt.Fprintf(&t, `<TR><TD PORT="%s" BORDER="1" SIDES="T">%s</TD></TR>`, dotHTML(portName(b.name)), dotHTML(b.label))
+	}
+	t.WriteString(`</TABLE></TD></TR>`)
+	if device != "" {
+		label := arrow + " " + dotHTML(device)
+		if pool != "" {
+			label += `<BR/><FONT POINT-SIZE="9">pool ` + dotHTML(pool) + `</FONT>`
+		}
+		t.WriteString(`<TR><TD HEIGHT="6"></TD></TR>`)
+		fmt.Fprintf(&t, `<TR><TD><TABLE BORDER="1" CELLBORDER="0" CELLPADDING="3" BGCOLOR="#fff4cc"><TR><TD>%s</TD></TR></TABLE></TD></TR>`, label)
+	}
+	t.WriteString(`</TABLE>>`)
+	return t.String()
+}
+
+// dotChainEdge is the arrow from the buffer follows ("MEDIA_AGENT.BUFFER")
+// to head.
+func dotChainEdge(follows, head string) string {
+	up, buf, _ := strings.Cut(follows, ".")
+	return fmt.Sprintf("%s:%s:e -> %s [color=\"#1f77b4\", penwidth=1.5];", dotID("agent "+up), dotID(portName(buf)), head)
 }
 
 // portName is the record port of a buffer; it cannot clash with the

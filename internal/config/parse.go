@@ -29,7 +29,7 @@ const (
 // hostname names the client when the file declares none; tests replace it.
 var hostname = os.Hostname
 
-var topKeys = []string{"catalog", "defaults", "clients", "sources", "pools", "devices", "backup_group", "mirror_groups"}
+var topKeys = []string{"catalog", "defaults", "clients", "sources", "pools", "devices", "backup_group", "mirror_groups", "copy_jobs"}
 
 // Load reads, parses and validates the file at path. When the file has
 // problems the error is an *Errors listing all of them.
@@ -136,6 +136,7 @@ type meta struct {
 	devices        []deviceMeta
 	backup         []agentMeta
 	mirror         [][]agentMeta
+	copyJobs       []copyJobMeta
 	implicitClient bool
 	// incomplete marks the kinds of which some entry could not be read
 	// (not a mapping, no name): references to unknown names of that kind
@@ -192,7 +193,7 @@ func (d *decoder) decode(c *Config, root ast.Node) *meta {
 	if st == listBad {
 		m.incomplete[kindAgent], m.incomplete[kindBuffer] = true, true
 	}
-	c.BackupGroup, m.backup = d.agents(c, m, items, at, "backup_group", 0)
+	c.BackupGroup, m.backup = d.agents(c, m, items, at, "backup_group", 0, RoleBackup)
 
 	items, at, st = top.list("mirror_groups", "mirror_groups: [{media_agents: [{name: bma1, device: tape1, buffers: [{name: B1, follows: bma0.B1}]}]}]")
 	if st == listBad {
@@ -219,11 +220,12 @@ func (d *decoder) decode(c *Config, root ast.Node) *meta {
 			case len(agItems) == 0 && !lm.misspelled("media_agents"):
 				d.errorf(lm.keyPos("media_agents", lm.at), "mirror level %d has no media agents; add at least one under media_agents, or remove the level (the levels after it move up)", level)
 			}
-			agents, metas = d.agents(c, m, agItems, agAt, fmt.Sprintf("media_agents of mirror level %d", level), level)
+			agents, metas = d.agents(c, m, agItems, agAt, fmt.Sprintf("media_agents of mirror level %d", level), level, RoleMirror)
 		}
 		c.MirrorGroups = append(c.MirrorGroups, agents)
 		m.mirror = append(m.mirror, metas)
 	}
+	d.decodeCopyJobs(c, m, top)
 	return m
 }
 
@@ -422,21 +424,28 @@ func (d *decoder) decodeDevices(c *Config, m *meta, top *mapping) {
 	}
 }
 
-// agents decodes the media agents of one group (level 0 = backup group).
-func (d *decoder) agents(c *Config, m *meta, items []ast.Node, at []pos, where string, level int) ([]MediaAgent, []agentMeta) {
+// agents decodes the media agents of one group: the backup group (level
+// 0), mirror level k or copy stage k, as role says.
+func (d *decoder) agents(c *Config, m *meta, items []ast.Node, at []pos, where string, level int, role string) ([]MediaAgent, []agentMeta) {
 	var agents []MediaAgent
 	var metas []agentMeta
+	agentExample, bufExample := "{name: bma0, device: tape0, buffers: [{name: B1, source: home}]}", "{name: B1, source: home}"
+	bufKeys := []string{"name", "source", "follows", "size"}
+	switch role {
+	case RoleMirror:
+		bufExample = "{name: B1, follows: bma0.B1}"
+	case RoleCopy:
+		agentExample, bufExample = "{name: bma1, device: tape1, buffers: [{name: B1, follows: rma0.B1}]}", "{name: B1, follows: rma0.B1}"
+		bufKeys = []string{"name", "follows", "size"}
+	}
 	for i, it := range items {
-		im := d.item(m, it, at[i], where, kindAgent, i, "- {name: bma0, device: tape0, buffers: [{name: B1, source: home}]}")
+		im := d.item(m, it, at[i], where, kindAgent, i, "- "+agentExample)
 		if im == nil {
 			m.incomplete[kindBuffer] = true
 			continue
 		}
 		im.only("name", "device", "pool", "buffers")
-		a := MediaAgent{Level: level, Role: RoleBackup}
-		if level > 0 {
-			a.Role = RoleMirror
-		}
+		a := MediaAgent{Level: level, Role: role}
 		am := agentMeta{at: im.at}
 		a.Name, am.name = im.name(m, kindAgent, nameNoDots)
 		if !am.name.valid() {
@@ -447,10 +456,6 @@ func (d *decoder) agents(c *Config, m *meta, items []ast.Node, at []pos, where s
 			d.errorf(im.keyPos("device", am.name), "%s has no device; add \"device: NAME\" naming one of the devices", im.label)
 		}
 		a.Pool, am.pool, _ = im.str("pool")
-		bufExample := "{name: B1, source: home}"
-		if level > 0 {
-			bufExample = "{name: B1, follows: bma0.B1}"
-		}
 		bufItems, bufAt, st := im.list("buffers", "buffers: ["+bufExample+"]")
 		switch {
 		case st == listBad:
@@ -466,7 +471,10 @@ func (d *decoder) agents(c *Config, m *meta, items []ast.Node, at []pos, where s
 			if a.Name != "" {
 				bm.label = strings.Replace(bm.label, "buffer ", "buffer "+a.Name+".", 1)
 			}
-			bm.only("name", "source", "follows", "size")
+			if role == RoleCopy {
+				d.stageBufferKeys(bm, level)
+			}
+			bm.only(bufKeys...)
 			b := Buffer{Size: c.Defaults.BufferSize}
 			bmeta := bufferMeta{at: bm.at}
 			b.Name, bmeta.name = bm.name(m, kindBuffer, nameNoDots)
@@ -474,7 +482,17 @@ func (d *decoder) agents(c *Config, m *meta, items []ast.Node, at []pos, where s
 				bmeta.name = bm.at
 			}
 			bmeta.sourceTypo, bmeta.followsTypo = bm.misspelled("source"), bm.misspelled("follows")
-			b.Source, bmeta.source, _ = bm.str("source")
+			if role != RoleCopy {
+				b.Source, bmeta.source, _ = bm.str("source")
+			} else {
+				// source or select, reported by stageBufferKeys: the buffer
+				// is not reported again for a missing follows.
+				for _, k := range []string{"source", "select"} {
+					if f := bm.fields[k]; f != nil && !bmeta.source.valid() {
+						bmeta.source = f.key
+					}
+				}
+			}
 			b.Follows, bmeta.follows, _ = bm.str("follows")
 			if v, at, ok := bm.size("size"); ok && d.checkBufferSize("size of "+bm.label, v, at) {
 				b.Size = v

@@ -51,7 +51,7 @@ func (d *decoder) validate(c *Config, m *meta) {
 	d.checkPools(c, m)
 
 	// Media agents: unique names across all groups, devices used once,
-	// pools that exist.
+	// pools that exist. Copy jobs have rules of their own.
 	type agentAt struct {
 		level int
 		at    pos
@@ -99,21 +99,27 @@ func (d *decoder) validate(c *Config, m *meta) {
 					}{a.Name, am.device}
 				}
 			}
-			switch {
-			case a.Pool != "":
-				if _, ok := c.Pool(a.Pool); !ok && !m.incomplete[kindPool] {
-					d.errorf(am.pool, "%s writes to pool %s, which does not exist; add it under pools or use one of: %s", label, show(a.Pool), listNames(poolNames))
-				}
-			case c.Defaults.Pool != "":
-				a.Pool = c.Defaults.Pool
-				if _, ok := c.Pool(a.Pool); !ok && !m.defaultPool.valid() && !m.incomplete[kindPool] {
-					d.errorf(am.name, "%s names no pool and the default pool %s does not exist; add \"pool: NAME\" naming one of: %s, or set pool under defaults", label, show(a.Pool), listNames(poolNames))
-				}
-			}
+			d.agentPool(c, m, a, am, label, poolNames)
 		}
 	}
+	d.checkCopyJobs(c, m)
 	d.checkCapacities(c, m)
 	d.checkBuffers(c, m)
+}
+
+// agentPool resolves and checks the pool a media agent writes to.
+func (d *decoder) agentPool(c *Config, m *meta, a *MediaAgent, am agentMeta, label string, poolNames []string) {
+	switch {
+	case a.Pool != "":
+		if _, ok := c.Pool(a.Pool); !ok && !m.incomplete[kindPool] {
+			d.errorf(am.pool, "%s writes to pool %s, which does not exist; add it under pools or use one of: %s", label, show(a.Pool), listNames(poolNames))
+		}
+	case c.Defaults.Pool != "":
+		a.Pool = c.Defaults.Pool
+		if _, ok := c.Pool(a.Pool); !ok && !m.defaultPool.valid() && !m.incomplete[kindPool] {
+			d.errorf(am.name, "%s names no pool and the default pool %s does not exist; add \"pool: NAME\" naming one of: %s, or set pool under defaults", label, show(a.Pool), listNames(poolNames))
+		}
+	}
 }
 
 // uniqueNames reports names used twice among clients, sources, pools and
@@ -233,9 +239,13 @@ func (d *decoder) checkPools(c *Config, m *meta) {
 // checkCapacities checks that a volume of every pool holds at least four
 // blocks of every device that writes to it.
 func (d *decoder) checkCapacities(c *Config, m *meta) {
+	writers := c.MediaAgents()
+	for i := range c.CopyJobs {
+		writers = append(writers, c.CopyJobs[i].MediaAgents()...)
+	}
 	for i, p := range c.Pools {
 		block, by := c.Defaults.BlockSize, "the default block size"
-		for _, a := range c.MediaAgents() {
+		for _, a := range writers {
 			if a.Pool != p.Name {
 				continue
 			}
@@ -368,7 +378,7 @@ func (d *decoder) checkBuffers(c *Config, m *meta) {
 		}
 		downstream[up.id] = r
 	}
-	d.checkCycles(all)
+	d.checkCycles(all, "the backup group")
 }
 
 // exampleID is the ID of the first buffer of a level, or a placeholder.
@@ -385,8 +395,8 @@ func (d *decoder) exampleID(agents []MediaAgent) string {
 
 // checkCycles reports every cycle of follows. With the level rule a cycle
 // cannot exist, but the level rule is reported per link; this names the
-// loop as a whole.
-func (d *decoder) checkCycles(all []*bufRef) {
+// loop as a whole. origin names the group where chains start.
+func (d *decoder) checkCycles(all []*bufRef, origin string) {
 	const (
 		unseen = iota
 		onPath
@@ -423,7 +433,7 @@ func (d *decoder) checkCycles(all []*bufRef) {
 			for n := 0; n <= len(cycle); n++ {
 				ids = append(ids, cycle[(k+n)%len(cycle)].id)
 			}
-			d.errorf(first.meta.follows, "buffer %s is in a loop: %s; a chain must start at a buffer of the backup group, so break the loop", first.id, strings.Join(ids, " follows "))
+			d.errorf(first.meta.follows, "buffer %s is in a loop: %s; a chain must start at a buffer of %s, so break the loop", first.id, strings.Join(ids, " follows "), origin)
 		}
 		for _, x := range path {
 			state[x] = done

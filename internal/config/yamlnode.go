@@ -222,6 +222,17 @@ type mapping struct {
 	// suggested holds the keys offered for unknown keys ("did you mean
 	// buffers?"): their absence is then not reported again.
 	suggested map[string]bool
+	// handled holds keys that do not belong here but were reported with a
+	// message of their own; only does not report them again.
+	handled map[string]bool
+}
+
+// handle marks key as reported already, for only.
+func (m *mapping) handle(key string) {
+	if m.handled == nil {
+		m.handled = map[string]bool{}
+	}
+	m.handled[key] = true
 }
 
 // misspelled reports whether an unknown key of this mapping looks like key,
@@ -359,7 +370,7 @@ func (m *mapping) get(key string) *field {
 // only reports every key that is not in allowed, with a suggestion.
 func (m *mapping) only(allowed ...string) {
 	for _, k := range m.order {
-		if contains(allowed, k) {
+		if contains(allowed, k) || m.handled[k] {
 			continue
 		}
 		f := m.fields[k]
@@ -392,6 +403,21 @@ func (m *mapping) str(key string) (string, pos, bool) {
 		return "", f.vpos, false
 	}
 	return s, f.vpos, true
+}
+
+// boolean reads a boolean value (true or false). It returns ok=false when
+// the key is absent, null or of the wrong kind (reported).
+func (m *mapping) boolean(key string) (bool, pos, bool) {
+	f := m.get(key)
+	if f == nil || f.value == nil {
+		return false, pos{}, false
+	}
+	b, ok := f.value.(*ast.BoolNode)
+	if !ok {
+		m.d.errorf(f.vpos, "%s must be true or false, not %s", m.of(key), kindOf(f.value))
+		return false, f.vpos, false
+	}
+	return b.Value, f.vpos, true
 }
 
 // Results of mapping.list.

@@ -164,7 +164,7 @@ func Backup(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, o Bac
 	}
 	host, _ := os.Hostname()
 	r := &backupRun{cfg: cfg, cat: cat, log: log, host: host, bufs: map[string]*buffers.Buffer{}, objects: map[records.ID]*objectRun{}}
-	if err := r.registerTopology(ctx); err != nil {
+	if err := registerPools(ctx, cfg, cat); err != nil {
 		return nil, err
 	}
 	r.job, err = cat.StartJob(ctx, "backup")
@@ -219,16 +219,6 @@ func selectSources(cfg *config.Config, names []string) ([]config.Source, error) 
 		}
 	}
 	return out, nil
-}
-
-// registerTopology records clients, sources and pools in the catalog.
-func (r *backupRun) registerTopology(ctx context.Context) error {
-	for _, p := range r.cfg.Pools {
-		if err := r.cat.EnsurePool(ctx, catalog.Pool{Name: p.Name, Type: p.Type, Directory: p.Directory}); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // wire builds every buffer, attaches each media agent to its buffers and

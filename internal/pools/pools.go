@@ -84,6 +84,10 @@ type Drive struct {
 	pool  config.Pool
 	dev   config.Device
 	fault *vtape.Fault
+	// Fresh makes the drive label a new volume every time instead of
+	// appending to one that has room (a copy job that must put its objects
+	// together on volumes of their own).
+	Fresh bool
 }
 
 var _ mediaagent.VolumeSource = (*Drive)(nil)
@@ -126,6 +130,9 @@ func (d *Drive) Next(ctx context.Context) (mediaagent.Mount, error) {
 	}
 	minRoom := 8 * d.dev.BlockSize
 	for _, v := range vols {
+		if d.Fresh {
+			break
+		}
 		if v.State != StateAppendable || m.inUse[v.ID] || int64(v.BlockSize) != d.dev.BlockSize {
 			continue
 		}

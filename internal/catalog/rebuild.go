@@ -1,0 +1,55 @@
+package catalog
+
+import (
+	"context"
+	"fmt"
+)
+
+// What a catalog rebuilt from volumes (daisy scan --rebuild) needs beyond
+// the methods a backup uses. The SQL is here rather than in sql.go so that
+// this file can be reviewed on its own; a PostgreSQL backend takes it over
+// with the rest.
+const (
+	sqlSetObjectFiles = `UPDATE objects SET files = ? WHERE id = ?`
+	sqlCountObjects   = `SELECT COUNT(*) FROM objects`
+	sqlCountCopies    = `SELECT COUNT(*) FROM copies`
+	sqlCountVolumes   = `SELECT COUNT(*) FROM volumes`
+)
+
+// Counts are the numbers of rows of the main tables.
+type Counts struct {
+	Objects int64 `json:"objects"`
+	Copies  int64 `json:"copies"`
+	Volumes int64 `json:"volumes"`
+}
+
+// Counts returns how many objects, copies and volumes the catalog holds.
+func (c *Catalog) Counts(ctx context.Context) (Counts, error) {
+	var n Counts
+	for _, q := range []struct {
+		sql string
+		dst *int64
+	}{{sqlCountObjects, &n.Objects}, {sqlCountCopies, &n.Copies}, {sqlCountVolumes, &n.Volumes}} {
+		if err := c.r.QueryRowContext(ctx, q.sql).Scan(q.dst); err != nil {
+			return Counts{}, fmt.Errorf("catalog: counts: %w", err)
+		}
+	}
+	return n, nil
+}
+
+// SetObjectFiles records the number of archive entries of an object, in any
+// state. A catalog rebuilt from volumes learns it only by reading the
+// object, which needs the object complete and a good copy first.
+func (c *Catalog) SetObjectFiles(ctx context.Context, id string, files int64) error {
+	if files < 0 {
+		return fmt.Errorf("catalog: set files of object %s: negative count %d", id, files)
+	}
+	res, err := c.w.ExecContext(ctx, sqlSetObjectFiles, files, id)
+	if err == nil {
+		err = mustAffect(res)
+	}
+	if err != nil {
+		return fmt.Errorf("catalog: set files of object %s: %w", id, err)
+	}
+	return nil
+}

@@ -1,0 +1,98 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"daisy/internal/jobs"
+)
+
+func newVerifyCmd(g *globals) *cobra.Command {
+	var o jobs.VerifyOptions
+	cmd := &cobra.Command{
+		Use:   "verify [--object ID]... [--source S]... [--volume LABEL]... [--pool P]... [--all] [--no-mark]",
+		Short: "Read copies back and check every CRC and hash against the catalog",
+		Long: `verify reads good copies back from their volumes, block by block, and
+checks every block CRC, every record CRC, the records' order and offsets,
+and the object's length, record count and content hash against the
+catalog. The selections add up: the copies of the named objects, of every
+object of the named sources, the copies with an extent on the named
+volumes, or on the volumes of the named pools; with none of them (or
+--all), every good copy.
+
+For a damaged copy it reports the volume, the damaged blocks and the
+object's byte range that was lost (reading goes on past the damage to find
+where the data resumes), and marks the copy failed in the catalog so that
+restores use another copy; --no-mark only reports. A missing volume file
+is damage of the copies on it.
+
+` + exitCodesHelp,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := g.loadConfig()
+			if err != nil {
+				return err
+			}
+			cat, err := g.openCatalog(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			defer cat.Close()
+			o.Logger = g.log
+			res, err := jobs.Verify(cmd.Context(), cat, o)
+			if res != nil {
+				if g.json {
+					_ = g.printJSON(res)
+				} else {
+					printVerify(g, res)
+				}
+			}
+			if err != nil {
+				return err
+			}
+			if res.Damaged > 0 {
+				return &exitError{ExitPartial, fmt.Errorf("damage found in %d of %d copies", res.Damaged, len(res.Copies))}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVar(&o.Objects, "object", nil, "verify the copies of this object (ID or unique prefix; repeatable)")
+	cmd.Flags().StringArrayVar(&o.Sources, "source", nil, "verify the copies of every object of this source (repeatable)")
+	cmd.Flags().StringArrayVar(&o.Volumes, "volume", nil, "verify the copies with an extent on this volume (label or ID; repeatable)")
+	cmd.Flags().StringArrayVar(&o.Pools, "pool", nil, "verify the copies on the volumes of this pool (repeatable)")
+	cmd.Flags().BoolVar(&o.All, "all", false, "verify every good copy (the default when nothing is selected)")
+	cmd.Flags().BoolVar(&o.NoMark, "no-mark", false, "only report damage; do not mark damaged copies failed")
+	return cmd
+}
+
+func printVerify(g *globals, res *jobs.VerifyResult) {
+	w := g.stdout
+	for _, c := range res.Copies {
+		state := "ok     "
+		if c.State == jobs.VerifyDamaged {
+			state = "DAMAGED"
+		}
+		fmt.Fprintf(w, "%s %s copy %d of %s (%s): %s checked, %s read from %v\n",
+			state, c.Source, c.Copy, c.Object, c.Pool, humanBytes(c.Bytes), humanBytes(c.BytesRead), c.Volumes)
+		for _, d := range c.Damage {
+			fmt.Fprintf(w, "    %s\n", d.String())
+		}
+		switch {
+		case c.Marked:
+			fmt.Fprintf(w, "    copy %d marked failed in the catalog\n", c.Copy)
+		case c.MarkError != "":
+			fmt.Fprintf(w, "    copy %d could not be marked failed: %s\n", c.Copy, c.MarkError)
+		case c.State == jobs.VerifyDamaged:
+			fmt.Fprintf(w, "    copy %d left as it is (--no-mark)\n", c.Copy)
+		}
+	}
+	for _, s := range res.Skipped {
+		fmt.Fprintf(w, "skipped %s copy %d of %s: %s\n", s.Source, s.Copy, s.Object, s.Reason)
+	}
+	if len(res.Copies) == 0 {
+		fmt.Fprintln(w, "no good copy was selected: nothing to verify")
+	}
+	fmt.Fprintf(w, "verify job %d: %d copies read, %d ok, %d damaged; %s checked, %s read from volumes\n",
+		res.Job, len(res.Copies), res.OK, res.Damaged, humanBytes(res.Bytes), humanBytes(res.BytesRead))
+}

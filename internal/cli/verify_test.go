@@ -1,0 +1,227 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"daisy/internal/catalog"
+	"daisy/internal/jobs"
+	"daisy/internal/testtree"
+	"daisy/internal/volume"
+)
+
+// objectOf returns the object ID of a source in a backup result.
+func objectOf(t *testing.T, res jobs.BackupResult, source string) string {
+	t.Helper()
+	for _, o := range res.Objects {
+		if o.Source == source {
+			return o.Object
+		}
+	}
+	t.Fatalf("no object of %s in the backup result", source)
+	return ""
+}
+
+// damageCopy flips one byte in the middle of the first extent of a copy
+// and returns the volume and the block.
+func damageCopy(t *testing.T, dir, object string, copyN int) (catalog.Volume, int64) {
+	t.Helper()
+	ctx := context.Background()
+	cat, err := catalog.Open(ctx, filepath.Join(dir, "state", "catalog.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cat.Close()
+	exts, err := cat.Extents(ctx, object, copyN)
+	if err != nil || len(exts) == 0 {
+		t.Fatalf("extents of %s copy %d: %v %v", object, copyN, exts, err)
+	}
+	v, err := cat.Volume(ctx, exts[0].VolumeID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := (exts[0].FirstBlock + exts[0].LastBlock) / 2
+	flipByte(t, v.Path, block*int64(v.BlockSize)+4096)
+	return v, block
+}
+
+func flipByte(t *testing.T, path string, off int64) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, 1)
+	if _, err := f.ReadAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0xff
+	if _, err := f.WriteAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func verifyJSON(t *testing.T, wantCode int, args ...string) jobs.VerifyResult {
+	t.Helper()
+	code, out, errs := run(t, append([]string{"--json", "verify"}, args...)...)
+	if code != wantCode {
+		t.Fatalf("verify %v: exit %d, want %d\nstdout: %s\nstderr: %s", args, code, wantCode, out, errs)
+	}
+	var res jobs.VerifyResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("verify --json: %v\n%s", err, out)
+	}
+	return res
+}
+
+func lsCopies(t *testing.T, cfg string) []catalog.Copy {
+	t.Helper()
+	code, out, errs := run(t, "-c", cfg, "--json", "ls", "copies")
+	if code != 0 {
+		t.Fatalf("ls copies: exit %d: %s", code, errs)
+	}
+	var cps []catalog.Copy
+	if err := json.Unmarshal([]byte(out), &cps); err != nil {
+		t.Fatalf("ls copies --json: %v\n%s", err, out)
+	}
+	return cps
+}
+
+func findCopy(t *testing.T, cps []catalog.Copy, object string, n int) catalog.Copy {
+	t.Helper()
+	for _, c := range cps {
+		if c.ObjectID == object && c.Number == n {
+			return c
+		}
+	}
+	t.Fatalf("no copy %d of %s in %+v", n, object, cps)
+	return catalog.Copy{}
+}
+
+// verify reads every copy back; a damaged block is reported with the
+// object, copy, volume, block and byte range, and the copy is marked failed
+// so that restores use the next one; --volume and --pool select copies; a
+// missing volume file is damage of its copies.
+func TestVerify(t *testing.T) {
+	spec := testtree.Spec{SmallFiles: 100, LargeFiles: 2, LargeSize: 4 << 20}
+	dir, cfg := figure2(t, map[string]testtree.Spec{"D2": spec}, nil)
+	backup := backupJSON(t, cfg, 0)
+	d2 := objectOf(t, backup, "D2")
+
+	// Everything verifies.
+	res := verifyJSON(t, 0, "-c", cfg)
+	if len(res.Copies) != 10 || res.OK != 10 || res.Damaged != 0 || res.State != jobs.JobSuccess {
+		t.Fatalf("verify of a fresh backup: %d copies, %d ok, %d damaged, state %s", len(res.Copies), res.OK, res.Damaged, res.State)
+	}
+	for _, c := range res.Copies {
+		if c.State != jobs.VerifyOK || c.Bytes <= 0 || c.BytesRead < c.Bytes {
+			t.Fatalf("copy %+v", c)
+		}
+	}
+	// Selections.
+	if r := verifyJSON(t, 0, "-c", cfg, "--source", "D4"); len(r.Copies) != 2 {
+		t.Fatalf("verify --source D4 read %d copies, want 2", len(r.Copies))
+	}
+	if r := verifyJSON(t, 0, "-c", cfg, "--object", d2[:13]); len(r.Copies) != 3 {
+		t.Fatalf("verify --object D2 read %d copies, want 3", len(r.Copies))
+	}
+	if r := verifyJSON(t, 0, "-c", cfg, "--pool", "copy3"); len(r.Copies) != 2 {
+		t.Fatalf("verify --pool copy3 read %d copies, want 2 (D1 and D2)", len(r.Copies))
+	}
+	if code, _, errs := run(t, "-c", cfg, "verify", "--volume", "no-such-volume"); code != ExitUsage {
+		t.Fatalf("verify of an unknown volume: exit %d, %s", code, errs)
+	}
+
+	vol, block := damageCopy(t, dir, d2, 1)
+
+	// --no-mark reports, and changes nothing.
+	res = verifyJSON(t, ExitPartial, "-c", cfg, "--no-mark")
+	if res.Damaged != 1 || res.OK != 9 {
+		t.Fatalf("verify after damage: %d ok, %d damaged", res.OK, res.Damaged)
+	}
+	var bad jobs.CopyVerify
+	for _, c := range res.Copies {
+		if c.State == jobs.VerifyDamaged {
+			bad = c
+		}
+	}
+	if bad.Object != d2 || bad.Copy != 1 || bad.Source != "D2" || bad.Marked || len(bad.Damage) != 1 {
+		t.Fatalf("damaged copy %+v: want D2 copy 1, not marked, one damage", bad)
+	}
+	d := bad.Damage[0]
+	if d.Volume != vol.Label || len(d.Blocks) != 1 || d.Blocks[0] != block || d.ToUnknown() || d.To <= d.From || d.To-d.From > uint64(vol.BlockSize) {
+		t.Fatalf("damage %+v: want volume %s, block %d and a known range of at most one block", d, vol.Label, block)
+	}
+	if c := findCopy(t, lsCopies(t, cfg), d2, 1); c.State != jobs.CopyGood {
+		t.Fatalf("--no-mark changed copy 1 to %s", c.State)
+	}
+	code, _, errs := run(t, "-c", cfg, "restore", "--source", "D2", "--to", t.TempDir())
+	if code != 0 || !strings.Contains(errs, "fell back") {
+		t.Fatalf("restore with fallback: exit %d, %q", code, errs)
+	}
+
+	// Without --no-mark the copy is marked failed, with the reason.
+	code, out, errs := run(t, "-c", cfg, "verify")
+	if code != ExitPartial {
+		t.Fatalf("verify: exit %d\n%s%s", code, out, errs)
+	}
+	want := []string{"DAMAGED D2 copy 1 of " + d2, fmt.Sprintf("volume %s block %d: ", vol.Label, block),
+		fmt.Sprintf("(bytes %d..%d)", d.From, d.To), "copy 1 marked failed", "1 damaged"}
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Fatalf("verify output lacks %q:\n%s", w, out)
+		}
+	}
+	c1 := findCopy(t, lsCopies(t, cfg), d2, 1)
+	if c1.State != jobs.CopyFailed || !strings.HasPrefix(c1.Error, "verify: volume "+vol.Label) || !strings.Contains(c1.Error, fmt.Sprint(d.From)) {
+		t.Fatalf("copy 1 after verify: %s %q", c1.State, c1.Error)
+	}
+	target := filepath.Join(t.TempDir(), "r")
+	code, out, errs = run(t, "-c", cfg, "restore", "--source", "D2", "--to", target)
+	if code != 0 || !strings.Contains(out, "from copy 2") {
+		t.Fatalf("restore after verify: exit %d, %s%s", code, out, errs)
+	}
+	orig := filepath.Join(dir, "data", "D2")
+	if diffs, err := testtree.Compare(orig, filepath.Join(target, orig)); err != nil || len(diffs) > 0 {
+		t.Fatalf("restore after verify differs: %v %v", err, diffs)
+	}
+	// The failed copy is not read again; the rest verify.
+	res = verifyJSON(t, 0, "-c", cfg)
+	if res.OK != 9 || len(res.Skipped) != 1 || res.Skipped[0].Copy != 1 || res.Skipped[0].Object != d2 {
+		t.Fatalf("verify after marking: %d ok, skipped %+v", res.OK, res.Skipped)
+	}
+	// A volume without damage verifies.
+	if r := verifyJSON(t, 0, "-c", cfg, "--volume", "copy2-0001"); len(r.Copies) == 0 || r.OK != len(r.Copies) {
+		t.Fatalf("verify --volume copy2-0001: %d copies, %d ok", len(r.Copies), r.OK)
+	}
+
+	// A missing volume file is damage of the copies on it. (Copies 3 of
+	// D1 and D2 are written by two devices at once: they share volume
+	// copy3-0001 or not, depending on timing.)
+	onIt := map[string]bool{}
+	for _, c := range verifyJSON(t, 0, "-c", cfg, "--volume", "copy3-0001").Copies {
+		onIt[c.Object] = true
+	}
+	if err := os.Remove(filepath.Join(dir, "state", "volumes", "copy3", "copy3-0001.vtape")); err != nil {
+		t.Fatal(err)
+	}
+	res = verifyJSON(t, ExitPartial, "-c", cfg, "--pool", "copy3", "--no-mark")
+	if len(res.Copies) != 2 || res.Damaged != len(onIt) || res.OK != 2-len(onIt) {
+		t.Fatalf("verify of a missing volume holding %d copies: %+v", len(onIt), res)
+	}
+	for _, c := range res.Copies {
+		if c.State == jobs.VerifyOK && !onIt[c.Object] {
+			continue
+		}
+		if len(c.Damage) != 1 || !strings.Contains(c.Damage[0].Error, "is missing") || c.Damage[0].Volume != "copy3-0001" ||
+			c.Damage[0].From != 0 || c.Damage[0].To != volume.EndUnknown {
+			t.Fatalf("copy %d of %s: damage %+v", c.Copy, c.Source, c.Damage)
+		}
+	}
+}

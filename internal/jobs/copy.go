@@ -1,0 +1,541 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"daisy/internal/buffers"
+	"daisy/internal/catalog"
+	"daisy/internal/config"
+	"daisy/internal/device"
+	"daisy/internal/device/vtape"
+	"daisy/internal/mediaagent"
+	"daisy/internal/pools"
+	"daisy/internal/records"
+)
+
+// Copy job kinds: a configured copy job, and the patent's uses of copying.
+const (
+	KindCopy        = "copy"
+	KindCompact     = "compact"
+	KindRefresh     = "refresh"
+	KindDemux       = "demux"
+	KindConsolidate = "consolidate"
+	KindMigrate     = "migrate"
+)
+
+// PlannedObject is one object a copy job copies.
+type PlannedObject struct {
+	Object    string `json:"object"`
+	Source    string `json:"source"`
+	Bytes     int64  `json:"bytes"`
+	FromCopy  int    `json:"from_copy"`
+	FromPool  string `json:"from_pool"`
+	Buffer    string `json:"buffer"`     // the restore media agent's buffer it goes through
+	NewCopies []int  `json:"new_copies"` // the copy numbers it gets, stage by stage
+
+	obj   catalog.Object
+	from  catalog.Copy
+	links []config.ChainLink
+}
+
+// CopiedObject is a planned object after the job.
+type CopiedObject struct {
+	PlannedObject
+	Error  string        `json:"error,omitempty"`
+	Copies []CopyOutcome `json:"copies"`
+}
+
+// VolumeChange is a volume whose state a job changed.
+type VolumeChange struct {
+	Label string `json:"label"`
+	From  string `json:"from"`
+	To    string `json:"to"`
+}
+
+// DroppedCopy is an old copy a job removed from the catalog after the new
+// ones were good.
+type DroppedCopy struct {
+	Object string `json:"object"`
+	Copy   int    `json:"copy"`
+	Pool   string `json:"pool"`
+}
+
+// CopyResult is the outcome of a copy job (or its plan, with DryRun).
+type CopyResult struct {
+	Job       int64          `json:"job,omitempty"`
+	Kind      string         `json:"kind"`
+	Name      string         `json:"name,omitempty"`
+	DryRun    bool           `json:"dry_run,omitempty"`
+	State     string         `json:"state"`
+	Started   time.Time      `json:"started"`
+	Finished  time.Time      `json:"finished"`
+	BytesRead int64          `json:"bytes_read"` // read from devices by the restore media agents
+	Bytes     int64          `json:"bytes"`      // object bytes copied
+	Objects   []CopiedObject `json:"objects"`
+	Skipped   []string       `json:"skipped,omitempty"`
+	Volumes   []VolumeChange `json:"volumes,omitempty"`
+	Dropped   []DroppedCopy  `json:"dropped,omitempty"`
+}
+
+// CopyOptions are common to every copy job.
+type CopyOptions struct {
+	DryRun bool
+	Logger *slog.Logger
+}
+
+// copySpec is what a copy job does, whatever asked for it.
+type copySpec struct {
+	kind   string
+	job    *config.CopyJob
+	plan   []PlannedObject
+	serial bool // each object whole before the next (demux, consolidate)
+	fresh  bool // write onto new volumes only
+	// after runs when every new copy was attempted (not on a dry run).
+	after   func(ctx context.Context, res *CopyResult) error
+	skipped []string
+}
+
+// CopyJob runs the copy job of the configuration named name.
+func CopyJob(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, name string, o CopyOptions) (*CopyResult, error) {
+	job, ok := cfg.CopyJob(name)
+	if !ok {
+		var names []string
+		for _, j := range cfg.CopyJobs {
+			names = append(names, j.Name)
+		}
+		return nil, fmt.Errorf("%w: no copy job %q in %s (copy jobs: %s)", ErrUsage, name, cfg.File, strings.Join(names, ", "))
+	}
+	spec := &copySpec{kind: KindCopy, job: job}
+	for _, rma := range job.RestoreGroup {
+		for _, b := range rma.Buffers {
+			objs, err := selectObjects(ctx, cat, b.Select)
+			if err != nil {
+				return nil, err
+			}
+			if err := spec.add(ctx, cat, b.ID(rma.Name), objs, inPool(rma.Pool)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return runCopy(ctx, cfg, cat, spec, o)
+}
+
+// copyChooser picks the copy of an object to read among its copies.
+type copyChooser struct {
+	ok   func(catalog.Copy) bool
+	what string // for messages: where the copy had to be
+}
+
+// inPool chooses the lowest-numbered good copy in a pool ("" = any pool).
+func inPool(pool string) copyChooser {
+	if pool == "" {
+		return copyChooser{ok: func(catalog.Copy) bool { return true }, what: "any pool"}
+	}
+	return copyChooser{ok: func(c catalog.Copy) bool { return c.Pool == pool }, what: "pool " + pool}
+}
+
+// add plans objects through an RMA buffer: the copy to read (the first
+// good one the chooser accepts) and the new copy numbers.
+func (s *copySpec) add(ctx context.Context, cat *catalog.Catalog, buffer string, objs []catalog.Object, choose copyChooser) error {
+	links := s.job.Chain(buffer)
+	seen := map[string]bool{}
+	for _, p := range s.plan {
+		seen[p.Object] = true
+	}
+	for _, obj := range objs {
+		if seen[obj.ID] {
+			s.skipped = append(s.skipped, fmt.Sprintf("object %s (%s) is selected twice; copied through the first buffer only", obj.ID, obj.Source))
+			continue
+		}
+		cps, err := cat.Copies(ctx, obj.ID)
+		if err != nil {
+			return err
+		}
+		var from *catalog.Copy
+		maxN := 0
+		for i := range cps {
+			c := &cps[i]
+			maxN = max(maxN, c.Number)
+			if c.State == CopyGood && from == nil && choose.ok(*c) {
+				from = c
+			}
+		}
+		if from == nil {
+			s.skipped = append(s.skipped, fmt.Sprintf("object %s (%s) has no good copy in %s to read", obj.ID, obj.Source, choose.what))
+			continue
+		}
+		p := PlannedObject{Object: obj.ID, Source: obj.Source, Bytes: obj.Length, FromCopy: from.Number, FromPool: from.Pool, Buffer: buffer, obj: obj, from: *from, links: links}
+		for i := range links {
+			p.NewCopies = append(p.NewCopies, maxN+1+i)
+		}
+		s.plan = append(s.plan, p)
+		seen[obj.ID] = true
+	}
+	return nil
+}
+
+// selectObjects resolves a selection against the catalog: complete
+// objects, oldest first.
+func selectObjects(ctx context.Context, cat *catalog.Catalog, sel config.Selection) ([]catalog.Object, error) {
+	if sel.Object != "" {
+		o, err := cat.Object(ctx, sel.Object)
+		if errors.Is(err, catalog.ErrNotFound) {
+			return nil, fmt.Errorf("%w: no object %q in the catalog", ErrUsage, sel.Object)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if o.State != ObjectComplete {
+			return nil, nil
+		}
+		return []catalog.Object{o}, nil
+	}
+	all, err := cat.Objects(ctx, catalog.ObjectFilter{Source: sel.Source, Client: sel.Client, State: ObjectComplete})
+	if err != nil {
+		return nil, err
+	}
+	var out []catalog.Object
+	for _, o := range all {
+		if sel.Level != "" && o.Level != sel.Level {
+			continue
+		}
+		if !sel.Since.IsZero() && o.Started.Before(sel.Since) {
+			continue
+		}
+		if !sel.Until.IsZero() && o.Started.After(sel.Until) {
+			continue
+		}
+		if sel.NotInPool != "" {
+			cps, err := cat.Copies(ctx, o.ID)
+			if err != nil {
+				return nil, err
+			}
+			in := false
+			for _, c := range cps {
+				in = in || (c.State == CopyGood && c.Pool == sel.NotInPool)
+			}
+			if in {
+				continue
+			}
+		}
+		out = append(out, o)
+	}
+	if sel.Latest && !sel.All {
+		latest := map[string]int{}
+		for i, o := range out {
+			latest[o.Source] = i // objects come oldest first
+		}
+		var keep []catalog.Object
+		for i, o := range out {
+			if latest[o.Source] == i {
+				keep = append(keep, o)
+			}
+		}
+		out = keep
+	}
+	return out, nil
+}
+
+// catalogVolumes opens volumes for restore media agents through the
+// catalog.
+type catalogVolumes struct {
+	cat *catalog.Catalog
+	mu  sync.Mutex
+	vol map[string]catalog.Volume
+}
+
+func (c *catalogVolumes) volume(ctx context.Context, id string) (catalog.Volume, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if v, ok := c.vol[id]; ok {
+		return v, nil
+	}
+	v, err := c.cat.Volume(ctx, id)
+	if err != nil {
+		return v, err
+	}
+	if c.vol == nil {
+		c.vol = map[string]catalog.Volume{}
+	}
+	c.vol[id] = v
+	return v, nil
+}
+
+func (c *catalogVolumes) Open(ctx context.Context, id string) (device.Medium, error) {
+	v, err := c.volume(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("volume %s: %w", id, err)
+	}
+	m, err := vtape.Open(v.Path, vtape.Options{BlockSize: v.BlockSize})
+	if err != nil {
+		return nil, fmt.Errorf("volume %s: %w", v.Label, err)
+	}
+	return m, nil
+}
+
+func (c *catalogVolumes) Order(ids []string) []string {
+	out := append([]string(nil), ids...)
+	sort.SliceStable(out, func(i, j int) bool {
+		a, _ := c.volume(context.Background(), out[i])
+		b, _ := c.volume(context.Background(), out[j])
+		if !a.Created.Equal(b.Created) {
+			return a.Created.Before(b.Created)
+		}
+		return a.Label < b.Label
+	})
+	return out
+}
+
+// runCopy runs a planned copy job: restore media agents read the planned
+// objects into their buffers, the copy stages' media agents write them.
+func runCopy(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, s *copySpec, o CopyOptions) (*CopyResult, error) {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	res := &CopyResult{Kind: s.kind, Name: s.job.Name, DryRun: o.DryRun, Started: time.Now().UTC(), Skipped: s.skipped}
+	for _, p := range s.plan {
+		res.Objects = append(res.Objects, CopiedObject{PlannedObject: p})
+	}
+	if o.DryRun || len(s.plan) == 0 {
+		res.State = JobSuccess
+		res.Finished = time.Now().UTC()
+		return res, nil
+	}
+	if err := registerPools(ctx, cfg, cat); err != nil {
+		return nil, err
+	}
+	job, err := cat.StartJob(ctx, s.kind)
+	if err != nil {
+		return nil, err
+	}
+	res.Job = job.ID
+	runErr := s.execute(ctx, cfg, cat, log, job.ID, res)
+	if runErr == nil && s.after != nil {
+		runErr = s.after(ctx, res)
+	}
+	finishCopyJob(ctx, cat, log, job, res, runErr)
+	return res, runErr
+}
+
+func (s *copySpec) execute(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, log *slog.Logger, jobID int64, res *CopyResult) error {
+	host, _ := os.Hostname()
+	// The new copies, in the catalog first (state writing).
+	copyFor := map[string]map[records.ID]int{} // stage buffer → object → copy number
+	for _, p := range s.plan {
+		id, err := records.ParseID(p.Object)
+		if err != nil {
+			return err
+		}
+		for i, l := range p.links {
+			bid := l.Buffer.ID(l.Agent.Name)
+			if copyFor[bid] == nil {
+				copyFor[bid] = map[records.ID]int{}
+			}
+			copyFor[bid][id] = p.NewCopies[i]
+			cp := catalog.Copy{ObjectID: p.Object, Number: p.NewCopies[i], Role: config.RoleCopy, Level: l.Agent.Level, MediaAgent: l.Agent.Name, Device: l.Agent.Device, Pool: l.Agent.Pool, State: CopyWriting, JobID: jobID}
+			if err := cat.AddCopy(ctx, cp); err != nil {
+				return err
+			}
+		}
+	}
+	// Buffers of the restore group and of every copy stage.
+	bufs := map[string]*buffers.Buffer{}
+	for _, rma := range s.job.RestoreGroup {
+		for _, b := range rma.Buffers {
+			bufs[b.ID(rma.Name)] = buffers.New(b.ID(rma.Name), b.Size)
+		}
+	}
+	stageAgents := s.job.MediaAgents()
+	for _, ma := range stageAgents {
+		for _, b := range ma.Buffers {
+			bufs[b.ID(ma.Name)] = buffers.New(b.ID(ma.Name), b.Size)
+		}
+	}
+	mgr := pools.NewManager(cat)
+	defer mgr.Close()
+	var bmas []*mediaagent.BMA
+	for _, ma := range stageAgents {
+		pool, _ := cfg.Pool(ma.Pool)
+		dev, ok := cfg.Device(ma.Device)
+		if !ok {
+			dev = config.Device{Name: ma.Device, Type: config.TypeVTape, BlockSize: cfg.Defaults.BlockSize}
+		}
+		drive := mgr.Drive(pool, dev)
+		drive.Fresh = s.fresh
+		a := &mediaagent.BMA{Name: ma.Name, Device: ma.Device, Volumes: drive, Notify: make(chan struct{}, 1)}
+		a.Session.Job, a.Session.Host = jobID, host
+		for _, b := range ma.Buffers {
+			bid := b.ID(ma.Name)
+			numbers := copyFor[bid]
+			a.Inputs = append(a.Inputs, mediaagent.Input{
+				Name: bid, Cursor: bufs[bid].Attach(ma.Name, a.Notify), Role: config.RoleCopy, Level: ma.Level,
+				CopyFor: func(id records.ID) int { return numbers[id] },
+			})
+		}
+		bmas = append(bmas, a)
+	}
+	// Restore media agents and their tasks.
+	vols := &catalogVolumes{cat: cat}
+	pool := &records.Pool{}
+	var rmas []*mediaagent.RMA
+	used := map[string]bool{}
+	for _, rma := range s.job.RestoreGroup {
+		a := &mediaagent.RMA{Name: rma.Name, Device: rma.Device, Volumes: vols, Pool: pool, Serial: s.serial}
+		for _, p := range s.plan {
+			var owner string
+			for _, b := range rma.Buffers {
+				if b.ID(rma.Name) == p.Buffer {
+					owner = p.Buffer
+				}
+			}
+			if owner == "" {
+				continue
+			}
+			id, _ := records.ParseID(p.Object)
+			exts, err := cat.Extents(ctx, p.Object, p.FromCopy)
+			if err != nil {
+				return err
+			}
+			t := mediaagent.ReadTask{Object: id, Out: bufs[owner]}
+			for _, e := range exts {
+				t.Extents = append(t.Extents, mediaagent.ReadExtent{VolumeID: e.VolumeID, FirstBlock: e.FirstBlock, LastBlock: e.LastBlock})
+			}
+			a.Tasks = append(a.Tasks, t)
+			used[owner] = true
+		}
+		rmas = append(rmas, a)
+	}
+	for id, b := range bufs {
+		if _, _, ok := s.job.RestoreBuffer(id); ok && !used[id] {
+			b.Close() // nothing selected for it
+		}
+	}
+	// Run: chains, writers, readers.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, ma := range stageAgents {
+		for _, b := range ma.Buffers {
+			cur := bufs[b.Follows].Attach("chain→"+b.ID(ma.Name), nil)
+			next := bufs[b.ID(ma.Name)]
+			wg.Go(func() { buffers.Forward(ctx, cur, next) })
+		}
+	}
+	written := map[string][]mediaagent.CopyResult{}
+	var mu sync.Mutex
+	for _, a := range bmas {
+		wg.Go(func() {
+			r, err := a.Run(ctx)
+			if err != nil {
+				log.Error("media agent failed; its copies are marked failed", "media_agent", a.Name, "device", a.Device, "err", err)
+			}
+			mu.Lock()
+			written[a.Name] = r
+			mu.Unlock()
+		})
+	}
+	read := map[records.ID]mediaagent.ReadResult{}
+	for _, a := range rmas {
+		wg.Go(func() {
+			r, err := a.Run(ctx)
+			if err != nil {
+				log.Error("restore media agent stopped", "media_agent", a.Name, "err", err)
+			}
+			mu.Lock()
+			for _, x := range r {
+				read[x.Object] = x
+			}
+			res.BytesRead += a.BytesRead()
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// Commit each new copy.
+	type key struct {
+		id   records.ID
+		copy int
+	}
+	byCopy := map[key]mediaagent.CopyResult{}
+	for _, rs := range written {
+		for _, cr := range rs {
+			byCopy[key{cr.Object, cr.Copy}] = cr
+		}
+	}
+	for i := range res.Objects {
+		co := &res.Objects[i]
+		id, _ := records.ParseID(co.Object)
+		rr := read[id]
+		var upstream error
+		if rr.Err != nil {
+			upstream = fmt.Errorf("reading copy %d: %w", co.FromCopy, rr.Err)
+			co.Error = upstream.Error()
+		}
+		res.Bytes += rr.Bytes
+		for j, l := range co.links {
+			var cr *mediaagent.CopyResult
+			if c, ok := byCopy[key{id, co.NewCopies[j]}]; ok {
+				cr = &c
+			}
+			out := commitCopy(ctx, cat, log, co.Object, co.NewCopies[j], l.Agent.Name, cr, upstream)
+			out.MediaAgent, out.Device, out.Pool = l.Agent.Name, l.Agent.Device, l.Agent.Pool
+			co.Copies = append(co.Copies, out)
+		}
+	}
+	return nil
+}
+
+// registerPools records the configured pools in the catalog.
+func registerPools(ctx context.Context, cfg *config.Config, cat *catalog.Catalog) error {
+	for _, p := range cfg.Pools {
+		if err := cat.EnsurePool(ctx, catalog.Pool{Name: p.Name, Type: p.Type, Directory: p.Directory}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func finishCopyJob(ctx context.Context, cat *catalog.Catalog, log *slog.Logger, job catalog.Job, res *CopyResult, runErr error) {
+	good, total := 0, 0
+	var msgs []error
+	for _, o := range res.Objects {
+		for _, c := range o.Copies {
+			total++
+			if c.State == CopyGood {
+				good++
+			} else {
+				msgs = append(msgs, fmt.Errorf("%s (%s) copy %d: %s", o.Object, o.Source, c.Number, c.Error))
+			}
+		}
+	}
+	switch {
+	case runErr != nil || (total > 0 && good == 0):
+		res.State = JobFailed
+	case good < total:
+		res.State = JobPartial
+	default:
+		res.State = JobSuccess
+	}
+	if runErr != nil {
+		msgs = append([]error{runErr}, msgs...)
+	}
+	res.Finished = time.Now().UTC()
+	job.State, job.Finished, job.Bytes = res.State, res.Finished, res.Bytes
+	if err := errors.Join(msgs...); err != nil {
+		job.Error = err.Error()
+	}
+	if err := cat.FinishJob(ctx, job); err != nil {
+		log.Error("record job end", "job", job.ID, "err", err)
+	}
+}

@@ -1,0 +1,946 @@
+package jobs
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"daisy/internal/catalog"
+	"daisy/internal/config"
+	"daisy/internal/device/vtape"
+	"daisy/internal/pools"
+	"daisy/internal/records"
+	"daisy/internal/volume"
+)
+
+// RebuildOptions say how a catalog is rebuilt from volumes.
+type RebuildOptions struct {
+	// Volumes are volume files to read besides the *.vtape files in the
+	// directories of the configured pools.
+	Volumes []string
+	// Files records the archive entries of every complete object: each is
+	// read once, from any good copy.
+	Files bool
+	// Force rebuilds even when the catalog already has objects or
+	// volumes: the old database is moved aside first.
+	Force  bool
+	Logger *slog.Logger
+}
+
+// RebuiltVolume is one volume file read by a rebuild.
+type RebuiltVolume struct {
+	File          string   `json:"file"`
+	ID            string   `json:"id"`
+	Label         string   `json:"label"`
+	Pool          string   `json:"pool"`
+	State         string   `json:"state"`
+	Blocks        int64    `json:"blocks"`
+	Objects       int      `json:"objects"`
+	Damage        []string `json:"damage,omitempty"`
+	TruncatedTail bool     `json:"truncated_tail,omitempty"`
+}
+
+// RebuiltCopy is one copy of an object as rebuilt.
+type RebuiltCopy struct {
+	Copy       int      `json:"copy"`
+	Role       string   `json:"role"`
+	Level      int      `json:"level"`
+	MediaAgent string   `json:"media_agent"`
+	Pool       string   `json:"pool"`
+	State      string   `json:"state"`
+	Error      string   `json:"error,omitempty"`
+	Volumes    []string `json:"volumes"`
+	Extents    int      `json:"extents"`
+}
+
+// RebuiltObject is one object as rebuilt.
+type RebuiltObject struct {
+	ID     string        `json:"id"`
+	Source string        `json:"source"`
+	Client string        `json:"client"`
+	Level  string        `json:"level"`
+	State  string        `json:"state"`
+	Error  string        `json:"error,omitempty"`
+	Length int64         `json:"length"`
+	Files  int64         `json:"files"`
+	Copies []RebuiltCopy `json:"copies"`
+}
+
+// RebuildResult is the outcome of a catalog rebuild.
+type RebuildResult struct {
+	Catalog string `json:"catalog"`
+	// MovedAside is where the old catalog went (with --force).
+	MovedAside   string          `json:"moved_aside,omitempty"`
+	Job          int64           `json:"job"`
+	State        string          `json:"state"`
+	Started      time.Time       `json:"started"`
+	Finished     time.Time       `json:"finished"`
+	Volumes      []RebuiltVolume `json:"volumes"`
+	Objects      []RebuiltObject `json:"objects"`
+	CopiesGood   int             `json:"copies_good"`
+	CopiesFailed int             `json:"copies_failed"`
+	// DamagedBlocks counts the damaged blocks (and records out of place)
+	// found on the volumes.
+	DamagedBlocks int   `json:"damaged_blocks"`
+	Files         int64 `json:"files"`
+	// Problems are volume files that could not be used and records that
+	// could not be placed.
+	Problems []string `json:"problems,omitempty"`
+}
+
+// Damaged reports whether the rebuild found damage, a problem or a failed
+// copy.
+func (r *RebuildResult) Damaged() bool {
+	return r.DamagedBlocks > 0 || len(r.Problems) > 0 || r.CopiesFailed > 0
+}
+
+// Rebuild recreates the catalog the configuration names from the volumes
+// alone: it scans every volume file in the pools' directories (and
+// o.Volumes) and records pools, volumes, objects (from their Begin and End
+// records), copies (from the copy marks; good only when the copy's records
+// cover the complete object without a gap or damage, across the volumes it
+// spans), extents and a "scan" job. With o.Files it reads each complete
+// object once and records its archive entries. It refuses a catalog that
+// has objects or volumes already, unless o.Force (then the old database is
+// moved aside as NAME.old-TIMESTAMP).
+func Rebuild(ctx context.Context, cfg *config.Config, o RebuildOptions) (*RebuildResult, error) {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	path := cfg.Catalog.SQLite
+	if path == "" {
+		return nil, fmt.Errorf("%w: the configuration names no catalog", ErrUsage)
+	}
+	res := &RebuildResult{Catalog: path, Volumes: []RebuiltVolume{}, Objects: []RebuiltObject{}}
+	used, err := catalogInUse(ctx, path)
+	if err != nil {
+		if !o.Force {
+			return nil, fmt.Errorf("the catalog %s cannot be read (use --force to move it aside and rebuild into a new one): %w", path, err)
+		}
+		used = "unreadable: " + err.Error()
+	}
+	if used != "" && !o.Force {
+		return nil, fmt.Errorf("%w: the catalog %s already has %s: rebuilding would mix old and new; use --force to move it aside and rebuild into a new one", ErrUsage, path, used)
+	}
+	unlock, err := lockPools(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	files, problems, err := volumeFiles(cfg, o.Volumes)
+	if err != nil {
+		return nil, err
+	}
+	res.Problems = problems
+	if len(files) == 0 {
+		var dirs []string
+		for _, p := range cfg.Pools {
+			dirs = append(dirs, p.Directory)
+		}
+		return nil, fmt.Errorf("no volume files (*.vtape) found in %s, nor given as arguments", strings.Join(dirs, ", "))
+	}
+	scans := scanVolumes(ctx, files)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if used != "" {
+		moved, err := moveAside(path)
+		if err != nil {
+			return nil, err
+		}
+		res.MovedAside = moved
+		log.Info("old catalog moved aside", "catalog", path, "to", moved)
+	}
+	cat, err := catalog.Open(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	defer cat.Close()
+	b := &rebuilder{cfg: cfg, cat: cat, log: log, res: res, opts: o,
+		byID: map[string]*rebuildVolume{}, byLabel: map[string]*rebuildVolume{}, objs: map[records.ID]*rebuildObject{}}
+	job, err := cat.StartJob(ctx, "scan")
+	if err != nil {
+		return nil, err
+	}
+	b.job = job
+	res.Job, res.Started = job.ID, job.Started
+	runErr := b.run(ctx, scans)
+	b.finishJob(ctx, runErr)
+	return res, runErr
+}
+
+// catalogInUse says what the catalog at path holds ("" when it does not
+// exist or has no object and no volume).
+func catalogInUse(ctx context.Context, path string) (string, error) {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	} else if err != nil {
+		return "", err
+	}
+	cat, err := catalog.Open(ctx, path)
+	if err != nil {
+		return "", err
+	}
+	defer cat.Close()
+	n, err := cat.Counts(ctx)
+	if err != nil {
+		return "", err
+	}
+	if n.Objects == 0 && n.Volumes == 0 {
+		return "", nil
+	}
+	return fmt.Sprintf("%d object(s), %d copies and %d volume(s)", n.Objects, n.Copies, n.Volumes), nil
+}
+
+// lockPools takes the lock of every pool directory that exists, as a
+// backup does while it writes there, so that no volume changes while it is
+// read and no backup starts before the catalog is rebuilt.
+func lockPools(cfg *config.Config) (unlock func(), err error) {
+	var locks []*os.File
+	unlock = func() {
+		for _, f := range locks {
+			f.Close()
+		}
+	}
+	for _, p := range cfg.Pools {
+		if st, err := os.Stat(p.Directory); p.Directory == "" || err != nil || !st.IsDir() {
+			continue
+		}
+		f, err := os.OpenFile(filepath.Join(p.Directory, ".daisy-lock"), os.O_CREATE|os.O_RDWR, 0o640)
+		if err != nil {
+			unlock()
+			return nil, fmt.Errorf("pool %s: %w", p.Name, err)
+		}
+		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+			f.Close()
+			unlock()
+			return nil, fmt.Errorf("%w: %s (%s); rebuild when it is done", pools.ErrPoolBusy, p.Name, p.Directory)
+		}
+		locks = append(locks, f)
+	}
+	return unlock, nil
+}
+
+// moveAside renames the database at path (and its WAL and shared-memory
+// files) to path.old-TIMESTAMP, so that a new catalog can be made there.
+func moveAside(path string) (string, error) {
+	stamp := time.Now().UTC().Format("20060102T150405Z")
+	dst := path + ".old-" + stamp
+	for i := 1; ; i++ {
+		if _, err := os.Lstat(dst); errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		dst = fmt.Sprintf("%s.old-%s-%d", path, stamp, i)
+	}
+	if err := os.Rename(path, dst); err != nil {
+		return "", fmt.Errorf("move the old catalog aside: %w", err)
+	}
+	for _, suffix := range []string{"-wal", "-shm"} {
+		if err := os.Rename(path+suffix, dst+suffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return dst, fmt.Errorf("move the old catalog's %s file aside: %w", suffix, err)
+		}
+	}
+	return dst, nil
+}
+
+// volumeFiles lists the *.vtape files of the pools' directories and the
+// extra files, each once, as absolute paths.
+func volumeFiles(cfg *config.Config, extra []string) (files, problems []string, err error) {
+	seen := map[string]bool{}
+	add := func(p string) {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %v", p, err))
+			return
+		}
+		if !seen[abs] {
+			seen[abs] = true
+			files = append(files, abs)
+		}
+	}
+	for _, p := range cfg.Pools {
+		if p.Directory == "" {
+			continue
+		}
+		m, err := filepath.Glob(filepath.Join(p.Directory, "*.vtape"))
+		if err != nil {
+			return nil, nil, fmt.Errorf("pool %s: %w", p.Name, err)
+		}
+		sort.Strings(m)
+		for _, f := range m {
+			add(f)
+		}
+	}
+	for _, f := range extra {
+		if st, err := os.Stat(f); err != nil {
+			return nil, nil, fmt.Errorf("%w: volume file %s: %v", ErrUsage, f, err)
+		} else if st.IsDir() {
+			return nil, nil, fmt.Errorf("%w: %s is a directory, not a volume file", ErrUsage, f)
+		}
+		add(f)
+	}
+	return files, problems, nil
+}
+
+// scannedFile is the scan of one volume file.
+type scannedFile struct {
+	file string
+	res  *volume.ScanResult
+	err  error
+}
+
+// scanVolumes scans the files, a few at a time (each volume is one
+// device's sequential read).
+func scanVolumes(ctx context.Context, files []string) []scannedFile {
+	out := make([]scannedFile, len(files))
+	sem := make(chan struct{}, min(4, max(1, runtime.GOMAXPROCS(0))))
+	var wg sync.WaitGroup
+	for i, f := range files {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			out[i].file = f
+			if ctx.Err() != nil {
+				out[i].err = ctx.Err()
+				return
+			}
+			m, err := vtape.Open(f, vtape.Options{})
+			if err != nil {
+				out[i].err = err
+				return
+			}
+			defer m.Close()
+			out[i].res, out[i].err = volume.Scan(m)
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+type rebuildVolume struct {
+	file  string
+	res   *volume.ScanResult
+	id    string
+	label string
+}
+
+// rebuildPiece is what one volume holds of one copy of an object.
+type rebuildPiece struct {
+	vol  *rebuildVolume
+	so   *volume.ScannedObject
+	copy *records.CopyInfo
+}
+
+func (p *rebuildPiece) firstBlock() int64 { return p.so.Extents[0].FirstBlock }
+func (p *rebuildPiece) lastBlock() int64  { return p.so.Extents[len(p.so.Extents)-1].LastBlock }
+
+// session returns the session of the volume that holds block n, or nil.
+func (v *rebuildVolume) session(n int64) *volume.Session {
+	for i := range v.res.Sessions {
+		s := &v.res.Sessions[i]
+		if s.FirstBlock <= n && n <= s.LastBlock {
+			return s
+		}
+	}
+	return nil
+}
+
+type rebuildObject struct {
+	id     records.ID
+	begin  *records.BeginInfo
+	end    *records.EndInfo
+	endAt  *rebuildPiece
+	copies map[int][]*rebuildPiece
+	orphan []*rebuildPiece // pieces whose copy is not known
+}
+
+type rebuilder struct {
+	cfg  *config.Config
+	cat  *catalog.Catalog
+	log  *slog.Logger
+	res  *RebuildResult
+	opts RebuildOptions
+	job  catalog.Job
+
+	vols    []*rebuildVolume
+	byID    map[string]*rebuildVolume
+	byLabel map[string]*rebuildVolume
+	objs    map[records.ID]*rebuildObject
+	bytes   int64
+}
+
+func (b *rebuilder) problem(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	b.res.Problems = append(b.res.Problems, msg)
+	b.log.Warn(msg)
+}
+
+func (b *rebuilder) run(ctx context.Context, scans []scannedFile) error {
+	for _, p := range b.cfg.Pools {
+		if err := b.cat.EnsurePool(ctx, catalog.Pool{Name: p.Name, Type: p.Type, Directory: p.Directory}); err != nil {
+			return err
+		}
+	}
+	for _, s := range scans {
+		if err := b.addVolume(ctx, s); err != nil {
+			return err
+		}
+	}
+	b.collect()
+	ids := make([]records.ID, 0, len(b.objs))
+	for id, ob := range b.objs {
+		if ob.begin == nil {
+			b.problem("object %s: its begin record was not found on any volume (lost to damage), so it cannot be recorded; found on %s", id, ob.where())
+			continue
+		}
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool {
+		a, c := b.objs[ids[i]], b.objs[ids[j]]
+		if !a.begin.Time.Equal(c.begin.Time) {
+			return a.begin.Time.Before(c.begin.Time)
+		}
+		return ids[i].String() < ids[j].String()
+	})
+	for _, id := range ids {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := b.addObject(ctx, b.objs[id]); err != nil {
+			return err
+		}
+	}
+	if b.opts.Files {
+		for i := range b.res.Objects {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if err := b.addFiles(ctx, &b.res.Objects[i]); err != nil {
+				return err
+			}
+		}
+	}
+	for _, ro := range b.res.Objects {
+		for _, c := range ro.Copies {
+			if c.State == CopyGood {
+				b.res.CopiesGood++
+			} else {
+				b.res.CopiesFailed++
+			}
+		}
+	}
+	return nil
+}
+
+// addVolume records one scanned volume.
+func (b *rebuilder) addVolume(ctx context.Context, s scannedFile) error {
+	if s.res == nil {
+		b.problem("%s: %v", s.file, s.err)
+		return nil
+	}
+	l := s.res.Label
+	id := l.VolumeID.String()
+	if s.err != nil {
+		b.problem("%s (volume %s): read only up to block %d: %v", s.file, l.Label, s.res.GoodEnd, s.err)
+	}
+	if o := b.byID[id]; o != nil {
+		b.problem("%s holds volume %s (%s), already read from %s: ignored", s.file, l.Label, id, o.file)
+		return nil
+	}
+	if o := b.byLabel[l.Label]; o != nil {
+		b.problem("%s holds a volume labelled %s (%s), and so does %s (%s): ignored", s.file, l.Label, id, o.file, o.id)
+		return nil
+	}
+	pool, inCfg := b.cfg.Pool(l.Pool)
+	if !inCfg {
+		if err := b.cat.EnsurePool(ctx, catalog.Pool{Name: l.Pool, Type: "vtape", Directory: filepath.Dir(s.file)}); err != nil {
+			return err
+		}
+	}
+	st := catalog.VolumeAppendable
+	var written time.Time
+	for _, ses := range s.res.Sessions {
+		if ses.Trailer != nil {
+			st = catalog.VolumeFull
+			written = ses.Trailer.Time
+		} else if ses.End != nil {
+			written = ses.End.Time
+		}
+	}
+	v := catalog.Volume{
+		ID: id, Label: l.Label, Pool: l.Pool, State: st, BlockSize: l.BlockSize,
+		Blocks: s.res.GoodEnd, Bytes: s.res.GoodEnd * int64(l.BlockSize), Capacity: pool.VolumeCapacity,
+		Path: s.file, Created: l.Created, LastWritten: written,
+	}
+	if err := b.cat.CreateVolume(ctx, v); err != nil {
+		return err
+	}
+	out := RebuiltVolume{File: s.file, ID: id, Label: l.Label, Pool: l.Pool, State: st, Blocks: s.res.GoodEnd,
+		Objects: len(s.res.Objects), TruncatedTail: s.res.TruncatedTail}
+	for _, d := range s.res.Damage {
+		out.Damage = append(out.Damage, d.Error())
+	}
+	b.res.DamagedBlocks += len(s.res.Damage)
+	b.bytes += s.res.Blocks * int64(l.BlockSize)
+	b.res.Volumes = append(b.res.Volumes, out)
+	rv := &rebuildVolume{file: s.file, res: s.res, id: id, label: l.Label}
+	b.vols = append(b.vols, rv)
+	b.byID[id], b.byLabel[l.Label] = rv, rv
+	return nil
+}
+
+// collect groups what the volumes hold by object and copy.
+func (b *rebuilder) collect() {
+	var orphans []*rebuildPiece
+	for _, v := range b.vols {
+		for _, so := range v.res.Objects {
+			if len(so.Extents) == 0 {
+				continue
+			}
+			ob := b.objs[so.ID]
+			if ob == nil {
+				ob = &rebuildObject{id: so.ID, copies: map[int][]*rebuildPiece{}}
+				b.objs[so.ID] = ob
+			}
+			p := &rebuildPiece{vol: v, so: so, copy: so.Copy}
+			if ob.begin == nil && so.Begin != nil {
+				ob.begin = so.Begin
+			}
+			if so.End != nil && (ob.end == nil || (ob.end.Aborted != "" && so.End.Aborted == "")) {
+				ob.end, ob.endAt = so.End, p
+			}
+			if p.copy == nil {
+				orphans = append(orphans, p)
+				continue
+			}
+			ob.copies[p.copy.Copy] = append(ob.copies[p.copy.Copy], p)
+		}
+	}
+	// A piece whose copy mark was lost takes the copy of the same object
+	// on the volume its session continues from or on.
+	for changed := true; changed; {
+		changed = false
+		for _, p := range orphans {
+			if p.copy != nil {
+				continue
+			}
+			if ci := b.linkedCopy(p); ci != nil {
+				p.copy = ci
+				ob := b.objs[p.so.ID]
+				ob.copies[ci.Copy] = append(ob.copies[ci.Copy], p)
+				changed = true
+			}
+		}
+	}
+	for _, p := range orphans {
+		if p.copy == nil {
+			ob := b.objs[p.so.ID]
+			ob.orphan = append(ob.orphan, p)
+			b.problem("object %s: its records on volume %s (blocks %d..%d) carry no copy mark (lost to damage?) and are not counted in any copy",
+				p.so.ID, p.vol.label, p.firstBlock(), p.lastBlock())
+		}
+	}
+}
+
+// linkedCopy finds the copy of p's object on the volumes p's sessions link
+// to (the previous volume of its first session, the next volume of its
+// last).
+func (b *rebuilder) linkedCopy(p *rebuildPiece) *records.CopyInfo {
+	find := func(v *rebuildVolume) *records.CopyInfo {
+		if v == nil {
+			return nil
+		}
+		if so := v.res.Object(p.so.ID); so != nil {
+			if so.Copy != nil {
+				return so.Copy
+			}
+			for _, c := range b.objs[p.so.ID].copies {
+				for _, q := range c {
+					if q.so == so {
+						return q.copy
+					}
+				}
+			}
+		}
+		return nil
+	}
+	if s := p.vol.session(p.firstBlock()); s != nil && s.Info.Previous != "" {
+		if ci := find(b.byLabel[s.Info.Previous]); ci != nil {
+			return ci
+		}
+	}
+	if s := p.vol.session(p.lastBlock()); s != nil && s.Trailer != nil {
+		if ci := find(b.byID[s.Trailer.NextVolumeID.String()]); ci != nil {
+			return ci
+		}
+	}
+	return nil
+}
+
+func (ob *rebuildObject) where() string {
+	var s []string
+	for n, ps := range ob.copies {
+		for _, p := range ps {
+			s = append(s, fmt.Sprintf("volume %s (copy %d)", p.vol.label, n))
+		}
+	}
+	for _, p := range ob.orphan {
+		s = append(s, fmt.Sprintf("volume %s", p.vol.label))
+	}
+	sort.Strings(s)
+	return strings.Join(s, ", ")
+}
+
+// addObject records one object and its copies.
+func (b *rebuilder) addObject(ctx context.Context, ob *rebuildObject) error {
+	bi := ob.begin
+	obj := catalog.Object{ID: ob.id.String(), Source: bi.Source, Client: bi.Client, Level: bi.Level, Base: bi.Base, Started: bi.Time, JobID: b.job.ID}
+	if obj.Source == "" || obj.Client == "" || obj.Level == "" {
+		b.problem("object %s: its begin record names no source, client or level (%+v): not recorded", obj.ID, *bi)
+		return nil
+	}
+	if err := b.cat.AddObject(ctx, obj); err != nil {
+		return err
+	}
+	out := RebuiltObject{ID: obj.ID, Source: obj.Source, Client: obj.Client, Level: obj.Level, State: ObjectComplete, Copies: []RebuiltCopy{}}
+	var objErr string
+	switch {
+	case ob.end == nil:
+		objErr = "no end record of the object was found on any volume (its backup did not finish, or the end was lost)"
+	case ob.end.Aborted != "":
+		objErr = "the object was aborted by its producer: " + ob.end.Aborted
+	case ob.end.Hash == "":
+		objErr = "the object's end record has no content hash"
+	}
+	var length, nrec int64
+	var hash string
+	if ob.end != nil {
+		length, nrec, hash = int64(ob.end.Length), int64(ob.end.Records), ob.end.Hash
+	}
+	if objErr != "" {
+		out.State, out.Error, hash = ObjectFailed, objErr, ""
+	}
+	out.Length = length
+	// Copies are recorded before the object is finished (a copy of a
+	// complete object is committed with its extents right away).
+	nums := make([]int, 0, len(ob.copies))
+	for n := range ob.copies {
+		nums = append(nums, n)
+	}
+	sort.Ints(nums)
+	for _, n := range nums {
+		ps := ob.copies[n]
+		sort.SliceStable(ps, func(i, j int) bool { return ps[i].so.FirstSeq < ps[j].so.FirstSeq })
+		ci := ps[0].copy
+		role := ci.Role
+		if role != catalog.RoleBackup && role != catalog.RoleMirror && role != catalog.RoleCopy {
+			role = catalog.RoleCopy
+		}
+		device := ""
+		if ma, ok := b.cfg.MediaAgent(ci.MediaAgent); ok {
+			device = ma.Device
+		}
+		cp := catalog.Copy{ObjectID: obj.ID, Number: n, Role: role, Level: max(ci.Level, 0), MediaAgent: ci.MediaAgent,
+			Device: device, Pool: ps[0].vol.res.Label.Pool, JobID: b.job.ID, Created: bi.Time}
+		if err := b.cat.AddCopy(ctx, cp); err != nil {
+			return err
+		}
+	}
+	if err := b.cat.FinishObject(ctx, obj.ID, length, nrec, 0, hash, out.State, b.finished(ob)); err != nil {
+		return err
+	}
+	for _, n := range nums {
+		ps := ob.copies[n]
+		rc := RebuiltCopy{Copy: n, Role: ps[0].copy.Role, Level: ps[0].copy.Level, MediaAgent: ps[0].copy.MediaAgent,
+			Pool: ps[0].vol.res.Label.Pool, State: CopyFailed, Volumes: []string{}}
+		var exts []catalog.Extent
+		for _, p := range ps {
+			rc.Volumes = append(rc.Volumes, p.vol.label)
+			for _, e := range p.so.Extents {
+				exts = append(exts, catalog.Extent{VolumeID: p.vol.id, FirstBlock: e.FirstBlock, LastBlock: e.LastBlock,
+					FirstOffset: int64(e.FirstOffset), EndOffset: int64(e.EndOffset), Records: int64(e.Records),
+					Bytes: int64(e.EndOffset - e.FirstOffset)})
+			}
+		}
+		rc.Extents = len(exts)
+		reason := objErr
+		if reason == "" {
+			if why := b.checkCopy(ob, ps); why != "" {
+				reason = "scan: " + why
+			}
+		}
+		if reason == "" {
+			if err := b.cat.CommitCopy(ctx, obj.ID, n, exts); err != nil {
+				reason = err.Error()
+			}
+		}
+		if reason != "" {
+			if err := b.cat.FailCopy(ctx, obj.ID, n, reason); err != nil {
+				return err
+			}
+			rc.Error = reason
+		} else {
+			rc.State = CopyGood
+		}
+		out.Copies = append(out.Copies, rc)
+	}
+	b.res.Objects = append(b.res.Objects, out)
+	return nil
+}
+
+// finished is when the object's End record was written, as near as the
+// volume tells: the end of the session that holds it.
+func (b *rebuilder) finished(ob *rebuildObject) time.Time {
+	if ob.endAt == nil {
+		return time.Time{}
+	}
+	if s := ob.endAt.vol.session(ob.endAt.lastBlock()); s != nil {
+		switch {
+		case s.End != nil:
+			return s.End.Time
+		case s.Trailer != nil:
+			return s.Trailer.Time
+		}
+	}
+	return time.Time{}
+}
+
+// checkCopy says why the pieces of a copy of a complete object do not make
+// a good copy ("" if they do): they must hold the object's records from
+// its Begin to its End, in sequence across the volumes, without damage.
+func (b *rebuilder) checkCopy(ob *rebuildObject, ps []*rebuildPiece) string {
+	var why []string
+	first := ps[0]
+	if first.so.FirstSeq != 0 || first.so.Begin == nil {
+		msg := fmt.Sprintf("its first records (up to offset %d) were not found", first.so.Extents[0].FirstOffset)
+		if s := first.vol.session(first.firstBlock()); s != nil && s.Info.Previous != "" {
+			if b.byLabel[s.Info.Previous] == nil {
+				msg += fmt.Sprintf(": volume %s continues from volume %s, which was not found", first.vol.label, s.Info.Previous)
+			}
+		}
+		why = append(why, msg)
+	}
+	for _, p := range ps {
+		for _, m := range p.so.Missing {
+			why = append(why, fmt.Sprintf("volume %s: bytes %s lost in damaged block(s) %s", p.vol.label, verifyRange(m.From, m.To), blockList(m.Blocks)))
+		}
+	}
+	for i := 1; i < len(ps); i++ {
+		a, c := ps[i-1], ps[i]
+		switch {
+		case c.so.FirstSeq <= a.so.LastSeq:
+			why = append(why, fmt.Sprintf("records %d..%d are on both volume %s and volume %s", c.so.FirstSeq, min(a.so.LastSeq, c.so.LastSeq), a.vol.label, c.vol.label))
+		case c.so.FirstSeq > a.so.LastSeq+1:
+			msg := fmt.Sprintf("records %d..%d (bytes %d..%d) were not found between volume %s and volume %s",
+				a.so.LastSeq+1, c.so.FirstSeq-1, a.so.Extents[len(a.so.Extents)-1].EndOffset, c.so.Extents[0].FirstOffset, a.vol.label, c.vol.label)
+			if s := a.vol.session(a.lastBlock()); s != nil && s.Trailer != nil && b.byID[s.Trailer.NextVolumeID.String()] == nil {
+				msg += fmt.Sprintf(": volume %s continues on volume %s, which was not found", a.vol.label, s.Trailer.Next)
+			}
+			why = append(why, msg)
+		}
+	}
+	last := ps[len(ps)-1]
+	switch {
+	case last.so.End == nil:
+		ext := last.so.Extents[len(last.so.Extents)-1]
+		msg := fmt.Sprintf("it ends at offset %d on volume %s (block %d) without the object's end record", ext.EndOffset, last.vol.label, ext.LastBlock)
+		s := last.vol.session(last.lastBlock())
+		switch {
+		case s != nil && s.Trailer != nil && b.byID[s.Trailer.NextVolumeID.String()] == nil:
+			msg += fmt.Sprintf(": volume %s continues on volume %s, which was not found", last.vol.label, s.Trailer.Next)
+		case s != nil && s.End == nil && s.Trailer == nil:
+			msg += ": the session writing it did not end (an interrupted or failed write)"
+		}
+		why = append(why, msg)
+	case *last.so.End != *ob.end:
+		why = append(why, fmt.Sprintf("its end record on volume %s (%d bytes, %s) differs from the object's (%d bytes, %s)",
+			last.vol.label, last.so.End.Length, last.so.End.Hash, ob.end.Length, ob.end.Hash))
+	}
+	return strings.Join(why, "; ")
+}
+
+func blockList(bs []int64) string {
+	s := make([]string, len(bs))
+	for i, n := range bs {
+		s[i] = fmt.Sprint(n)
+	}
+	return strings.Join(s, ", ")
+}
+
+// addFiles reads a complete object once and records its archive entries.
+func (b *rebuilder) addFiles(ctx context.Context, ro *RebuiltObject) error {
+	good := false
+	for _, c := range ro.Copies {
+		good = good || c.State == CopyGood
+	}
+	if ro.State != ObjectComplete || !good {
+		return nil
+	}
+	obj, err := b.cat.Object(ctx, ro.ID)
+	if err != nil {
+		return err
+	}
+	files, sr, err := ObjectFiles(ctx, b.cat, obj)
+	if sr != nil {
+		// A copy that could not be read after all is failed.
+		for _, a := range sr.Attempts {
+			if a.Error == "" {
+				continue
+			}
+			reason := "rebuild: reading the copy: " + a.Error
+			if ferr := b.cat.FailCopy(ctx, ro.ID, a.Copy, reason); ferr != nil {
+				return ferr
+			}
+			for i := range ro.Copies {
+				if ro.Copies[i].Copy == a.Copy {
+					ro.Copies[i].State, ro.Copies[i].Error = CopyFailed, reason
+				}
+			}
+		}
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err != nil {
+		b.problem("object %s (%s): its files could not be listed: %v", ro.ID, ro.Source, err)
+		return nil
+	}
+	for start := 0; start < len(files); start += filesBatchLimit {
+		if err := b.cat.AddFiles(ctx, files[start:min(start+filesBatchLimit, len(files))]); err != nil {
+			return err
+		}
+	}
+	if err := b.cat.SetObjectFiles(ctx, ro.ID, int64(len(files))); err != nil {
+		return err
+	}
+	ro.Files = int64(len(files))
+	b.res.Files += ro.Files
+	return nil
+}
+
+func (b *rebuilder) finishJob(ctx context.Context, runErr error) {
+	res := b.res
+	res.Finished = time.Now().UTC()
+	j := b.job
+	j.Finished, j.Bytes, j.Files = res.Finished, b.bytes, res.Files
+	var msgs []string
+	msgs = append(msgs, res.Problems...)
+	for _, o := range res.Objects {
+		for _, c := range o.Copies {
+			if c.Error != "" {
+				msgs = append(msgs, fmt.Sprintf("%s %s copy %d: %s", o.Source, o.ID, c.Copy, c.Error))
+			}
+		}
+	}
+	switch {
+	case runErr != nil:
+		j.State = JobFailed
+		msgs = append([]string{runErr.Error()}, msgs...)
+	case res.Damaged():
+		j.State = JobPartial
+	default:
+		j.State = JobSuccess
+	}
+	res.State = j.State
+	j.Error = strings.Join(msgs, "\n")
+	if err := b.cat.FinishJob(ctx, j); err != nil {
+		b.log.Error("record job end", "job", j.ID, "err", err)
+	}
+}
+
+// ObjectFiles reads a complete object's stream (from any good copy, with
+// fallback) and returns its archive entries as the agent records them:
+// path "/"+name, type, size, mode, owner, mtime, link target, and the offset
+// of the entry's first header block (its pax extended header when it has
+// one) in the stream.
+func ObjectFiles(ctx context.Context, cat *catalog.Catalog, obj catalog.Object) ([]catalog.File, *StreamResult, error) {
+	pr, pw := io.Pipe()
+	type parsed struct {
+		files []catalog.File
+		err   error
+	}
+	done := make(chan parsed, 1)
+	go func() {
+		files, err := tarEntries(obj.ID, pr)
+		if err == nil {
+			// The stream goes on to its end, so that its hash is checked.
+			_, err = io.Copy(io.Discard, pr)
+		}
+		pr.CloseWithError(err)
+		done <- parsed{files, err}
+	}()
+	sr, serr := Stream(ctx, cat, obj, pw, StreamOptions{})
+	pw.CloseWithError(serr)
+	p := <-done
+	var se *errSink
+	switch {
+	case serr != nil && errors.As(serr, &se) && p.err != nil:
+		return p.files, sr, fmt.Errorf("the object's tar stream: %w", p.err)
+	case serr != nil:
+		return p.files, sr, serr
+	case p.err != nil:
+		return p.files, sr, fmt.Errorf("the object's tar stream: %w", p.err)
+	}
+	return p.files, sr, nil
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// tarEntries lists the entries of a tar stream. A tar reader reads the
+// stream in 512-byte blocks and leaves the reader after an entry's data
+// (read to its end here) with at most the padding to the next block
+// boundary unread, so the next entry's first header starts at the count
+// rounded up to 512.
+func tarEntries(objectID string, r io.Reader) ([]catalog.File, error) {
+	cr := &countingReader{r: r}
+	tr := tar.NewReader(cr)
+	var files []catalog.File
+	for {
+		off := (cr.n + 511) &^ 511
+		h, err := tr.Next()
+		if err == io.EOF {
+			return files, nil
+		}
+		if err != nil {
+			return files, fmt.Errorf("entry %d (header at offset %d): %w", len(files)+1, off, err)
+		}
+		typ := h.Typeflag
+		if typ == 0 {
+			typ = tar.TypeReg
+		}
+		size := h.Size
+		if typ != tar.TypeReg {
+			size = 0
+		}
+		files = append(files, catalog.File{
+			ObjectID: objectID, Path: "/" + h.Name, Type: typ, Size: size, Mode: h.Mode,
+			UID: h.Uid, GID: h.Gid, MTime: h.ModTime, Link: h.Linkname, Offset: off,
+		})
+		if _, err := io.Copy(io.Discard, tr); err != nil {
+			return files, fmt.Errorf("entry %s: %w", h.Name, err)
+		}
+	}
+}

@@ -1,0 +1,642 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"sort"
+	"strings"
+	"time"
+
+	"daisy/internal/catalog"
+	"daisy/internal/device"
+	"daisy/internal/device/vtape"
+	"daisy/internal/records"
+	"daisy/internal/volume"
+)
+
+// Verify outcomes of one copy.
+const (
+	VerifyOK      = "ok"
+	VerifyDamaged = "damaged"
+)
+
+// VerifyOptions select the copies a verify job reads. The selections add
+// up: every good copy of the named objects, of every object of the named
+// sources, with an extent on the named volumes, or on a volume of the named
+// pools. With none of them (or All), every good copy.
+type VerifyOptions struct {
+	Objects []string // IDs or unique prefixes
+	Sources []string
+	Volumes []string // labels or IDs
+	Pools   []string
+	All     bool
+	// NoMark only reports damage; by default a damaged copy is marked
+	// failed in the catalog, so that restores skip it.
+	NoMark bool
+	Logger *slog.Logger
+}
+
+// VerifyDamage is one loss found in a copy: the object's bytes [From, To)
+// could not be read back, To being volume.EndUnknown when nothing after the
+// damage said where the object's data resumed.
+type VerifyDamage struct {
+	Volume string  `json:"volume"` // label(s) of the volume(s) the damage is on
+	Blocks []int64 `json:"blocks,omitempty"`
+	From   uint64  `json:"from"`
+	To     uint64  `json:"to"`
+	Error  string  `json:"error"`
+}
+
+// ToUnknown reports whether the end of the lost range is unknown.
+func (d VerifyDamage) ToUnknown() bool { return d.To == volume.EndUnknown }
+
+func (d VerifyDamage) String() string {
+	var b strings.Builder
+	b.WriteString("volume ")
+	b.WriteString(d.Volume)
+	switch len(d.Blocks) {
+	case 0:
+	case 1:
+		fmt.Fprintf(&b, " block %d", d.Blocks[0])
+	default:
+		s := make([]string, len(d.Blocks))
+		for i, n := range d.Blocks {
+			s[i] = fmt.Sprint(n)
+		}
+		fmt.Fprintf(&b, " blocks %s", strings.Join(s, ", "))
+	}
+	fmt.Fprintf(&b, ": %s (bytes %s)", d.Error, verifyRange(d.From, d.To))
+	return b.String()
+}
+
+func verifyRange(from, to uint64) string {
+	if to == volume.EndUnknown {
+		return fmt.Sprintf("%d..end unknown", from)
+	}
+	return fmt.Sprintf("%d..%d", from, to)
+}
+
+// CopyVerify is what verify found of one copy.
+type CopyVerify struct {
+	Object    string         `json:"object"`
+	Source    string         `json:"source"`
+	Copy      int            `json:"copy"`
+	Pool      string         `json:"pool"`
+	State     string         `json:"state"` // ok or damaged
+	Bytes     int64          `json:"bytes"` // object stream bytes read back and checked
+	BytesRead int64          `json:"bytes_read"`
+	Volumes   []string       `json:"volumes"`
+	Damage    []VerifyDamage `json:"damage,omitempty"`
+	// Marked is set when the copy was marked failed in the catalog.
+	Marked bool `json:"marked_failed,omitempty"`
+	// MarkError is why marking it failed did not work.
+	MarkError string `json:"mark_error,omitempty"`
+}
+
+// Reason is the text recorded in the catalog for a damaged copy.
+func (c *CopyVerify) Reason() string {
+	s := make([]string, len(c.Damage))
+	for i, d := range c.Damage {
+		s[i] = d.String()
+	}
+	return "verify: " + strings.Join(s, "; ")
+}
+
+// VerifySkip is a selected copy that was not read, and why.
+type VerifySkip struct {
+	Object string `json:"object"`
+	Source string `json:"source"`
+	Copy   int    `json:"copy"`
+	State  string `json:"state"`
+	Reason string `json:"reason"`
+}
+
+// VerifyResult is the outcome of a verify job.
+type VerifyResult struct {
+	Job       int64        `json:"job"`
+	State     string       `json:"state"`
+	Started   time.Time    `json:"started"`
+	Finished  time.Time    `json:"finished"`
+	Copies    []CopyVerify `json:"copies"`
+	OK        int          `json:"ok"`
+	Damaged   int          `json:"damaged"`
+	Skipped   []VerifySkip `json:"skipped,omitempty"`
+	Bytes     int64        `json:"bytes"`
+	BytesRead int64        `json:"bytes_read"`
+}
+
+type verifyKey struct {
+	object string
+	copy   int
+}
+
+// Verify reads back the selected good copies, block by block, and checks
+// every block CRC, every record CRC, the records' sequence and offsets, and
+// the End record (length, record count, content hash) against the catalog.
+// Reading goes on past damage to find where the copy's data resumes. A
+// damaged copy is marked failed with the reason (unless o.NoMark). Verify
+// returns an error only when it could not run; damage is in the result
+// (State partial).
+func Verify(ctx context.Context, cat *catalog.Catalog, o VerifyOptions) (*VerifyResult, error) {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	sel, skipped, err := verifySelect(ctx, cat, o)
+	if err != nil {
+		return nil, err
+	}
+	job, err := cat.StartJob(ctx, "verify")
+	if err != nil {
+		return nil, err
+	}
+	res := &VerifyResult{Job: job.ID, Started: job.Started, Copies: []CopyVerify{}, Skipped: skipped}
+	var runErr error
+	for _, s := range sel {
+		if err := ctx.Err(); err != nil {
+			runErr = err
+			break
+		}
+		cv, err := verifyCopy(ctx, cat, s.obj, s.cp)
+		if err != nil {
+			runErr = fmt.Errorf("verify %s copy %d: %w", s.obj.ID, s.cp.Number, err)
+			break
+		}
+		if cv.State == VerifyDamaged {
+			log.Warn("copy damaged", "object", cv.Object, "source", cv.Source, "copy", cv.Copy, "reason", cv.Reason())
+			if !o.NoMark {
+				if err := cat.FailCopy(ctx, cv.Object, cv.Copy, cv.Reason()); err != nil {
+					cv.MarkError = err.Error()
+				} else {
+					cv.Marked = true
+				}
+			}
+			res.Damaged++
+		} else {
+			res.OK++
+		}
+		res.Bytes += cv.Bytes
+		res.BytesRead += cv.BytesRead
+		res.Copies = append(res.Copies, *cv)
+	}
+	res.Finished = time.Now().UTC()
+	j := job
+	j.Finished, j.Bytes = res.Finished, res.BytesRead
+	switch {
+	case runErr != nil:
+		j.State, j.Error = JobFailed, runErr.Error()
+		res.State = JobFailed
+	case res.Damaged > 0:
+		var msgs []string
+		for _, c := range res.Copies {
+			if c.State == VerifyDamaged {
+				msgs = append(msgs, fmt.Sprintf("%s copy %d: %s", c.Source, c.Copy, c.Reason()))
+			}
+		}
+		j.State, j.Error = JobPartial, strings.Join(msgs, "\n")
+		res.State = JobPartial
+	default:
+		j.State = JobSuccess
+		res.State = JobSuccess
+	}
+	if err := cat.FinishJob(ctx, j); err != nil {
+		log.Error("record job end", "job", j.ID, "err", err)
+	}
+	return res, runErr
+}
+
+type verifySel struct {
+	obj catalog.Object
+	cp  catalog.Copy
+}
+
+// verifySelect resolves the options into the good copies to read, in
+// object order, and the selected copies that are not read.
+func verifySelect(ctx context.Context, cat *catalog.Catalog, o VerifyOptions) ([]verifySel, []VerifySkip, error) {
+	all := o.All || (len(o.Objects) == 0 && len(o.Sources) == 0 && len(o.Volumes) == 0 && len(o.Pools) == 0)
+	objs := map[string]catalog.Object{}
+	want := map[verifyKey]bool{} // a copy selected by number
+	wantAll := map[string]bool{} // every copy of the object selected
+	object := func(id string) (catalog.Object, error) {
+		if ob, ok := objs[id]; ok {
+			return ob, nil
+		}
+		ob, err := cat.Object(ctx, id)
+		if err != nil {
+			return ob, err
+		}
+		objs[ob.ID] = ob
+		return ob, nil
+	}
+	if all {
+		cps, err := cat.AllCopies(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, c := range cps {
+			want[verifyKey{c.ObjectID, c.Number}] = true
+		}
+	}
+	for _, id := range o.Objects {
+		ob, err := FindObject(ctx, cat, id, "")
+		if err != nil {
+			return nil, nil, err
+		}
+		objs[ob.ID] = ob
+		wantAll[ob.ID] = true
+	}
+	for _, s := range o.Sources {
+		list, err := cat.Objects(ctx, catalog.ObjectFilter{Source: s})
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(list) == 0 {
+			return nil, nil, fmt.Errorf("%w: source %q has no object in the catalog", ErrUsage, s)
+		}
+		for _, ob := range list {
+			objs[ob.ID] = ob
+			wantAll[ob.ID] = true
+		}
+	}
+	var vols []catalog.Volume
+	for _, name := range o.Volumes {
+		v, err := cat.Volume(ctx, name)
+		if errors.Is(err, catalog.ErrNotFound) {
+			return nil, nil, fmt.Errorf("%w: no volume %q in the catalog (daisy ls volumes lists them)", ErrUsage, name)
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		vols = append(vols, v)
+	}
+	for _, p := range o.Pools {
+		if _, err := cat.Pool(ctx, p); errors.Is(err, catalog.ErrNotFound) {
+			return nil, nil, fmt.Errorf("%w: no pool %q in the catalog", ErrUsage, p)
+		} else if err != nil {
+			return nil, nil, err
+		}
+		vs, err := cat.Volumes(ctx, p)
+		if err != nil {
+			return nil, nil, err
+		}
+		vols = append(vols, vs...)
+	}
+	for _, v := range vols {
+		exts, err := cat.VolumeExtents(ctx, v.ID)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, e := range exts {
+			want[verifyKey{e.ObjectID, e.Copy}] = true
+		}
+	}
+	// Every copy of the objects selected whole.
+	for id := range wantAll {
+		cps, err := cat.Copies(ctx, id)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, c := range cps {
+			want[verifyKey{c.ObjectID, c.Number}] = true
+		}
+	}
+	keys := make([]verifyKey, 0, len(want))
+	for k := range want {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if keys[i].object != keys[j].object {
+			return keys[i].object < keys[j].object
+		}
+		return keys[i].copy < keys[j].copy
+	})
+	var sel []verifySel
+	var skipped []VerifySkip
+	for _, k := range keys {
+		ob, err := object(k.object)
+		if err != nil {
+			return nil, nil, err
+		}
+		cp, err := cat.Copy(ctx, k.object, k.copy)
+		if err != nil {
+			return nil, nil, err
+		}
+		switch {
+		case ob.State != ObjectComplete:
+			skipped = append(skipped, VerifySkip{Object: ob.ID, Source: ob.Source, Copy: cp.Number, State: cp.State, Reason: "object is " + ob.State})
+		case cp.State != CopyGood:
+			skipped = append(skipped, VerifySkip{Object: ob.ID, Source: ob.Source, Copy: cp.Number, State: cp.State, Reason: "copy is " + cp.State})
+		default:
+			sel = append(sel, verifySel{ob, cp})
+		}
+	}
+	return sel, skipped, nil
+}
+
+// verifyPending is damage met while reading a copy, not yet tied to a
+// range of the object's bytes.
+type verifyPending struct {
+	volume string
+	block  int64 // -1: not one block (a missing volume, a read error)
+	err    string
+}
+
+// copyVerifier reads one copy and tracks its records.
+type copyVerifier struct {
+	ctx  context.Context
+	cat  *catalog.Catalog
+	obj  catalog.Object
+	id   records.ID
+	cv   *CopyVerify
+	asm  *records.Assembler // nil once the stream could not be assembled
+	pend []verifyPending
+	seq  uint32 // sequence number expected next
+	off  uint64 // object offset after the last good data record
+	end  bool   // the End record was read
+}
+
+// verifyCopy reads one copy through its catalog extents. Errors are those
+// of the catalog or a cancelled context; damage is in the result.
+func verifyCopy(ctx context.Context, cat *catalog.Catalog, obj catalog.Object, cp catalog.Copy) (*CopyVerify, error) {
+	id, err := records.ParseID(obj.ID)
+	if err != nil {
+		return nil, fmt.Errorf("catalog object id %q: %w", obj.ID, err)
+	}
+	v := &copyVerifier{
+		ctx: ctx, cat: cat, obj: obj, id: id,
+		cv:  &CopyVerify{Object: obj.ID, Source: obj.Source, Copy: cp.Number, Pool: cp.Pool, Volumes: []string{}},
+		asm: records.NewAssembler(id, io.Discard),
+	}
+	exts, err := cat.Extents(ctx, obj.ID, cp.Number)
+	if err != nil {
+		return nil, err
+	}
+	if err := v.read(exts); err != nil {
+		return nil, err
+	}
+	v.finish(exts)
+	return v.cv, nil
+}
+
+// verifyMount is a volume opened for reading, or why it could not be.
+type verifyMount struct {
+	label string
+	med   device.Medium
+	rd    *volume.Reader
+	err   error
+	// ext is the extent being read: damage is counted only inside it.
+	ext *catalog.Extent
+}
+
+func (v *copyVerifier) open(volID string) *verifyMount {
+	mv := &verifyMount{label: volID}
+	cv, err := v.cat.Volume(v.ctx, volID)
+	if err != nil {
+		mv.err = fmt.Errorf("not in the catalog: %w", err)
+		return mv
+	}
+	mv.label = cv.Label
+	m, err := vtape.Open(cv.Path, vtape.Options{BlockSize: cv.BlockSize})
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			mv.err = fmt.Errorf("volume file %s is missing", cv.Path)
+		} else {
+			mv.err = err
+		}
+		return mv
+	}
+	mv.med = m
+	rd, err := volume.NewReader(m)
+	if err != nil {
+		mv.err = err
+		return mv
+	}
+	if got := rd.Label().VolumeID.String(); got != cv.ID {
+		mv.err = fmt.Errorf("volume file %s holds volume %s (%s), not %s", cv.Path, rd.Label().Label, got, cv.ID)
+		return mv
+	}
+	rd.SetOnDamage(func(d volume.Damage) {
+		if e := mv.ext; e != nil && d.Block >= e.FirstBlock && d.Block <= e.LastBlock {
+			v.pend = append(v.pend, verifyPending{volume: mv.label, block: d.Block, err: strings.TrimPrefix(d.Err.Error(), "volume: ")})
+		}
+	})
+	mv.rd = rd
+	return mv
+}
+
+func (mv *verifyMount) close() int64 {
+	if mv.med == nil {
+		return 0
+	}
+	n := mv.med.Stats().BytesRead
+	mv.med.Close()
+	mv.med = nil
+	return n
+}
+
+// read goes through the copy's extents in order.
+func (v *copyVerifier) read(exts []catalog.Extent) error {
+	var mv *verifyMount
+	defer func() {
+		if mv != nil {
+			v.cv.BytesRead += mv.close()
+		}
+	}()
+	failed := map[string]bool{} // volumes whose failure was reported
+	for i := range exts {
+		e := &exts[i]
+		if v.end {
+			break
+		}
+		if err := v.ctx.Err(); err != nil {
+			return err
+		}
+		if mv == nil || e.VolumeID != exts[i-1].VolumeID {
+			if mv != nil {
+				v.cv.BytesRead += mv.close()
+			}
+			mv = v.open(e.VolumeID)
+			if len(v.cv.Volumes) == 0 || v.cv.Volumes[len(v.cv.Volumes)-1] != mv.label {
+				v.cv.Volumes = append(v.cv.Volumes, mv.label)
+			}
+		}
+		if mv.err != nil {
+			if !failed[e.VolumeID] {
+				failed[e.VolumeID] = true
+				v.pend = append(v.pend, verifyPending{volume: mv.label, block: -1, err: mv.err.Error()})
+			}
+			continue
+		}
+		if err := v.readExtent(mv, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readExtent reads the blocks of one extent. It returns only a cancelled
+// context; read errors are damage.
+func (v *copyVerifier) readExtent(mv *verifyMount, e *catalog.Extent) error {
+	mv.ext = e
+	defer func() { mv.ext = nil }()
+	if err := mv.rd.SeekBlock(e.FirstBlock); err != nil {
+		v.pend = append(v.pend, verifyPending{volume: mv.label, block: e.FirstBlock, err: err.Error()})
+		return nil
+	}
+	last := e.FirstBlock - 1 // the last block known to have been read
+	for !v.end {
+		if err := v.ctx.Err(); err != nil {
+			return err
+		}
+		rec, err := mv.rd.Next()
+		if n := len(v.pend); n > 0 && v.pend[n-1].block > last {
+			last = v.pend[n-1].block
+		}
+		if err == io.EOF {
+			if last < e.LastBlock {
+				v.pend = append(v.pend, verifyPending{volume: mv.label, block: -1,
+					err: fmt.Sprintf("the volume ends before block %d: blocks %d..%d are missing", last+1, last+1, e.LastBlock)})
+			}
+			return nil
+		}
+		if err != nil {
+			v.pend = append(v.pend, verifyPending{volume: mv.label, block: -1, err: err.Error()})
+			return nil
+		}
+		if rec.Block > e.LastBlock {
+			return nil
+		}
+		last = rec.Block
+		h := rec.Header
+		if h.Object != v.id || !h.Type.IsObject() {
+			continue
+		}
+		v.record(mv.label, rec)
+	}
+	return nil
+}
+
+// record takes one record of the object.
+func (v *copyVerifier) record(label string, rec volume.Record) {
+	h := rec.Header
+	if h.Seq < v.seq {
+		return // a record already taken (another extent listed it again)
+	}
+	from, to := h.Offset, h.Offset
+	switch h.Type {
+	case records.TypeBegin:
+		from, to = 0, 0
+	case records.TypeData:
+		to = h.Offset + uint64(h.Length)
+	}
+	if h.Seq > v.seq || len(v.pend) > 0 {
+		lostTo := v.off
+		if h.Seq > v.seq {
+			lostTo = max(from, v.off)
+			v.asm = nil // the assembler cannot go on past a gap
+		}
+		v.lost(v.off, lostTo)
+	}
+	if v.asm != nil {
+		before := v.asm.Offset()
+		if err := v.asm.Add(h, rec.Payload); err != nil {
+			v.asm = nil
+			d := VerifyDamage{Volume: label, Blocks: []int64{rec.Block}, From: before, To: volume.EndUnknown, Error: err.Error()}
+			if h.Type == records.TypeEnd {
+				d.From, d.To = 0, h.Offset
+			}
+			v.cv.Damage = append(v.cv.Damage, d)
+		}
+	}
+	if h.Type == records.TypeData {
+		v.cv.Bytes += int64(h.Length)
+	}
+	v.seq, v.off = h.Seq+1, to
+	if h.Type == records.TypeEnd {
+		v.end = true
+		v.checkEnd(label, rec)
+	}
+}
+
+// checkEnd compares the End record with the catalog.
+func (v *copyVerifier) checkEnd(label string, rec volume.Record) {
+	var end records.EndInfo
+	if err := json.Unmarshal(rec.Payload, &end); err != nil {
+		if v.asm != nil { // else the assembler reported it
+			v.cv.Damage = append(v.cv.Damage, VerifyDamage{Volume: label, Blocks: []int64{rec.Block}, From: 0, To: rec.Header.Offset, Error: "end record: " + err.Error()})
+		}
+		return
+	}
+	var diff []string
+	if int64(end.Length) != v.obj.Length {
+		diff = append(diff, fmt.Sprintf("length %d, the catalog %d", end.Length, v.obj.Length))
+	}
+	if int64(end.Records) != v.obj.Records {
+		diff = append(diff, fmt.Sprintf("%d data records, the catalog %d", end.Records, v.obj.Records))
+	}
+	if end.Hash != v.obj.Hash {
+		diff = append(diff, fmt.Sprintf("hash %s, the catalog %s", end.Hash, v.obj.Hash))
+	}
+	if len(diff) > 0 {
+		v.cv.Damage = append(v.cv.Damage, VerifyDamage{Volume: label, Blocks: []int64{rec.Block}, From: 0, To: end.Length,
+			Error: "end record says " + strings.Join(diff, ", ")})
+	}
+}
+
+// lost turns the pending damage into a lost range [from, to).
+func (v *copyVerifier) lost(from, to uint64) {
+	d := VerifyDamage{From: from, To: to}
+	var vols, errs []string
+	seenErr := map[string]bool{}
+	for _, p := range v.pend {
+		if len(vols) == 0 || vols[len(vols)-1] != p.volume {
+			vols = append(vols, p.volume)
+		}
+		if p.block >= 0 {
+			d.Blocks = append(d.Blocks, p.block)
+		}
+		if !seenErr[p.err] {
+			seenErr[p.err] = true
+			errs = append(errs, p.err)
+		}
+	}
+	if len(errs) > 3 {
+		errs = append(errs[:3], fmt.Sprintf("and %d more", len(errs)-3))
+	}
+	if len(v.pend) == 0 {
+		errs = append(errs, fmt.Sprintf("records from %d on are missing from the copy's extents", v.seq))
+	}
+	d.Volume = strings.Join(vols, ", ")
+	d.Error = strings.Join(errs, "; ")
+	v.cv.Damage = append(v.cv.Damage, d)
+	v.pend = nil
+}
+
+// finish reports what is missing at the end and sets the copy's state.
+func (v *copyVerifier) finish(exts []catalog.Extent) {
+	switch {
+	case len(exts) == 0:
+		v.cv.Damage = append(v.cv.Damage, VerifyDamage{From: 0, To: volume.EndUnknown, Error: "the catalog lists no extent for the copy"})
+	case len(v.pend) > 0:
+		v.lost(v.off, volume.EndUnknown)
+	case !v.end:
+		last := exts[len(exts)-1]
+		lbl := last.VolumeID
+		if n := len(v.cv.Volumes); n > 0 {
+			lbl = v.cv.Volumes[n-1]
+		}
+		v.cv.Damage = append(v.cv.Damage, VerifyDamage{Volume: lbl, From: v.off, To: volume.EndUnknown,
+			Error: fmt.Sprintf("the copy's extents end (block %d) before the object's end record", last.LastBlock)})
+	case v.asm != nil && !v.asm.Done() && len(v.cv.Damage) == 0:
+		v.cv.Damage = append(v.cv.Damage, VerifyDamage{From: v.off, To: volume.EndUnknown, Error: "the object's stream did not complete"})
+	}
+	v.cv.State = VerifyOK
+	if len(v.cv.Damage) > 0 {
+		v.cv.State = VerifyDamaged
+	}
+}
