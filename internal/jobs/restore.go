@@ -216,6 +216,7 @@ func readCopy(ctx context.Context, cat *catalog.Catalog, id records.ID, cp catal
 			rd.SetOnDamage(func(d volume.Damage) { damage = append(damage, fmt.Sprintf("volume %s: %v", lbl, d.Err)) })
 			volID = e.VolumeID
 		}
+		rd.SetLimit(e.LastBlock)
 		if err := rd.SeekBlock(e.FirstBlock); err != nil {
 			return read, err
 		}

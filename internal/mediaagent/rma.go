@@ -193,6 +193,7 @@ func (a *RMA) readVolume(ctx context.Context, vol string, ranges [][2]int64, byI
 	var damage []string
 	rd.SetOnDamage(func(d volume.Damage) { damage = append(damage, fmt.Sprintf("volume %s: %v", label, d.Err)) })
 	for _, r := range ranges {
+		rd.SetLimit(r[1])
 		if err := rd.SeekBlock(r[0]); err != nil {
 			return err
 		}

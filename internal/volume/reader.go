@@ -53,6 +53,7 @@ type Reader struct {
 	payload  []byte // records of buf not yet returned
 	left     int    // how many
 	done     bool   // the end of the medium was reached
+	limit    int64  // last block to read (0 = to the end)
 	onDamage func(Damage)
 	onBlock  func(n int64, h BlockHeader) // each valid data block (Scan)
 }
@@ -185,10 +186,19 @@ func (r *Reader) damage(n int64, err error) {
 	}
 }
 
+// SetLimit makes the reader stop (io.EOF) after block last, without
+// reading further: reading one extent of an object reads nothing else.
+// 0 removes the limit.
+func (r *Reader) SetLimit(last int64) { r.limit = last }
+
 // readBlock reads the next block; a damaged one is reported and left
-// empty, the end of the medium sets done.
+// empty, the end of the medium (or of the limit) sets done.
 func (r *Reader) readBlock() error {
 	n := r.m.Position()
+	if r.limit > 0 && n > r.limit {
+		r.payload, r.left, r.block = nil, 0, n
+		return io.EOF
+	}
 	r.payload, r.left, r.block = nil, 0, n
 	err := r.m.ReadBlock(r.buf)
 	switch {
