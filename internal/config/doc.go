@@ -1,6 +1,8 @@
 // Package config parses and validates daisy.yaml, the file that declares the
 // whole topology of a daisy installation: clients, sources, pools, devices,
-// the backup group and the mirror groups with their daisy-chained buffers.
+// the backup group and the mirror groups with their daisy-chained buffers,
+// and the copy jobs: restore groups whose buffers select objects to read
+// back, and the copy stages chained behind them.
 //
 // Every error names file:line:column of the offending YAML node and says
 // how to fix it. A file with problems yields an [*Errors] holding all of
@@ -10,5 +12,6 @@
 // the API returns absolute, cleaned paths.
 //
 // [Graph] and [Dot] draw a topology in the shape of figure 2 of the patent,
-// and [InitTemplate] writes a commented, working starting point.
+// [GraphCopyJob] and [DotCopyJob] a copy job in the shape of figure 5, and
+// [InitTemplate] writes a commented, working starting point.
 package config

@@ -14,6 +14,11 @@ func FuzzParse(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(fig)
+	fig5, err := os.ReadFile(figure5)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(fig5)
 	f.Add(InitTemplate(InitOptions{Host: "h", Sources: []InitSource{{Name: "a", Path: "/a"}}}))
 	f.Add(initTemplate(InitOptions{Host: "h", Sources: []InitSource{{Name: "a", Path: "/a"}}}, true))
 	for _, s := range []string{
@@ -34,6 +39,12 @@ func FuzzParse(f *testing.F) {
 		"--- \n...\n--- \n",
 		strings.Replace(string(fig), "BMA124.B2", "BMA999.B2", 1),
 		strings.Replace(string(fig), "follows: BMA138.B2", "follows: BMA124.B2", 1),
+		strings.Replace(string(fig5), "follows: BMA158.B1", "follows: RMA150.B1", 1),
+		strings.Replace(string(fig5), "follows: RMA150.B2", "follows: BMA164.B2", 1),
+		strings.Replace(string(fig5), "source: D5", "{all: true, since: 7d, until: 2026-11-01}", 1),
+		strings.Replace(string(fig5), "source: D2", "since: 2026-11-01T00:00:00+01:00", 1),
+		"copy_jobs:\n  - name: j\n    restore_group: [{name: R, device: T, buffers: [{name: B, select: {object: 01a2-}}]}]\n    copy_groups: [{media_agents: [{name: M, device: T, buffers: [{name: B, follows: R.B}]}]}]\n",
+		"copy_jobs:\n  -\n  - {}\n  - name: j\n    copy_groups: [[], {media_agents: [{}]}, ~]\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -69,6 +80,48 @@ func FuzzParse(f *testing.F) {
 			for i, l := range c.Chain(s.Name) {
 				if l.Copy != i+1 || l.Agent.Level != i {
 					t.Fatalf("chain of %s: link %d is %+v", s.Name, i, l)
+				}
+			}
+		}
+		for i := range c.CopyJobs {
+			j := &c.CopyJobs[i]
+			_ = GraphCopyJob(c, j)
+			_ = DotCopyJob(c, j)
+			if len(j.RestoreGroup) == 0 || len(j.CopyGroups) == 0 {
+				t.Fatalf("copy job %s without restore group or copy stages", j.Name)
+			}
+			used := map[string]bool{}
+			for _, a := range j.RestoreGroup {
+				if used[a.Device] {
+					t.Fatalf("copy job %s: device %s used twice", j.Name, a.Device)
+				}
+				used[a.Device] = true
+				for _, b := range a.Buffers {
+					s := b.Select
+					if !hasCriterion(s) || s.All && s != (Selection{All: true}) {
+						t.Fatalf("copy job %s: selection of %s %#v", j.Name, b.ID(a.Name), s)
+					}
+					if !s.Since.IsZero() && !s.Until.IsZero() && !s.Since.Before(s.Until) {
+						t.Fatalf("copy job %s: %s selects since %v until %v", j.Name, b.ID(a.Name), s.Since, s.Until)
+					}
+					chain := j.Chain(b.ID(a.Name))
+					if len(chain) == 0 {
+						t.Fatalf("copy job %s: restore buffer %s feeds nothing", j.Name, b.ID(a.Name))
+					}
+					for k, l := range chain {
+						if l.Copy != k+1 || l.Agent.Level != k+1 || l.Agent.Role != RoleCopy {
+							t.Fatalf("copy job %s: chain of %s: link %d is %+v", j.Name, b.ID(a.Name), k, l)
+						}
+					}
+				}
+			}
+			for _, a := range j.MediaAgents() {
+				if used[a.Device] {
+					t.Fatalf("copy job %s: device %s used twice", j.Name, a.Device)
+				}
+				used[a.Device] = true
+				if _, ok := c.Pool(a.Pool); !ok {
+					t.Fatalf("copy job %s: media agent %s writes to a pool that does not exist: %q", j.Name, a.Name, a.Pool)
 				}
 			}
 		}

@@ -65,11 +65,14 @@ func GraphCopyJob(c *Config, j *CopyJob) string {
 			for _, l := range chain {
 				ids = append(ids, l.Buffer.ID(l.Agent.Name))
 			}
-			copies := "new copies"
-			if len(chain) == 1 {
-				copies = "new copy"
+			switch len(chain) {
+			case 0:
+				fmt.Fprintf(&sb, "  %s (no new copy: no copy stage follows it)\n", ids[0])
+			case 1:
+				fmt.Fprintf(&sb, "  %s (1 new copy)\n", strings.Join(ids, " → "))
+			default:
+				fmt.Fprintf(&sb, "  %s (%d new copies)\n", strings.Join(ids, " → "), len(chain))
 			}
-			fmt.Fprintf(&sb, "  %s (%d %s)\n", strings.Join(ids, " → "), len(chain), copies)
 		}
 	}
 	return sb.String()

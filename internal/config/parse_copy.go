@@ -313,7 +313,7 @@ func (d *decoder) selection(sm *mapping, key pos) (Selection, selectMeta) {
 	case !s.All && len(given) == 0 && !typo && !allBad:
 		hint := ""
 		if !sm.missing("latest") {
-			hint = " (latest alone selects nothing: for the newest object of every source write all: true)"
+			hint = " (latest only narrows what the criteria select)"
 		}
 		d.errorf(key, "%s has no criterion, so it selects nothing; add at least one of %s%s", sm.label, criteriaList, hint)
 	}

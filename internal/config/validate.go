@@ -381,11 +381,12 @@ func (d *decoder) checkBuffers(c *Config, m *meta) {
 	d.checkCycles(all, "the backup group")
 }
 
-// exampleID is the ID of the first buffer of a level, or a placeholder.
+// exampleID is the ID of the first buffer of a level whose names are
+// valid, or a placeholder.
 func (d *decoder) exampleID(agents []MediaAgent) string {
 	for _, a := range agents {
 		for _, b := range a.Buffers {
-			if a.Name != "" && b.Name != "" {
+			if validName(a.Name, nameNoDots) && validName(b.Name, nameNoDots) {
 				return b.ID(a.Name)
 			}
 		}

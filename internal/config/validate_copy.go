@@ -200,7 +200,7 @@ func (d *decoder) checkSelections(c *Config, m *meta, a *RestoreAgent, am rmaMet
 		for e := 0; e < k; e++ {
 			prev := a.Buffers[e]
 			if prev.Name != "" && sameSelection(prev.Select, s) {
-				d.errorf(sm.at, "buffer %s selects the same objects as buffer %s (line %d); an object goes into one buffer of its media agent: remove one of them, or for one more copy chain a buffer of the next copy stage behind the last buffer of the chain of %s", b.ID(a.Name), prev.ID(a.Name), am.buffers[e].sel.at.line, prev.ID(a.Name))
+				d.errorf(sm.at, "buffer %s selects the same objects as buffer %s (line %d); an object goes into one buffer of its media agent: remove one of them (for more copies of these objects, add copy stages behind %s)", b.ID(a.Name), prev.ID(a.Name), am.buffers[e].sel.at.line, prev.ID(a.Name))
 				break
 			}
 		}
@@ -258,7 +258,7 @@ func (d *decoder) checkCopyChains(c *Config, j *CopyJob, jm copyJobMeta, sub *me
 		if stage == 0 {
 			for _, a := range j.RestoreGroup {
 				for _, b := range a.Buffers {
-					if a.Name != "" && b.Name != "" {
+					if validName(a.Name, nameNoDots) && validName(b.Name, nameNoDots) {
 						return b.ID(a.Name)
 					}
 				}
