@@ -37,6 +37,11 @@ type Defaults struct {
 	BufferSize int64  // bytes
 	BlockSize  int64  // bytes
 	Pool       string // pool of a media agent that names none; if the file names none: the only pool, else "default"
+	// ExtentSize is how long a run a media agent writes from one buffer
+	// before it moves to another that is filling up: longer runs make
+	// restores of one object read less, shorter ones keep slow sources
+	// flowing.
+	ExtentSize int64 // bytes
 }
 
 // Client is a host with data to protect.
@@ -83,6 +88,8 @@ type MediaAgent struct {
 	Buffers []Buffer
 	Role    string // RoleBackup, RoleMirror or RoleCopy
 	Level   int    // 0 in the backup group, k in mirror level k or copy stage k
+	// ExtentSize overrides defaults.extent_size for this media agent.
+	ExtentSize int64
 }
 
 // Buffer is a bounded FIFO of records. In the backup group it reads a

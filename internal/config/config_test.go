@@ -67,7 +67,7 @@ func TestFigure2Loads(t *testing.T) {
 	if c.Catalog.SQLite != filepath.Join(dir, "state", "catalog.db") {
 		t.Fatalf("catalog %q", c.Catalog.SQLite)
 	}
-	if c.Defaults != (Defaults{BufferSize: 32 * MiB, BlockSize: 256 * KiB, Pool: "copy1"}) {
+	if c.Defaults != (Defaults{BufferSize: 32 * MiB, BlockSize: 256 * KiB, Pool: "copy1", ExtentSize: 64 * MiB}) {
 		t.Fatalf("defaults %+v", c.Defaults)
 	}
 	if len(c.Clients) != 1 || c.Clients[0].Name != "testhost" {
@@ -177,7 +177,7 @@ func TestRules(t *testing.T) {
     buffer:
       - name: B1
         source: D1
-`, []string{`14:5: unknown key "buffer" in media agent BMA1; did you mean "buffers"? valid keys are name, device, pool, buffers`}},
+`, []string{`14:5: unknown key "buffer" in media agent BMA1; did you mean "buffers"? valid keys are name, device, pool, buffers, extent_size`}},
 		{"misspelled follows", base + backup + `      - name: BMA138
         device: R2
         buffers:

@@ -93,7 +93,7 @@ copy_jobs:
 `, []string{
 			`13:5: unknown key "restore_groups" in copy job J; did you mean "restore_group"? valid keys are name, restore_group, copy_groups`,
 			`15:9: unknown key "media_agent" in copy stage 1; did you mean "media_agents"? valid keys are media_agents`,
-			`19:13: unknown key "pol" in media agent BMA1; did you mean "pool"? valid keys are name, device, pool, buffers`,
+			`19:13: unknown key "pol" in media agent BMA1; did you mean "pool"? valid keys are name, device, pool, buffers, extent_size`,
 			`21:28: unknown key "folows" in buffer BMA1.B1; did you mean "follows"? valid keys are name, follows, size`,
 		}},
 		{"unknown keys in the restore group", base + `copy_jobs:

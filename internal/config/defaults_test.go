@@ -74,7 +74,7 @@ backup_group:
 	if c.Catalog.SQLite != "/etc/daisy/state/catalog.db" {
 		t.Fatalf("catalog %q", c.Catalog.SQLite)
 	}
-	if c.Defaults != (Defaults{BufferSize: 64 * MiB, BlockSize: 256 * KiB, Pool: "default"}) {
+	if c.Defaults != (Defaults{BufferSize: 64 * MiB, BlockSize: 256 * KiB, Pool: "default", ExtentSize: 64 * MiB}) {
 		t.Fatalf("defaults %+v", c.Defaults)
 	}
 	if len(c.Clients) != 1 || c.Clients[0].Name != "testhost" || c.Sources[0].Client != "testhost" {

@@ -24,6 +24,8 @@ const (
 	MinBlockSize          = 64 * KiB
 	MaxBlockSize          = 16 * MiB
 	MinBufferSize         = 1 * MiB
+	DefaultExtentSize     = 64 * MiB
+	MinExtentSize         = 1 * MiB
 )
 
 // hostname names the client when the file declares none; tests replace it.
@@ -172,7 +174,7 @@ const (
 func (d *decoder) decode(c *Config, root ast.Node) *meta {
 	m := &meta{incomplete: map[string]bool{}}
 	c.Catalog.SQLite = c.abs(DefaultCatalog)
-	c.Defaults = Defaults{BufferSize: DefaultBufferSize, BlockSize: DefaultBlockSize}
+	c.Defaults = Defaults{BufferSize: DefaultBufferSize, BlockSize: DefaultBlockSize, ExtentSize: DefaultExtentSize}
 	top := d.mapping(d.resolve(root))
 	if top == nil {
 		d.errorf(nodePos(root), "the file must be a mapping with the keys %s, not %s", strings.Join(topKeys, ", "), kindOf(d.resolve(root)))
@@ -261,7 +263,7 @@ func (d *decoder) decodeDefaults(c *Config, m *meta, top *mapping) {
 		return
 	}
 	dm.label = "defaults"
-	dm.only("buffer_size", "block_size", "pool")
+	dm.only("buffer_size", "block_size", "pool", "extent_size")
 	if v, at, ok := dm.size("buffer_size"); ok && d.checkBufferSize("buffer_size of defaults", v, at) {
 		c.Defaults.BufferSize = v
 	}
@@ -270,6 +272,9 @@ func (d *decoder) decodeDefaults(c *Config, m *meta, top *mapping) {
 	}
 	if s, at, ok := dm.str("pool"); ok {
 		c.Defaults.Pool, m.defaultPool = s, at
+	}
+	if v, at, ok := dm.size("extent_size"); ok && d.checkExtentSize("extent_size of defaults", v, at) {
+		c.Defaults.ExtentSize = v
 	}
 }
 
@@ -444,8 +449,8 @@ func (d *decoder) agents(c *Config, m *meta, items []ast.Node, at []pos, where s
 			m.incomplete[kindBuffer] = true
 			continue
 		}
-		im.only("name", "device", "pool", "buffers")
-		a := MediaAgent{Level: level, Role: role}
+		im.only("name", "device", "pool", "buffers", "extent_size")
+		a := MediaAgent{Level: level, Role: role, ExtentSize: c.Defaults.ExtentSize}
 		am := agentMeta{at: im.at}
 		a.Name, am.name = im.name(m, kindAgent, nameNoDots)
 		if !am.name.valid() {
@@ -456,6 +461,9 @@ func (d *decoder) agents(c *Config, m *meta, items []ast.Node, at []pos, where s
 			d.errorf(im.keyPos("device", am.name), "%s has no device; add \"device: NAME\" naming one of the devices", im.label)
 		}
 		a.Pool, am.pool, _ = im.str("pool")
+		if v, at, ok := im.size("extent_size"); ok && d.checkExtentSize("extent_size of "+im.label, v, at) {
+			a.ExtentSize = v
+		}
 		bufItems, bufAt, st := im.list("buffers", "buffers: ["+bufExample+"]")
 		switch {
 		case st == listBad:
@@ -603,6 +611,14 @@ func (d *decoder) checkBlockSize(what string, v int64, at pos) bool {
 		return true
 	}
 	return false
+}
+
+func (d *decoder) checkExtentSize(what string, v int64, at pos) bool {
+	if v < MinExtentSize {
+		d.errorf(at, "%s %s is below the minimum of 1MiB; use at least 1MiB, e.g. 64MiB", what, FormatSize(v))
+		return false
+	}
+	return true
 }
 
 func (d *decoder) checkBufferSize(what string, v int64, at pos) bool {

@@ -238,7 +238,7 @@ func (r *backupRun) wire(mgr *pools.Manager) {
 		r.mon.Agents = append(r.mon.Agents, prog)
 		a := &mediaagent.BMA{
 			Name: ma.Name, Device: ma.Device, Volumes: mgr.Drive(pool, dev),
-			Notify:  make(chan struct{}, 1),
+			Notify: make(chan struct{}, 1), ExtentTarget: ma.ExtentSize,
 			OnWrite: func(n int) { prog.Bytes.Add(int64(n)) },
 		}
 		a.Session.Job = r.job.ID

@@ -371,7 +371,7 @@ func (s *copySpec) execute(ctx context.Context, cfg *config.Config, cat *catalog
 		}
 		drive := mgr.Drive(pool, dev)
 		drive.Fresh = s.fresh
-		a := &mediaagent.BMA{Name: ma.Name, Device: ma.Device, Volumes: drive, Notify: make(chan struct{}, 1)}
+		a := &mediaagent.BMA{Name: ma.Name, Device: ma.Device, Volumes: drive, Notify: make(chan struct{}, 1), ExtentTarget: ma.ExtentSize}
 		a.Session.Job, a.Session.Host = jobID, host
 		for _, b := range ma.Buffers {
 			bid := b.ID(ma.Name)

@@ -164,7 +164,7 @@ func Stream(ctx context.Context, cat *catalog.Catalog, obj catalog.Object, w io.
 // readCopy feeds asm from one copy's extents, skipping records it already
 // has (when resuming after another copy failed). It returns the bytes read
 // from devices.
-func readCopy(ctx context.Context, cat *catalog.Catalog, id records.ID, cp catalog.Copy, asm *records.Assembler) (int64, error) {
+func readCopy(ctx context.Context, cat *catalog.Catalog, id records.ID, cp catalog.Copy, asm *records.Assembler) (read int64, err error) {
 	exts, err := cat.Extents(ctx, id.String(), cp.Number)
 	if err != nil {
 		return 0, err
@@ -176,7 +176,6 @@ func readCopy(ctx context.Context, cat *catalog.Catalog, id records.ID, cp catal
 		med      device.Medium
 		rd       *volume.Reader
 		volID    string
-		read     int64
 		damage   []string
 		closeMed = func() {
 			if med != nil {

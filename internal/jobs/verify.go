@@ -346,8 +346,8 @@ type verifyPending struct {
 	err    string
 }
 
-// copyVerifier reads one copy and tracks its records.
-type copyVerifier struct {
+// verifyReader reads one copy and tracks its records.
+type verifyReader struct {
 	ctx  context.Context
 	cat  *catalog.Catalog
 	obj  catalog.Object
@@ -367,7 +367,7 @@ func verifyCopy(ctx context.Context, cat *catalog.Catalog, obj catalog.Object, c
 	if err != nil {
 		return nil, fmt.Errorf("catalog object id %q: %w", obj.ID, err)
 	}
-	v := &copyVerifier{
+	v := &verifyReader{
 		ctx: ctx, cat: cat, obj: obj, id: id,
 		cv:  &CopyVerify{Object: obj.ID, Source: obj.Source, Copy: cp.Number, Pool: cp.Pool, Volumes: []string{}},
 		asm: records.NewAssembler(id, io.Discard),
@@ -393,7 +393,7 @@ type verifyMount struct {
 	ext *catalog.Extent
 }
 
-func (v *copyVerifier) open(volID string) *verifyMount {
+func (v *verifyReader) open(volID string) *verifyMount {
 	mv := &verifyMount{label: volID}
 	cv, err := v.cat.Volume(v.ctx, volID)
 	if err != nil {
@@ -440,7 +440,7 @@ func (mv *verifyMount) close() int64 {
 }
 
 // read goes through the copy's extents in order.
-func (v *copyVerifier) read(exts []catalog.Extent) error {
+func (v *verifyReader) read(exts []catalog.Extent) error {
 	var mv *verifyMount
 	defer func() {
 		if mv != nil {
@@ -481,7 +481,7 @@ func (v *copyVerifier) read(exts []catalog.Extent) error {
 
 // readExtent reads the blocks of one extent. It returns only a cancelled
 // context; read errors are damage.
-func (v *copyVerifier) readExtent(mv *verifyMount, e *catalog.Extent) error {
+func (v *verifyReader) readExtent(mv *verifyMount, e *catalog.Extent) error {
 	mv.ext = e
 	defer func() { mv.ext = nil }()
 	if err := mv.rd.SeekBlock(e.FirstBlock); err != nil {
@@ -522,7 +522,7 @@ func (v *copyVerifier) readExtent(mv *verifyMount, e *catalog.Extent) error {
 }
 
 // record takes one record of the object.
-func (v *copyVerifier) record(label string, rec volume.Record) {
+func (v *verifyReader) record(label string, rec volume.Record) {
 	h := rec.Header
 	if h.Seq < v.seq {
 		return // a record already taken (another extent listed it again)
@@ -564,7 +564,7 @@ func (v *copyVerifier) record(label string, rec volume.Record) {
 }
 
 // checkEnd compares the End record with the catalog.
-func (v *copyVerifier) checkEnd(label string, rec volume.Record) {
+func (v *verifyReader) checkEnd(label string, rec volume.Record) {
 	var end records.EndInfo
 	if err := json.Unmarshal(rec.Payload, &end); err != nil {
 		if v.asm != nil { // else the assembler reported it
@@ -589,7 +589,7 @@ func (v *copyVerifier) checkEnd(label string, rec volume.Record) {
 }
 
 // lost turns the pending damage into a lost range [from, to).
-func (v *copyVerifier) lost(from, to uint64) {
+func (v *verifyReader) lost(from, to uint64) {
 	d := VerifyDamage{From: from, To: to}
 	var vols, errs []string
 	seenErr := map[string]bool{}
@@ -618,7 +618,7 @@ func (v *copyVerifier) lost(from, to uint64) {
 }
 
 // finish reports what is missing at the end and sets the copy's state.
-func (v *copyVerifier) finish(exts []catalog.Extent) {
+func (v *verifyReader) finish(exts []catalog.Extent) {
 	switch {
 	case len(exts) == 0:
 		v.cv.Damage = append(v.cv.Damage, VerifyDamage{From: 0, To: volume.EndUnknown, Error: "the catalog lists no extent for the copy"})
