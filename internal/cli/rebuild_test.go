@@ -283,9 +283,93 @@ func TestRebuildDamagedCopy(t *testing.T) {
 			t.Fatalf("object %+v", o)
 		}
 	}
+
+	// A catalog that cannot be read is moved aside with --force only; a
+	// file that is not a volume is reported, not fatal.
+	db := filepath.Join(dir, "state", "catalog.db")
+	removeCatalog(t, dir)
+	if err := os.WriteFile(db, []byte(strings.Repeat("not a database ", 1000)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	junk := filepath.Join(dir, "state", "volumes", "copy1", "junk.vtape")
+	if err := os.WriteFile(junk, []byte("junk"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs = run(t, "-c", cfg, "scan", "--rebuild")
+	if code != ExitFailure || !strings.Contains(errs, "--force") {
+		t.Fatalf("rebuild over an unreadable catalog: exit %d, %q", code, errs)
+	}
+	res := rebuildJSON(t, cfg, ExitPartial, "--force")
+	if res.MovedAside == "" || len(res.Problems) != 1 || !strings.Contains(res.Problems[0], junk) || res.CopiesGood != len(before)-1 {
+		t.Fatalf("forced rebuild: moved aside to %q, problems %q, %d good copies", res.MovedAside, res.Problems, res.CopiesGood)
+	}
+	if b, err := os.ReadFile(res.MovedAside); err != nil || !strings.HasPrefix(string(b), "not a database") {
+		t.Fatalf("the unreadable catalog was not kept: %v", err)
+	}
 }
 
 func itoa(n int64) string {
 	b, _ := json.Marshal(n)
 	return string(b)
+}
+
+// After a mirror device failed mid-backup, the rebuilt catalog keeps every
+// good copy good and every copy it calls good restores identical; volume
+// files given as arguments (here a pool's volumes moved elsewhere) are read
+// too.
+func TestRebuildAfterDeviceFailure(t *testing.T) {
+	spec := testtree.Spec{SmallFiles: 200, LargeFiles: 2, LargeSize: 6 << 20}
+	dir, cfg := figure2(t, map[string]testtree.Spec{"D2": spec, "D4": spec}, injectFault("R5", "3MiB"))
+	backupJSON(t, cfg, ExitPartial)
+	before := lsJSON[[]catalog.Copy](t, cfg, "copies")
+	removeCatalog(t, dir)
+
+	moved := filepath.Join(t.TempDir(), "elsewhere")
+	if err := os.Rename(filepath.Join(dir, "state", "volumes", "copy3"), moved); err != nil {
+		t.Fatal(err)
+	}
+	extra, err := filepath.Glob(filepath.Join(moved, "*.vtape"))
+	if err != nil || len(extra) == 0 {
+		t.Fatalf("moved volumes: %v %v", extra, err)
+	}
+	// The failed device's records may still be on its volume (its copies
+	// are then rebuilt as failed, unless every record made it), or the
+	// next device to mount that volume cut them (the copies are then not
+	// on any volume, and not in the rebuilt catalog).
+	code, out, errs := run(t, append([]string{"-c", cfg, "scan", "--rebuild"}, extra...)...)
+	if code != 0 && code != ExitPartial {
+		t.Fatalf("rebuild after a device failure: exit %d\n%s%s", code, out, errs)
+	}
+	after := lsJSON[[]catalog.Copy](t, cfg, "copies")
+	state := map[copyRow]string{}
+	for _, c := range after {
+		r := copyRows([]catalog.Copy{c})[0]
+		r.State = ""
+		state[r] = c.State
+	}
+	sources := map[string]string{}
+	for _, o := range lsJSON[[]catalog.Object](t, cfg, "objects") {
+		sources[o.ID] = o.Source
+	}
+	for _, c := range before {
+		r := copyRows([]catalog.Copy{c})[0]
+		r.State = ""
+		got, ok := state[r]
+		switch {
+		case c.State == jobs.CopyGood && got != jobs.CopyGood:
+			t.Fatalf("copy %d of %s (%s) was good, rebuilt as %q", c.Number, c.ObjectID, sources[c.ObjectID], got)
+		case !ok && c.State == jobs.CopyGood:
+			t.Fatalf("copy %d of %s lost in the rebuild", c.Number, c.ObjectID)
+		}
+	}
+	for _, c := range after {
+		if c.State == jobs.CopyGood {
+			restoreAndCompare(t, dir, cfg, sources[c.ObjectID], c.Number)
+		}
+	}
+	for _, v := range lsJSON[[]catalog.Volume](t, cfg, "volumes", "--pool", "copy3") {
+		if filepath.Dir(v.Path) != moved {
+			t.Fatalf("volume %s rebuilt with path %s, it was read from %s", v.Label, v.Path, moved)
+		}
+	}
 }

@@ -224,4 +224,37 @@ func TestVerify(t *testing.T) {
 			t.Fatalf("copy %d of %s: damage %+v", c.Copy, c.Source, c.Damage)
 		}
 	}
+	// A volume file cut short (at a block boundary) in the middle of a
+	// copy: the rest of the copy is lost, to an unknown end.
+	ctx := context.Background()
+	cat, err := catalog.Open(ctx, filepath.Join(dir, "state", "catalog.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	exts, err := cat.Extents(ctx, d2, 2)
+	if err != nil || len(exts) == 0 {
+		t.Fatalf("extents of D2 copy 2: %v %v", exts, err)
+	}
+	v2, err := cat.Volume(ctx, exts[0].VolumeID)
+	cat.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := (exts[0].FirstBlock + exts[0].LastBlock) / 2
+	if err := os.Truncate(v2.Path, cut*int64(v2.BlockSize)); err != nil {
+		t.Fatal(err)
+	}
+	res = verifyJSON(t, ExitPartial, "-c", cfg, "--object", d2, "--no-mark")
+	var c2 *jobs.CopyVerify
+	for i := range res.Copies {
+		if res.Copies[i].Copy == 2 {
+			c2 = &res.Copies[i]
+		}
+	}
+	if c2 == nil || c2.State != jobs.VerifyDamaged || len(c2.Damage) != 1 {
+		t.Fatalf("verify of a cut volume: %+v", res.Copies)
+	}
+	if d := c2.Damage[0]; d.Volume != v2.Label || !d.ToUnknown() || d.From == 0 || !strings.Contains(d.Error, fmt.Sprintf("ends before block %d", cut)) {
+		t.Fatalf("damage of the cut copy: %+v", d)
+	}
 }
