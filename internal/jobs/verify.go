@@ -484,6 +484,7 @@ func (v *verifyReader) read(exts []catalog.Extent) error {
 func (v *verifyReader) readExtent(mv *verifyMount, e *catalog.Extent) error {
 	mv.ext = e
 	defer func() { mv.ext = nil }()
+	mv.rd.SetLimit(e.LastBlock)
 	if err := mv.rd.SeekBlock(e.FirstBlock); err != nil {
 		v.pend = append(v.pend, verifyPending{volume: mv.label, block: e.FirstBlock, err: err.Error()})
 		return nil
