@@ -373,3 +373,35 @@ func TestRebuildAfterDeviceFailure(t *testing.T) {
 		}
 	}
 }
+
+// A copy job that appends a second copy of an object to the volume that
+// holds its first: the rebuild tells the two copies apart by their copy
+// marks.
+func TestRebuildTwoCopiesOnOneVolume(t *testing.T) {
+	dir, cfg := figure5(t, nil)
+	// Every object gets a new copy in copy1 itself: they go onto one of the
+	// two copy1 volumes, which already holds the first copies of some.
+	res := copyJSON(t, 0, "-c", cfg, "copy", "--to-pool", "copy1", "--from-pool", "copy1", "--all")
+	shared := 0
+	for _, o := range res.Objects {
+		if len(o.NewCopies) != 1 || o.Copies[0].State != jobs.CopyGood {
+			t.Fatalf("%s: %+v", o.Source, o)
+		}
+		if volumeOf(t, dir, o.Source, o.FromCopy) == volumeOf(t, dir, o.Source, o.NewCopies[0]) {
+			shared++
+		}
+	}
+	if shared == 0 {
+		t.Fatal("no object has two copies on one volume: the test does not test what it should")
+	}
+	before := lsText(t, cfg, "ls", "copies")
+	removeCatalog(t, dir)
+	rebuildJSON(t, cfg, 0)
+	if after := lsText(t, cfg, "ls", "copies"); after != before {
+		t.Fatalf("copies after the rebuild:\n%s\nbefore:\n%s", after, before)
+	}
+	for _, o := range res.Objects {
+		restoreAndCompare(t, dir, cfg, o.Source, o.FromCopy)
+		restoreAndCompare(t, dir, cfg, o.Source, o.NewCopies[0])
+	}
+}

@@ -56,7 +56,8 @@ type ScannedObject struct {
 	// in sequence numbers and offsets around them.
 	Missing []ByteRange
 	// Copy is which copy of the object the volume holds, from the media
-	// agent's CopyMark record (nil if it was not found).
+	// agent's CopyMark record (nil if it was not found). A volume holding
+	// two copies of one object lists it twice, once per copy.
 	Copy *records.CopyInfo
 }
 
@@ -163,10 +164,13 @@ func Scan(m device.Medium) (*ScanResult, error) {
 	return s.res, nil
 }
 
-// finishCopies gives each object the copy its CopyMark named.
+// finishCopies gives an object found before its CopyMark (possible only
+// when blocks were damaged) the copy the volume's last mark for it named.
 func (s *scanner) finishCopies() {
 	for _, o := range s.res.Objects {
-		o.Copy = s.copies[o.ID]
+		if o.Copy == nil {
+			o.Copy = s.copies[o.ID]
+		}
 	}
 }
 
@@ -244,7 +248,15 @@ func (s *scanner) record(rec Record) {
 			s.anomaly(rec, "copy mark: %v (copy %d)", err, ci.Copy)
 			return
 		}
+		if prev := s.copies[h.Object]; prev != nil && prev.Copy != ci.Copy {
+			// Another copy of an object already on this volume (a copy job
+			// appended to it): its records start a new entry.
+			delete(s.objs, h.Object)
+		}
 		s.copies[h.Object] = &ci
+		if st := s.objs[h.Object]; st != nil && st.o.Copy == nil {
+			st.o.Copy = &ci
+		}
 		return
 	case !h.Type.IsObject():
 		s.anomaly(rec, "unknown record type")
@@ -273,7 +285,7 @@ func (s *scanner) objectRecord(rec Record) {
 		}
 	}
 	if st == nil {
-		st = &objState{o: &ScannedObject{ID: h.Object, FirstSeq: h.Seq}}
+		st = &objState{o: &ScannedObject{ID: h.Object, FirstSeq: h.Seq, Copy: s.copies[h.Object]}}
 		s.objs[h.Object] = st
 		s.res.Objects = append(s.res.Objects, st.o)
 		if h.Seq > 0 {
