@@ -8,5 +8,9 @@
 // good only after its media agent synced the volume. A restore reads one
 // copy of an object extent by extent, checks every record and the object's
 // hash, and falls back to the next copy, at the same position in the
-// stream, when a volume is missing or damaged.
+// stream, when a volume is missing or damaged. A copy job (copy.go, and
+// the job types in copytypes.go) wires restore media agents to copy stages
+// the same way and reads each volume once for all the objects it copies.
+// Verify reads copies back and checks them (verify.go); Rebuild makes the
+// catalog anew from the volumes alone (rebuild.go).
 package jobs

@@ -2,7 +2,10 @@
 // (BMA) owns the buffers of one column of the topology and exactly one
 // device: its program module multiplexes the records of its buffers into
 // one sequence of blocks on the device, spanning onto the next volume of its
-// pool when one fills, and reports the extents of every copy it wrote.
+// pool when one fills, and reports the extents of every copy it wrote. A
+// restore media agent (RMA, rma.go) does the inverse for copy jobs: it reads
+// volumes and splits their single sequence into the buffers of the
+// selected objects.
 //
 // Multiplexing keeps the device streaming while any buffer has data, and
 // writes each object in long runs (extents): the BMA stays on one buffer
