@@ -42,11 +42,7 @@ complete.
 }
 
 func runBackup(ctx context.Context, g *globals, o jobs.BackupOptions) error {
-	cfg, err := g.loadConfig()
-	if err != nil {
-		return err
-	}
-	cat, err := g.openCatalog(ctx, cfg)
+	cfg, cat, err := g.open(ctx)
 	if err != nil {
 		return err
 	}

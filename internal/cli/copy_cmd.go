@@ -72,11 +72,7 @@ func copyCommand(g *globals, use, short, long string, args cobra.PositionalArgs,
 	cmd := &cobra.Command{
 		Use: use, Short: short, Long: long + "\n\n" + exitCodesHelp, Args: args,
 		RunE: func(cmd *cobra.Command, a []string) error {
-			cfg, err := g.loadConfig()
-			if err != nil {
-				return err
-			}
-			cat, err := g.openCatalog(cmd.Context(), cfg)
+			cfg, cat, err := g.open(cmd.Context())
 			if err != nil {
 				return err
 			}

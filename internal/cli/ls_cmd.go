@@ -180,11 +180,7 @@ func nonNil[T any](s []T) []T {
 }
 
 func (g *globals) withCatalog(ctx context.Context, f func(*catalog.Catalog) error) error {
-	cfg, err := g.loadConfig()
-	if err != nil {
-		return err
-	}
-	cat, err := g.openCatalog(ctx, cfg)
+	_, cat, err := g.open(ctx)
 	if err != nil {
 		return err
 	}

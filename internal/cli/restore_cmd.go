@@ -29,11 +29,7 @@ outside the target and no link is followed out of it.
 			if o.Target == "" {
 				return usageError("restore needs --to DIR")
 			}
-			cfg, err := g.loadConfig()
-			if err != nil {
-				return err
-			}
-			cat, err := g.openCatalog(cmd.Context(), cfg)
+			_, cat, err := g.open(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -88,11 +84,7 @@ back to the next one.
 ` + exitCodesHelp,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := g.loadConfig()
-			if err != nil {
-				return err
-			}
-			cat, err := g.openCatalog(cmd.Context(), cfg)
+			_, cat, err := g.open(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -159,9 +159,18 @@ func (g *globals) loadConfig() (*config.Config, error) {
 	return config.Load(g.configPath)
 }
 
-// openCatalog opens the catalog the configuration names.
-func (g *globals) openCatalog(ctx context.Context, cfg *config.Config) (*catalog.Catalog, error) {
-	return catalog.Open(ctx, cfg.Catalog.SQLite)
+// open loads the configuration and opens the catalog it names; the caller
+// closes the catalog.
+func (g *globals) open(ctx context.Context) (*config.Config, *catalog.Catalog, error) {
+	cfg, err := g.loadConfig()
+	if err != nil {
+		return nil, nil, err
+	}
+	cat, err := catalog.Open(ctx, cfg.Catalog.SQLite)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, cat, nil
 }
 
 // printJSON writes v as indented JSON.

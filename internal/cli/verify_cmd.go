@@ -30,11 +30,7 @@ is damage of the copies on it.
 ` + exitCodesHelp,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := g.loadConfig()
-			if err != nil {
-				return err
-			}
-			cat, err := g.openCatalog(cmd.Context(), cfg)
+			_, cat, err := g.open(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -196,25 +196,35 @@ func (c *Config) Chain(source string) []ChainLink {
 	if chain == nil {
 		return nil
 	}
-	for k, level := range c.MirrorGroups {
-		prev := chain[len(chain)-1]
-		id := prev.Buffer.ID(prev.Agent.Name)
-		var next *ChainLink
-		for _, a := range level {
-			for _, b := range a.Buffers {
-				if b.Follows == id {
-					next = &ChainLink{Agent: a, Buffer: b, Copy: k + 2}
-					break
-				}
-			}
-			if next != nil {
-				break
-			}
-		}
-		if next == nil {
+	first := chain[0]
+	return append(chain, follow(first.Buffer.ID(first.Agent.Name), c.MirrorGroups, 2)...)
+}
+
+// follow walks a daisy chain from the buffer id through the levels (mirror
+// levels or copy stages), one link per level while a buffer of the level
+// follows the previous link; the links are numbered first, first+1, ...
+func follow(id string, levels [][]MediaAgent, first int) []ChainLink {
+	var chain []ChainLink
+	for k, level := range levels {
+		next, ok := follower(level, id)
+		if !ok {
 			break
 		}
-		chain = append(chain, *next)
+		next.Copy = first + k
+		chain = append(chain, next)
+		id = next.Buffer.ID(next.Agent.Name)
 	}
 	return chain
+}
+
+// follower returns the buffer of a level that follows buffer id.
+func follower(level []MediaAgent, id string) (ChainLink, bool) {
+	for _, a := range level {
+		for _, b := range a.Buffers {
+			if b.Follows == id {
+				return ChainLink{Agent: a, Buffer: b}, true
+			}
+		}
+	}
+	return ChainLink{}, false
 }

@@ -176,26 +176,5 @@ func (j *CopyJob) Chain(rmaBufferID string) []ChainLink {
 	if _, _, ok := j.RestoreBuffer(rmaBufferID); !ok {
 		return nil
 	}
-	var chain []ChainLink
-	id := rmaBufferID
-	for k, stage := range j.CopyGroups {
-		var next *ChainLink
-		for _, a := range stage {
-			for _, b := range a.Buffers {
-				if b.Follows == id {
-					next = &ChainLink{Agent: a, Buffer: b, Copy: k + 1}
-					break
-				}
-			}
-			if next != nil {
-				break
-			}
-		}
-		if next == nil {
-			break
-		}
-		chain = append(chain, *next)
-		id = next.Buffer.ID(next.Agent.Name)
-	}
-	return chain
+	return follow(rmaBufferID, j.CopyGroups, 1)
 }
