@@ -4,12 +4,15 @@
 # seed 1), in one run, alternating tools so that both see the same machine
 # state. Prints a markdown table of medians and ratios.
 #
-#   scripts/bench.sh [RUNS]        (default 3 runs per configuration)
+#   scripts/bench.sh [RUNS [COPIES...]]   (default 3 runs of 1, 2 and 3 copies)
 #
 # Input MB/s = data set bytes / wall time, each run followed by sync.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
+shift || true
+copies=("$@")
+[ ${#copies[@]} -gt 0 ] || copies=(1 2 3)
 root=$PWD/.bench
 src=$root/src
 out=$root/out
@@ -94,7 +97,7 @@ tar -cf - -C "$src" D1 D2 D3 D4 >/dev/null
 
 echo "| copies | tar (s) | tar input MB/s | daisy (s) | daisy input MB/s | daisy / tar |"
 echo "|---|---|---|---|---|---|"
-for k in 1 2 3; do
+for k in "${copies[@]}"; do
 	tt=() dt=()
 	for _ in $(seq 1 "$runs"); do
 		tt+=("$(run_tar "$k")")
@@ -105,7 +108,8 @@ for k in 1 2 3; do
 	awk -v k="$k" -v t="$tm" -v d="$dm" -v b="$bytes" 'BEGIN {
 		printf "| %d | %.2f | %.0f | %.2f | %.0f | %.2f× |\n", k, t, b/t/1e6, d, b/d/1e6, t/d }'
 done
-run_daisy 3 "$root/cpu-3copies.prof" >/dev/null
+k=${copies[${#copies[@]}-1]}
+run_daisy "$k" "$root/cpu-${k}copies.prof" >/dev/null
 echo
-echo "CPU profile of a 3-copy daisy backup: $root/cpu-3copies.prof (go tool pprof -top $root/daisy $root/cpu-3copies.prof)"
+echo "CPU profile of a $k-copy daisy backup: $root/cpu-${k}copies.prof (go tool pprof -top $root/daisy $root/cpu-${k}copies.prof)"
 rm -rf "$out"
