@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"daisy/internal/catalog"
+	"daisy/internal/config"
 	"daisy/internal/jobs"
 )
 
@@ -107,20 +109,60 @@ volume is read).
 	}
 	volumes.Flags().StringVar(&pool, "pool", "", "only volumes of this pool")
 
-	var fileSource, fileObject string
+	var fileSource, fileObject, fileAt string
+	var recursive bool
 	files := &cobra.Command{
-		Use: "files (--source S | --object ID) [DIR]", Short: "List the files of an object (a directory's entries with DIR)", Args: maxArgs(1),
+		Use:   "files (--source S [--at TIME] | --object ID) [PATH]",
+		Short: "List a directory of a backup as it was (the top of the tree without PATH)",
+		Long: `files lists, from the catalog alone, the direct entries of directory PATH
+in an object, with modes, owners, sizes and modification times; without
+PATH it lists the top of the object's tree (the source's paths). With -R
+it lists PATH and everything below it (without PATH: the whole object).
+
+The object is --object ID, or the latest complete backup of --source S, or
+with --at TIME the latest complete backup of S that started not after TIME.
+TIME is an RFC 3339 time (2026-11-01T08:00:00+01:00), a date (2026-11-01,
+meaning the end of that day, local time) or a duration ago (3d, 12h).
+
+` + exitCodesHelp,
+		Args: maxArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.withCatalog(cmd.Context(), func(cat *catalog.Catalog) error {
-				o, err := jobs.FindObject(cmd.Context(), cat, fileObject, fileSource)
+			ctx := cmd.Context()
+			var at time.Time
+			if fileAt != "" {
+				if fileObject != "" {
+					return usageError("--at picks an object of --source; it does not go with --object")
+				}
+				if fileSource == "" {
+					return usageError("--at needs --source")
+				}
+				var err error
+				if at, err = parseAt(fileAt); err != nil {
+					return err
+				}
+			}
+			return g.withCatalog(ctx, func(cat *catalog.Catalog) error {
+				var o catalog.Object
+				var err error
+				if fileAt != "" {
+					o, err = objectAt(ctx, cat, fileSource, at)
+				} else {
+					o, err = jobs.FindObject(ctx, cat, fileObject, fileSource)
+				}
 				if err != nil {
 					return err
 				}
-				dir := ""
-				if len(args) == 1 {
-					dir = args[0]
+				var fl []catalog.File
+				switch {
+				case recursive && len(args) == 0:
+					fl, err = cat.Files(ctx, o.ID, "")
+				case recursive:
+					fl, err = cat.FilesUnder(ctx, o.ID, args[0])
+				case len(args) == 0:
+					fl, err = cat.Roots(ctx, o.ID)
+				default:
+					fl, err = listDir(ctx, cat, o, args[0])
 				}
-				fl, err := cat.Files(cmd.Context(), o.ID, dir)
 				if err != nil {
 					return err
 				}
@@ -140,7 +182,9 @@ volume is read).
 		},
 	}
 	files.Flags().StringVar(&fileSource, "source", "", "the latest complete object of this source")
+	files.Flags().StringVar(&fileAt, "at", "", "with --source: the latest complete object started not after this time (RFC 3339, YYYY-MM-DD = end of that day, or a duration ago like 3d)")
 	files.Flags().StringVar(&fileObject, "object", "", "this object (ID or unique prefix)")
+	files.Flags().BoolVarP(&recursive, "recursive", "R", false, "list everything below PATH (the whole object without PATH)")
 
 	var limit int
 	jobsCmd := &cobra.Command{
@@ -170,6 +214,59 @@ volume is read).
 	jobsCmd.Flags().IntVar(&limit, "limit", 50, "at most this many jobs")
 	cmd.AddCommand(objects, copies, volumes, files, jobsCmd)
 	return cmd
+}
+
+// parseAt reads the time of --at: RFC 3339, a date (the end of that day,
+// local time: a backup made that evening counts) or a duration before now.
+func parseAt(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	if t, err := time.ParseInLocation(time.DateOnly, s, time.Local); err == nil {
+		return t.AddDate(0, 0, 1).Add(-time.Nanosecond), nil
+	}
+	if d, err := config.ParseDuration(s); err == nil {
+		return time.Now().Add(-d), nil
+	}
+	return time.Time{}, usageError("--at %q: give an RFC 3339 time (2026-11-01T08:00:00Z), a date (2026-11-01, the end of that day) or a duration ago (3d)", s)
+}
+
+// objectAt is catalog.ObjectAt with the command line's errors: a source
+// without a backup at that time is a usage error, as in jobs.FindObject.
+func objectAt(ctx context.Context, cat *catalog.Catalog, source string, at time.Time) (catalog.Object, error) {
+	o, err := cat.ObjectAt(ctx, source, at)
+	if errors.Is(err, catalog.ErrNotFound) {
+		return o, usageError("source %q has no complete backup started at or before %s (daisy ls objects --source %s lists them)",
+			source, at.Local().Format(time.RFC3339), source)
+	}
+	return o, err
+}
+
+// listDir lists the entries of directory dir of object o. A dir that the
+// object neither holds nor has entries below is an error, not an empty
+// listing.
+func listDir(ctx context.Context, cat *catalog.Catalog, o catalog.Object, dir string) ([]catalog.File, error) {
+	fl, err := cat.Files(ctx, o.ID, dir)
+	if err != nil || len(fl) > 0 {
+		return fl, err
+	}
+	for _, p := range []string{strings.TrimRight(dir, "/"), strings.TrimRight(dir, "/") + "/"} {
+		if p == "" {
+			p = "/"
+		}
+		f, err := cat.File(ctx, o.ID, p)
+		if err == nil {
+			if f.Type != '5' {
+				return []catalog.File{f}, nil // a file lists itself, as ls does
+			}
+			return fl, nil // an empty directory
+		}
+		if !errors.Is(err, catalog.ErrNotFound) {
+			return nil, err
+		}
+	}
+	return nil, fmt.Errorf("%s is not in object %s of %s (%s); daisy ls files without a path lists the top of the tree",
+		dir, o.ID, o.Source, o.Started.Local().Format(time.DateTime))
 }
 
 func nonNil[T any](s []T) []T {

@@ -92,6 +92,15 @@ type Drive struct {
 
 var _ mediaagent.VolumeSource = (*Drive)(nil)
 
+// Lock takes the pool's lock for this manager (until Close), so that no
+// other daisy process writes to the pool meanwhile; it fails with
+// ErrPoolBusy if another process holds it.
+func (m *Manager) Lock(p config.Pool) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.lockPool(p)
+}
+
 func (m *Manager) lockPool(p config.Pool) error {
 	if m.locks[p.Name] != nil {
 		return nil
@@ -115,8 +124,10 @@ func (d *Drive) options() vtape.Options {
 	return vtape.Options{BlockSize: int(d.dev.BlockSize), Capacity: d.pool.VolumeCapacity, Fault: d.fault}
 }
 
-// Next mounts an appendable volume of the pool with room left, or labels
-// a new one.
+// Next mounts an appendable volume of the pool with room left; failing
+// that it relabels a recyclable volume of the pool (its file is cut to
+// nothing and labelled with a new volume ID, the label string stays), and
+// only when there is none it labels a new volume file.
 func (d *Drive) Next(ctx context.Context) (mediaagent.Mount, error) {
 	m := d.m
 	m.mu.Lock()
@@ -173,6 +184,18 @@ func (d *Drive) mount(v catalog.Volume) (mediaagent.Mount, error) {
 }
 
 func (d *Drive) create(ctx context.Context, vols []catalog.Volume) (mediaagent.Mount, error) {
+	for _, v := range vols {
+		if v.State != StateRecyclable || d.m.inUse[v.ID] || v.Path == "" {
+			continue
+		}
+		mt, ok, err := d.recycle(ctx, v)
+		if err != nil {
+			return mediaagent.Mount{}, err
+		}
+		if ok {
+			return mt, nil
+		}
+	}
 	taken := map[string]bool{}
 	for _, v := range vols {
 		taken[v.Label] = true
@@ -240,4 +263,55 @@ func (d *Drive) Release(ctx context.Context, mt mediaagent.Mount, blocks int64, 
 		return err
 	}
 	return closeErr
+}
+
+// recycle labels a recyclable volume anew: it checks that no good copy is
+// on it, cuts its file to nothing, writes a label with a new volume ID and
+// the same label string, and records the new ID in the catalog row (state
+// appendable, one block). ok is false, with no error, for a volume that
+// cannot be reused now (a good copy still on it, the file is not a regular
+// file); the caller then tries another one or labels a new file.
+func (d *Drive) recycle(ctx context.Context, v catalog.Volume) (mt mediaagent.Mount, ok bool, err error) {
+	n, err := d.m.cat.GoodExtentsOnVolume(ctx, v.ID)
+	if err != nil || n > 0 {
+		return mediaagent.Mount{}, false, err
+	}
+	var med *vtape.Medium
+	fi, err := os.Lstat(v.Path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		med, err = vtape.Create(v.Path, d.options())
+	case err != nil:
+		return mediaagent.Mount{}, false, fmt.Errorf("pool %s: recycle %s: %w", d.pool.Name, v.Label, err)
+	case !fi.Mode().IsRegular():
+		return mediaagent.Mount{}, false, nil
+	default:
+		if err := os.Truncate(v.Path, 0); err != nil {
+			return mediaagent.Mount{}, false, fmt.Errorf("pool %s: recycle %s: %w", d.pool.Name, v.Label, err)
+		}
+		med, err = vtape.Open(v.Path, d.options())
+	}
+	if err != nil {
+		return mediaagent.Mount{}, false, fmt.Errorf("pool %s: recycle %s: %w", d.pool.Name, v.Label, err)
+	}
+	l := volume.Label{VolumeID: records.NewID(), Label: v.Label, Pool: d.pool.Name, BlockSize: int(d.dev.BlockSize), Created: time.Now().UTC()}
+	if err := volume.Format(med, l); err != nil {
+		med.Close()
+		return mediaagent.Mount{}, false, fmt.Errorf("pool %s: recycle %s: %w", d.pool.Name, v.Label, err)
+	}
+	if err := med.Sync(); err != nil {
+		med.Close()
+		return mediaagent.Mount{}, false, fmt.Errorf("pool %s: recycle %s: %w", d.pool.Name, v.Label, err)
+	}
+	nv := catalog.Volume{
+		ID: l.VolumeID.String(), State: StateAppendable, BlockSize: l.BlockSize, Blocks: 1, Bytes: int64(l.BlockSize),
+		Capacity: d.pool.VolumeCapacity, Created: l.Created, Updated: l.Created,
+	}
+	// The file is labelled before the catalog learns the new ID: a crash
+	// in between leaves a recyclable volume, relabelled again next time.
+	if err := d.m.cat.RelabelVolume(ctx, v.ID, nv); err != nil {
+		med.Close()
+		return mediaagent.Mount{}, false, fmt.Errorf("pool %s: recycle %s: %w", d.pool.Name, v.Label, err)
+	}
+	return mediaagent.Mount{Medium: med, Label: l, At: 1}, true, nil
 }

@@ -1,0 +1,72 @@
+package cli
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"daisy/internal/jobs"
+)
+
+func newPruneCmd(g *globals) *cobra.Command {
+	var dry bool
+	cmd := &cobra.Command{
+		Use:   "prune",
+		Short: "Expire copies past their pool's retention; recycle emptied volumes",
+		Long: `prune applies the retention of every pool that has one (retention: 30d):
+a copy in such a pool expires when its object was backed up longer ago than
+the retention. Expired copies are dropped from the catalog, an object left
+without any copy is removed with its file list, and volumes left without a
+good copy become recyclable: they are labelled anew when their pool needs
+a volume. An object that a remaining object is based on is never expired.
+With --dry-run nothing changes and the same lists are printed.
+
+` + exitCodesHelp,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, cat, err := g.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer cat.Close()
+			res, err := jobs.Prune(cmd.Context(), cfg, cat, jobs.PruneOptions{Now: time.Now(), DryRun: dry, Logger: g.log})
+			if res == nil {
+				return err
+			}
+			if g.json {
+				if perr := g.printJSON(res); perr != nil && err == nil {
+					err = perr
+				}
+			} else {
+				printPrune(g, res)
+			}
+			return err
+		},
+	}
+	cmd.Flags().BoolVar(&dry, "dry-run", false, "print what would expire and be recycled; change nothing")
+	return cmd
+}
+
+func printPrune(g *globals, res *jobs.PruneResult) {
+	w := g.stdout
+	head, would := fmt.Sprintf("prune job %d", res.Job), ""
+	if res.DryRun {
+		head, would = "prune (dry run)", "would be "
+	}
+	fmt.Fprintf(w, "%s: %d cop%s %sexpired, %d object(s) %sremoved, %d volume(s) %smade recyclable\n", head,
+		len(res.Expired), map[bool]string{true: "y", false: "ies"}[len(res.Expired) == 1], would,
+		len(res.Removed), would, len(res.Recycled), would)
+	for _, e := range res.Expired {
+		fmt.Fprintf(w, "  expired  %-10s %s copy %d (pool %s, %s, backed up %s)\n", e.Source, e.Object, e.Copy, e.Pool, e.State, e.Started.Local().Format(time.DateTime))
+	}
+	for _, r := range res.Removed {
+		fmt.Fprintf(w, "  removed  %-10s %s (backed up %s)\n", r.Source, r.Object, r.Started.Local().Format(time.DateTime))
+	}
+	for _, k := range res.Kept {
+		fmt.Fprintf(w, "  kept     %-10s %s: past retention, but %s is based on it\n", k.Source, k.Object, k.NeededBy)
+	}
+	for _, v := range res.Recycled {
+		fmt.Fprintf(w, "  volume   %s (pool %s): %s → recyclable\n", v.Label, v.Pool, v.From)
+	}
+}

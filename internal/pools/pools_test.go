@@ -1,0 +1,111 @@
+package pools
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"daisy/internal/catalog"
+	"daisy/internal/config"
+	"daisy/internal/device/vtape"
+	"daisy/internal/volume"
+)
+
+func setState(t *testing.T, cat *catalog.Catalog, id, state string) {
+	t.Helper()
+	v, err := cat.Volume(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.State = state
+	if err := cat.UpdateVolume(context.Background(), v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A pool that needs a volume relabels a recyclable one (new ID, same label
+// and file) before it creates a file; one that still holds a good copy is
+// left alone.
+func TestNextRecyclesVolumes(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	cat, err := catalog.Open(ctx, filepath.Join(dir, "catalog.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cat.Close()
+	pool := config.Pool{Name: "p", Type: "vtape", Directory: filepath.Join(dir, "p"), VolumeCapacity: 1 << 20}
+	dev := config.Device{Name: "d", Type: "vtape", BlockSize: 64 << 10}
+	if err := cat.EnsurePool(ctx, catalog.Pool{Name: "p", Type: "vtape", Directory: pool.Directory}); err != nil {
+		t.Fatal(err)
+	}
+	m := NewManager(cat)
+	defer m.Close()
+	d := m.Drive(pool, dev)
+
+	next := func() (string, string) {
+		t.Helper()
+		mt, err := d.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Release(ctx, mt, 10, true, nil); err != nil {
+			t.Fatal(err)
+		}
+		return mt.Label.VolumeID.String(), mt.Label.Label
+	}
+	id1, label1 := next()
+	setState(t, cat, id1, StateRecyclable)
+	id2, label2 := next()
+	if label2 != label1 || id2 == id1 {
+		t.Fatalf("second volume %s (%s), want %s relabelled with a new id (was %s)", label2, id2, label1, id1)
+	}
+	files, _ := filepath.Glob(filepath.Join(pool.Directory, "*.vtape"))
+	if len(files) != 1 {
+		t.Fatalf("%d volume files, want 1", len(files))
+	}
+	// The file holds the new label and nothing after it.
+	med, err := vtape.Open(files[0], vtape.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := volume.NewReader(med)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Label().VolumeID.String() != id2 || med.Blocks() != 1 {
+		t.Fatalf("file holds %s with %d blocks, want %s with 1", r.Label().VolumeID, med.Blocks(), id2)
+	}
+	med.Close()
+	v, err := cat.Volume(ctx, id2)
+	if err != nil || v.Label != label1 || v.State != StateFull {
+		t.Fatalf("catalog row %+v, %v", v, err)
+	}
+
+	// A recyclable volume with a good copy on it is not reused.
+	const obj = "0190aaaa-0000-7000-8000-000000000001"
+	if err := cat.AddObject(ctx, catalog.Object{ID: obj, Source: "S", Client: "h", Level: "full"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cat.FinishObject(ctx, obj, 100, 3, 1, "sha256:00", catalog.ObjectComplete, v.Created); err != nil {
+		t.Fatal(err)
+	}
+	if err := cat.AddCopy(ctx, catalog.Copy{ObjectID: obj, Number: 1, Role: catalog.RoleBackup, Pool: "p"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cat.CommitCopy(ctx, obj, 1, []catalog.Extent{{VolumeID: id2, FirstBlock: 1, LastBlock: 1, EndOffset: 100}}); err != nil {
+		t.Fatal(err)
+	}
+	setState(t, cat, id2, StateRecyclable)
+	id3, label3 := next()
+	if id3 == id2 || label3 == label1 {
+		t.Fatalf("volume %s with a good copy was reused as %s (%s)", label1, label3, id3)
+	}
+	if _, err := cat.Volume(ctx, id2); err != nil {
+		t.Fatalf("the volume with the good copy: %v", err)
+	}
+	files, _ = filepath.Glob(filepath.Join(pool.Directory, "*.vtape"))
+	if len(files) != 2 {
+		t.Fatalf("%d volume files, want 2", len(files))
+	}
+}
