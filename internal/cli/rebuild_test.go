@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -404,4 +405,39 @@ func TestRebuildTwoCopiesOnOneVolume(t *testing.T) {
 		restoreAndCompare(t, dir, cfg, o.Source, o.FromCopy)
 		restoreAndCompare(t, dir, cfg, o.Source, o.NewCopies[0])
 	}
+}
+
+// The block holding an object's Begin record and its first copy mark is
+// damaged: the copy marks repeated in every block still tell which copy
+// the rest of the records belong to, so the copy is rebuilt as failed, not
+// lost from the catalog.
+func TestRebuildFirstBlockDamaged(t *testing.T) {
+	spec := testtree.Spec{SmallFiles: 100, LargeFiles: 2, LargeSize: 4 << 20}
+	dir, cfg := figure2(t, map[string]testtree.Spec{"D2": spec}, nil)
+	d2 := objectOf(t, backupJSON(t, cfg, 0), "D2")
+	cat := openCatalog(t, dir)
+	exts, err := cat.Extents(context.Background(), d2, 1)
+	if err != nil || len(exts) == 0 {
+		t.Fatalf("extents: %v %v", exts, err)
+	}
+	v, err := cat.Volume(context.Background(), exts[0].VolumeID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat.Close()
+	flipByte(t, v.Path, exts[0].FirstBlock*int64(v.BlockSize)+100)
+	removeCatalog(t, dir)
+	if code, out, errs := run(t, "-c", cfg, "scan", "--rebuild"); code != ExitPartial {
+		t.Fatalf("rebuild: exit %d\n%s%s", code, out, errs)
+	}
+	states := map[int]string{}
+	for _, c := range lsJSON[[]catalog.Copy](t, cfg, "copies") {
+		if c.ObjectID == d2 {
+			states[c.Number] = c.State
+		}
+	}
+	if states[1] != jobs.CopyFailed || states[2] != jobs.CopyGood || states[3] != jobs.CopyGood {
+		t.Fatalf("D2 copies after the rebuild: %v; want 1 failed, 2 and 3 good", states)
+	}
+	restoreAndCompare(t, dir, cfg, "D2", 0)
 }

@@ -120,14 +120,15 @@ type BMA struct {
 }
 
 type objState struct {
-	copy    int
-	input   *Input
-	marked  *volume.Writer // the writer on which the copy mark was written
-	extents []Extent
-	bytes   int64
-	gotEnd  bool // the End record reached the agent
-	ended   bool // the End record is on the medium
-	err     error
+	copy     int
+	input    *Input
+	marked   *volume.Writer // the writer on which the copy mark was written
+	markedIn int64          // and the block it went into
+	extents  []Extent
+	bytes    int64
+	gotEnd   bool // the End record reached the agent
+	ended    bool // the End record is on the medium
+	err      error
 }
 
 // VolumesWritten returns the labels of the volumes written, in order.
@@ -300,7 +301,15 @@ func (a *BMA) write(ctx context.Context, in *Input, r *records.Record) error {
 			return err
 		}
 	}
-	if st != nil && st.marked != a.w {
+	if st != nil && (st.marked != a.w || st.markedIn != a.w.Blocks()) {
+		// Every block says which copy the objects in it belong to, so a
+		// volume read without the catalog can tell, whatever blocks were
+		// damaged: the mark goes into the same block as the record.
+		if a.w.Room() < len(a.copyMark(r.Object(), st))+r.Len() {
+			if err := a.flush(ctx); err != nil {
+				return err
+			}
+		}
 		if err := a.mark(ctx, r.Object(), st); err != nil {
 			return err
 		}
@@ -314,9 +323,16 @@ func (a *BMA) write(ctx context.Context, in *Input, r *records.Record) error {
 	return err
 }
 
-// copyMark encodes the CopyMark record of an object's copy.
+// copyMark encodes the CopyMark record of an object's copy. The first
+// mark on a volume names the media agent; the marks repeated in later
+// blocks leave it out, so that a mark always fits the room a block of four
+// full data records leaves.
 func (a *BMA) copyMark(id records.ID, st *objState) []byte {
-	p, _ := json.Marshal(records.CopyInfo{Copy: st.copy, Role: st.input.Role, Level: st.input.Level, MediaAgent: a.Name}) // a plain struct always marshals
+	ci := records.CopyInfo{Copy: st.copy, Role: st.input.Role, Level: st.input.Level}
+	if st.marked != a.w {
+		ci.MediaAgent = a.Name
+	}
+	p, _ := json.Marshal(ci) // a plain struct always marshals
 	return records.Encode(nil, records.TypeCopyMark, id, 0, 0, p)
 }
 
@@ -330,7 +346,7 @@ func (a *BMA) mark(ctx context.Context, id records.ID, st *objState) error {
 		}
 	}
 	if err == nil {
-		st.marked = a.w
+		st.marked, st.markedIn = a.w, a.w.Blocks()
 	}
 	return err
 }
@@ -380,7 +396,7 @@ func (a *BMA) span(ctx context.Context) error {
 			if err := a.w.Add(a.copyMark(id, st)); err != nil {
 				return err
 			}
-			st.marked = a.w
+			st.marked, st.markedIn = a.w, a.w.Blocks()
 		}
 	}
 	if err := old.Span(a.w); err != nil {

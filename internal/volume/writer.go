@@ -154,6 +154,10 @@ func (w *Writer) Add(rec []byte) error {
 	return nil
 }
 
+// Room returns how many bytes of records still fit in the block being
+// filled.
+func (w *Writer) Room() int { return len(w.blk) - BlockHeaderSize - w.fill }
+
 // Pending returns the number of payload bytes in the block being filled.
 func (w *Writer) Pending() int { return w.fill }
 
