@@ -18,20 +18,6 @@ import (
 // is needed: a directory listing is one range scan per child directory plus
 // the child entries (see children), the top of a tree one seek per root.
 
-// The statements of this file. (They belong in sql.go with the rest of
-// the package's SQL; they are here only because this change may not edit
-// that file. GLOB is SQLite's: a PostgreSQL backend rewrites it as a
-// LIKE prefilter or drops it, the exact match is done in Go anyway.)
-const (
-	sqlObjectAt = `SELECT ` + sqlObjectColumns + ` FROM objects WHERE source = ? AND state = 'complete' AND started <= ?
-ORDER BY started DESC, id DESC LIMIT 1`
-	sqlFileAfter = `SELECT ` + sqlFileColumns + ` FROM files WHERE object_id = ? AND path > ? ORDER BY path LIMIT 1`
-	sqlFileFrom  = `SELECT ` + sqlFileColumns + ` FROM files WHERE object_id = ? AND path >= ? ORDER BY path LIMIT 1`
-	sqlFindAll   = `SELECT ` + sqlFileColumns + ` FROM files WHERE object_id = ? AND rtrim(path, '/') GLOB ? ORDER BY path`
-	sqlFindRange = `SELECT ` + sqlFileColumns + ` FROM files WHERE object_id = ? AND path >= ? AND path < ?
-AND rtrim(path, '/') GLOB ? ORDER BY path`
-)
-
 // ObjectAt returns the object to browse or restore a source as it was at
 // at: the newest complete object of the source whose backup started not
 // after at (ties broken by the higher id). It returns ErrNotFound when the

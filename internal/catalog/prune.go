@@ -8,21 +8,6 @@ import (
 	"time"
 )
 
-// Retention and recycling. The SQL of this file is kept here rather than
-// in sql.go only while that file has other owners; it uses the same
-// portable subset.
-const (
-	sqlSetObjectStarted    = `UPDATE objects SET started = ? WHERE id = ?`
-	sqlGoodExtentsOnVolume = `SELECT COUNT(*) FROM extents e
-JOIN copies c ON c.object_id = e.object_id AND c.number = e.copy_number
-WHERE e.volume_id = ? AND c.state = 'good'`
-	sqlDeadExtentsOnVolume = `DELETE FROM extents WHERE volume_id = ?`
-	sqlVolumeByID          = `SELECT ` + sqlVolumeColumns + ` FROM volumes WHERE id = ?`
-	sqlRelabelVolume       = `UPDATE volumes SET id = ?, state = ?, block_size = ?, blocks = ?, bytes = ?, capacity = ?,
-	created = ?, updated = ?, last_written = ?
-WHERE id = ? AND state = 'recyclable'`
-)
-
 // ErrVolumeInUse is returned (wrapped) by RelabelVolume for a volume that
 // still holds a good copy, or that is not recyclable.
 var ErrVolumeInUse = errors.New("catalog: volume still holds live data")

@@ -5,17 +5,6 @@ import (
 	"fmt"
 )
 
-// What a catalog rebuilt from volumes (daisy scan --rebuild) needs beyond
-// the methods a backup uses. The SQL is here rather than in sql.go so that
-// this file can be reviewed on its own; a PostgreSQL backend takes it over
-// with the rest.
-const (
-	sqlSetObjectFiles = `UPDATE objects SET files = ? WHERE id = ?`
-	sqlCountObjects   = `SELECT COUNT(*) FROM objects`
-	sqlCountCopies    = `SELECT COUNT(*) FROM copies`
-	sqlCountVolumes   = `SELECT COUNT(*) FROM volumes`
-)
-
 // Counts are the numbers of rows of the main tables.
 type Counts struct {
 	Objects int64 `json:"objects"`

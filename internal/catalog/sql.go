@@ -283,3 +283,37 @@ func sqlAddFiles(n int) string {
 	b.WriteString(sqlAddFileTail)
 	return b.String()
 }
+
+// Browsing (browse.go). GLOB is SQLite's: a PostgreSQL backend rewrites it
+// as a LIKE prefilter or drops it; the exact match is done in Go anyway.
+const (
+	sqlObjectAt = `SELECT ` + sqlObjectColumns + ` FROM objects WHERE source = ? AND state = 'complete' AND started <= ?
+ORDER BY started DESC, id DESC LIMIT 1`
+	sqlFileAfter = `SELECT ` + sqlFileColumns + ` FROM files WHERE object_id = ? AND path > ? ORDER BY path LIMIT 1`
+	sqlFileFrom  = `SELECT ` + sqlFileColumns + ` FROM files WHERE object_id = ? AND path >= ? ORDER BY path LIMIT 1`
+	sqlFindAll   = `SELECT ` + sqlFileColumns + ` FROM files WHERE object_id = ? AND rtrim(path, '/') GLOB ? ORDER BY path`
+	sqlFindRange = `SELECT ` + sqlFileColumns + ` FROM files WHERE object_id = ? AND path >= ? AND path < ?
+AND rtrim(path, '/') GLOB ? ORDER BY path`
+)
+
+// Retention and recycling (prune.go).
+const (
+	sqlSetObjectStarted    = `UPDATE objects SET started = ? WHERE id = ?`
+	sqlGoodExtentsOnVolume = `SELECT COUNT(*) FROM extents e
+JOIN copies c ON c.object_id = e.object_id AND c.number = e.copy_number
+WHERE e.volume_id = ? AND c.state = 'good'`
+	sqlDeadExtentsOnVolume = `DELETE FROM extents WHERE volume_id = ?`
+	sqlVolumeByID          = `SELECT ` + sqlVolumeColumns + ` FROM volumes WHERE id = ?`
+	sqlRelabelVolume       = `UPDATE volumes SET id = ?, state = ?, block_size = ?, blocks = ?, bytes = ?, capacity = ?,
+	created = ?, updated = ?, last_written = ?
+WHERE id = ? AND state = 'recyclable'`
+)
+
+// What a catalog rebuilt from volumes (daisy scan --rebuild, rebuild.go)
+// needs beyond the methods a backup uses.
+const (
+	sqlSetObjectFiles = `UPDATE objects SET files = ? WHERE id = ?`
+	sqlCountObjects   = `SELECT COUNT(*) FROM objects`
+	sqlCountCopies    = `SELECT COUNT(*) FROM copies`
+	sqlCountVolumes   = `SELECT COUNT(*) FROM volumes`
+)
