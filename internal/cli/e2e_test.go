@@ -265,13 +265,24 @@ func TestDamagedBlockFallsBack(t *testing.T) {
 	if err != nil || len(exts) == 0 {
 		t.Fatalf("extents of D2 copy 1: %v %v", exts, err)
 	}
-	v, err := cat.Volume(context.Background(), exts[0].VolumeID)
+	// The middle of D2's longest extent: not the block with its Begin
+	// record, so that the scanner can still name the source.
+	long := exts[0]
+	for _, e := range exts {
+		if e.LastBlock-e.FirstBlock > long.LastBlock-long.FirstBlock {
+			long = e
+		}
+	}
+	if long.LastBlock-long.FirstBlock < 2 {
+		t.Fatalf("D2's longest extent is blocks %d..%d: too short for the test", long.FirstBlock, long.LastBlock)
+	}
+	v, err := cat.Volume(context.Background(), long.VolumeID)
 	cat.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
 	vol := v.Label
-	block := (exts[0].FirstBlock + exts[0].LastBlock) / 2
+	block := (long.FirstBlock+long.LastBlock)/2 + 1
 	f, err := os.OpenFile(v.Path, os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)

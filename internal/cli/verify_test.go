@@ -41,11 +41,19 @@ func damageCopy(t *testing.T, dir, object string, copyN int) (catalog.Volume, in
 	if err != nil || len(exts) == 0 {
 		t.Fatalf("extents of %s copy %d: %v %v", object, copyN, exts, err)
 	}
-	v, err := cat.Volume(ctx, exts[0].VolumeID)
+	// The middle of the longest extent: inside the object's data, not in
+	// the block with its Begin record.
+	long := exts[0]
+	for _, e := range exts {
+		if e.LastBlock-e.FirstBlock > long.LastBlock-long.FirstBlock {
+			long = e
+		}
+	}
+	v, err := cat.Volume(ctx, long.VolumeID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	block := (exts[0].FirstBlock + exts[0].LastBlock) / 2
+	block := (long.FirstBlock + long.LastBlock + 1) / 2
 	flipByte(t, v.Path, block*int64(v.BlockSize)+4096)
 	return v, block
 }
