@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,24 +17,7 @@ import (
 // backup.
 func figure5(t *testing.T, edit func(string) string) (dir, cfg string) {
 	t.Helper()
-	dir = t.TempDir()
-	src, err := os.ReadFile(filepath.Join("..", "..", "examples", "figure5.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := string(src)
-	if edit != nil {
-		text = edit(text)
-	}
-	cfg = filepath.Join(dir, "daisy.yaml")
-	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	for i := 1; i <= 5; i++ {
-		if err := testtree.Make(filepath.Join(dir, "data", fmt.Sprintf("D%d", i)), testtree.Spec{Seed: uint64(10 + i), SmallFiles: 60, LargeFiles: 1, LargeSize: 2 << 20}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir, cfg = example(t, "figure5.yaml", nil, testtree.Spec{SmallFiles: 60, LargeFiles: 1, LargeSize: 2 << 20}, 10, edit)
 	backupJSON(t, cfg, 0)
 	return dir, cfg
 }

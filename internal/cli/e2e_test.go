@@ -30,8 +30,16 @@ func run(t *testing.T, args ...string) (int, string, string) {
 // under data/D1..D5, applying edit to the configuration text.
 func figure2(t *testing.T, specs map[string]testtree.Spec, edit func(string) string) (dir, cfg string) {
 	t.Helper()
+	return example(t, "figure2.yaml", specs, testtree.Spec{SmallFiles: 40, LargeFiles: 1, LargeSize: 1 << 20}, 0, edit)
+}
+
+// example copies an example configuration (edited by edit, if set) into a
+// fresh directory and makes data/D1..D5 next to it: specs[name] where
+// given, else def, seeded with seed0+i.
+func example(t *testing.T, file string, specs map[string]testtree.Spec, def testtree.Spec, seed0 uint64, edit func(string) string) (dir, cfg string) {
+	t.Helper()
 	dir = t.TempDir()
-	src, err := os.ReadFile(filepath.Join("..", "..", "examples", "figure2.yaml"))
+	src, err := os.ReadFile(filepath.Join("..", "..", "examples", file))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,9 +55,9 @@ func figure2(t *testing.T, specs map[string]testtree.Spec, edit func(string) str
 		name := fmt.Sprintf("D%d", i)
 		spec, ok := specs[name]
 		if !ok {
-			spec = testtree.Spec{SmallFiles: 40, LargeFiles: 1, LargeSize: 1 << 20}
+			spec = def
 		}
-		spec.Seed = uint64(i)
+		spec.Seed = seed0 + uint64(i)
 		if err := testtree.Make(filepath.Join(dir, "data", name), spec); err != nil {
 			t.Fatal(err)
 		}
