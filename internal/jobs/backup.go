@@ -24,23 +24,22 @@ import (
 // source, an object, a copy): the command line is wrong, not the data.
 var ErrUsage = errors.New("usage")
 
-// Job states recorded in the catalog.
+// Job, copy and object states, as the catalog records them.
 const (
-	JobRunning = "running"
-	JobSuccess = "success"
-	JobPartial = "partial" // every object has a good copy, some copy failed
-	JobFailed  = "failed"
+	JobRunning     = catalog.JobRunning
+	JobSuccess     = catalog.JobSuccess
+	JobPartial     = catalog.JobPartial // every object has a good copy, some copy failed
+	JobFailed      = catalog.JobFailed
+	CopyWriting    = catalog.CopyWriting
+	CopyGood       = catalog.CopyGood
+	CopyFailed     = catalog.CopyFailed
+	ObjectWriting  = catalog.ObjectWriting
+	ObjectComplete = catalog.ObjectComplete
+	ObjectFailed   = catalog.ObjectFailed
 )
 
-// Copy and object states recorded in the catalog.
-const (
-	CopyWriting     = "writing"
-	CopyGood        = "good"
-	CopyFailed      = "failed"
-	ObjectComplete  = "complete"
-	ObjectFailed    = "failed"
-	filesBatchLimit = 20000
-)
+// filesBatchLimit is how many file entries go to the catalog at once.
+const filesBatchLimit = 20000
 
 // BackupOptions select what a backup does.
 type BackupOptions struct {
@@ -255,7 +254,7 @@ func (r *backupRun) wire(mgr *pools.Manager) {
 func (r *backupRun) addObject(ctx context.Context, src config.Source, level string) error {
 	id := records.NewID()
 	o := &objectRun{src: src, id: id, links: r.cfg.Chain(src.Name), progress: &SourceProgress{Name: src.Name}}
-	o.obj = catalog.Object{ID: id.String(), Source: src.Name, Client: src.Client, Level: level, Started: time.Now().UTC(), JobID: r.job.ID, State: CopyWriting}
+	o.obj = catalog.Object{ID: id.String(), Source: src.Name, Client: src.Client, Level: level, Started: time.Now().UTC(), JobID: r.job.ID, State: ObjectWriting}
 	if err := r.cat.AddObject(ctx, o.obj); err != nil {
 		return err
 	}

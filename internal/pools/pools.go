@@ -28,10 +28,10 @@ import (
 
 // Volume states in the catalog.
 const (
-	StateAppendable = "appendable"
-	StateFull       = "full"
-	StateRecyclable = "recyclable"
-	StateRetired    = "retired"
+	StateAppendable = catalog.VolumeAppendable
+	StateFull       = catalog.VolumeFull
+	StateRecyclable = catalog.VolumeRecyclable
+	StateRetired    = catalog.VolumeRetired
 )
 
 // ErrPoolBusy is returned when another process writes to the pool.
