@@ -64,12 +64,18 @@ type Options struct {
 	OnError func(path string, err error)
 	// BufferSize is the size of the copy buffer for file data; default 1 MiB.
 	BufferSize int
+	// Base, if set, makes the archive an incremental one against the tree
+	// Base describes: see incremental.go.
+	Base Base
 }
 
 // Stats counts what Archive wrote.
 type Stats struct {
 	Entries, Files, Dirs, Symlinks, HardLinks, Errors int64
 	Bytes                                             int64 // file content bytes
+	// Unchanged counts the entries left out because they are as in the
+	// base; Deleted the deletion entries written (incremental only).
+	Unchanged, Deleted int64
 }
 
 // ErrFileChanged is wrapped by the error reported to OnError for a regular
@@ -104,6 +110,7 @@ func Archive(ctx context.Context, w io.Writer, opts Options) (Stats, error) {
 	a := &archiver{
 		ctx:    ctx,
 		opts:   opts,
+		base:   opts.Base,
 		users:  map[int]string{},
 		groups: map[int]string{},
 		links:  map[fileID]string{},
@@ -172,6 +179,7 @@ type fileID struct{ dev, ino uint64 }
 type archiver struct {
 	ctx     context.Context
 	opts    Options
+	base    Base
 	stats   Stats
 	cw      *countingWriter
 	tw      *tar.Writer
@@ -251,13 +259,29 @@ func (a *archiver) root(p string) error {
 		return a.children(fd, "/")
 	}
 	dir, base := filepath.Split(p)
+	var prev *BaseEntry
+	if a.base != nil {
+		old, err := a.base.Dir(filepath.Clean(dir))
+		if err != nil {
+			return fmt.Errorf("agent: base of %s: %w", p, err)
+		}
+		if e, ok := old[base]; ok {
+			prev = &e
+		}
+	}
 	var st unix.Stat_t
 	if err := unix.Lstat(p, &st); err != nil {
 		a.report(p, err)
+		if prev != nil && errors.Is(err, unix.ENOENT) {
+			return a.deleted(p, prev)
+		}
 		return nil
 	}
 	typ := modeType(st.Mode)
 	if a.excluded(p, base, typ == fs.ModeDir) {
+		if prev != nil {
+			return a.deleted(p, prev)
+		}
 		return nil
 	}
 	// The parent of a given path is opened following symlinks: the path is
@@ -268,7 +292,7 @@ func (a *archiver) root(p string) error {
 		return nil
 	}
 	defer unix.Close(pfd)
-	return a.child(pfd, p, base, typ)
+	return a.child(pfd, p, base, typ, prev)
 }
 
 func openDir(dirfd int, name string) (int, error) {
@@ -341,6 +365,12 @@ func (a *archiver) children(dfd int, dir string) error {
 		}
 	}
 	slices.SortFunc(ents, func(x, y fs.DirEntry) int { return strings.Compare(x.Name(), y.Name()) })
+	var old map[string]BaseEntry
+	if a.base != nil {
+		if old, err = a.base.Dir(dir); err != nil {
+			return fmt.Errorf("agent: base of %s: %w", dir, err)
+		}
+	}
 	for _, e := range ents {
 		if err := a.ctx.Err(); err != nil {
 			return err
@@ -354,23 +384,28 @@ func (a *archiver) children(dfd int, dir string) error {
 		}
 		typ := e.Type()
 		if a.excluded(full, name, typ == fs.ModeDir) {
-			continue
+			continue // and deleted, if the base has it
+		}
+		var prev *BaseEntry
+		if pe, ok := old[name]; ok {
+			prev = &pe
+			delete(old, name)
 		}
 		if len(a.done) > 0 && covered(a.done, full) {
 			continue
 		}
-		if err := a.child(dfd, full, name, typ); err != nil {
+		if err := a.child(dfd, full, name, typ, prev); err != nil {
 			return err
 		}
 	}
-	return nil
+	return a.deletedIn(dir, old)
 }
 
 // child archives the entry name of directory dfd; full is its absolute path
 // and typ its type as listed.
-func (a *archiver) child(dfd int, full, name string, typ fs.FileMode) error {
+func (a *archiver) child(dfd int, full, name string, typ fs.FileMode, prev *BaseEntry) error {
 	if typ != 0 && typ != fs.ModeDir {
-		return a.other(dfd, full, name)
+		return a.other(dfd, full, name, prev)
 	}
 	var fd int
 	var err error
@@ -381,10 +416,13 @@ func (a *archiver) child(dfd int, full, name string, typ fs.FileMode) error {
 	}
 	if err == unix.ELOOP || err == unix.ENOTDIR || err == unix.ENXIO {
 		// Changed type since it was listed: archive what is there now.
-		return a.other(dfd, full, name)
+		return a.other(dfd, full, name, prev)
 	}
 	if err != nil {
 		a.report(full, err)
+		if prev != nil && errors.Is(err, unix.ENOENT) {
+			return a.deleted(full, prev)
+		}
 		return nil
 	}
 	var st unix.Stat_t
@@ -395,30 +433,40 @@ func (a *archiver) child(dfd int, full, name string, typ fs.FileMode) error {
 	}
 	switch modeType(st.Mode) {
 	case 0:
-		err = a.regular(fd, full, &st)
+		err = a.regular(fd, full, &st, prev)
 	case fs.ModeDir:
-		err = a.dir(fd, full, &st)
+		err = a.dir(fd, full, &st, prev)
 	default:
 		unix.Close(fd)
-		return a.other(dfd, full, name)
+		return a.other(dfd, full, name, prev)
 	}
 	unix.Close(fd)
 	return err
 }
 
 // dir archives the directory open as fd and its subtree.
-func (a *archiver) dir(fd int, full string, st *unix.Stat_t) error {
-	if err := a.emit(full, tar.TypeDir, st, "", fd); err != nil {
-		return err
+func (a *archiver) dir(fd int, full string, st *unix.Stat_t, prev *BaseEntry) error {
+	if prev != nil && prev.unchanged(tar.TypeDir, st, "") {
+		a.stats.Unchanged++
+	} else {
+		if err := a.replaced(full, prev, tar.TypeDir); err != nil {
+			return err
+		}
+		if err := a.emit(full, tar.TypeDir, st, "", fd); err != nil {
+			return err
+		}
 	}
 	return a.children(fd, full)
 }
 
 // other archives an entry that is not opened: symlinks, devices, FIFOs.
-func (a *archiver) other(dfd int, full, name string) error {
+func (a *archiver) other(dfd int, full, name string, prev *BaseEntry) error {
 	var st unix.Stat_t
 	if err := unix.Fstatat(dfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 		a.report(full, err)
+		if prev != nil && errors.Is(err, unix.ENOENT) {
+			return a.deleted(full, prev)
+		}
 		return nil
 	}
 	var flag byte
@@ -450,6 +498,13 @@ func (a *archiver) other(dfd int, full, name string) error {
 		a.report(full, fmt.Errorf("unsupported file type %#o, skipped", st.Mode&unix.S_IFMT))
 		return nil
 	}
+	if prev != nil && prev.unchanged(flag, &st, link) {
+		a.stats.Unchanged++
+		return nil
+	}
+	if err := a.replaced(full, prev, flag); err != nil {
+		return err
+	}
 	return a.emit(full, flag, &st, link, -1)
 }
 
@@ -474,7 +529,14 @@ func (a *archiver) readlink(dfd int, name string, size int64) (string, error) {
 }
 
 // regular archives the regular file open as fd.
-func (a *archiver) regular(fd int, full string, st *unix.Stat_t) error {
+func (a *archiver) regular(fd int, full string, st *unix.Stat_t, prev *BaseEntry) error {
+	if prev != nil && prev.unchanged(tar.TypeReg, st, "") {
+		a.stats.Unchanged++
+		return nil
+	}
+	if err := a.replaced(full, prev, tar.TypeReg); err != nil {
+		return err
+	}
 	hl, err := a.header(full, tar.TypeReg, st, "", fd)
 	if err == errSkip {
 		return nil

@@ -226,7 +226,7 @@ func TestChangedSize(t *testing.T) {
 		}
 		a.cw = &countingWriter{w: &buf}
 		a.tw = tar.NewWriter(a.cw)
-		if err := a.regular(fd, root+"/f", &st); err != nil {
+		if err := a.regular(fd, root+"/f", &st, nil); err != nil {
 			t.Fatal(err)
 		}
 		unix.Close(fd)

@@ -23,11 +23,9 @@ import (
 // after at (ties broken by the higher id). It returns ErrNotFound when the
 // source has no such object.
 //
-// Only full backups exist today, so that object alone holds the tree. Once
-// incrementals and differentials are recorded, the object returned is still
-// the right end of the restore chain: its Base links lead back to the full,
-// and a chain walk (full, then each object based on it up to this one) is
-// what a point-in-time restore and a browse of an incremental will use.
+// The object returned is the newest end of the restore chain at that time:
+// Chain follows its Base links back to the full, and the Tree functions
+// read the tree as the chain holds it.
 func (c *Catalog) ObjectAt(ctx context.Context, source string, at time.Time) (Object, error) {
 	o, err := scanObject(c.r.QueryRowContext(ctx, sqlObjectAt, source, nanos(at)))
 	if err != nil {
@@ -234,7 +232,7 @@ func (m *matcher) collect(rows *sql.Rows, o Object, limit int, found *[]Found) (
 		if err != nil {
 			return false, err
 		}
-		if !m.match(f.Path) {
+		if f.Type == TypeDeleted || !m.match(f.Path) {
 			continue
 		}
 		if limit > 0 && len(*found) >= limit {

@@ -296,6 +296,24 @@ ORDER BY started DESC, id DESC LIMIT 1`
 AND rtrim(path, '/') GLOB ? ORDER BY path`
 )
 
+// Restore chains (chain.go): the entries of one object of a chain that no
+// newer object of the chain records again, in stream order.
+const (
+	sqlChainEntriesHead  = `SELECT ` + sqlFileColumns + ` FROM files f WHERE f.object_id = ? AND f.type <> 'W'`
+	sqlChainEntriesNewer = ` AND NOT EXISTS (SELECT 1 FROM files g WHERE g.path = f.path AND g.object_id IN (`
+	sqlChainEntriesOrder = ` ORDER BY f.tar_offset`
+)
+
+// sqlChainEntries returns the query of the entries of an object that none
+// of newer (its number) newer objects records: the object's ID, then the
+// newer objects' IDs as arguments.
+func sqlChainEntries(newer int) string {
+	if newer == 0 {
+		return sqlChainEntriesHead + sqlChainEntriesOrder
+	}
+	return sqlChainEntriesHead + sqlChainEntriesNewer + strings.Repeat("?, ", newer-1) + "?))" + sqlChainEntriesOrder
+}
+
 // Retention and recycling (prune.go).
 const (
 	sqlSetObjectStarted    = `UPDATE objects SET started = ? WHERE id = ?`

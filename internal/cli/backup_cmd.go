@@ -37,7 +37,7 @@ complete.
 		},
 	}
 	cmd.Flags().StringArrayVar(&sources, "source", nil, "back up only this source (repeatable)")
-	cmd.Flags().StringVar(&level, "level", "full", "backup level: full")
+	cmd.Flags().StringVar(&level, "level", "full", "backup level: full, incremental (changes since the last backup) or differential (since the last full)")
 	return cmd
 }
 
@@ -142,7 +142,10 @@ func printBackup(g *globals, cfg *config.Config, res *jobs.BackupResult, d time.
 	rate := float64(res.Bytes) / d.Seconds() / 1e6
 	fmt.Fprintf(w, "backup job %d: %s, %d object(s), %s in %s (%.0f MB/s)\n", res.Job, res.State, len(res.Objects), humanBytes(res.Bytes), d.Round(time.Millisecond), rate)
 	for _, o := range res.Objects {
-		fmt.Fprintf(w, "  %-10s %s  %s  %d entries  %s\n", o.Source, o.Object, humanBytes(o.Bytes), o.Files, o.State)
+		fmt.Fprintf(w, "  %-10s %s  %s  %s  %d entries  %s\n", o.Source, o.Object, o.Level, humanBytes(o.Bytes), o.Files, o.State)
+		if o.Base != "" {
+			fmt.Fprintf(w, "      based on %s: %d unchanged left out, %d deleted\n", o.Base, o.Unchanged, o.Deleted)
+		}
 		if o.Error != "" {
 			fmt.Fprintf(w, "      error: %s\n", o.Error)
 		}

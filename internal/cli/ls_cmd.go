@@ -152,16 +152,22 @@ meaning the end of that day, local time) or a duration ago (3d, 12h).
 				if err != nil {
 					return err
 				}
+				// An incremental or differential holds only what changed:
+				// the tree is read through its restore chain.
+				chain, err := cat.Chain(ctx, o)
+				if err != nil {
+					return err
+				}
 				var fl []catalog.File
 				switch {
 				case recursive && len(args) == 0:
-					fl, err = cat.Files(ctx, o.ID, "")
+					fl, err = cat.TreeUnder(ctx, chain, "")
 				case recursive:
-					fl, err = cat.FilesUnder(ctx, o.ID, args[0])
+					fl, err = cat.TreeUnder(ctx, chain, args[0])
 				case len(args) == 0:
-					fl, err = cat.Roots(ctx, o.ID)
+					fl, err = cat.TreeRoots(ctx, chain)
 				default:
-					fl, err = listDir(ctx, cat, o, args[0])
+					fl, err = listDir(ctx, cat, chain, args[0])
 				}
 				if err != nil {
 					return err
@@ -245,25 +251,25 @@ func objectAt(ctx context.Context, cat *catalog.Catalog, source string, at time.
 // listDir lists the entries of directory dir of object o. A dir that the
 // object neither holds nor has entries below is an error, not an empty
 // listing.
-func listDir(ctx context.Context, cat *catalog.Catalog, o catalog.Object, dir string) ([]catalog.File, error) {
-	fl, err := cat.Files(ctx, o.ID, dir)
+func listDir(ctx context.Context, cat *catalog.Catalog, chain []catalog.Object, dir string) ([]catalog.File, error) {
+	o := chain[len(chain)-1]
+	fl, err := cat.TreeChildren(ctx, chain, dir)
 	if err != nil || len(fl) > 0 {
 		return fl, err
 	}
-	for _, p := range []string{strings.TrimRight(dir, "/"), strings.TrimRight(dir, "/") + "/"} {
-		if p == "" {
-			p = "/"
+	p := strings.TrimRight(dir, "/")
+	if p == "" {
+		p = "/"
+	}
+	f, err := cat.TreeFile(ctx, chain, p)
+	if err == nil {
+		if f.Type != '5' {
+			return []catalog.File{f}, nil // a file lists itself, as ls does
 		}
-		f, err := cat.File(ctx, o.ID, p)
-		if err == nil {
-			if f.Type != '5' {
-				return []catalog.File{f}, nil // a file lists itself, as ls does
-			}
-			return fl, nil // an empty directory
-		}
-		if !errors.Is(err, catalog.ErrNotFound) {
-			return nil, err
-		}
+		return fl, nil // an empty directory
+	}
+	if !errors.Is(err, catalog.ErrNotFound) {
+		return nil, err
 	}
 	return nil, fmt.Errorf("%s is not in object %s of %s (%s); daisy ls files without a path lists the top of the tree",
 		dir, o.ID, o.Source, o.Started.Local().Format(time.DateTime))

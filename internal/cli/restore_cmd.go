@@ -10,15 +10,32 @@ import (
 
 func newRestoreCmd(g *globals) *cobra.Command {
 	var o jobs.RestoreOptions
+	var at string
 	cmd := &cobra.Command{
-		Use:   "restore (--source S | --object ID) [--copy N] --to DIR",
-		Short: "Restore an object's tree into a directory",
-		Long: `restore recreates the files of an object (the latest complete backup of
---source, or --object ID) under --to, each at the target joined with its
-original absolute path, with modes, times, links and (as root) owners.
+		Use:   "restore (--source S [--at TIME] | --object ID) [--path P]... [--copy N] --to DIR",
+		Short: "Restore a source's tree, as it was at a backup, into a directory",
+		Long: `restore recreates the files of a backup (the latest complete backup of
+--source, the latest one not after --at TIME, or --object ID) under --to,
+each at the target joined with its original absolute path, with modes,
+times, links and (as root) owners. An incremental or differential backup is
+restored with its chain: the full it is based on and the backups between,
+each read once for the files that are its own at that time; files deleted
+by then are not brought back.
+
+--path (repeatable) restores only the matching files and directories (a
+directory with everything below it), given as absolute paths as backed up
+or as shell patterns over whole paths ("/home/*/notes.txt"). A few files of
+a large backup are read by seeking to the blocks that hold them.
+
 Without --copy it reads the first good copy and falls back to the next one,
 at the same place, when a volume is missing or damaged. Nothing is written
-outside the target and no link is followed out of it.
+outside the target and no link is followed out of it; existing files are
+kept unless --overwrite. --resume goes on with an interrupted restore into
+the same target: files it already restored are not read again, the others
+are written over.
+
+TIME is an RFC 3339 time (2026-11-01T08:00:00+01:00), a date (2026-11-01,
+the end of that day, local time) or a duration ago (3d, 12h).
 
 ` + exitCodesHelp,
 		Args: exactArgs(0),
@@ -28,6 +45,16 @@ outside the target and no link is followed out of it.
 			}
 			if o.Target == "" {
 				return usageError("restore needs --to DIR")
+			}
+			if at != "" {
+				if o.Source == "" {
+					return usageError("--at needs --source")
+				}
+				t, err := parseAt(at)
+				if err != nil {
+					return err
+				}
+				o.At = t
 			}
 			_, cat, err := g.open(cmd.Context())
 			if err != nil {
@@ -42,8 +69,14 @@ outside the target and no link is followed out of it.
 				} else {
 					reportFallbacks(g, &res.StreamResult)
 					if err == nil {
-						fmt.Fprintf(g.stdout, "restored object %s (%s) from copy %d into %s: %d entries, %s, read %s from volumes\n",
+						fmt.Fprintf(g.stdout, "restored %s (%s) from copy %d into %s: %d entries, %s, read %s from volumes\n",
 							res.Object, res.Source, res.Copy, res.Target, res.Entries, humanBytes(res.Bytes), humanBytes(res.BytesRead))
+						for _, p := range res.Chain {
+							fmt.Fprintf(g.stdout, "  %-12s %s  copy %d  %s  %d entries, read %s\n", p.Level, p.Object, p.Copy, p.Mode, p.Entries, humanBytes(p.BytesRead))
+						}
+						if res.Resumed > 0 {
+							fmt.Fprintf(g.stdout, "  %d entries were already restored (--resume)\n", res.Resumed)
+						}
 					}
 					for i, p := range res.Problems {
 						if i == 20 {
@@ -68,6 +101,9 @@ outside the target and no link is followed out of it.
 	cmd.Flags().IntVar(&o.Copy, "copy", 0, "read only this copy (default: first good copy, with fallback)")
 	cmd.Flags().StringVar(&o.Target, "to", "", "target directory")
 	cmd.Flags().BoolVar(&o.Overwrite, "overwrite", false, "replace existing files in the target")
+	cmd.Flags().StringVar(&at, "at", "", "with --source: the tree as it was at the latest backup not after this time")
+	cmd.Flags().StringArrayVar(&o.Paths, "path", nil, "restore only this path or pattern (repeatable)")
+	cmd.Flags().BoolVar(&o.Resume, "resume", false, "go on with an interrupted restore into the same target")
 	return cmd
 }
 

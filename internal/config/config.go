@@ -63,8 +63,19 @@ type Pool struct {
 	Type           string // "vtape"
 	Directory      string // absolute, cleaned; where vtape volumes live
 	VolumeCapacity int64  // bytes
-	Retention      time.Duration
+	// Retention and RetentionCopies are the two forms of "retention:"; at
+	// most one is set, and a pool with neither keeps everything. With
+	// Retention ("30d") a copy in the pool expires once its object was
+	// backed up longer ago than that; with RetentionCopies ("12 copies")
+	// the pool keeps, per source, the copies of the RetentionCopies newest
+	// objects that have a good copy in it, and copies of older objects
+	// expire.
+	Retention       time.Duration
+	RetentionCopies int
 }
+
+// HasRetention reports whether copies in the pool ever expire.
+func (p Pool) HasRetention() bool { return p.Retention > 0 || p.RetentionCopies > 0 }
 
 // Device is a drive that writes volumes.
 type Device struct {

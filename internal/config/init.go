@@ -112,7 +112,8 @@ pools:
     type: vtape
     directory: state/volumes/default
     volume_capacity: %s
-    # retention: 30d        # how long the volumes are kept
+    # retention: 30d        # expire copies older than 30 days; or instead:
+    # retention: 12 copies  # keep the newest 12 backups of each source
 
 # Devices: the drives that write volumes; "vtape" is a virtual tape.
 devices:

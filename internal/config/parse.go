@@ -386,12 +386,15 @@ func (d *decoder) decodePools(c *Config, m *meta, top *mapping) {
 			p.VolumeCapacity, pm.capacity = v, at
 		}
 		if s, at, ok := im.str("retention"); ok {
-			if v, err := ParseDuration(s); err != nil {
+			switch age, copies, err := parseRetention(s); {
+			case err != nil:
 				d.errorf(at, "retention of %s: %v", im.label, err)
-			} else if v <= 0 {
+			case copies > 0:
+				p.RetentionCopies = copies
+			case age <= 0:
 				d.errorf(at, "retention of %s must be longer than 0; write e.g. 30d, or remove the key", im.label)
-			} else {
-				p.Retention = v
+			default:
+				p.Retention = age
 			}
 		}
 		c.Pools = append(c.Pools, p)

@@ -98,18 +98,36 @@ func (r refusal) Error() string { return string(r) }
 // root (refused otherwise); FIFOs need no privilege and are always created.
 // Runs of zeros in file content (64 KiB aligned) are left as holes.
 func Extract(ctx context.Context, r io.Reader, opts Options) (Stats, error) {
-	var st Stats
+	s, err := Open(opts)
+	if err != nil {
+		return Stats{}, err
+	}
+	err = s.Extract(ctx, r, 0, nil)
+	st := s.Close()
+	return st, err
+}
+
+// Session restores entries of several tar streams into one target, as one
+// restore: a restore chain (a full, then the objects based on it) extracts
+// from each object the entries that are its own, and the directories get
+// their final metadata once, when the session is closed.
+type Session struct {
+	x *extractor
+}
+
+// Open prepares a restore into opts.Target.
+func Open(opts Options) (*Session, error) {
 	if opts.Target == "" {
-		return st, errors.New("extract: no target directory")
+		return nil, errors.New("extract: no target directory")
 	}
 	if err := os.MkdirAll(opts.Target, 0o700); err != nil {
-		return st, fmt.Errorf("extract: creating target: %w", err)
+		return nil, fmt.Errorf("extract: creating target: %w", err)
 	}
 	root, err := os.OpenRoot(opts.Target)
 	if err != nil {
-		return st, fmt.Errorf("extract: opening target: %w", err)
+		return nil, fmt.Errorf("extract: opening target: %w", err)
 	}
-	x := &extractor{
+	return &Session{x: &extractor{
 		opts:     opts,
 		root:     root,
 		buf:      bufPool.Get().(*[bufferSize]byte)[:],
@@ -117,31 +135,121 @@ func Extract(ctx context.Context, r io.Reader, opts Options) (Stats, error) {
 		dirs:     map[string]*dirMeta{},
 		parents:  map[string]*parentDir{},
 		isRoot:   geteuid() == 0,
+	}}, nil
+}
+
+// Close applies the directories' final metadata, releases the target and
+// returns what the session did.
+func (s *Session) Close() Stats {
+	x := s.x
+	if x.buf == nil {
+		return x.stats
 	}
-	defer x.close()
-	defer bufPool.Put((*[bufferSize]byte)(x.buf))
-	tr := tar.NewReader(r)
+	x.finishDirs()
+	x.close()
+	bufPool.Put((*[bufferSize]byte)(x.buf))
+	x.buf = nil
+	return x.stats
+}
+
+// Stats returns what the session did so far.
+func (s *Session) Stats() Stats { return s.x.stats }
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// blockSize is the tar block: every header starts at a multiple of it.
+const blockSize = 512
+
+// Extract reads the tar stream r, whose first byte is at offset base of
+// the archive, and extracts its entries. keep, if set, is asked for each
+// entry with the archive offset where the entry starts (its pax extended
+// header when it has one), so that a caller can pick entries by the offsets
+// a catalog recorded; entries it refuses are skipped (their content read
+// and dropped). Global pax headers are skipped and not counted.
+func (s *Session) Extract(ctx context.Context, r io.Reader, base int64, keep func(offset int64) bool) error {
+	x := s.x
+	cr := &countingReader{r: r}
+	tr := tar.NewReader(cr)
 	for {
 		if err := ctx.Err(); err != nil {
-			return x.stats, err
+			return err
 		}
+		// The previous entry was read to its end: the next header starts
+		// at the next block boundary.
+		off := base + (cr.n+blockSize-1)/blockSize*blockSize
 		hdr, err := tr.Next()
 		if err == io.EOF {
-			break
+			return nil
 		}
 		if err != nil {
-			return x.stats, fmt.Errorf("extract: reading archive: %w", err)
+			return fmt.Errorf("extract: reading archive at offset %d: %w", off, err)
 		}
 		if hdr.Typeflag == tar.TypeXGlobalHeader {
 			continue
 		}
 		x.stats.Entries++
-		if err := x.entry(tr, hdr); err != nil {
-			return x.stats, err
+		if keep != nil && !keep(off) {
+			x.stats.Skipped++
+		} else if err := x.entry(tr, hdr); err != nil {
+			return err
+		}
+		if _, err := io.Copy(io.Discard, tr); err != nil {
+			return fmt.Errorf("extract: reading archive at offset %d: %w", off, err)
 		}
 	}
-	x.finishDirs()
-	return x.stats, nil
+}
+
+// ExtractOne reads the one entry that r starts with and extracts it.
+func (s *Session) ExtractOne(ctx context.Context, r io.Reader) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	tr := tar.NewReader(r)
+	hdr, err := tr.Next()
+	if err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return fmt.Errorf("extract: reading archive entry: %w", err)
+	}
+	if hdr.Typeflag == tar.TypeXGlobalHeader {
+		return nil
+	}
+	s.x.stats.Entries++
+	return s.x.entry(tr, hdr)
+}
+
+// Restored reports whether the target already has name (an archive entry
+// name) as a regular file of this size and mtime, or as a directory or a
+// symlink: what a restore that was interrupted had finished. A file is
+// given its mtime only after all of its content was written, so a file cut
+// short does not pass.
+func (s *Session) Restored(name string, typ byte, size int64, mtime time.Time) bool {
+	n, err := cleanName(name)
+	if err != nil || n == "." {
+		return false
+	}
+	fi, err := s.x.root.Lstat(n)
+	if err != nil {
+		return false
+	}
+	switch typ {
+	case tar.TypeReg, 0:
+		return fi.Mode().IsRegular() && fi.Size() == size && fi.ModTime().Equal(mtime)
+	case tar.TypeSymlink:
+		return fi.Mode()&fs.ModeSymlink != 0
+	}
+	return false
 }
 
 type dirMeta struct {

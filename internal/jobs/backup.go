@@ -44,7 +44,7 @@ const filesBatchLimit = 20000
 // BackupOptions select what a backup does.
 type BackupOptions struct {
 	Sources []string // empty: every source that has a backup-group buffer
-	Level   string   // "full" (incremental and differential come later)
+	Level   string   // "full" (default), "incremental" or "differential"; see incremental.go
 	Logger  *slog.Logger
 	// Monitor, if set, is called once the topology is wired, before any
 	// data moves, with live counters for progress displays.
@@ -89,15 +89,22 @@ type CopyOutcome struct {
 
 // ObjectOutcome is one object (one source) after the job.
 type ObjectOutcome struct {
-	Source   string        `json:"source"`
-	Object   string        `json:"object"`
-	State    string        `json:"state"`
-	Bytes    int64         `json:"bytes"`
-	Files    int64         `json:"files"`
-	Hash     string        `json:"hash,omitempty"`
-	Error    string        `json:"error,omitempty"`
-	Warnings []string      `json:"warnings,omitempty"`
-	Copies   []CopyOutcome `json:"copies"`
+	Source string `json:"source"`
+	Object string `json:"object"`
+	Level  string `json:"level"`
+	Base   string `json:"base,omitempty"`
+	// Files counts the entries written, deletion entries included;
+	// Unchanged the entries left out as in the base, Deleted the
+	// deletion entries.
+	Unchanged int64         `json:"unchanged,omitempty"`
+	Deleted   int64         `json:"deleted,omitempty"`
+	State     string        `json:"state"`
+	Bytes     int64         `json:"bytes"`
+	Files     int64         `json:"files"`
+	Hash      string        `json:"hash,omitempty"`
+	Error     string        `json:"error,omitempty"`
+	Warnings  []string      `json:"warnings,omitempty"`
+	Copies    []CopyOutcome `json:"copies"`
 }
 
 // BackupResult is the outcome of a backup job.
@@ -131,15 +138,17 @@ type backupRun struct {
 }
 
 type objectRun struct {
-	src      config.Source
-	id       records.ID
-	obj      catalog.Object
-	links    []config.ChainLink
-	end      records.EndInfo
-	err      error
-	files    int64
-	warnings []string
-	progress *SourceProgress
+	src                config.Source
+	chain              []catalog.Object // the base's restore chain (incremental, differential)
+	unchanged, deleted int64
+	id                 records.ID
+	obj                catalog.Object
+	links              []config.ChainLink
+	end                records.EndInfo
+	err                error
+	files              int64
+	warnings           []string
+	progress           *SourceProgress
 }
 
 // Backup runs a backup job of the configuration: one pass over each
@@ -148,10 +157,10 @@ type objectRun struct {
 // reported in the result (State partial or failed).
 func Backup(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, o BackupOptions) (*BackupResult, error) {
 	if o.Level == "" {
-		o.Level = "full"
+		o.Level = LevelFull
 	}
-	if o.Level != "full" {
-		return nil, fmt.Errorf("%w: backup level %q is not supported yet (only full)", ErrUsage, o.Level)
+	if o.Level != LevelFull && o.Level != LevelIncremental && o.Level != LevelDifferential {
+		return nil, fmt.Errorf("%w: backup level %q: use full, incremental or differential", ErrUsage, o.Level)
 	}
 	log := o.Logger
 	if log == nil {
@@ -176,7 +185,15 @@ func Backup(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, o Bac
 
 	r.wire(mgr)
 	for _, src := range selected {
-		if err := r.addObject(ctx, src, o.Level); err != nil {
+		level, chain, note, err := baseOf(ctx, cat, src.Name, o.Level)
+		if err != nil {
+			r.finishJob(ctx, res, err)
+			return res, err
+		}
+		if note != "" {
+			log.Warn(note, "source", src.Name)
+		}
+		if err := r.addObject(ctx, src, level, chain, note); err != nil {
 			r.finishJob(ctx, res, err)
 			return res, err
 		}
@@ -251,10 +268,16 @@ func (r *backupRun) wire(mgr *pools.Manager) {
 }
 
 // addObject registers the object of one source and its planned copies.
-func (r *backupRun) addObject(ctx context.Context, src config.Source, level string) error {
+func (r *backupRun) addObject(ctx context.Context, src config.Source, level string, chain []catalog.Object, note string) error {
 	id := records.NewID()
-	o := &objectRun{src: src, id: id, links: r.cfg.Chain(src.Name), progress: &SourceProgress{Name: src.Name}}
+	o := &objectRun{src: src, id: id, links: r.cfg.Chain(src.Name), progress: &SourceProgress{Name: src.Name}, chain: chain}
+	if note != "" {
+		o.warnings = append(o.warnings, note)
+	}
 	o.obj = catalog.Object{ID: id.String(), Source: src.Name, Client: src.Client, Level: level, Started: time.Now().UTC(), JobID: r.job.ID, State: ObjectWriting}
+	if len(chain) > 0 {
+		o.obj.Base = chain[len(chain)-1].ID
+	}
 	if err := r.cat.AddObject(ctx, o.obj); err != nil {
 		return err
 	}
@@ -350,7 +373,7 @@ func (r *backupRun) run(ctx context.Context, selected []config.Source) (map[stri
 // readSource runs the agent of one source into its buffer.
 func (r *backupRun) readSource(ctx context.Context, o *objectRun, buf *buffers.Buffer, files chan<- []catalog.File) {
 	defer o.progress.Done.Store(true)
-	begin := records.BeginInfo{Source: o.src.Name, Client: o.src.Client, Level: o.obj.Level, Time: o.obj.Started, Job: r.job.ID, Content: "pax"}
+	begin := records.BeginInfo{Source: o.src.Name, Client: o.src.Client, Level: o.obj.Level, Base: o.obj.Base, Time: o.obj.Started, Job: r.job.ID, Content: "pax"}
 	sw, err := records.NewStreamWriter(o.id, begin, &r.pool, func(rec *records.Record) error {
 		o.progress.Bytes.Add(int64(rec.Len()))
 		return buf.Push(ctx, rec)
@@ -364,6 +387,7 @@ func (r *backupRun) readSource(ctx context.Context, o *objectRun, buf *buffers.B
 	opts := agent.Options{
 		Paths:   o.src.Paths,
 		Exclude: o.src.Exclude,
+		Base:    chainBase(ctx, r.cat, o.chain),
 		OnEntry: func(e agent.Entry) {
 			o.progress.Files.Add(1)
 			batch = append(batch, catalog.File{
@@ -388,7 +412,8 @@ func (r *backupRun) readSource(ctx context.Context, o *objectRun, buf *buffers.B
 	if len(batch) > 0 {
 		files <- batch
 	}
-	o.files = st.Entries
+	o.files = st.Entries + st.Deleted
+	o.unchanged, o.deleted = st.Unchanged, st.Deleted
 	if err != nil {
 		o.err = fmt.Errorf("source %s: %w", o.src.Name, err)
 		_ = sw.Abort(o.err.Error())
@@ -425,7 +450,8 @@ func (r *backupRun) commit(ctx context.Context, results map[string][]mediaagent.
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i].src.Name < ids[j].src.Name })
 	for _, o := range ids {
-		out := ObjectOutcome{Source: o.src.Name, Object: o.obj.ID, Bytes: int64(o.end.Length), Files: o.files, Hash: o.end.Hash, Warnings: o.warnings}
+		out := ObjectOutcome{Source: o.src.Name, Object: o.obj.ID, Level: o.obj.Level, Base: o.obj.Base, Bytes: int64(o.end.Length), Files: o.files,
+			Unchanged: o.unchanged, Deleted: o.deleted, Hash: o.end.Hash, Warnings: o.warnings}
 		state := ObjectComplete
 		if o.err != nil {
 			state = ObjectFailed

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"daisy/internal/catalog"
@@ -18,7 +20,7 @@ const KindPrune = "prune"
 
 // PruneOptions select what a prune does.
 type PruneOptions struct {
-	Now    time.Time // the time retention is counted back from; zero: time.Now()
+	Now    time.Time // the time a retention in days (30d) is counted back from; zero: time.Now()
 	DryRun bool      // plan only: change nothing, report the same lists
 	Logger *slog.Logger
 }
@@ -71,16 +73,20 @@ type PruneResult struct {
 	Recycled []RecycledVolume `json:"recycled"`
 }
 
-// Prune applies the retention of every pool that has one: a copy in such
-// a pool expires when its object was backed up (Object.Started) before
-// Now minus the retention. Expired copies are dropped from the catalog; an
-// object left without any copy is removed with its files; the volumes of
-// those pools left without a good copy become recyclable. An object that
-// another object staying in the catalog names as its base keeps all its
-// copies, and so does the whole chain below it. Pools without a
-// retention, and copies in pools the configuration does not know, keep
-// everything. The pools are locked while the catalog changes, so that no
-// backup writes to them meanwhile.
+// Prune applies the retention of every pool that has one. With a
+// retention in time (config.Pool.Retention) a copy in the pool expires
+// when its object was backed up (Object.Started) before Now minus the
+// retention; with a retention in copies (config.Pool.RetentionCopies, N)
+// the pool keeps, per source, the copies of the N newest objects that have
+// a good copy in it, and the copies there of older objects expire (failed
+// ones too). A pool with both is an error (ErrUsage). Expired copies are
+// dropped from the catalog; an object left without any copy is removed
+// with its files; the volumes of those pools left without a good copy
+// become recyclable. An object that another object staying in the catalog
+// names as its base keeps all its copies, and so does the whole chain
+// below it. Pools without a retention, and copies in pools the
+// configuration does not know, keep everything. The pools are locked while
+// the catalog changes, so that no backup writes to them meanwhile.
 func Prune(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, o PruneOptions) (*PruneResult, error) {
 	log := o.Logger
 	if log == nil {
@@ -91,27 +97,32 @@ func Prune(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, o Prun
 		now = time.Now()
 	}
 	res := &PruneResult{DryRun: o.DryRun, Now: now.UTC(), Expired: []ExpiredCopy{}, Removed: []RemovedObject{}, Recycled: []RecycledVolume{}}
-	cutoff := map[string]time.Time{}
+	rules := map[string]retention{}
 	for _, p := range cfg.Pools {
-		if p.Retention > 0 {
-			cutoff[p.Name] = now.Add(-p.Retention)
+		switch {
+		case p.Retention > 0 && p.RetentionCopies > 0:
+			return nil, fmt.Errorf("%w: pool %s has a retention of both %s and %d copies; give it one", ErrUsage, p.Name, config.FormatDuration(p.Retention), p.RetentionCopies)
+		case p.Retention > 0:
+			rules[p.Name] = retention{cutoff: now.Add(-p.Retention)}
+		case p.RetentionCopies > 0:
+			rules[p.Name] = retention{copies: p.RetentionCopies}
 		}
 	}
-	if len(cutoff) == 0 {
+	if len(rules) == 0 {
 		return res, nil
 	}
 	if !o.DryRun {
 		mgr := pools.NewManager(cat)
 		defer mgr.Close()
 		for _, p := range cfg.Pools {
-			if p.Retention > 0 {
+			if p.HasRetention() {
 				if err := mgr.Lock(p); err != nil {
 					return nil, err
 				}
 			}
 		}
 	}
-	plan, err := planPrune(ctx, cat, cutoff, res)
+	plan, err := planPrune(ctx, cat, rules, res)
 	if err != nil {
 		return nil, err
 	}
@@ -139,28 +150,93 @@ type copyKey struct {
 	number int
 }
 
+// retention is the rule of one pool: a cutoff time (retention in time) or
+// a number of objects per source (retention in copies).
+type retention struct {
+	cutoff time.Time // copies of objects backed up before it expire
+	copies int       // if > 0: per source, this many of the newest objects with a good copy in the pool keep their copies there
+}
+
+// expires reports whether the copies of ob in pool expire under r; oldest
+// is what oldestKept returned.
+func (r retention) expires(pool string, ob catalog.Object, oldest map[poolSource]catalog.Object) bool {
+	if r.copies == 0 {
+		return ob.Started.Before(r.cutoff)
+	}
+	last, ok := oldest[poolSource{pool, ob.Source}]
+	return ok && newestFirst(last, ob) < 0
+}
+
+// poolSource names the objects of one source with copies in one pool.
+type poolSource struct {
+	pool, source string
+}
+
+// newestFirst orders objects by the time they were backed up, the newest
+// first, and objects of the same time by ID (a UUIDv7, in time order too).
+func newestFirst(a, b catalog.Object) int {
+	if c := b.Started.Compare(a.Started); c != 0 {
+		return c
+	}
+	return strings.Compare(b.ID, a.ID)
+}
+
+// oldestKept returns, for each pool with a retention in copies and each
+// source, the oldest object whose copies in the pool the retention keeps:
+// the one that is the N-th newest among the source's objects with a good
+// copy in the pool. A source with fewer than N of them has no entry:
+// none of its copies in that pool expires.
+func oldestKept(objs []catalog.Object, copies map[string][]catalog.Copy, rules map[string]retention) map[poolSource]catalog.Object {
+	newest := slices.Clone(objs)
+	slices.SortFunc(newest, newestFirst)
+	counted := map[poolSource]int{}
+	oldest := map[poolSource]catalog.Object{}
+	for _, ob := range newest {
+		inPool := map[string]bool{} // an object counts once per pool, whatever its number of copies there
+		for _, c := range copies[ob.ID] {
+			n := rules[c.Pool].copies
+			if n == 0 || c.State != CopyGood || inPool[c.Pool] {
+				continue
+			}
+			inPool[c.Pool] = true
+			k := poolSource{c.Pool, ob.Source}
+			if counted[k] < n {
+				counted[k]++
+				if counted[k] == n {
+					oldest[k] = ob
+				}
+			}
+		}
+	}
+	return oldest
+}
+
 type prunePlan struct {
 	drop    map[copyKey]bool
 	removed map[string]bool
 }
 
 // planPrune fills res with what a prune does, changing nothing.
-func planPrune(ctx context.Context, cat *catalog.Catalog, cutoff map[string]time.Time, res *PruneResult) (*prunePlan, error) {
+func planPrune(ctx context.Context, cat *catalog.Catalog, rules map[string]retention, res *PruneResult) (*prunePlan, error) {
 	objs, err := cat.Objects(ctx, catalog.ObjectFilter{})
 	if err != nil {
 		return nil, err
 	}
+	copies := make(map[string][]catalog.Copy, len(objs))
+	for _, ob := range objs {
+		if copies[ob.ID], err = cat.Copies(ctx, ob.ID); err != nil {
+			return nil, err
+		}
+	}
+	oldest := oldestKept(objs, copies, rules)
 	byID := map[string]catalog.Object{}
 	expired := map[string][]catalog.Copy{}
 	stays := map[string]bool{} // objects that keep a copy (or never had one)
 	for _, ob := range objs {
 		byID[ob.ID] = ob
-		cps, err := cat.Copies(ctx, ob.ID)
-		if err != nil {
-			return nil, err
-		}
+		cps := copies[ob.ID]
 		for _, c := range cps {
-			if cut, ok := cutoff[c.Pool]; ok && ob.Started.Before(cut) {
+			if r, ok := rules[c.Pool]; ok && r.expires(c.Pool, ob, oldest) {
 				expired[ob.ID] = append(expired[ob.ID], c)
 			}
 		}
@@ -231,7 +307,7 @@ func planPrune(ctx context.Context, cat *catalog.Catalog, cutoff map[string]time
 		return nil, err
 	}
 	for _, v := range all {
-		if _, ok := cutoff[v.Pool]; !ok || (!vols[v.ID] && v.State != pools.StateFull) {
+		if _, ok := rules[v.Pool]; !ok || (!vols[v.ID] && v.State != pools.StateFull) {
 			continue
 		}
 		if v.State != pools.StateFull && v.State != pools.StateAppendable {

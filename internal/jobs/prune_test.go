@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -378,5 +379,335 @@ func TestPruneDryRun(t *testing.T) {
 	}
 	if len(again.Expired)+len(again.Removed)+len(again.Recycled) != 0 {
 		t.Fatalf("second prune: %+v", again)
+	}
+}
+
+const pruneCopiesYAML = `catalog:
+  sqlite: state/catalog.db
+defaults:
+  buffer_size: 4MiB
+  block_size: 64KiB
+sources:
+  - name: S
+    paths: [data/S]
+  - name: T
+    paths: [data/T]
+pools:
+  - name: p
+    type: vtape
+    volume_capacity: 1MiB
+    retention: 3 copies
+  - name: m
+    type: vtape
+    volume_capacity: 1MiB
+    retention: 4 copies
+devices:
+  - name: tape0
+    type: vtape
+  - name: tape1
+    type: vtape
+backup_group:
+  - name: bma0
+    device: tape0
+    pool: p
+    buffers:
+      - name: B1
+        source: S
+      - name: B2
+        source: T
+mirror_groups:
+  - media_agents:
+      - name: mma0
+        device: tape1
+        pool: m
+        buffers:
+          - name: M1
+            follows: bma0.B1
+          - name: M2
+            follows: bma0.B2
+`
+
+// daysInPool lists, per source, the days (oldest first) of the objects that
+// have a copy in pool.
+func daysInPool(t *testing.T, cat *catalog.Catalog, pool string, dayOf map[string]int) map[string][]int {
+	t.Helper()
+	ctx := context.Background()
+	objs, err := cat.Objects(ctx, catalog.ObjectFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]int{}
+	for _, o := range objs {
+		cps, err := cat.Copies(ctx, o.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cps {
+			if c.Pool == pool {
+				out[o.Source] = append(out[o.Source], dayOf[o.ID])
+				break
+			}
+		}
+	}
+	return out
+}
+
+// Retention in copies: pool p (3 copies) and its mirror pool m (4 copies)
+// each keep the newest objects of each source, counted per source; an
+// object is removed once neither pool keeps it; --dry-run changes nothing
+// and plans what the real run does.
+func TestPruneCopies(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "daisy.yaml")
+	if err := os.WriteFile(cfgPath, []byte(pruneCopiesYAML), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range []string{"S", "T"} {
+		if err := testtree.Make(filepath.Join(dir, "data", s), testtree.Spec{Seed: uint64(10 + i), SmallFiles: 10}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := cfg.Pool("p"); p.RetentionCopies != 3 || p.Retention != 0 {
+		t.Fatalf("pool p: %+v", p)
+	}
+	cat, err := catalog.Open(ctx, cfg.Catalog.SQLite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cat.Close()
+
+	day0 := time.Date(2026, 3, 1, 2, 0, 0, 0, time.UTC)
+	dayOf := map[string]int{}
+	backup := func(day int, sources ...string) {
+		t.Helper()
+		res, err := Backup(ctx, cfg, cat, BackupOptions{Sources: sources, Level: "full"})
+		if err != nil || res.State != JobSuccess {
+			t.Fatalf("day %d: backup %v, %+v", day, err, res)
+		}
+		for _, o := range res.Objects {
+			dayOf[o.Object] = day
+			if err := cat.SetObjectStarted(ctx, o.Object, day0.Add(time.Duration(day)*24*time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Six backups of both sources, then two more of T alone: counted
+	// across sources, the newest three would all be T's.
+	for day := range 6 {
+		backup(day)
+	}
+	backup(6, "T")
+	backup(7, "T")
+
+	// The time does not matter to a retention in copies.
+	now := day0.Add(1000 * 24 * time.Hour)
+	before := snapshotCatalog(t, cat)
+	dry, err := Prune(ctx, cfg, cat, PruneOptions{Now: now, DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(before, snapshotCatalog(t, cat)) {
+		t.Fatal("dry run changed the catalog")
+	}
+	if got := daysInPool(t, cat, "p", dayOf); !reflect.DeepEqual(got, map[string][]int{"S": {0, 1, 2, 3, 4, 5}, "T": {0, 1, 2, 3, 4, 5, 6, 7}}) {
+		t.Fatalf("after the dry run, pool p holds the days %v", got)
+	}
+	// p: S 0-2 and T 0-4 expire; m: S 0-1 and T 0-3.
+	if len(dry.Expired) != 3+5+2+4 || len(dry.Removed) != 2+4 || len(dry.Kept) != 0 {
+		t.Fatalf("dry run: %d expired, %d removed, %d kept; want 14, 6, 0", len(dry.Expired), len(dry.Removed), len(dry.Kept))
+	}
+
+	real, err := Prune(ctx, cfg, cat, PruneOptions{Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(dry.Expired, real.Expired) || !reflect.DeepEqual(dry.Removed, real.Removed) || !reflect.DeepEqual(dry.Recycled, real.Recycled) {
+		t.Fatalf("dry run %+v\nreal run %+v", dry, real)
+	}
+	if len(real.Recycled) == 0 {
+		t.Fatal("no volume became recyclable")
+	}
+	for _, e := range real.Expired {
+		if e.State != CopyGood {
+			t.Fatalf("expired %+v: every copy was good", e)
+		}
+	}
+	want := map[string]map[string][]int{
+		"p": {"S": {3, 4, 5}, "T": {5, 6, 7}},
+		"m": {"S": {2, 3, 4, 5}, "T": {4, 5, 6, 7}},
+	}
+	for pool, w := range want {
+		if got := daysInPool(t, cat, pool, dayOf); !reflect.DeepEqual(got, w) {
+			t.Fatalf("pool %s holds the days %v, want %v", pool, got, w)
+		}
+	}
+	objs, err := cat.Objects(ctx, catalog.ObjectFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(objs) != 8 {
+		t.Fatalf("%d objects left, want 8 (S days 2-5, T days 4-7)", len(objs))
+	}
+	checkVolumes(t, cat, "after the prune")
+
+	// Nothing is left to do.
+	again, err := Prune(ctx, cfg, cat, PruneOptions{Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again.Expired)+len(again.Removed)+len(again.Recycled) != 0 {
+		t.Fatalf("second prune: %+v", again)
+	}
+
+	// One more backup of S pushes S's oldest object out of each pool.
+	backup(8, "S")
+	if _, err := Prune(ctx, cfg, cat, PruneOptions{Now: now}); err != nil {
+		t.Fatal(err)
+	}
+	want["p"]["S"], want["m"]["S"] = []int{4, 5, 8}, []int{3, 4, 5, 8}
+	for pool, w := range want {
+		if got := daysInPool(t, cat, pool, dayOf); !reflect.DeepEqual(got, w) {
+			t.Fatalf("after day 8: pool %s holds the days %v, want %v", pool, got, w)
+		}
+	}
+	checkVolumes(t, cat, "after day 8")
+}
+
+// checkVolumes fails unless every recyclable volume holds no good copy and
+// every full volume holds one.
+func checkVolumes(t *testing.T, cat *catalog.Catalog, when string) {
+	t.Helper()
+	vols, err := cat.Volumes(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	recyclable := 0
+	for _, v := range vols {
+		good, err := cat.GoodExtentsOnVolume(context.Background(), v.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case v.State == pools.StateRecyclable && good > 0:
+			t.Fatalf("%s: recyclable volume %s holds %d good extents", when, v.Label, good)
+		case v.State == pools.StateFull && good == 0:
+			t.Fatalf("%s: full volume %s holds nothing live and is not recyclable", when, v.Label)
+		case v.State == pools.StateRecyclable:
+			recyclable++
+		}
+	}
+	t.Logf("%s: %d volumes, %d recyclable", when, len(vols), recyclable)
+}
+
+// The dependency guard holds for a retention in copies; copies that are
+// not good do not count, and expire with the objects older than the
+// newest kept ones; other sources are counted apart.
+func TestPruneCopiesKeepsBase(t *testing.T) {
+	ctx := context.Background()
+	cfg, cat, ids, day0 := guardCatalog(t)
+	cfg.Pools[0].Retention, cfg.Pools[0].RetentionCopies = 0, 1
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(cat.CreateVolume(ctx, catalog.Volume{ID: "vol-c", Label: "VOL-C", Pool: "p", State: pools.StateFull, BlockSize: 65536, Blocks: 100}))
+	// add records a full object of source with copy 1 in pool p on vol-c,
+	// good or failed.
+	add := func(name, id, source string, day int, good bool) {
+		t.Helper()
+		ids[name] = id
+		must(cat.AddObject(ctx, catalog.Object{ID: id, Source: source, Client: "h", Level: "full", Started: day0.Add(time.Duration(day) * 24 * time.Hour)}))
+		must(cat.FinishObject(ctx, id, 1000, 3, 1, "sha256:00", catalog.ObjectComplete, time.Time{}))
+		must(cat.AddCopy(ctx, catalog.Copy{ObjectID: id, Number: 1, Role: catalog.RoleBackup, Pool: "p"}))
+		if good {
+			must(cat.CommitCopy(ctx, id, 1, []catalog.Extent{{VolumeID: "vol-c", FirstBlock: int64(day), LastBlock: int64(day), EndOffset: 1000}}))
+		} else {
+			must(cat.FailCopy(ctx, id, 1, "device failed"))
+		}
+	}
+	// W, the only object of source T, is older than everything of S.
+	add("W", "0190aaaa-0000-7000-8000-000000000005", "T", 0, true)
+
+	// The newest object of S with a good copy in p is I2: X expires from p
+	// (its copy in pool keep stays), F and I1 stay as the bases of I2.
+	res, err := Prune(ctx, cfg, cat, PruneOptions{Now: day0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Expired) != 1 || res.Expired[0].Object != ids["X"] || res.Expired[0].Copy != 1 || len(res.Removed) != 0 {
+		t.Fatalf("expired %+v removed %+v, want only X copy 1 expired", res.Expired, res.Removed)
+	}
+	kept := map[string]string{}
+	for _, k := range res.Kept {
+		kept[k.Object] = k.NeededBy
+	}
+	if kept[ids["I1"]] != ids["I2"] || kept[ids["F"]] != ids["I1"] || len(kept) != 2 {
+		t.Fatalf("kept %+v, want F (for I1) and I1 (for I2)", res.Kept)
+	}
+	if len(res.Recycled) != 1 || res.Recycled[0].Label != "VOL-B" {
+		t.Fatalf("recycled %+v, want VOL-B only", res.Recycled)
+	}
+
+	// Y, newer but with a failed copy only, does not count: nothing
+	// changes.
+	add("Y", "0190aaaa-0000-7000-8000-000000000006", "S", 30, false)
+	res, err = Prune(ctx, cfg, cat, PruneOptions{Now: day0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Expired)+len(res.Removed)+len(res.Recycled) != 0 || len(res.Kept) != 2 {
+		t.Fatalf("after a failed copy: %+v", res)
+	}
+
+	// Z has a good copy: the chain and Y's failed copy expire, and vol-a
+	// holds nothing live. W, of source T, stays.
+	add("Z", "0190aaaa-0000-7000-8000-000000000007", "S", 31, true)
+	res, err = Prune(ctx, cfg, cat, PruneOptions{Now: day0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	removed := map[string]bool{}
+	for _, r := range res.Removed {
+		removed[r.Object] = true
+	}
+	if len(removed) != 4 || !removed[ids["F"]] || !removed[ids["I1"]] || !removed[ids["I2"]] || !removed[ids["Y"]] || len(res.Kept) != 0 {
+		t.Fatalf("removed %+v kept %+v, want F, I1, I2 and Y removed", res.Removed, res.Kept)
+	}
+	for _, e := range res.Expired {
+		if e.Object == ids["Y"] && e.State != catalog.CopyFailed {
+			t.Fatalf("Y's copy expired as %s", e.State)
+		}
+	}
+	if len(res.Recycled) != 1 || res.Recycled[0].Label != "VOL-A" {
+		t.Fatalf("recycled %+v, want VOL-A only", res.Recycled)
+	}
+	for _, n := range []string{"W", "Z"} {
+		if _, err := cat.Copy(ctx, ids[n], 1); err != nil {
+			t.Fatalf("copy of %s: %v", n, err)
+		}
+	}
+	if v, _ := cat.Volume(ctx, "vol-c"); v.State != pools.StateFull {
+		t.Fatalf("vol-c is %s", v.State)
+	}
+}
+
+// A pool has one form of retention or the other.
+func TestPruneBothRetentions(t *testing.T) {
+	cfg, cat, _, day0 := guardCatalog(t)
+	cfg.Pools[0].RetentionCopies = 2
+	before := snapshotCatalog(t, cat)
+	_, err := Prune(context.Background(), cfg, cat, PruneOptions{Now: day0.Add(100 * 24 * time.Hour)})
+	if !errors.Is(err, ErrUsage) || !strings.Contains(err.Error(), "pool p") {
+		t.Fatalf("err %v, want a usage error naming pool p", err)
+	}
+	if !reflect.DeepEqual(before, snapshotCatalog(t, cat)) {
+		t.Fatal("the prune changed the catalog")
 	}
 }

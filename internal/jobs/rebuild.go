@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"daisy/internal/agent"
 	"daisy/internal/catalog"
 	"daisy/internal/config"
 	"daisy/internal/device/vtape"
@@ -926,6 +927,15 @@ func tarEntries(objectID string, r io.Reader) ([]catalog.File, error) {
 		}
 		if err != nil {
 			return files, fmt.Errorf("entry %d (header at offset %d): %w", len(files)+1, off, err)
+		}
+		if gone, ok := agent.DeletedPaths(h); ok {
+			for _, name := range gone {
+				files = append(files, catalog.File{ObjectID: objectID, Path: "/" + name, Type: catalog.TypeDeleted, Offset: off})
+			}
+			continue
+		}
+		if h.Typeflag == tar.TypeXGlobalHeader {
+			continue
 		}
 		typ := h.Typeflag
 		if typ == 0 {

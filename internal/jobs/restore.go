@@ -253,73 +253,236 @@ func readCopy(ctx context.Context, cat *catalog.Catalog, id records.ID, cp catal
 
 // RestoreOptions select what a restore does.
 type RestoreOptions struct {
-	Object    string // ID or unique prefix
-	Source    string // latest complete object of the source
-	Copy      int    // 0: first copy that reads cleanly
+	Object string // ID or unique prefix
+	Source string // latest complete object of the source
+	// At, with Source: the tree as it was at the latest backup of Source
+	// that started not after At.
+	At        time.Time
+	Copy      int // 0: first copy that reads cleanly
 	Target    string
 	Overwrite bool
-	Logger    *slog.Logger
+	// Paths, if any, restore only the entries that match one of them
+	// (see pathFilter), the directories above them and the files their
+	// hard links need.
+	Paths []string
+	// Resume goes on with an interrupted restore into Target: entries the
+	// target already has as restored (same size and mtime) are neither
+	// read nor written again, the others are written over.
+	Resume bool
+	Logger *slog.Logger
 }
 
-// RestoreResult is the outcome of a restore.
+// RestorePart is what a restore took from one object of the chain.
+type RestorePart struct {
+	Object  string `json:"object"`
+	Level   string `json:"level"`
+	Entries int64  `json:"entries"` // entries of this object restored
+	// Mode is "stream" when the whole object was read (its hash checked)
+	// or "seek" when only the blocks of its selected entries were read
+	// (every record CRC checked, the whole-object hash not).
+	Mode      string `json:"mode"`
+	Copy      int    `json:"copy"`
+	BytesRead int64  `json:"bytes_read"`
+}
+
+// RestoreResult is the outcome of a restore. The embedded StreamResult
+// adds up the objects read: Object is the newest one of the chain.
 type RestoreResult struct {
 	StreamResult
+	Chain    []RestorePart `json:"chain"`
 	Target   string        `json:"target"`
 	Entries  int64         `json:"entries"`
 	Files    int64         `json:"files"`
 	Skipped  int64         `json:"skipped"`
 	Refused  int64         `json:"refused"`
+	Resumed  int64         `json:"resumed,omitempty"` // entries found already restored (Resume)
 	Problems []string      `json:"problems,omitempty"`
 	Duration time.Duration `json:"duration_ns"`
 }
 
-// Restore recreates an object's tree under opts.Target: each file at the
-// target joined with its original absolute path.
+// selected is an entry of one chain object that a restore extracts.
+type selected struct {
+	off, size int64
+}
+
+// entryHeaderCost is what an entry takes in the stream beyond its content
+// (pax and tar headers, padding), as restoreObject estimates it.
+const entryHeaderCost = 1536
+
+// Restore recreates a source's tree, as a backup recorded it, under
+// o.Target: each file at the target joined with its original absolute
+// path. The object named (or the one of o.Source at o.At) is the end of a
+// restore chain: a full backup, then the objects based on it. Each object
+// of the chain is read once, for the entries that are its own in the tree
+// (what no newer object of the chain records again, deletions left out).
 func Restore(ctx context.Context, cat *catalog.Catalog, o RestoreOptions) (*RestoreResult, error) {
 	start := time.Now()
-	obj, err := FindObject(ctx, cat, o.Object, o.Source)
+	var obj catalog.Object
+	var err error
+	switch {
+	case !o.At.IsZero() && o.Source == "":
+		return nil, fmt.Errorf("%w: --at needs --source", ErrUsage)
+	case !o.At.IsZero() && o.Object != "":
+		return nil, fmt.Errorf("%w: --at picks an object of --source; it does not go with --object", ErrUsage)
+	case !o.At.IsZero():
+		obj, err = cat.ObjectAt(ctx, o.Source, o.At)
+		if errors.Is(err, catalog.ErrNotFound) {
+			return nil, fmt.Errorf("%w: source %q has no complete backup started at or before %s", ErrUsage, o.Source, o.At.Local().Format(time.RFC3339))
+		}
+	default:
+		obj, err = FindObject(ctx, cat, o.Object, o.Source)
+	}
 	if err != nil {
 		return nil, err
 	}
 	if o.Target == "" {
 		return nil, fmt.Errorf("%w: restore needs a target directory (--to)", ErrUsage)
 	}
-	if _, err := copiesToRead(ctx, cat, obj, o.Copy); err != nil {
+	filter, err := newPathFilter(o.Paths)
+	if err != nil {
 		return nil, err
 	}
-	res := &RestoreResult{Target: o.Target}
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	var st extract.Stats
-	go func() {
-		var err error
-		st, err = extract.Extract(ctx, pr, extract.Options{
-			Target: o.Target, Overwrite: o.Overwrite, Owners: os.Geteuid() == 0,
-			OnError: func(name string, err error) {
-				if len(res.Problems) < 1000 {
-					res.Problems = append(res.Problems, fmt.Sprintf("%s: %v", name, err))
-				}
-			},
-		})
-		if err == nil {
-			// Drain what the stream has after the archive's end so that
-			// its hash is still checked.
-			_, err = io.Copy(io.Discard, pr)
+	chain, err := cat.Chain(ctx, obj)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range chain {
+		if _, err := copiesToRead(ctx, cat, c, o.Copy); err != nil {
+			return nil, err
 		}
-		pr.CloseWithError(err)
-		done <- err
-	}()
-	sr, serr := Stream(ctx, cat, obj, pw, StreamOptions{Copy: o.Copy, Logger: o.Logger})
-	pw.CloseWithError(serr)
-	xerr := <-done
-	res.StreamResult = *sr
-	res.Entries, res.Files, res.Skipped, res.Refused = st.Entries, st.Files, st.Skipped, st.Refused
+	}
+	res := &RestoreResult{Target: o.Target}
+	res.Object, res.Source = obj.ID, obj.Source
+	sess, err := extract.Open(extract.Options{
+		Target: o.Target, Overwrite: o.Overwrite || o.Resume, Owners: os.Geteuid() == 0,
+		OnError: func(name string, err error) {
+			if len(res.Problems) < 1000 {
+				res.Problems = append(res.Problems, fmt.Sprintf("%s: %v", name, err))
+			}
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	var wanted map[string]bool
+	if filter != nil {
+		if wanted, err = filter.wanted(ctx, cat, chain); err != nil {
+			sess.Close()
+			return res, err
+		}
+	}
+	var runErr error
+	for i, c := range chain {
+		part := RestorePart{Object: c.ID, Level: c.Level}
+		// A lone full restored whole needs no file list: that also
+		// restores from a catalog rebuilt without --files.
+		whole := len(chain) == 1 && filter == nil && !o.Resume
+		var sel []selected
+		if !whole {
+			err := cat.ChainEntries(ctx, chain, i, func(f catalog.File) error {
+				if wanted != nil && !wanted[strings.TrimSuffix(f.Path, "/")] {
+					return nil
+				}
+				if o.Resume && sess.Restored(f.Path, f.Type, f.Size, f.MTime) {
+					res.Resumed++
+					return nil
+				}
+				sel = append(sel, selected{off: f.Offset, size: f.Size})
+				return nil
+			})
+			if err != nil {
+				runErr = err
+				break
+			}
+			if len(sel) == 0 {
+				continue
+			}
+		}
+		before := sess.Stats().Entries - sess.Stats().Skipped
+		runErr = restoreObject(ctx, cat, c, o, sess, whole, sel, &part, res)
+		part.Entries = sess.Stats().Entries - sess.Stats().Skipped - before
+		res.Chain = append(res.Chain, part)
+		if runErr != nil {
+			break
+		}
+	}
+	st := sess.Close()
+	res.Entries, res.Files, res.Skipped, res.Refused = st.Entries-st.Skipped, st.Files, st.Skipped, st.Refused
 	res.Duration = time.Since(start)
-	if serr != nil {
-		return res, serr
+	return res, runErr
+}
+
+// restoreObject extracts the selected entries of one object of the chain
+// (all of them when whole): by reading the object through when they make
+// up much of it, else by seeking to each.
+func restoreObject(ctx context.Context, cat *catalog.Catalog, obj catalog.Object, o RestoreOptions, sess *extract.Session, whole bool, sel []selected, part *RestorePart, res *RestoreResult) error {
+	var want int64
+	for _, s := range sel {
+		want += s.size + entryHeaderCost
 	}
-	if xerr != nil {
-		return res, fmt.Errorf("extract into %s: %w", o.Target, xerr)
+	if whole || 2*want >= obj.Length {
+		part.Mode = "stream"
+		var keep func(int64) bool
+		if !whole {
+			next := 0
+			keep = func(off int64) bool {
+				for next < len(sel) && sel[next].off < off {
+					next++
+				}
+				return next < len(sel) && sel[next].off == off
+			}
+		}
+		pr, pw := io.Pipe()
+		done := make(chan error, 1)
+		go func() {
+			err := sess.Extract(ctx, pr, 0, keep)
+			if err == nil {
+				// Drain what the stream has after the archive's end so
+				// that its hash is still checked.
+				_, err = io.Copy(io.Discard, pr)
+			}
+			pr.CloseWithError(err)
+			done <- err
+		}()
+		sr, serr := Stream(ctx, cat, obj, pw, StreamOptions{Copy: o.Copy, Logger: o.Logger})
+		pw.CloseWithError(serr)
+		xerr := <-done
+		part.Copy, part.BytesRead = sr.Copy, sr.BytesRead
+		res.Copy = sr.Copy
+		res.Attempts = append(res.Attempts, sr.Attempts...)
+		res.Bytes += sr.Bytes
+		res.BytesRead += sr.BytesRead
+		res.Hash = sr.Hash
+		if serr != nil {
+			return serr
+		}
+		if xerr != nil {
+			return fmt.Errorf("extract into %s: %w", o.Target, xerr)
+		}
+		return nil
 	}
-	return res, nil
+	part.Mode = "seek"
+	rd, err := newObjectReader(ctx, cat, obj, o.Copy, o.Logger)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		rd.Close()
+		part.Copy, part.BytesRead = rd.Copy(), rd.BytesRead()
+		res.Copy = rd.Copy()
+		res.Attempts = append(res.Attempts, rd.attempts...)
+		res.Attempts = append(res.Attempts, CopyAttempt{Copy: rd.Copy()})
+		res.BytesRead += rd.BytesRead()
+	}()
+	for _, s := range sel {
+		if err := rd.SeekTo(s.off); err != nil {
+			return err
+		}
+		from := rd.off
+		if err := sess.ExtractOne(ctx, rd); err != nil {
+			return fmt.Errorf("object %s at offset %d: %w", obj.ID, s.off, err)
+		}
+		res.Bytes += rd.off - from
+	}
+	return nil
 }

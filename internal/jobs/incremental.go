@@ -1,0 +1,117 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"strings"
+
+	"daisy/internal/agent"
+	"daisy/internal/catalog"
+)
+
+// Backup levels. A full backup holds every entry of its source. An
+// incremental holds what changed since the last backup of the source, a
+// differential what changed since the last full; both record the object
+// they are based on (catalog Object.Base, and the Begin record), and the
+// agent writes deletion entries for what vanished (see package agent). The
+// restore chain of an object is its base's chain plus itself: full, then
+// at most one differential, then incrementals.
+const (
+	LevelFull         = "full"
+	LevelIncremental  = "incremental"
+	LevelDifferential = "differential"
+)
+
+// baseOf picks the object a backup of source at level is based on and
+// returns the level the backup really has, the base's restore chain (nil
+// for a full) and, when the level had to change, a note that says why.
+// Only complete objects with a good copy are bases: a backup based on
+// anything else could not be restored.
+func baseOf(ctx context.Context, cat *catalog.Catalog, source, level string) (string, []catalog.Object, string, error) {
+	if level == LevelFull {
+		return level, nil, "", nil
+	}
+	objs, err := cat.Objects(ctx, catalog.ObjectFilter{Source: source, State: ObjectComplete})
+	if err != nil {
+		return "", nil, "", err
+	}
+	for i := len(objs) - 1; i >= 0; i-- {
+		o := objs[i]
+		if level == LevelDifferential && o.Level != LevelFull {
+			continue
+		}
+		ok, err := hasGoodCopy(ctx, cat, o.ID)
+		if err != nil {
+			return "", nil, "", err
+		}
+		if !ok {
+			continue
+		}
+		chain, err := cat.Chain(ctx, o)
+		if err != nil {
+			return LevelFull, nil, fmt.Sprintf("the restore chain of %s %s is broken (%v): this backup is a full", o.Level, o.ID, err), nil
+		}
+		return level, chain, "", nil
+	}
+	return LevelFull, nil, fmt.Sprintf("no full backup of %s to base the %s on: this backup is a full", source, level), nil
+}
+
+func hasGoodCopy(ctx context.Context, cat *catalog.Catalog, id string) (bool, error) {
+	cps, err := cat.Copies(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	for _, c := range cps {
+		if c.State == CopyGood {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// chainBase is the agent's view of the tree a chain holds, read from the
+// catalog directory by directory, so that memory grows with the largest
+// directory, not with the tree. It is nil (a full backup) for an empty
+// chain.
+func chainBase(ctx context.Context, cat *catalog.Catalog, chain []catalog.Object) agent.Base {
+	if len(chain) == 0 {
+		return nil
+	}
+	return &treeBase{ctx: ctx, cat: cat, chain: chain}
+}
+
+type treeBase struct {
+	ctx   context.Context
+	cat   *catalog.Catalog
+	chain []catalog.Object
+}
+
+func (b *treeBase) Dir(dir string) (map[string]agent.BaseEntry, error) {
+	fl, err := b.cat.TreeChildren(b.ctx, b.chain, dir)
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string]agent.BaseEntry, len(fl))
+	for _, f := range fl {
+		m[path.Base(strings.TrimSuffix(f.Path, "/"))] = agent.BaseEntry{
+			Type: f.Type, Size: f.Size, Mode: f.Mode, UID: f.UID, GID: f.GID,
+			MTime: f.MTime, CTime: f.CTime, Inode: f.Inode, Link: f.Link,
+		}
+	}
+	return m, nil
+}
+
+func (b *treeBase) Under(dir string, fn func(string)) error {
+	fl, err := b.cat.TreeUnder(b.ctx, b.chain, dir)
+	if err != nil {
+		return err
+	}
+	self := strings.TrimSuffix(dir, "/")
+	for _, f := range fl {
+		if p := strings.TrimSuffix(f.Path, "/"); p != self {
+			fn(p)
+		}
+	}
+	return nil
+}

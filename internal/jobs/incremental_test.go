@@ -1,0 +1,230 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"daisy/internal/catalog"
+	"daisy/internal/config"
+	"daisy/internal/testtree"
+)
+
+const weekYAML = `catalog:
+  sqlite: state/catalog.db
+defaults:
+  buffer_size: 4MiB
+  block_size: 64KiB
+sources:
+  - name: S
+    paths: [data/S]
+pools:
+  - name: p
+    type: vtape
+    directory: state/volumes/p
+  - name: m
+    type: vtape
+    directory: state/volumes/m
+devices:
+  - {name: tape0, type: vtape}
+  - {name: tape1, type: vtape}
+backup_group:
+  - name: bma0
+    device: tape0
+    pool: p
+    buffers:
+      - {name: B1, source: S}
+mirror_groups:
+  - media_agents:
+      - name: bma1
+        device: tape1
+        pool: m
+        buffers:
+          - {name: B1, follows: bma0.B1}
+`
+
+// weekSetup writes the week configuration and a tree into a new directory.
+func weekSetup(t *testing.T) (dir, src string, cfg *config.Config, cat *catalog.Catalog) {
+	t.Helper()
+	dir = t.TempDir()
+	cfgPath := filepath.Join(dir, "daisy.yaml")
+	if err := os.WriteFile(cfgPath, []byte(weekYAML), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src = filepath.Join(dir, "data", "S")
+	if err := testtree.Make(src, testtree.Spec{Seed: 7, SmallFiles: 60}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat, err = catalog.Open(context.Background(), cfg.Catalog.SQLite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cat.Close() })
+	return dir, src, cfg, cat
+}
+
+// sh runs a shell script in dir and fails the test if it fails.
+func sh(t *testing.T, dir, script string) {
+	t.Helper()
+	cmd := exec.Command("sh", "-euc", script)
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", script, err, out)
+	}
+}
+
+// Issue 4, acceptance 1: a scripted week. A full, then each day changes
+// (new, modified, deleted and renamed files, mode changes, a directory
+// removed, a file turned into a directory and back, links) and a backup:
+// incrementals, a differential in the middle, incrementals after it. A
+// restore --at each of the 8 points gives exactly the tree of that point,
+// compared with a cp -a snapshot taken right after its backup.
+func TestWeekOfIncrementals(t *testing.T) {
+	ctx := context.Background()
+	dir, src, cfg, cat := weekSetup(t)
+	sh(t, src, `mkdir -p docs/old/deep keep && echo one > docs/a.txt && echo two > docs/b.txt && echo deep > docs/old/deep/x
+		echo kept > keep/k && ln -s a.txt docs/link && echo same-size-1 > mod.txt && echo turn > turn && echo h > h1 && ln h1 h2`)
+
+	days := []struct {
+		level  string
+		change string
+	}{
+		{LevelFull, ``},
+		{LevelIncremental, `echo new > docs/new.txt; echo changed > docs/a.txt; rm docs/b.txt; echo same-size-2 > mod.txt`},
+		{LevelIncremental, `mv docs/new.txt docs/renamed.txt; chmod 600 keep/k; mkdir -p fresh/sub && echo f > fresh/sub/f`},
+		{LevelIncremental, `rm -r docs/old; rm turn; mkdir turn && echo inside > turn/t; ln -sf renamed.txt docs/link`},
+		{LevelDifferential, `rm -r turn; echo file-again > turn; ln h1 h3; chmod 700 fresh`},
+		{LevelIncremental, `touch -r mod.txt /dev/null; m=$(stat -c %y mod.txt); echo same-size-3 > mod.txt; touch -d "$m" mod.txt`},
+		{LevelIncremental, `mv fresh moved; : > keep/k; rm h2`},
+		{LevelIncremental, `echo back > docs/b.txt; mkdir -p docs/old && echo reborn > docs/old/y; rm docs/link`},
+	}
+	day0 := time.Now().Add(-10 * 24 * time.Hour).Truncate(time.Hour)
+	var points []time.Time
+	var objects []ObjectOutcome
+	for day, d := range days {
+		if d.change != "" {
+			sh(t, src, d.change)
+		}
+		snap := filepath.Join(dir, "snap", fmt.Sprint(day))
+		os.MkdirAll(filepath.Dir(snap), 0o755)
+		if out, err := exec.Command("cp", "-a", src, snap).CombinedOutput(); err != nil {
+			t.Fatalf("cp -a: %v\n%s", err, out)
+		}
+		res, err := Backup(ctx, cfg, cat, BackupOptions{Level: d.level})
+		if err != nil || res.State != JobSuccess {
+			t.Fatalf("day %d: backup: %v, %+v", day, err, res)
+		}
+		o := res.Objects[0]
+		if o.Level != d.level {
+			t.Fatalf("day %d: backup level %s, want %s", day, o.Level, d.level)
+		}
+		when := day0.Add(time.Duration(day) * 24 * time.Hour)
+		if err := cat.SetObjectStarted(ctx, o.Object, when); err != nil {
+			t.Fatal(err)
+		}
+		points = append(points, when)
+		objects = append(objects, o)
+	}
+
+	// What the levels hold: the incrementals little, the differential
+	// everything since the full, each with its base.
+	full := objects[0]
+	for day, o := range objects[1:] {
+		day++
+		want := objects[day-1].Object
+		if days[day].level == LevelDifferential {
+			want = full.Object
+		}
+		if o.Base != want {
+			t.Errorf("day %d: base %s, want %s", day, o.Base, want)
+		}
+		if o.Files >= full.Files/2 || o.Unchanged == 0 {
+			t.Errorf("day %d: %s of %d entries (%d unchanged) against a full of %d", day, o.Level, o.Files, o.Unchanged, full.Files)
+		}
+	}
+	if objects[1].Deleted != 1 || objects[3].Deleted != 3 {
+		t.Errorf("deletions recorded: day 1 %d (want 1), day 3 %d (want 3: docs/old and the 2 paths below)", objects[1].Deleted, objects[3].Deleted)
+	}
+	// The differential holds day 1's change again; day 5 (after it) not.
+	if !holds(t, cat, objects[4].Object, src+"/docs/a.txt") || holds(t, cat, objects[5].Object, src+"/docs/a.txt") {
+		t.Errorf("docs/a.txt: the differential should hold it, the next incremental not")
+	}
+	// The mtime-preserving change of day 5 is seen (ctime changed).
+	if !holds(t, cat, objects[5].Object, src+"/mod.txt") {
+		t.Errorf("day 5: the change of mod.txt with its mtime put back was missed")
+	}
+
+	for day, when := range points {
+		target := filepath.Join(t.TempDir(), "r")
+		res, err := Restore(ctx, cat, RestoreOptions{Source: "S", At: when.Add(time.Hour), Target: target})
+		if err != nil {
+			t.Fatalf("restore --at day %d: %v", day, err)
+		}
+		if res.Object != objects[day].Object {
+			t.Fatalf("restore --at day %d restored %s, want %s", day, res.Object, objects[day].Object)
+		}
+		diffs, err := testtree.Compare(filepath.Join(dir, "snap", fmt.Sprint(day)), filepath.Join(target, src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(diffs) > 0 {
+			t.Fatalf("restore --at day %d (%s, chain of %d) differs:\n%s", day, days[day].level, len(res.Chain), strings.Join(diffs, "\n"))
+		}
+		if len(res.Problems) > 0 {
+			t.Fatalf("restore --at day %d: problems: %v", day, res.Problems)
+		}
+	}
+
+	// Every copy of the chain restores it: copy 2 (the mirror) of day 7.
+	target := filepath.Join(t.TempDir(), "r")
+	res, err := Restore(ctx, cat, RestoreOptions{Source: "S", Copy: 2, Target: target})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Chain) < 3 {
+		t.Fatalf("day 7 restored from %d objects; its chain is full, differential, 3 incrementals", len(res.Chain))
+	}
+	for _, p := range res.Chain {
+		if p.Copy != 2 {
+			t.Fatalf("part %s read copy %d, want 2", p.Object, p.Copy)
+		}
+	}
+	if diffs, _ := testtree.Compare(filepath.Join(dir, "snap", "7"), filepath.Join(target, src)); len(diffs) > 0 {
+		t.Fatalf("copy 2 differs:\n%s", strings.Join(diffs, "\n"))
+	}
+}
+
+// holds reports whether object id records path p itself.
+func holds(t *testing.T, cat *catalog.Catalog, id, p string) bool {
+	t.Helper()
+	_, err := cat.File(context.Background(), id, p)
+	return err == nil
+}
+
+// An incremental without a full to base on becomes a full and says so.
+func TestIncrementalWithoutFull(t *testing.T) {
+	_, _, cfg, cat := weekSetup(t)
+	res, err := Backup(context.Background(), cfg, cat, BackupOptions{Level: LevelIncremental})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := res.Objects[0]
+	if o.Level != LevelFull || o.Base != "" {
+		t.Fatalf("level %s base %q, want a full", o.Level, o.Base)
+	}
+	if len(o.Warnings) == 0 || !strings.Contains(o.Warnings[0], "this backup is a full") {
+		t.Fatalf("warnings %q do not say the incremental became a full", o.Warnings)
+	}
+	if _, err := Backup(context.Background(), cfg, cat, BackupOptions{Level: "weekly"}); err == nil {
+		t.Fatal("level weekly accepted")
+	}
+}
