@@ -12,7 +12,9 @@
 # MB/s = bytes of src/D2 (du -sb --apparent-size) / wall time, each run into
 # a new empty directory and followed by sync (the rm before is not timed).
 # ratio = daisy MB/s / tar MB/s (= tar seconds / daisy seconds): above 1.0
-# daisy restores faster than tar extracts.
+# daisy restores faster than tar extracts. Writes a CPU profile of one more
+# restore to .bench/cpu-restore.prof; removes .bench/restore at the end
+# (KEEP=1 keeps it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}

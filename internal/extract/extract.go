@@ -230,11 +230,11 @@ func (s *Session) ExtractOne(ctx context.Context, r io.Reader) error {
 }
 
 // Restored reports whether the target already has name (an archive entry
-// name) as a regular file of this size and mtime, or as a directory or a
-// symlink: what a restore that was interrupted had finished. A file is
+// name) as a regular file of this size and mtime, or as a symlink to link:
+// what a restore that was interrupted had finished. A file is
 // given its mtime only after all of its content was written, so a file cut
 // short does not pass.
-func (s *Session) Restored(name string, typ byte, size int64, mtime time.Time) bool {
+func (s *Session) Restored(name string, typ byte, size int64, mtime time.Time, link string) bool {
 	n, err := cleanName(name)
 	if err != nil || n == "." {
 		return false
@@ -247,7 +247,11 @@ func (s *Session) Restored(name string, typ byte, size int64, mtime time.Time) b
 	case tar.TypeReg, 0:
 		return fi.Mode().IsRegular() && fi.Size() == size && fi.ModTime().Equal(mtime)
 	case tar.TypeSymlink:
-		return fi.Mode()&fs.ModeSymlink != 0
+		if fi.Mode()&fs.ModeSymlink == 0 {
+			return false
+		}
+		target, err := s.x.root.Readlink(n)
+		return err == nil && target == link
 	}
 	return false
 }

@@ -228,3 +228,62 @@ func TestIncrementalWithoutFull(t *testing.T) {
 		t.Fatal("level weekly accepted")
 	}
 }
+
+// A restore cut short can be resumed into the same target: what it had
+// finished is neither read nor written again, a file it left half written
+// is written over, and the tree comes out whole.
+func TestRestoreResume(t *testing.T) {
+	ctx := context.Background()
+	dir, src, cfg, cat := weekSetup(t)
+	writeBig := func(name string, size int) {
+		b := make([]byte, size)
+		for i := range b {
+			b[i] = byte(i*7 + len(name))
+		}
+		if err := os.WriteFile(filepath.Join(src, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeBig("big1", 3<<20)
+	writeBig("big2", 3<<20)
+	if _, err := Backup(ctx, cfg, cat, BackupOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(dir, "r")
+	first, err := Restore(ctx, cat, RestoreOptions{Source: "S", Target: target})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Make it look interrupted: big2 cut short (and so without its
+	// mtime), a directory not created yet.
+	restored := filepath.Join(target, src)
+	if err := os.Truncate(filepath.Join(restored, "big2"), 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(restored, "d01")); err != nil {
+		t.Fatal(err)
+	}
+	// Without --resume (and --overwrite) the existing files are kept.
+	kept, err := Restore(ctx, cat, RestoreOptions{Source: "S", Target: target})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(kept.Problems) == 0 {
+		t.Fatal("a restore into a filled target kept existing files without saying so")
+	}
+	res, err := Restore(ctx, cat, RestoreOptions{Source: "S", Target: target, Resume: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diffs, err := testtree.Compare(src, restored); err != nil || len(diffs) > 0 {
+		t.Fatalf("resumed restore differs: %v\n%s", err, strings.Join(diffs, "\n"))
+	}
+	if res.Resumed == 0 || len(res.Problems) > 0 {
+		t.Fatalf("resume: %d entries found restored, problems %v", res.Resumed, res.Problems)
+	}
+	// big1 was done: the resumed restore read about big2 and d01 only.
+	if res.BytesRead >= first.BytesRead*3/4 {
+		t.Fatalf("resumed restore read %d bytes, the whole restore %d", res.BytesRead, first.BytesRead)
+	}
+	t.Logf("whole restore read %d bytes, resumed %d (%d entries already there)", first.BytesRead, res.BytesRead, res.Resumed)
+}

@@ -165,18 +165,37 @@ func (r *objectReader) locate(off int64) error {
 	if err := r.open(e.VolumeID); err != nil {
 		return err
 	}
+	// The block is in [lo, hi]: the object's data at loOff starts in
+	// block lo, that at hiEnd after block hi. Offsets grow about linearly
+	// with blocks within an extent, so a probe where the line between the
+	// two says usually lands next to the block; a probe that did not halve
+	// the range is followed by a bisection, which bounds the probes at
+	// twice a binary search's.
 	lo, hi := e.FirstBlock, e.LastBlock
+	loOff, hiEnd := e.FirstOffset, e.EndOffset
+	bisect := false
 	for lo < hi {
-		mid := lo + (hi-lo+1)/2
+		var mid int64
+		if bisect || hiEnd <= loOff {
+			mid = lo + (hi-lo+1)/2
+		} else {
+			mid = lo + int64(float64(off-loOff)/float64(hiEnd-loOff)*float64(hi+1-lo))
+			mid = min(max(mid, lo+1), hi)
+		}
 		first, err := r.firstOffset(mid)
 		if err != nil {
 			return err
 		}
+		width := hi - lo
 		if first <= off {
 			lo = mid
+			if first > loOff {
+				loOff = first
+			}
 		} else {
-			hi = mid - 1
+			hi, hiEnd = mid-1, first
 		}
+		bisect = !bisect && 2*(hi-lo) > width
 	}
 	r.rd.SetLimit(e.LastBlock)
 	if err := r.rd.SeekBlock(lo); err != nil {

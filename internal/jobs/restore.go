@@ -383,7 +383,7 @@ func Restore(ctx context.Context, cat *catalog.Catalog, o RestoreOptions) (*Rest
 				if wanted != nil && !wanted[strings.TrimSuffix(f.Path, "/")] {
 					return nil
 				}
-				if o.Resume && sess.Restored(f.Path, f.Type, f.Size, f.MTime) {
+				if o.Resume && sess.Restored(strings.TrimPrefix(f.Path, "/"), f.Type, f.Size, f.MTime, f.Link) {
 					res.Resumed++
 					return nil
 				}
