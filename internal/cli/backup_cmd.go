@@ -143,6 +143,9 @@ func printBackup(g *globals, cfg *config.Config, res *jobs.BackupResult, d time.
 	fmt.Fprintf(w, "backup job %d: %s, %d object(s), %s in %s (%.0f MB/s)\n", res.Job, res.State, len(res.Objects), humanBytes(res.Bytes), d.Round(time.Millisecond), rate)
 	for _, o := range res.Objects {
 		fmt.Fprintf(w, "  %-10s %s  %s  %s  %d entries  %s\n", o.Source, o.Object, o.Level, humanBytes(o.Bytes), o.Files, o.State)
+		if o.Stored > 0 {
+			fmt.Fprintf(w, "      compressed to %s (%.0f %%)\n", humanBytes(o.Stored), 100*float64(o.Stored)/float64(max(o.Bytes, 1)))
+		}
 		if o.Base != "" {
 			fmt.Fprintf(w, "      based on %s: %d unchanged left out, %d deleted\n", o.Base, o.Unchanged, o.Deleted)
 		}

@@ -192,3 +192,50 @@ func compareTrees(t *testing.T, want, got string) []string {
 	}
 	return diffs
 }
+
+// A source with compression: zstd writes fewer bytes to its volume, and
+// every way of reading it back (restore whole, restore one file by
+// seeking, verify) gives the original bytes.
+func TestCompressedSource(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "data", "S")
+	if err := testtree.Make(src, testtree.Spec{Seed: 11, SmallFiles: 40}); err != nil {
+		t.Fatal(err)
+	}
+	text := bytes.Repeat([]byte("a line of a log file that compresses well\n"), 200000) // 8.4 MB
+	for _, f := range []string{"log1.txt", "log2.txt"} {
+		if err := os.WriteFile(filepath.Join(src, f), text, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := filepath.Join(dir, "daisy.yaml")
+	yaml := "sources:\n  - {name: S, paths: [data/S], compression: zstd}\npools:\n  - {name: p, type: vtape}\n" +
+		"devices:\n  - {name: t, type: vtape}\nbackup_group:\n  - name: bma\n    device: t\n    pool: p\n    buffers:\n      - {name: B, source: S}\n"
+	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o := backupJSON(t, cfg, 0).Objects[0]
+	if o.Stored <= 0 || o.Stored*4 > o.Bytes {
+		t.Fatalf("stored %d of %d bytes: want less than a quarter", o.Stored, o.Bytes)
+	}
+	vols := lsJSON[[]catalog.Volume](t, cfg, "volumes")
+	if len(vols) != 1 || vols[0].Bytes*3 > o.Bytes {
+		t.Fatalf("volumes %+v for an object of %d bytes", vols, o.Bytes)
+	}
+	target := filepath.Join(t.TempDir(), "r")
+	if code, out, errs := run(t, "-c", cfg, "restore", "--source", "S", "--to", target); code != 0 {
+		t.Fatalf("restore: exit %d\n%s%s", code, out, errs)
+	}
+	if diffs := compareTrees(t, src, filepath.Join(target, src)); len(diffs) > 0 {
+		t.Fatalf("restore of a compressed object differs: %v", diffs)
+	}
+	target = filepath.Join(t.TempDir(), "r")
+	rr := restoreJSON(t, 0, "-c", cfg, "restore", "--source", "S", "--path", filepath.Join(src, "log2.txt"), "--to", target)
+	got, err := os.ReadFile(filepath.Join(target, src, "log2.txt"))
+	if err != nil || !bytes.Equal(got, text) || rr.Chain[0].Mode != "seek" {
+		t.Fatalf("restore --path of a compressed object: %v, mode %s", err, rr.Chain[0].Mode)
+	}
+	if code, out, errs := run(t, "-c", cfg, "verify", "--source", "S"); code != 0 {
+		t.Fatalf("verify: exit %d\n%s%s", code, out, errs)
+	}
+}

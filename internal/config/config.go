@@ -55,6 +55,9 @@ type Source struct {
 	Client  string
 	Paths   []string // absolute, cleaned
 	Exclude []string // patterns, as written
+	// Compression is "" (none) or "zstd": the object's data records are
+	// compressed, each on its own (see records).
+	Compression string
 }
 
 // Pool is a set of volumes.

@@ -93,7 +93,8 @@ clients:
   - name: %s
 
 # Sources: named sets of paths on a client. Add "exclude" patterns to skip
-# files, e.g. exclude: ["*.tmp", "cache/"].
+# files, e.g. exclude: ["*.tmp", "cache/"], and "compression: zstd" to
+# compress what the source writes to the volumes.
 `, q(host))
 	if len(sources) == 0 {
 		w("sources: []\n")

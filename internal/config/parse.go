@@ -316,7 +316,7 @@ func (d *decoder) decodeSources(c *Config, m *meta, top *mapping) {
 		if im == nil {
 			continue
 		}
-		im.only("name", "client", "paths", "exclude")
+		im.only("name", "client", "paths", "exclude", "compression")
 		var s Source
 		var sm sourceMeta
 		s.Name, sm.name = im.name(m, kindSource, nameWithDots)
@@ -346,6 +346,15 @@ func (d *decoder) decodeSources(c *Config, m *meta, top *mapping) {
 				continue
 			}
 			s.Exclude = append(s.Exclude, e)
+		}
+		if v, vat, ok := im.str("compression"); ok {
+			switch v {
+			case "none", "":
+			case "zstd":
+				s.Compression = v
+			default:
+				d.errorf(vat, "compression %q of %s is not known; write zstd, or none (the default)", v, im.label)
+			}
 		}
 		c.Sources = append(c.Sources, s)
 		m.sources = append(m.sources, sm)

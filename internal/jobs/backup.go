@@ -96,15 +96,17 @@ type ObjectOutcome struct {
 	// Files counts the entries written, deletion entries included;
 	// Unchanged the entries left out as in the base, Deleted the
 	// deletion entries.
-	Unchanged int64         `json:"unchanged,omitempty"`
-	Deleted   int64         `json:"deleted,omitempty"`
-	State     string        `json:"state"`
-	Bytes     int64         `json:"bytes"`
-	Files     int64         `json:"files"`
-	Hash      string        `json:"hash,omitempty"`
-	Error     string        `json:"error,omitempty"`
-	Warnings  []string      `json:"warnings,omitempty"`
-	Copies    []CopyOutcome `json:"copies"`
+	Unchanged int64 `json:"unchanged,omitempty"`
+	// Stored is Bytes after compression (compressed sources only).
+	Stored   int64         `json:"stored,omitempty"`
+	Deleted  int64         `json:"deleted,omitempty"`
+	State    string        `json:"state"`
+	Bytes    int64         `json:"bytes"`
+	Files    int64         `json:"files"`
+	Hash     string        `json:"hash,omitempty"`
+	Error    string        `json:"error,omitempty"`
+	Warnings []string      `json:"warnings,omitempty"`
+	Copies   []CopyOutcome `json:"copies"`
 }
 
 // BackupResult is the outcome of a backup job.
@@ -373,7 +375,7 @@ func (r *backupRun) run(ctx context.Context, selected []config.Source) (map[stri
 // readSource runs the agent of one source into its buffer.
 func (r *backupRun) readSource(ctx context.Context, o *objectRun, buf *buffers.Buffer, files chan<- []catalog.File) {
 	defer o.progress.Done.Store(true)
-	begin := records.BeginInfo{Source: o.src.Name, Client: o.src.Client, Level: o.obj.Level, Base: o.obj.Base, Time: o.obj.Started, Job: r.job.ID, Content: "pax"}
+	begin := records.BeginInfo{Source: o.src.Name, Client: o.src.Client, Level: o.obj.Level, Base: o.obj.Base, Time: o.obj.Started, Job: r.job.ID, Content: "pax", Compression: o.src.Compression}
 	sw, err := records.NewStreamWriter(o.id, begin, &r.pool, func(rec *records.Record) error {
 		o.progress.Bytes.Add(int64(rec.Len()))
 		return buf.Push(ctx, rec)
@@ -451,7 +453,7 @@ func (r *backupRun) commit(ctx context.Context, results map[string][]mediaagent.
 	sort.Slice(ids, func(i, j int) bool { return ids[i].src.Name < ids[j].src.Name })
 	for _, o := range ids {
 		out := ObjectOutcome{Source: o.src.Name, Object: o.obj.ID, Level: o.obj.Level, Base: o.obj.Base, Bytes: int64(o.end.Length), Files: o.files,
-			Unchanged: o.unchanged, Deleted: o.deleted, Hash: o.end.Hash, Warnings: o.warnings}
+			Unchanged: o.unchanged, Deleted: o.deleted, Stored: int64(o.end.Stored), Hash: o.end.Hash, Warnings: o.warnings}
 		state := ObjectComplete
 		if o.err != nil {
 			state = ObjectFailed

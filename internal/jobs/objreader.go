@@ -40,6 +40,7 @@ type objectReader struct {
 	volID  string
 	damage []string
 
+	zbuf    []byte // decompressed payload
 	off     int64  // object offset of the next byte Read delivers
 	pending []byte // rest of the current record's payload, from off
 	eof     bool
@@ -223,7 +224,7 @@ func (r *objectReader) firstOffset(n int64) (int64, error) {
 		if err := r.damaged(); err != nil {
 			return 0, err
 		}
-		if rec.Header.Object == r.id && rec.Header.Type == records.TypeData {
+		if rec.Header.Object == r.id && rec.Header.Type.IsData() {
 			return int64(rec.Header.Offset), nil
 		}
 	}
@@ -348,18 +349,29 @@ func (r *objectReader) next() error {
 			}
 			r.eof = true
 			return nil
-		case records.TypeData:
+		case records.TypeData, records.TypeDataZstd:
 		default:
 			continue
 		}
-		start, end := int64(h.Offset), int64(h.Offset)+int64(len(rec.Payload))
+		n, err := records.DataLen(h, rec.Payload)
+		if err != nil {
+			return err
+		}
+		start, end := int64(h.Offset), int64(h.Offset)+int64(n)
 		switch {
 		case end <= r.off:
 			continue // before the position
 		case start > r.off:
 			return fmt.Errorf("%w: object %s: data at offset %d, expected %d", records.ErrCorrupt, r.obj.ID, start, r.off)
 		}
-		r.pending = rec.Payload[r.off-start:]
+		data, err := records.Data(h, rec.Payload, r.zbuf)
+		if err != nil {
+			return err
+		}
+		if h.Type == records.TypeDataZstd {
+			r.zbuf = data
+		}
+		r.pending = data[r.off-start:]
 		return nil
 	}
 }

@@ -305,6 +305,12 @@ type selected struct {
 	off, size int64
 }
 
+// The pipe between reading an object and extracting it: 8 MiB in flight.
+const (
+	restorePipeChunks = 128
+	restorePipeChunk  = 64 << 10
+)
+
 // entryHeaderCost is what an entry takes in the stream beyond its content
 // (pax and tar headers, padding), as restoreObject estimates it.
 const entryHeaderCost = 1536
@@ -432,20 +438,20 @@ func restoreObject(ctx context.Context, cat *catalog.Catalog, obj catalog.Object
 				return next < len(sel) && sel[next].off == off
 			}
 		}
-		pr, pw := io.Pipe()
+		pipe := newBufferedPipe(restorePipeChunks, restorePipeChunk)
 		done := make(chan error, 1)
 		go func() {
-			err := sess.Extract(ctx, pr, 0, keep)
+			err := sess.Extract(ctx, pipe, 0, keep)
 			if err == nil {
 				// Drain what the stream has after the archive's end so
 				// that its hash is still checked.
-				_, err = io.Copy(io.Discard, pr)
+				_, err = io.Copy(io.Discard, pipe)
 			}
-			pr.CloseWithError(err)
+			pipe.CloseRead(err)
 			done <- err
 		}()
-		sr, serr := Stream(ctx, cat, obj, pw, StreamOptions{Copy: o.Copy, Logger: o.Logger})
-		pw.CloseWithError(serr)
+		sr, serr := Stream(ctx, cat, obj, pipe, StreamOptions{Copy: o.Copy, Logger: o.Logger})
+		pipe.CloseWrite(serr)
 		xerr := <-done
 		part.Copy, part.BytesRead = sr.Copy, sr.BytesRead
 		res.Copy = sr.Copy

@@ -532,8 +532,9 @@ func (v *verifyReader) record(label string, rec volume.Record) {
 	switch h.Type {
 	case records.TypeBegin:
 		from, to = 0, 0
-	case records.TypeData:
-		to = h.Offset + uint64(h.Length)
+	case records.TypeData, records.TypeDataZstd:
+		n, _ := records.DataLen(h, rec.Payload) // a bad length fails in the assembler
+		to = h.Offset + uint64(n)
 	}
 	if h.Seq > v.seq || len(v.pend) > 0 {
 		lostTo := v.off
@@ -554,7 +555,7 @@ func (v *verifyReader) record(label string, rec volume.Record) {
 			v.cv.Damage = append(v.cv.Damage, d)
 		}
 	}
-	if h.Type == records.TypeData {
+	if h.Type.IsData() {
 		v.cv.Bytes += int64(h.Length)
 	}
 	v.seq, v.off = h.Seq+1, to

@@ -427,8 +427,8 @@ func (a *BMA) onBlock(b volume.BlockInfo) {
 			continue
 		}
 		start, end := rec.Offset, rec.Offset
-		if rec.Type == records.TypeData {
-			end += uint64(rec.Len)
+		if rec.Type.IsData() {
+			end += uint64(rec.Data)
 			st.bytes += int64(rec.Len)
 		}
 		if rec.Type == records.TypeEnd {

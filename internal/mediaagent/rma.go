@@ -249,7 +249,7 @@ func (a *RMA) pass(ctx context.Context, st *readState, rec volume.Record) error 
 		}
 		return err
 	}
-	if h.Type == records.TypeData {
+	if h.Type.IsData() {
 		st.res.Bytes += int64(h.Length)
 	}
 	if h.Type == records.TypeEnd {

@@ -48,6 +48,7 @@ const (
 	TypeBegin        Type = 1  // object begin: JSON BeginInfo
 	TypeData         Type = 2  // object data: bytes of the pax tar stream
 	TypeEnd          Type = 3  // object end: JSON EndInfo
+	TypeDataZstd     Type = 4  // object data, compressed: see zstd.go
 	TypeSessionBegin Type = 16 // a write session starts on this volume: JSON SessionInfo
 	TypeSessionEnd   Type = 17 // the write session ended cleanly
 	TypeTrailer      Type = 18 // volume full: JSON TrailerInfo naming the continuation volume
@@ -62,6 +63,8 @@ func (t Type) String() string {
 		return "data"
 	case TypeEnd:
 		return "end"
+	case TypeDataZstd:
+		return "data-zstd"
 	case TypeSessionBegin:
 		return "session-begin"
 	case TypeSessionEnd:
@@ -75,7 +78,10 @@ func (t Type) String() string {
 }
 
 // IsObject reports whether records of this type belong to an object stream.
-func (t Type) IsObject() bool { return t == TypeBegin || t == TypeData || t == TypeEnd }
+func (t Type) IsObject() bool { return t == TypeBegin || t.IsData() || t == TypeEnd }
+
+// IsData reports whether records of this type carry object data.
+func (t Type) IsData() bool { return t == TypeData || t == TypeDataZstd }
 
 // ID identifies an object (or a write session): a UUIDv7, so IDs sort by
 // creation time.

@@ -2,6 +2,7 @@ package records
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -14,14 +15,18 @@ import (
 // BeginInfo is the payload of a Begin record (UTF-8 JSON). Unknown fields
 // are ignored by readers, so later versions can add fields.
 type BeginInfo struct {
-	Source  string            `json:"source"`
-	Client  string            `json:"client"`
-	Level   string            `json:"level"`          // full, incremental, differential
-	Base    string            `json:"base,omitempty"` // ID of the object this one is based on
-	Time    time.Time         `json:"time"`           // when the backup started
-	Job     int64             `json:"job,omitempty"`
-	Content string            `json:"content"` // "pax": the data is a POSIX pax tar stream
-	Options map[string]string `json:"options,omitempty"`
+	Source  string    `json:"source"`
+	Client  string    `json:"client"`
+	Level   string    `json:"level"`          // full, incremental, differential
+	Base    string    `json:"base,omitempty"` // ID of the object this one is based on
+	Time    time.Time `json:"time"`           // when the backup started
+	Job     int64     `json:"job,omitempty"`
+	Content string    `json:"content"` // "pax": the data is a POSIX pax tar stream
+	// Compression is "" or "zstd": data records may be compressed
+	// (TypeDataZstd); offsets, length and hash are of the uncompressed
+	// stream.
+	Compression string            `json:"compression,omitempty"`
+	Options     map[string]string `json:"options,omitempty"`
 }
 
 // EndInfo is the payload of an End record (UTF-8 JSON).
@@ -29,6 +34,9 @@ type EndInfo struct {
 	Length  uint64 `json:"length"`  // bytes of the object stream
 	Records uint32 `json:"records"` // data records
 	Hash    string `json:"hash"`    // "sha256:" + hex of the object stream
+	// Stored is the data payload bytes after compression (compressed
+	// objects only).
+	Stored  uint64 `json:"stored,omitempty"`
 	Aborted string `json:"aborted,omitempty"`
 }
 
@@ -64,12 +72,23 @@ type StreamWriter struct {
 	off  uint64
 	h    hash.Hash
 	err  error
+	zstd bool
+	zbuf []byte
+	// Stored counts the data payload bytes emitted (compressed size).
+	stored uint64
 }
 
 // NewStreamWriter emits the Begin record of object id and returns the writer
-// of its data.
+// of its data. begin.Compression "zstd" compresses the data records.
 func NewStreamWriter(id ID, begin BeginInfo, pool *Pool, emit func(*Record) error) (*StreamWriter, error) {
 	w := &StreamWriter{id: id, pool: pool, emit: emit, h: sha256.New()}
+	switch begin.Compression {
+	case "":
+	case CompressionZstd:
+		w.zstd = true
+	default:
+		return nil, fmt.Errorf("records: unknown compression %q", begin.Compression)
+	}
 	if err := w.control(TypeBegin, 0, begin); err != nil {
 		return nil, err
 	}
@@ -78,6 +97,10 @@ func NewStreamWriter(id ID, begin BeginInfo, pool *Pool, emit func(*Record) erro
 
 // ID returns the object's ID.
 func (w *StreamWriter) ID() ID { return w.id }
+
+// Stored returns the data payload bytes emitted so far: the stream's
+// length after compression.
+func (w *StreamWriter) Stored() uint64 { return w.stored }
 
 func (w *StreamWriter) control(t Type, off uint64, v any) error {
 	p, err := json.Marshal(v)
@@ -161,8 +184,19 @@ func (w *StreamWriter) flush() error {
 		r.Release()
 		return nil
 	}
+	typ := TypeData
 	r.b = r.b[:HeaderSize+w.fill]
-	r.Seal(TypeData, w.id, w.off, w.seq)
+	if w.zstd {
+		w.zbuf = encoder().EncodeAll(r.b[HeaderSize:], w.zbuf[:0])
+		if 4+len(w.zbuf) < w.fill {
+			binary.LittleEndian.PutUint32(r.b[HeaderSize:], uint32(w.fill))
+			copy(r.b[HeaderSize+4:], w.zbuf)
+			r.b = r.b[:HeaderSize+4+len(w.zbuf)]
+			typ = TypeDataZstd
+		}
+	}
+	w.stored += uint64(len(r.b) - HeaderSize)
+	r.Seal(typ, w.id, w.off, w.seq)
 	w.off += uint64(w.fill)
 	w.seq++
 	w.fill = 0
@@ -184,6 +218,9 @@ func (w *StreamWriter) Close() (EndInfo, error) {
 		}
 	}
 	end := EndInfo{Length: w.off, Records: w.seq - 1, Hash: HashName + hex.EncodeToString(w.h.Sum(nil))}
+	if w.zstd {
+		end.Stored = w.stored
+	}
 	if err := w.control(TypeEnd, w.off, end); err != nil {
 		return EndInfo{}, err
 	}
@@ -221,6 +258,7 @@ type Assembler struct {
 	seq   uint32
 	off   uint64
 	data  uint32
+	zbuf  []byte
 }
 
 // NewAssembler returns an assembler of object id writing its data to w.
@@ -258,9 +296,19 @@ func (a *Assembler) Add(h Header, payload []byte) error {
 			return fmt.Errorf("%w: object %s: begin record: %v", ErrCorrupt, a.id, err)
 		}
 		a.begun = true
-	case TypeData:
+	case TypeData, TypeDataZstd:
 		if h.Offset != a.off {
 			return fmt.Errorf("%w: object %s: data at offset %d, expected %d", ErrCorrupt, a.id, h.Offset, a.off)
+		}
+		if h.Type == TypeDataZstd && a.begin.Compression != CompressionZstd {
+			return fmt.Errorf("%w: object %s: compressed data record at offset %d, the begin record names no compression", ErrCorrupt, a.id, h.Offset)
+		}
+		payload, err := Data(h, payload, a.zbuf)
+		if err != nil {
+			return fmt.Errorf("object %s: %w", a.id, err)
+		}
+		if h.Type == TypeDataZstd {
+			a.zbuf = payload
 		}
 		a.h.Write(payload)
 		if _, err := a.w.Write(payload); err != nil {

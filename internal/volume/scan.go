@@ -277,8 +277,13 @@ func (s *scanner) objectRecord(rec Record) {
 	switch h.Type {
 	case records.TypeBegin:
 		from, to = 0, 0
-	case records.TypeData:
-		to = h.Offset + uint64(h.Length)
+	case records.TypeData, records.TypeDataZstd:
+		n, err := records.DataLen(h, rec.Payload)
+		if err != nil {
+			s.anomaly(rec, "%v", err)
+			return
+		}
+		to = h.Offset + uint64(n)
 		if to < from {
 			s.anomaly(rec, "offset overflows")
 			return
@@ -327,8 +332,8 @@ func (s *scanner) objectRecord(rec Record) {
 		} else {
 			o.Begin = &b
 		}
-	case records.TypeData:
-		o.Bytes += uint64(h.Length)
+	case records.TypeData, records.TypeDataZstd:
+		o.Bytes += to - from
 	case records.TypeEnd:
 		var e records.EndInfo
 		if err := json.Unmarshal(rec.Payload, &e); err != nil {

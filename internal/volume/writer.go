@@ -21,6 +21,7 @@ type BlockRecord struct {
 	Offset uint64
 	Seq    uint32
 	Len    uint32 // payload length
+	Data   uint32 // object bytes it carries (records.DataLen): Len, or more when compressed
 }
 
 // BlockInfo describes a block once it is on the medium.
@@ -147,7 +148,8 @@ func (w *Writer) Add(rec []byte) error {
 	}
 	copy(w.blk[BlockHeaderSize+w.fill:], rec)
 	w.fill += len(rec)
-	w.recs = append(w.recs, BlockRecord{Object: h.Object, Type: h.Type, Offset: h.Offset, Seq: h.Seq, Len: h.Length})
+	data, _ := records.DataLen(h, rec[records.HeaderSize:]) // 0 for a malformed one
+	w.recs = append(w.recs, BlockRecord{Object: h.Object, Type: h.Type, Offset: h.Offset, Seq: h.Seq, Len: h.Length, Data: data})
 	if h.Type.IsObject() {
 		w.objects[h.Object] = struct{}{}
 	}

@@ -1,0 +1,99 @@
+package jobs
+
+import (
+	"io"
+	"sync"
+)
+
+// bufferedPipe connects a writer goroutine to a reader goroutine as
+// io.Pipe does, but with up to chunks × chunkSize bytes in flight, so that
+// the two run at the same time instead of taking turns: reading and
+// checking an object stream and extracting it each take about half of a
+// restore's time. Memory is bounded by its size, whatever the data.
+type bufferedPipe struct {
+	ch   chan []byte
+	free sync.Pool
+	size int
+
+	mu   sync.Mutex
+	rerr error // set by CloseRead: writes fail with it
+	werr error // set by CloseWrite: reads end with it after the data
+	done chan struct{}
+	once sync.Once
+
+	cur []byte // being read
+	buf []byte // the chunk cur came from, returned to free when used
+}
+
+func newBufferedPipe(chunks, chunkSize int) *bufferedPipe {
+	p := &bufferedPipe{ch: make(chan []byte, chunks), size: chunkSize, done: make(chan struct{})}
+	p.free.New = func() any { b := make([]byte, chunkSize); return &b }
+	return p
+}
+
+// Write copies b into chunks and queues them; it blocks while the pipe is
+// full and fails once the reader closed.
+func (p *bufferedPipe) Write(b []byte) (int, error) {
+	n := 0
+	for len(b) > 0 {
+		cp := p.free.Get().(*[]byte)
+		c := copy((*cp)[:p.size], b)
+		select {
+		case p.ch <- (*cp)[:c]:
+		case <-p.done:
+			p.mu.Lock()
+			err := p.rerr
+			p.mu.Unlock()
+			return n, err
+		}
+		n += c
+		b = b[c:]
+	}
+	return n, nil
+}
+
+// CloseWrite ends the stream: the reader gets err (io.EOF when nil) after
+// the data queued.
+func (p *bufferedPipe) CloseWrite(err error) {
+	if err == nil {
+		err = io.EOF
+	}
+	p.mu.Lock()
+	p.werr = err
+	p.mu.Unlock()
+	close(p.ch)
+}
+
+// CloseRead makes pending and later writes fail with err.
+func (p *bufferedPipe) CloseRead(err error) {
+	if err == nil {
+		err = io.ErrClosedPipe
+	}
+	p.mu.Lock()
+	if p.rerr == nil {
+		p.rerr = err
+	}
+	p.mu.Unlock()
+	p.once.Do(func() { close(p.done) })
+}
+
+// Read returns queued data, then the writer's error.
+func (p *bufferedPipe) Read(b []byte) (int, error) {
+	if len(p.cur) == 0 {
+		if p.buf != nil {
+			buf := p.buf[:cap(p.buf)]
+			p.free.Put(&buf)
+			p.buf = nil
+		}
+		c, ok := <-p.ch
+		if !ok {
+			p.mu.Lock()
+			defer p.mu.Unlock()
+			return 0, p.werr
+		}
+		p.cur, p.buf = c, c
+	}
+	n := copy(b, p.cur)
+	p.cur = p.cur[n:]
+	return n, nil
+}
