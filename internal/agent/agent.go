@@ -407,6 +407,23 @@ func (a *archiver) child(dfd int, full, name string, typ fs.FileMode, prev *Base
 	if typ != 0 && typ != fs.ModeDir {
 		return a.other(dfd, full, name, prev)
 	}
+	if typ == 0 {
+		// A regular file that is empty, or as the base has it, is not
+		// read: its stat is all that is needed, without opening it.
+		var st unix.Stat_t
+		if err := unix.Fstatat(dfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err == nil && modeType(st.Mode) == 0 {
+			if prev != nil && prev.unchanged(tar.TypeReg, &st, "") {
+				a.stats.Unchanged++
+				return nil
+			}
+			if st.Size == 0 {
+				if err := a.replaced(full, prev, tar.TypeReg); err != nil {
+					return err
+				}
+				return a.emit(full, tar.TypeReg, &st, "", -1)
+			}
+		}
+	}
 	var fd int
 	var err error
 	if typ == fs.ModeDir {

@@ -14,9 +14,11 @@ func newPruneCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "prune",
 		Short: "Expire copies past their pool's retention; recycle emptied volumes",
-		Long: `prune applies the retention of every pool that has one (retention: 30d):
-a copy in such a pool expires when its object was backed up longer ago than
-the retention. Expired copies are dropped from the catalog, an object left
+		Long: `prune applies the retention of every pool that has one. With an age
+(retention: 30d) a copy in the pool expires when its object was backed up
+longer ago than that; with a count (retention: 12 copies) the pool keeps
+the copies of each source's 12 newest objects that have a good copy there,
+and the older ones expire. Expired copies are dropped from the catalog, an object left
 without any copy is removed with its file list, and volumes left without a
 good copy become recyclable: they are labelled anew when their pool needs
 a volume. An object that a remaining object is based on is never expired.
