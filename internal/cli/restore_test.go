@@ -173,6 +173,18 @@ func TestIncrementalCommandLine(t *testing.T) {
 	if diffs := compareTrees(t, src, filepath.Join(target, src)); len(diffs) > 0 {
 		t.Fatalf("restore of the incremental differs: %v", diffs)
 	}
+
+	// A catalog rebuilt from the volumes knows the chain and the deletion:
+	// the incremental still restores without gone.txt.
+	removeCatalog(t, dir)
+	rebuildJSON(t, cfg, 0, "--files")
+	target = filepath.Join(t.TempDir(), "r")
+	if code, out, errs := run(t, "-c", cfg, "restore", "--source", "S", "--to", target); code != 0 {
+		t.Fatalf("restore after rebuild: exit %d\n%s%s", code, out, errs)
+	}
+	if diffs := compareTrees(t, src, filepath.Join(target, src)); len(diffs) > 0 {
+		t.Fatalf("restore of the incremental after a rebuild differs: %v", diffs)
+	}
 }
 
 // copyTree snapshots a tree with cp -a.

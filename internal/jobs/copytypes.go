@@ -342,23 +342,24 @@ func Compact(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, pool
 	return runCopy(ctx, cfg, cat, spec, o)
 }
 
-// Consolidate puts a source's restore chain (its latest full backup and
-// every backup after it) together, in order, on a new volume of a pool.
+// Consolidate puts a source's restore chain (the full backup that its
+// latest backup is based on, then each backup up to the latest one:
+// catalog.Chain) together, in order, on a new volume of a pool.
 func Consolidate(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, source string, t Target, o CopyOptions) (*CopyResult, error) {
-	objs, err := cat.Objects(ctx, catalog.ObjectFilter{Source: source, State: ObjectComplete})
+	latest, err := cat.LatestObject(ctx, source)
+	if errors.Is(err, catalog.ErrNotFound) {
+		return nil, fmt.Errorf("%w: source %q has no complete backup to consolidate", ErrUsage, source)
+	}
 	if err != nil {
 		return nil, err
 	}
-	start := -1
-	for i, ob := range objs {
-		if ob.Level == "full" {
-			start = i
-		}
+	chain, err := cat.Chain(ctx, latest)
+	if err != nil {
+		return nil, err
 	}
-	if start < 0 {
-		return nil, fmt.Errorf("%w: source %q has no complete full backup to consolidate from", ErrUsage, source)
+	if chain[0].Level != LevelFull {
+		return nil, fmt.Errorf("%w: the restore chain of source %q starts with %s %s, not a full backup", ErrUsage, source, chain[0].Level, chain[0].ID)
 	}
-	chain := objs[start:]
 	if t.Pool == "" {
 		cps, err := cat.Copies(ctx, chain[0].ID)
 		if err != nil {

@@ -201,6 +201,30 @@ func TestWeekOfIncrementals(t *testing.T) {
 	if diffs, _ := testtree.Compare(filepath.Join(dir, "snap", "7"), filepath.Join(target, src)); len(diffs) > 0 {
 		t.Fatalf("copy 2 differs:\n%s", strings.Join(diffs, "\n"))
 	}
+
+	// consolidate copies the chain of day 7 (full, differential, the
+	// incrementals after it), not what the differential made needless,
+	// and the new copies restore day 7.
+	cr, err := Consolidate(ctx, cfg, cat, "S", Target{Pool: "m"}, CopyOptions{})
+	if err != nil || cr.State != JobSuccess {
+		t.Fatalf("consolidate: %v %+v", err, cr)
+	}
+	var got []string
+	for _, o := range cr.Objects {
+		got = append(got, o.Object)
+	}
+	want := []string{objects[0].Object, objects[4].Object, objects[5].Object, objects[6].Object, objects[7].Object}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("consolidate copied %v, want the chain %v", got, want)
+	}
+	n := cr.Objects[0].Copies[0].Number
+	target = filepath.Join(t.TempDir(), "r")
+	if _, err := Restore(ctx, cat, RestoreOptions{Source: "S", Copy: n, Target: target}); err != nil {
+		t.Fatalf("restore from the consolidated copy %d: %v", n, err)
+	}
+	if diffs, _ := testtree.Compare(filepath.Join(dir, "snap", "7"), filepath.Join(target, src)); len(diffs) > 0 {
+		t.Fatalf("consolidated copy differs:\n%s", strings.Join(diffs, "\n"))
+	}
 }
 
 // holds reports whether object id records path p itself.
