@@ -159,6 +159,14 @@ func Archive(ctx context.Context, w io.Writer, opts Options) (Stats, error) {
 	return a.stats, nil
 }
 
+// join returns the path of name in directory dir.
+func join(dir, name string) string {
+	if dir == "/" {
+		return "/" + name
+	}
+	return dir + "/" + name
+}
+
 // covered reports whether p is one of roots or lies below one of them.
 func covered(roots []string, p string) bool {
 	for _, r := range roots {
@@ -191,6 +199,9 @@ type archiver struct {
 	pending Entry // the entry being written
 	excl    []pattern
 	done    []string // roots already archived
+	// noXattrs says that the entry being written has no extended
+	// attributes (statAhead listed none), so xattrs need not ask again.
+	noXattrs bool
 	users   map[int]string
 	groups  map[int]string
 	links   map[fileID]string
@@ -292,7 +303,7 @@ func (a *archiver) root(p string) error {
 		return nil
 	}
 	defer unix.Close(pfd)
-	return a.child(pfd, p, base, typ, prev)
+	return a.child(pfd, p, base, typ, prev, nil)
 }
 
 func openDir(dirfd int, name string) (int, error) {
@@ -365,23 +376,21 @@ func (a *archiver) children(dfd int, dir string) error {
 		}
 	}
 	slices.SortFunc(ents, func(x, y fs.DirEntry) int { return strings.Compare(x.Name(), y.Name()) })
+	sa := a.statAhead(dfd, dir, ents)
+	defer sa.stop()
 	var old map[string]BaseEntry
 	if a.base != nil {
 		if old, err = a.base.Dir(dir); err != nil {
 			return fmt.Errorf("agent: base of %s: %w", dir, err)
 		}
 	}
-	for _, e := range ents {
+	for i, e := range ents {
 		if err := a.ctx.Err(); err != nil {
 			return err
 		}
+		pre := sa.get(i)
 		name := e.Name()
-		var full string
-		if dir == "/" {
-			full = "/" + name
-		} else {
-			full = dir + "/" + name
-		}
+		full := join(dir, name)
 		typ := e.Type()
 		if a.excluded(full, name, typ == fs.ModeDir) {
 			continue // and deleted, if the base has it
@@ -394,7 +403,7 @@ func (a *archiver) children(dfd int, dir string) error {
 		if len(a.done) > 0 && covered(a.done, full) {
 			continue
 		}
-		if err := a.child(dfd, full, name, typ, prev); err != nil {
+		if err := a.child(dfd, full, name, typ, prev, pre); err != nil {
 			return err
 		}
 	}
@@ -403,7 +412,7 @@ func (a *archiver) children(dfd int, dir string) error {
 
 // child archives the entry name of directory dfd; full is its absolute path
 // and typ its type as listed.
-func (a *archiver) child(dfd int, full, name string, typ fs.FileMode, prev *BaseEntry) error {
+func (a *archiver) child(dfd int, full, name string, typ fs.FileMode, prev *BaseEntry, pre *stated) error {
 	if typ != 0 && typ != fs.ModeDir {
 		return a.other(dfd, full, name, prev)
 	}
@@ -411,7 +420,14 @@ func (a *archiver) child(dfd int, full, name string, typ fs.FileMode, prev *Base
 		// A regular file that is empty, or as the base has it, is not
 		// read: its stat is all that is needed, without opening it.
 		var st unix.Stat_t
-		if err := unix.Fstatat(dfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err == nil && modeType(st.Mode) == 0 {
+		var err error
+		xsize := -1
+		if pre != nil {
+			st, err, xsize = pre.st, pre.err, pre.xsize
+		} else {
+			err = unix.Fstatat(dfd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
+		}
+		if err == nil && modeType(st.Mode) == 0 {
 			if prev != nil && prev.unchanged(tar.TypeReg, &st, "") {
 				a.stats.Unchanged++
 				return nil
@@ -420,6 +436,7 @@ func (a *archiver) child(dfd int, full, name string, typ fs.FileMode, prev *Base
 				if err := a.replaced(full, prev, tar.TypeReg); err != nil {
 					return err
 				}
+				a.noXattrs = xsize == 0
 				return a.emit(full, tar.TypeReg, &st, "", -1)
 			}
 		}
@@ -691,6 +708,7 @@ func (a *archiver) header(full string, flag byte, st *unix.Stat_t, link string, 
 	if !hardlink {
 		a.xattrs(full, fd)
 	}
+	a.noXattrs = false
 	a.pending = Entry{
 		Name:     h.Name,
 		Type:     h.Typeflag,
@@ -775,6 +793,10 @@ func (a *archiver) gname(gid int) string {
 // uses the open descriptor fd when there is one, the path otherwise (without
 // following a symlink).
 func (a *archiver) xattrs(full string, fd int) {
+	if a.noXattrs {
+		a.noXattrs = false
+		return
+	}
 	if len(a.xbuf) == 0 {
 		a.xbuf = make([]byte, 1024)
 		a.vbuf = make([]byte, 1024)

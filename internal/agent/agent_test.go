@@ -494,3 +494,67 @@ func BenchmarkArchive(b *testing.B) {
 		}
 	}
 }
+
+// In a directory large enough for the stat goroutine, empty files are
+// written without being opened: their extended attributes, hard links and
+// metadata must come out as for any other file, and no attribute may leak
+// from one entry to the next.
+func TestStatAheadEmptyFiles(t *testing.T) {
+	root := t.TempDir()
+	for i := range 2 * minStatAhead {
+		write(t, fmt.Sprintf("%s/e%03d", root, i), "", 0o640)
+	}
+	if err := unix.Setxattr(root+"/e005", "user.x", []byte("five"), 0); err != nil {
+		t.Skipf("file system without user xattrs: %v", err)
+	}
+	os.Remove(root + "/e006") // e006 becomes a hard link to e005
+	if err := os.Link(root+"/e005", root+"/e006"); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Setxattr(root+"/e040", "user.y", []byte("forty"), 0); err != nil {
+		t.Fatal(err)
+	}
+	res := run(t, Options{Paths: []string{root}})
+	tr := tar.NewReader(bytes.NewReader(res.data))
+	r := strings.TrimPrefix(root, "/")
+	n := 0
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Name == r {
+			continue
+		}
+		n++
+		name := strings.TrimPrefix(h.Name, r+"/")
+		var want string
+		switch name {
+		case "e005":
+			want = "SCHILY.xattr.user.x=five"
+		case "e040":
+			want = "SCHILY.xattr.user.y=forty"
+		}
+		var got []string
+		for k, v := range h.PAXRecords {
+			if strings.HasPrefix(k, "SCHILY.xattr.") {
+				got = append(got, k+"="+v)
+			}
+		}
+		if strings.Join(got, ",") != want {
+			t.Errorf("%s: xattrs %v, want %q", name, got, want)
+		}
+		if name == "e006" && (h.Typeflag != tar.TypeLink || h.Linkname != r+"/e005") {
+			t.Errorf("e006: type %c link %q, want a hard link to e005", h.Typeflag, h.Linkname)
+		}
+		if name != "e006" && (h.Typeflag != tar.TypeReg || h.Size != 0 || h.Mode != 0o640) {
+			t.Errorf("%s: type %c size %d mode %o", name, h.Typeflag, h.Size, h.Mode)
+		}
+	}
+	if n != 2*minStatAhead {
+		t.Fatalf("%d entries, want %d", n, 2*minStatAhead)
+	}
+}
