@@ -202,9 +202,9 @@ type archiver struct {
 	// noXattrs says that the entry being written has no extended
 	// attributes (statAhead listed none), so xattrs need not ask again.
 	noXattrs bool
-	users   map[int]string
-	groups  map[int]string
-	links   map[fileID]string
+	users    map[int]string
+	groups   map[int]string
+	links    map[fileID]string
 }
 
 // countingWriter counts the bytes written to w and remembers its first error,
