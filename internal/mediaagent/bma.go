@@ -9,8 +9,12 @@
 //
 // Multiplexing keeps the device streaming while any buffer has data, and
 // writes each object in long runs (extents): the BMA stays on one buffer
-// while it has records, and moves on when it runs dry or when the run
-// reached ExtentTarget while another buffer fills up.
+// while it has records, and moves on when the run reached ExtentTarget
+// while another buffer fills up, or when its buffer ran dry. A buffer that
+// runs dry in the middle of a run is waited for a short while (HoldRun)
+// unless another buffer is filling up: sources are usually slower than the
+// device, and moving on at every pause cuts an object into many short
+// extents, each of which costs a reader up to two blocks of other objects.
 package mediaagent
 
 import (
@@ -109,6 +113,10 @@ type BMA struct {
 	// IdleFlush is how long a partly filled block waits for more records
 	// before it is written anyway (default 200 ms).
 	IdleFlush time.Duration
+	// HoldRun is how long the agent waits for the buffer of the run it is
+	// writing when that buffer runs dry and no other is filling up,
+	// before it moves on (default 50 ms).
+	HoldRun time.Duration
 	// OnWrite, if set, is called after each block with the bytes written.
 	OnWrite func(n int)
 
@@ -144,6 +152,9 @@ func (a *BMA) Run(ctx context.Context) ([]CopyResult, error) {
 	}
 	if a.IdleFlush <= 0 {
 		a.IdleFlush = 200 * time.Millisecond
+	}
+	if a.HoldRun <= 0 {
+		a.HoldRun = 50 * time.Millisecond
 	}
 	a.objs = map[records.ID]*objState{}
 	err := a.mux(ctx)
@@ -184,11 +195,12 @@ func (a *BMA) mux(ctx context.Context) error {
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
+	var holdUntil time.Time // while the run's buffer is waited for
 	for nlive > 0 {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		progressed := false
+		progressed, holding := false, false
 		for k := 0; k < len(a.Inputs); k++ {
 			i := k
 			if cur >= 0 {
@@ -207,8 +219,21 @@ func (a *BMA) mux(ctx context.Context) error {
 				a.inputEnded(in)
 				continue
 			case buffers.Empty:
+				if i == cur && run > 0 && run < a.ExtentTarget && !a.otherFilling(cur) {
+					if holdUntil.IsZero() {
+						holdUntil = time.Now().Add(a.HoldRun)
+					}
+					if time.Now().Before(holdUntil) {
+						holding = true
+						break
+					}
+				}
 				continue
 			}
+			if holding {
+				break
+			}
+			holdUntil = time.Time{}
 			if i != cur {
 				cur, run = i, 0
 			}
@@ -226,6 +251,20 @@ func (a *BMA) mux(ctx context.Context) error {
 			break
 		}
 		if progressed || nlive == 0 {
+			continue
+		}
+		if holding {
+			// Wait for the run's buffer (or any), at most until the
+			// hold ends.
+			timer.Reset(time.Until(holdUntil))
+			select {
+			case <-a.Notify:
+			case <-timer.C:
+			case <-ctx.Done():
+				timer.Stop()
+				return ctx.Err()
+			}
+			timer.Stop()
 			continue
 		}
 		// Nothing to write now: wait for a record; write a partly filled
