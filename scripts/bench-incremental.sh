@@ -49,7 +49,7 @@ backup full "full"
 backup incremental "incremental, nothing changed"
 find "$work/src" -type f | sort | awk 'NR % 100 == 0' >"$work/changed"
 while read -r f; do head -c 4096 /dev/urandom >>"$f"; done <"$work/changed"
-find "$work/src" -type f | sort | awk 'NR % 100 == 50' | head -100 | xargs rm -f
+find "$work/src" -type f | sort | awk 'NR % 100 == 50 && n++ < 100' | xargs -d '\n' rm -f
 backup incremental "incremental, 1 % of files changed, 100 deleted"
 echo
 echo "| restore | wall | read from the volume |"
@@ -67,5 +67,5 @@ restore() { # label, args...
 }
 restore "D2 at the last incremental (full + 2 incrementals)" --source D2
 diff -r "$work/src/D2" "$work/r$work/src/D2" >/dev/null && echo && echo "restored D2 equals the source"
-one=$(grep "/D2/" "$work/changed" | head -1)
+one=$(grep -m1 "/D2/" "$work/changed")
 restore "one changed file of D2 (--path)" --source D2 --path "$one"
