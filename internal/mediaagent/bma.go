@@ -12,7 +12,8 @@
 // while it has records, and moves on when the run reached ExtentTarget
 // while another buffer fills up, or when its buffer ran dry. A buffer that
 // runs dry in the middle of a run is waited for a short while (HoldRun)
-// unless another buffer is filling up: sources are usually slower than the
+// unless another buffer holds an eighth of its capacity, enough for a run
+// worth moving to: sources are usually slower than the
 // device, and moving on at every pause cuts an object into many short
 // extents, each of which costs a reader up to two blocks of other objects.
 package mediaagent
@@ -114,8 +115,8 @@ type BMA struct {
 	// before it is written anyway (default 200 ms).
 	IdleFlush time.Duration
 	// HoldRun is how long the agent waits for the buffer of the run it is
-	// writing when that buffer runs dry and no other is filling up,
-	// before it moves on (default 50 ms).
+	// writing when that buffer runs dry and no other holds an eighth of
+	// its capacity, before it moves on (default 50 ms).
 	HoldRun time.Duration
 	// OnWrite, if set, is called after each block with the bytes written.
 	OnWrite func(n int)
@@ -219,7 +220,7 @@ func (a *BMA) mux(ctx context.Context) error {
 				a.inputEnded(in)
 				continue
 			case buffers.Empty:
-				if i == cur && run > 0 && run < a.ExtentTarget && !a.otherFilling(cur) {
+				if i == cur && run > 0 && run < a.ExtentTarget && !a.otherHolds(cur, 8) {
 					if holdUntil.IsZero() {
 						holdUntil = time.Now().Add(a.HoldRun)
 					}
@@ -293,13 +294,17 @@ func (a *BMA) mux(ctx context.Context) error {
 }
 
 // otherFilling reports whether an input other than cur is over half full.
-func (a *BMA) otherFilling(cur int) bool {
+func (a *BMA) otherFilling(cur int) bool { return a.otherHolds(cur, 2) }
+
+// otherHolds reports whether an input other than cur holds at least 1/part
+// of its buffer's capacity.
+func (a *BMA) otherHolds(cur int, part int64) bool {
 	for i := range a.Inputs {
 		if i == cur {
 			continue
 		}
 		s := a.Inputs[i].Cursor.Buffer().Stats()
-		if s.Used*2 >= s.Capacity {
+		if s.Used*part >= s.Capacity {
 			return true
 		}
 	}
