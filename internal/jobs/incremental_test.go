@@ -311,3 +311,62 @@ func TestRestoreResume(t *testing.T) {
 	}
 	t.Logf("whole restore read %d bytes, resumed %d (%d entries already there)", first.BytesRead, res.BytesRead, res.Resumed)
 }
+
+// A file-level restore (seek mode) falls back to the next copy when the
+// blocks it needs on the first copy are damaged, as a plain restore does.
+func TestSeekRestoreFallsBack(t *testing.T) {
+	ctx := context.Background()
+	_, src, cfg, cat := weekSetup(t)
+	big := make([]byte, 6<<20)
+	for i := range big {
+		big[i] = byte(i*31 + i>>9)
+	}
+	if err := os.WriteFile(filepath.Join(src, "y-big"), big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	small := filepath.Join(src, "z-small.txt")
+	if err := os.WriteFile(small, []byte("the last entry of the stream\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Backup(ctx, cfg, cat, BackupOptions{})
+	if err != nil || res.State != JobSuccess {
+		t.Fatalf("backup: %v %+v", err, res)
+	}
+	// Damage the second half of copy 1's blocks: the end of y-big and
+	// z-small.txt.
+	exts, err := cat.Extents(ctx, res.Objects[0].Object, 1)
+	if err != nil || len(exts) != 1 {
+		t.Fatalf("extents of copy 1: %v %v", exts, err)
+	}
+	v, err := cat.Volume(ctx, exts[0].VolumeID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(v.Path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for b := (exts[0].FirstBlock + exts[0].LastBlock) / 2; b <= exts[0].LastBlock; b++ {
+		if _, err := f.WriteAt([]byte{0xde, 0xad}, b*int64(v.BlockSize)+1000); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.Close()
+	target := filepath.Join(t.TempDir(), "r")
+	rr, err := Restore(ctx, cat, RestoreOptions{Source: "S", Paths: []string{small}, Target: target})
+	if err != nil {
+		t.Fatalf("restore --path with copy 1 damaged: %v", err)
+	}
+	got, err := os.ReadFile(filepath.Join(target, small))
+	if err != nil || string(got) != "the last entry of the stream\n" {
+		t.Fatalf("restored %q, %v", got, err)
+	}
+	if !rr.FellBack() || rr.Copy != 2 || rr.Chain[0].Mode != "seek" {
+		t.Fatalf("attempts %+v, copy %d, parts %+v: want a seek that fell back to copy 2", rr.Attempts, rr.Copy, rr.Chain)
+	}
+	// With only copy 1 allowed, the damage is an error naming the volume.
+	_, err = Restore(ctx, cat, RestoreOptions{Source: "S", Copy: 1, Paths: []string{small}, Target: t.TempDir()})
+	if err == nil || !strings.Contains(err.Error(), v.Label) {
+		t.Fatalf("restore --copy 1 of a damaged copy: %v", err)
+	}
+}

@@ -58,8 +58,15 @@ const HashName = "sha256:"
 // why, and it must not be restored as complete.
 var ErrAborted = errors.New("records: object aborted by its producer")
 
+// DataChunk is the size of the data records a StreamWriter cuts: less than
+// MaxPayload by enough that a copy mark (about 100 bytes) fits beside one
+// full data record in a block of the smallest size, 64 KiB, and beside four
+// in a 256 KiB block. With full-size records every 64 KiB block would hold
+// one record and the next one the mark for it: twice the blocks.
+const DataChunk = MaxPayload - 256
+
 // StreamWriter cuts an object stream into records: Begin when created, Data
-// records of MaxPayload bytes as bytes are written, End on Close. Each
+// records of DataChunk bytes as bytes are written, End on Close. Each
 // record is sealed (CRC) and handed to emit, which takes its reference.
 // Errors are sticky: after emit fails, every call returns that error.
 type StreamWriter struct {
@@ -133,11 +140,11 @@ func (w *StreamWriter) Write(p []byte) (int, error) {
 			w.cur = w.pool.New(MaxPayload)
 			w.fill = 0
 		}
-		c := copy(w.cur.Payload()[w.fill:], p)
+		c := copy(w.cur.Payload()[w.fill:DataChunk], p)
 		w.fill += c
 		n += c
 		p = p[c:]
-		if w.fill == MaxPayload {
+		if w.fill == DataChunk {
 			if err := w.flush(); err != nil {
 				return n, err
 			}
@@ -157,12 +164,12 @@ func (w *StreamWriter) ReadFrom(r io.Reader) (int64, error) {
 			w.cur = w.pool.New(MaxPayload)
 			w.fill = 0
 		}
-		n, err := r.Read(w.cur.Payload()[w.fill:])
+		n, err := r.Read(w.cur.Payload()[w.fill:DataChunk])
 		if n > 0 {
 			w.h.Write(w.cur.Payload()[w.fill : w.fill+n])
 			w.fill += n
 			total += int64(n)
-			if w.fill == MaxPayload {
+			if w.fill == DataChunk {
 				if ferr := w.flush(); ferr != nil {
 					return total, ferr
 				}

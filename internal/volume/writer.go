@@ -199,10 +199,22 @@ func (w *Writer) Finish() error {
 		return w.err
 	}
 	end := SessionEndInfo{Session: w.session, Time: time.Now().UTC(), Objects: len(w.objects)}
-	if err := w.Add(records.Encode(nil, records.TypeSessionEnd, w.session, 0, 0, marshal(end))); err != nil {
+	rec := records.Encode(nil, records.TypeSessionEnd, w.session, 0, 0, marshal(end))
+	// When the early warning comes with one of these last blocks, the
+	// session ends in the reserve after it, as a trailer would: there is
+	// nothing left to carry over to another volume.
+	err := w.Add(rec)
+	if errors.Is(err, ErrVolumeFull) {
+		err = w.Add(rec)
+	}
+	if err != nil {
 		return err
 	}
-	if err := w.Flush(); err != nil {
+	err = w.Flush()
+	if errors.Is(err, ErrVolumeFull) {
+		err = w.Flush()
+	}
+	if err != nil {
 		return err
 	}
 	return w.sync()
