@@ -11,19 +11,24 @@ import (
 	"time"
 )
 
-// zstdStream writes data as a compressed object and returns its records.
-func zstdStream(t *testing.T, id ID, data []byte) ([][]byte, EndInfo) {
-	t.Helper()
+// zstdRecords writes data as a compressed object and returns its records.
+func zstdRecords(id ID, data []byte) ([][]byte, EndInfo, error) {
 	var pool Pool
 	var recs [][]byte
 	w, err := NewStreamWriter(id, BeginInfo{Source: "S", Level: "full", Time: time.Unix(1, 0), Content: "pax", Compression: CompressionZstd}, &pool, collect(&recs))
 	if err != nil {
-		t.Fatal(err)
+		return nil, EndInfo{}, err
 	}
 	if _, err := w.Write(data); err != nil {
-		t.Fatal(err)
+		return nil, EndInfo{}, err
 	}
 	end, err := w.Close()
+	return recs, end, err
+}
+
+func zstdStream(t *testing.T, id ID, data []byte) ([][]byte, EndInfo) {
+	t.Helper()
+	recs, end, err := zstdRecords(id, data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,4 +130,34 @@ func TestZstdCorrupt(t *testing.T) {
 	if _, err := NewStreamWriter(id, BeginInfo{Compression: "lz4"}, &pool, collect(&plainRecs)); err == nil {
 		t.Fatal("unknown compression accepted")
 	}
+}
+
+// Whatever the payload of a compressed record, Data returns bytes of the
+// stated length or an error; it never panics or returns more.
+func FuzzZstdData(f *testing.F) {
+	recs, _, err := zstdRecords(NewID(), bytes.Repeat([]byte("fuzz seed "), 10000))
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, b := range recs {
+		if h, p, err := Decode(b); err == nil && h.Type == TypeDataZstd {
+			f.Add(p)
+		}
+	}
+	f.Add([]byte{1, 0, 0, 0})
+	f.Add([]byte{0xff, 0xff, 0, 0, 0x28, 0xb5, 0x2f, 0xfd})
+	f.Fuzz(func(t *testing.T, p []byte) {
+		h := Header{Type: TypeDataZstd}
+		out, err := Data(h, p, nil)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("error %v is not ErrCorrupt", err)
+			}
+			return
+		}
+		n, _ := DataLen(h, p)
+		if len(out) != int(n) || n > MaxPayload {
+			t.Fatalf("%d bytes out, record says %d", len(out), n)
+		}
+	})
 }
