@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -151,6 +152,15 @@ meaning the end of that day, local time) or a duration ago (3d, 12h).
 				}
 				if err != nil {
 					return err
+				}
+				// Paths in a backup are absolute: a relative PATH is taken
+				// from the current directory, as ls would.
+				if len(args) == 1 && !filepath.IsAbs(args[0]) {
+					abs, err := filepath.Abs(args[0])
+					if err != nil {
+						return err
+					}
+					args = []string{abs}
 				}
 				// An incremental or differential holds only what changed:
 				// the tree is read through its restore chain.
