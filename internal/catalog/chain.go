@@ -165,6 +165,15 @@ func (c *Catalog) TreeFile(ctx context.Context, chain []Object, p string) (File,
 	return File{}, fmt.Errorf("catalog: %s is not in the chain of %s: %w", p, chain[len(chain)-1].ID, ErrNotFound)
 }
 
+// HasFiles reports whether the catalog holds any file entry of an object.
+func (c *Catalog) HasFiles(ctx context.Context, objectID string) (bool, error) {
+	var n int
+	if err := c.r.QueryRowContext(ctx, sqlHasFiles, objectID).Scan(&n); err != nil {
+		return false, fmt.Errorf("catalog: files of %s: %w", objectID, err)
+	}
+	return n > 0, nil
+}
+
 // ChainEntries calls fn, in stream order (tar offset), for each entry of
 // chain[i] that is part of the tree the whole chain holds: entries that no
 // newer object of the chain records again, deletions left out. A restore of

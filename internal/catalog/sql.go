@@ -302,6 +302,7 @@ const (
 	sqlChainEntriesHead  = `SELECT ` + sqlFileColumns + ` FROM files f WHERE f.object_id = ? AND f.type <> 'W'`
 	sqlChainEntriesNewer = ` AND NOT EXISTS (SELECT 1 FROM files g WHERE g.path = f.path AND g.object_id IN (`
 	sqlChainEntriesOrder = ` ORDER BY f.tar_offset`
+	sqlHasFiles          = `SELECT COUNT(*) FROM (SELECT 1 FROM files WHERE object_id = ? LIMIT 1)`
 )
 
 // sqlChainEntries returns the query of the entries of an object that none

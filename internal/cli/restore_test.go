@@ -179,8 +179,17 @@ func TestIncrementalCommandLine(t *testing.T) {
 		t.Fatalf("restore of the incremental differs: %v", diffs)
 	}
 
-	// A catalog rebuilt from the volumes knows the chain and the deletion:
-	// the incremental still restores without gone.txt.
+	// Rebuilt without the file lists, the catalog cannot tell which
+	// entries of the chain make the tree: the restore says so rather than
+	// leave some out.
+	removeCatalog(t, dir)
+	rebuildJSON(t, cfg, 0)
+	code, out, errs = run(t, "-c", cfg, "restore", "--source", "S", "--to", t.TempDir())
+	if code != ExitFailure || !strings.Contains(errs, "scan --rebuild --files") {
+		t.Fatalf("restore of a chain without file lists: exit %d\n%s%s", code, out, errs)
+	}
+	// A catalog rebuilt from the volumes with them knows the chain and the
+	// deletion: the incremental still restores without gone.txt.
 	removeCatalog(t, dir)
 	rebuildJSON(t, cfg, 0, "--files")
 	target = filepath.Join(t.TempDir(), "r")

@@ -311,6 +311,10 @@ const (
 	restorePipeChunk  = 64 << 10
 )
 
+// emptyTarLength is the length of a tar stream without entries: its end
+// of two zero blocks.
+const emptyTarLength = 1024
+
 // entryHeaderCost is what an entry takes in the stream beyond its content
 // (pax and tar headers, padding), as restoreObject estimates it.
 const entryHeaderCost = 1536
@@ -355,6 +359,19 @@ func Restore(ctx context.Context, cat *catalog.Catalog, o RestoreOptions) (*Rest
 	for _, c := range chain {
 		if _, err := copiesToRead(ctx, cat, c, o.Copy); err != nil {
 			return nil, err
+		}
+		// A chain, --path and --resume pick entries by the catalog's file
+		// lists: without one an object's entries would be left out
+		// silently. A stream of nothing but the tar end is 1024 bytes.
+		if len(chain) > 1 || len(o.Paths) > 0 || o.Resume {
+			has, err := cat.HasFiles(ctx, c.ID)
+			if err != nil {
+				return nil, err
+			}
+			if !has && c.Length > emptyTarLength {
+				return nil, fmt.Errorf("the catalog has no file list of %s %s of %s, which this restore needs; daisy scan --rebuild --files reads it back from the volumes",
+					c.Level, c.ID, c.Source)
+			}
 		}
 	}
 	res := &RestoreResult{Target: o.Target}
