@@ -12,7 +12,6 @@ import (
 
 	"daisy/internal/catalog"
 	"daisy/internal/device"
-	"daisy/internal/device/vtape"
 	"daisy/internal/extract"
 	"daisy/internal/records"
 	"daisy/internal/volume"
@@ -195,23 +194,12 @@ func readCopy(ctx context.Context, cat *catalog.Catalog, id records.ID, cp catal
 		}
 		if e.VolumeID != volID {
 			closeMed()
-			v, err := cat.Volume(ctx, e.VolumeID)
+			m, r, err := openVolume(ctx, cat, e.VolumeID)
 			if err != nil {
-				return read, fmt.Errorf("volume %s: %w", e.VolumeID, err)
+				return read, err
 			}
-			m, err := vtape.Open(v.Path, vtape.Options{BlockSize: v.BlockSize})
-			if err != nil {
-				return read, fmt.Errorf("volume %s: %w", v.Label, err)
-			}
-			med = m
-			rd, err = volume.NewReader(m)
-			if err != nil {
-				return read, fmt.Errorf("volume %s: %w", v.Label, err)
-			}
-			if rd.Label().VolumeID.String() != v.ID {
-				return read, fmt.Errorf("volume file %s holds volume %s, not %s", v.Path, rd.Label().Label, v.Label)
-			}
-			lbl := v.Label
+			med, rd = m, r
+			lbl := rd.Label().Label
 			rd.SetOnDamage(func(d volume.Damage) { damage = append(damage, fmt.Sprintf("volume %s: %v", lbl, d.Err)) })
 			volID = e.VolumeID
 		}
