@@ -362,6 +362,12 @@ func Restore(ctx context.Context, cat *catalog.Catalog, o RestoreOptions) (*Rest
 			}
 		}
 	}
+	var wanted map[string]bool
+	if filter != nil {
+		if wanted, err = filter.wanted(ctx, cat, chain); err != nil {
+			return nil, err
+		}
+	}
 	res := &RestoreResult{Target: o.Target}
 	res.Object, res.Source = obj.ID, obj.Source
 	sess, err := extract.Open(extract.Options{
@@ -374,13 +380,6 @@ func Restore(ctx context.Context, cat *catalog.Catalog, o RestoreOptions) (*Rest
 	})
 	if err != nil {
 		return nil, err
-	}
-	var wanted map[string]bool
-	if filter != nil {
-		if wanted, err = filter.wanted(ctx, cat, chain); err != nil {
-			sess.Close()
-			return res, err
-		}
 	}
 	var runErr error
 	for i, c := range chain {
