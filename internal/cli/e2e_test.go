@@ -17,6 +17,23 @@ import (
 	"daisy/internal/testtree"
 )
 
+// longestExtent returns the longest of exts, which must span at least
+// blocks blocks: damage in its middle is inside an object's data, not in
+// the block with its Begin record, however the media agent cut the runs.
+func longestExtent(t *testing.T, exts []catalog.Extent, blocks int64) catalog.Extent {
+	t.Helper()
+	long := exts[0]
+	for _, e := range exts {
+		if e.LastBlock-e.FirstBlock > long.LastBlock-long.FirstBlock {
+			long = e
+		}
+	}
+	if long.LastBlock-long.FirstBlock+1 < blocks {
+		t.Fatalf("the longest extent of %s copy %d is blocks %d..%d: too short for the test", long.ObjectID, long.Copy, long.FirstBlock, long.LastBlock)
+	}
+	return long
+}
+
 // run runs the daisy command line in process and returns its exit code
 // and output.
 func run(t *testing.T, args ...string) (int, string, string) {
@@ -275,15 +292,7 @@ func TestDamagedBlockFallsBack(t *testing.T) {
 	}
 	// The middle of D2's longest extent: not the block with its Begin
 	// record, so that the scanner can still name the source.
-	long := exts[0]
-	for _, e := range exts {
-		if e.LastBlock-e.FirstBlock > long.LastBlock-long.FirstBlock {
-			long = e
-		}
-	}
-	if long.LastBlock-long.FirstBlock < 2 {
-		t.Fatalf("D2's longest extent is blocks %d..%d: too short for the test", long.FirstBlock, long.LastBlock)
-	}
+	long := longestExtent(t, exts, 3)
 	v, err := cat.Volume(context.Background(), long.VolumeID)
 	cat.Close()
 	if err != nil {

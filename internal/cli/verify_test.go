@@ -43,12 +43,7 @@ func damageCopy(t *testing.T, dir, object string, copyN int) (catalog.Volume, in
 	}
 	// The middle of the longest extent: inside the object's data, not in
 	// the block with its Begin record.
-	long := exts[0]
-	for _, e := range exts {
-		if e.LastBlock-e.FirstBlock > long.LastBlock-long.FirstBlock {
-			long = e
-		}
-	}
+	long := longestExtent(t, exts, 1)
 	v, err := cat.Volume(ctx, long.VolumeID)
 	if err != nil {
 		t.Fatal(err)
@@ -245,15 +240,7 @@ func TestVerify(t *testing.T) {
 	}
 	// The middle of the longest extent: past the object's first blocks,
 	// however the media agent happened to cut the runs.
-	long := exts[0]
-	for _, e := range exts {
-		if e.LastBlock-e.FirstBlock > long.LastBlock-long.FirstBlock {
-			long = e
-		}
-	}
-	if long.LastBlock-long.FirstBlock < 2 {
-		t.Fatalf("D2's longest extent on copy 2 is blocks %d..%d: too short for the test", long.FirstBlock, long.LastBlock)
-	}
+	long := longestExtent(t, exts, 3)
 	v2, err := cat.Volume(ctx, long.VolumeID)
 	cat.Close()
 	if err != nil {
