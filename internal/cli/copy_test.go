@@ -269,3 +269,29 @@ func TestConsolidate(t *testing.T) {
 	}
 	restoreAndCompare(t, dir, cfg, "D1", c.Number)
 }
+
+// A copy job whose source copy is damaged goes on from another good copy
+// at the record where the first one failed, and the new copy restores
+// identical.
+func TestCopyFallsBackToAnotherCopy(t *testing.T) {
+	dir, cfg := figure5(t, nil)
+	cat := openCatalog(t, dir)
+	obj, err := jobs.FindObject(context.Background(), cat, "", "D2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// D2 has copies 1..3; the job reads copy 1 first.
+	vol, block := damageCopy(t, dir, obj.ID, 1)
+	res := copyJSON(t, 0, "-c", cfg, "copy", "--object", obj.ID, "--to-pool", "copy4")
+	if len(res.Objects) != 1 {
+		t.Fatalf("copied %d objects", len(res.Objects))
+	}
+	o := res.Objects[0]
+	if o.FromCopy != 1 || o.ReadCopy < 2 || len(o.FellBack) != 1 || !strings.Contains(o.FellBack[0], vol.Label) {
+		t.Fatalf("from copy %d, read copy %d, fell back %q: want copy 1 given up (volume %s, block %d)", o.FromCopy, o.ReadCopy, o.FellBack, vol.Label, block)
+	}
+	if len(o.Copies) != 1 || o.Copies[0].State != jobs.CopyGood {
+		t.Fatalf("new copies %+v, want one good", o.Copies)
+	}
+	restoreAndCompare(t, dir, cfg, "D2", o.Copies[0].Number)
+}

@@ -41,16 +41,21 @@ type PlannedObject struct {
 	Buffer    string `json:"buffer"`     // the restore media agent's buffer it goes through
 	NewCopies []int  `json:"new_copies"` // the copy numbers it gets, stage by stage
 
-	obj   catalog.Object
-	from  catalog.Copy
-	links []config.ChainLink
+	obj       catalog.Object
+	from      catalog.Copy
+	fallbacks []int // other good copies, read from where FromCopy fails
+	links     []config.ChainLink
 }
 
 // CopiedObject is a planned object after the job.
 type CopiedObject struct {
 	PlannedObject
-	Error  string        `json:"error,omitempty"`
-	Copies []CopyOutcome `json:"copies"`
+	Error string `json:"error,omitempty"`
+	// FellBack says why copies could not be read, when the job went on
+	// from another copy; ReadCopy is then the copy that completed it.
+	FellBack []string      `json:"fell_back,omitempty"`
+	ReadCopy int           `json:"read_copy,omitempty"`
+	Copies   []CopyOutcome `json:"copies"`
 }
 
 // VolumeChange is a volume whose state a job changed.
@@ -173,6 +178,11 @@ func (s *copySpec) add(ctx context.Context, cat *catalog.Catalog, buffer string,
 			continue
 		}
 		p := PlannedObject{Object: obj.ID, Source: obj.Source, Bytes: obj.Length, FromCopy: from.Number, FromPool: from.Pool, Buffer: buffer, obj: obj, from: *from, links: links}
+		for _, c := range cps {
+			if c.State == CopyGood && c.Number != from.Number {
+				p.fallbacks = append(p.fallbacks, c.Number)
+			}
+		}
 		for i := range links {
 			p.NewCopies = append(p.NewCopies, maxN+1+i)
 		}
@@ -405,9 +415,14 @@ func (s *copySpec) execute(ctx context.Context, cfg *config.Config, cat *catalog
 			if err != nil {
 				return err
 			}
-			t := mediaagent.ReadTask{Object: id, Out: bufs[owner]}
-			for _, e := range exts {
-				t.Extents = append(t.Extents, mediaagent.ReadExtent{VolumeID: e.VolumeID, FirstBlock: e.FirstBlock, LastBlock: e.LastBlock})
+			t := mediaagent.ReadTask{Object: id, Out: bufs[owner], Extents: readExtents(exts)}
+			for _, n := range p.fallbacks {
+				fx, err := cat.Extents(ctx, p.Object, n)
+				if err != nil {
+					return err
+				}
+				t.Fallbacks = append(t.Fallbacks, readExtents(fx))
+				t.FallbackCopies = append(t.FallbackCopies, n)
 			}
 			a.Tasks = append(a.Tasks, t)
 			used[owner] = true
@@ -444,6 +459,7 @@ func (s *copySpec) execute(ctx context.Context, cfg *config.Config, cat *catalog
 		})
 	}
 	read := map[records.ID]mediaagent.ReadResult{}
+	readCopy := map[records.ID]int{}
 	for _, a := range rmas {
 		wg.Go(func() {
 			r, err := a.Run(ctx)
@@ -451,8 +467,11 @@ func (s *copySpec) execute(ctx context.Context, cfg *config.Config, cat *catalog
 				log.Error("restore media agent stopped", "media_agent", a.Name, "err", err)
 			}
 			mu.Lock()
-			for _, x := range r {
+			for i, x := range r {
 				read[x.Object] = x
+				if x.Fallback >= 0 {
+					readCopy[x.Object] = a.Tasks[i].FallbackCopies[x.Fallback]
+				}
 			}
 			res.BytesRead += a.BytesRead()
 			mu.Unlock()
@@ -477,9 +496,17 @@ func (s *copySpec) execute(ctx context.Context, cfg *config.Config, cat *catalog
 		co := &res.Objects[i]
 		id, _ := records.ParseID(co.Object)
 		rr := read[id]
+		co.FellBack, co.ReadCopy = rr.FellBack, readCopy[id]
+		if len(rr.FellBack) > 0 {
+			log.Warn("copy unreadable; the job went on from another copy", "object", co.Object, "copies_failed", rr.FellBack, "read_copy", co.ReadCopy)
+		}
 		var upstream error
 		if rr.Err != nil {
-			upstream = fmt.Errorf("reading copy %d: %w", co.FromCopy, rr.Err)
+			n := co.FromCopy
+			if co.ReadCopy != 0 {
+				n = co.ReadCopy
+			}
+			upstream = fmt.Errorf("reading copy %d: %w", n, rr.Err)
 			co.Error = upstream.Error()
 		}
 		res.Bytes += rr.Bytes
@@ -494,6 +521,15 @@ func (s *copySpec) execute(ctx context.Context, cfg *config.Config, cat *catalog
 		}
 	}
 	return nil
+}
+
+// readExtents turns catalog extents into what a restore media agent reads.
+func readExtents(exts []catalog.Extent) []mediaagent.ReadExtent {
+	out := make([]mediaagent.ReadExtent, 0, len(exts))
+	for _, e := range exts {
+		out = append(out, mediaagent.ReadExtent{VolumeID: e.VolumeID, FirstBlock: e.FirstBlock, LastBlock: e.LastBlock})
+	}
+	return out
 }
 
 // registerPools records the configured pools in the catalog.

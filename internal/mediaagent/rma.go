@@ -21,7 +21,11 @@ import (
 // and in block order, however many buffers the objects go to. Every block
 // CRC, record CRC, sequence number, offset and object hash is checked on the
 // way: an object that fails a check is cut off before its End record, so no
-// copy of it can be completed downstream.
+// copy of it can be completed downstream. When a task names other copies
+// to fall back on, an object whose copy cannot be read (volume missing,
+// damaged block) goes on from the next copy at the record where it
+// stopped: the records before it were checked and passed on already, and
+// the object's hash is still checked over the whole.
 
 // ReadExtent is a run of blocks of a volume holding records of one copy
 // of an object.
@@ -32,11 +36,15 @@ type ReadExtent struct {
 }
 
 // ReadTask is one object to read: its extents on the copy being read, in
-// copy order, and the buffer its records go to.
+// copy order, and the buffer its records go to. Fallbacks are the extents
+// of other copies of the object, in the order to try them, FallbackCopies
+// their copy numbers.
 type ReadTask struct {
-	Object  records.ID
-	Extents []ReadExtent
-	Out     *buffers.Buffer
+	Object         records.ID
+	Extents        []ReadExtent
+	Out            *buffers.Buffer
+	Fallbacks      [][]ReadExtent
+	FallbackCopies []int
 }
 
 // ReadResult is what the RMA did with one object.
@@ -44,6 +52,10 @@ type ReadResult struct {
 	Object records.ID
 	Bytes  int64 // data bytes passed on
 	Err    error // nil when every record, End included, was checked and passed on
+	// FellBack holds, for each copy given up, why; Fallback is the index
+	// into FallbackCopies of the copy read last (-1: the first copy).
+	FellBack []string
+	Fallback int
 }
 
 // VolumeOpener mounts a volume for reading.
@@ -77,11 +89,13 @@ type RMA struct {
 func (a *RMA) BytesRead() int64 { return a.bytesRead }
 
 type readState struct {
-	task   *ReadTask
-	asm    *records.Assembler
-	res    *ReadResult
-	done   bool
-	damage []string // damaged blocks met while the object was being read
+	task    *ReadTask
+	extents []ReadExtent // of the copy being read
+	asm     *records.Assembler
+	res     *ReadResult
+	done    bool
+	final   bool     // the error is not the copy's (a writer downstream failed): no fallback
+	damage  []string // damaged blocks met while the object was being read
 }
 
 // Run reads every task's records into its buffer and closes the buffers
@@ -109,16 +123,45 @@ func (a *RMA) Run(ctx context.Context) ([]ReadResult, error) {
 	return results, nil
 }
 
-// read reads the given tasks in one pass over their volumes.
+// read reads the given tasks in one pass over their volumes, then the
+// objects that failed on their fallback copies, a pass per round.
 func (a *RMA) read(ctx context.Context, tasks []ReadTask, results []ReadResult) error {
 	byID := map[records.ID]*readState{}
-	ranges := map[string][][2]int64{}
-	var vols []string
 	for i := range tasks {
 		t := &tasks[i]
-		results[i] = ReadResult{Object: t.Object}
-		byID[t.Object] = &readState{task: t, asm: records.NewAssembler(t.Object, io.Discard), res: &results[i]}
-		for _, e := range t.Extents {
+		results[i] = ReadResult{Object: t.Object, Fallback: -1}
+		byID[t.Object] = &readState{task: t, extents: t.Extents, asm: records.NewAssembler(t.Object, io.Discard), res: &results[i]}
+	}
+	for {
+		if err := a.readPass(ctx, byID); err != nil {
+			return err
+		}
+		again := map[records.ID]*readState{}
+		for id, st := range byID {
+			r := st.res
+			if r.Err == nil || st.final || st.asm.Done() || r.Fallback+1 >= len(st.task.Fallbacks) {
+				continue
+			}
+			r.FellBack = append(r.FellBack, r.Err.Error())
+			r.Err, st.damage = nil, nil
+			r.Fallback++
+			st.extents = st.task.Fallbacks[r.Fallback]
+			again[id] = st
+		}
+		if len(again) == 0 {
+			return nil
+		}
+		byID = again
+	}
+}
+
+// readPass reads the objects of byID that have not failed from their
+// current copies' extents, each volume once.
+func (a *RMA) readPass(ctx context.Context, byID map[records.ID]*readState) error {
+	ranges := map[string][][2]int64{}
+	var vols []string
+	for _, st := range byID {
+		for _, e := range st.extents {
 			if _, ok := ranges[e.VolumeID]; !ok {
 				vols = append(vols, e.VolumeID)
 			}
@@ -150,7 +193,7 @@ func (a *RMA) read(ctx context.Context, tasks []ReadTask, results []ReadResult) 
 }
 
 func (st *readState) usesVolume(vol string) bool {
-	for _, e := range st.task.Extents {
+	for _, e := range st.extents {
 		if e.VolumeID == vol {
 			return true
 		}
@@ -244,6 +287,7 @@ func (a *RMA) pass(ctx context.Context, st *readState, rec volume.Record) error 
 	}
 	r := a.Pool.FromBytes(rec.Raw)
 	if err := st.task.Out.Push(ctx, r); err != nil {
+		st.final = true
 		if errors.Is(err, buffers.ErrNoConsumers) {
 			return fmt.Errorf("every writer of %s failed", st.task.Out.Name())
 		}
