@@ -81,8 +81,10 @@ func runBackup(ctx context.Context, g *globals, o jobs.BackupOptions) error {
 	return nil
 }
 
-// memorySlack is what a backup may use beyond its buffers: the runtime,
-// the catalog, one block per media agent and the agents' read buffers.
+// memorySlack is what a backup may use beyond its buffers in the Go heap:
+// the runtime, the catalog's batches, one block per media agent and the
+// agents' read buffers. The catalog's SQLite page cache (64 MiB at most,
+// see catalog's writerParams) is outside the Go heap and comes on top.
 const memorySlack = 64 << 20
 
 // limitMemory tells the Go runtime to keep the heap within the configured
