@@ -342,43 +342,76 @@ func (d *decoder) checkBuffers(c *Config, m *meta) {
 			}
 			continue
 		}
-		parts := strings.Split(b.Follows, ".")
-		if len(parts) != 2 || parts[0] == "" || parts[1] == "" {
-			d.errorf(r.meta.follows, "%s follows %q, which is not of the form MEDIA_AGENT.BUFFER; name a buffer of %s, e.g. follows: %s", label, b.Follows, before, d.exampleID(levels[r.level-1]))
-			continue
-		}
-		if b.Follows == r.id {
-			d.errorf(r.meta.follows, "%s follows itself; name a buffer of %s as MEDIA_AGENT.BUFFER", label, before)
-			continue
-		}
-		up, ok := byID[b.Follows]
-		if !ok {
-			if m.incomplete[kindAgent] || m.incomplete[kindBuffer] {
-				continue
-			}
-			if names, ok := agentBuffers[parts[0]]; ok {
-				d.errorf(r.meta.follows, "%s follows %s, which does not exist (media agent %s has %s); name a buffer of %s as MEDIA_AGENT.BUFFER", label, show(b.Follows), parts[0], listNames(names), before)
-			} else {
-				d.errorf(r.meta.follows, "%s follows %s, which does not exist; name a buffer of %s as MEDIA_AGENT.BUFFER", label, show(b.Follows), before)
-			}
-			continue
-		}
-		r.upstream = up
-		if up.level != r.level-1 {
-			where := levelName(up.level)
-			if up.level == r.level {
-				where = fmt.Sprintf("mirror level %d, its own level", up.level)
-			}
-			d.errorf(r.meta.follows, "%s is in mirror level %d but follows %s, which is in %s; a buffer of mirror level %d follows a buffer of %s", label, r.level, up.id, where, r.level, before)
-			continue
-		}
-		if prev, taken := downstream[up.id]; taken {
-			d.errorf(r.meta.follows, "%s follows %s, which buffer %s already follows (line %d); a buffer feeds at most one other buffer: to make another copy, move this buffer to the next mirror level and let it follow %s", label, up.id, prev.id, prev.meta.follows.line, prev.id)
-			continue
-		}
-		downstream[up.id] = r
+		d.checkFollows(r, b.Follows, label, byID, downstream, chainWords{
+			unit: "mirror level", own: "its own level", next: "the next mirror level", name: levelName,
+			example: func(level int) string { return d.exampleID(levels[level]) },
+			missing: func(parts []string) {
+				if m.incomplete[kindAgent] || m.incomplete[kindBuffer] {
+					return
+				}
+				d.followsNothing(r, b.Follows, label, before, agentBuffers[parts[0]], parts[0])
+			},
+		})
 	}
 	d.checkCycles(all, "the backup group")
+}
+
+// chainWords say how a chain of buffers names its levels: mirror levels of
+// the topology, copy stages of a copy job.
+type chainWords struct {
+	unit    string           // "mirror level"
+	own     string           // "its own level"
+	next    string           // "the next mirror level"
+	name    func(int) string // a level by number, "the backup group" for 0
+	example func(int) string // a buffer ID of a level, for messages
+	// missing reports a follows of the form MEDIA_AGENT.BUFFER that names
+	// no buffer of the chain (parts: the two names).
+	missing func(parts []string)
+}
+
+// checkFollows checks what buffer r (level ≥ 1, called label) follows:
+// one existing buffer of the level before, that no other buffer follows.
+// It sets r.upstream and records r in downstream.
+func (d *decoder) checkFollows(r *bufRef, follows, label string, byID, downstream map[string]*bufRef, w chainWords) {
+	before := w.name(r.level - 1)
+	parts := strings.Split(follows, ".")
+	if len(parts) != 2 || parts[0] == "" || parts[1] == "" {
+		d.errorf(r.meta.follows, "%s follows %q, which is not of the form MEDIA_AGENT.BUFFER; name a buffer of %s, e.g. follows: %s", label, follows, before, w.example(r.level-1))
+		return
+	}
+	if follows == r.id {
+		d.errorf(r.meta.follows, "%s follows itself; name a buffer of %s as MEDIA_AGENT.BUFFER", label, before)
+		return
+	}
+	up, ok := byID[follows]
+	if !ok {
+		w.missing(parts)
+		return
+	}
+	r.upstream = up
+	if up.level != r.level-1 {
+		where := w.name(up.level)
+		if up.level == r.level {
+			where = fmt.Sprintf("%s %d, %s", w.unit, up.level, w.own)
+		}
+		d.errorf(r.meta.follows, "%s is in %s %d but follows %s, which is in %s; a buffer of %s %d follows a buffer of %s", label, w.unit, r.level, up.id, where, w.unit, r.level, before)
+		return
+	}
+	if prev, taken := downstream[up.id]; taken {
+		d.errorf(r.meta.follows, "%s follows %s, which buffer %s already follows (line %d); a buffer feeds at most one other buffer: to make another copy, move this buffer to %s and let it follow %s", label, up.id, prev.id, prev.meta.follows.line, w.next, prev.id)
+		return
+	}
+	downstream[up.id] = r
+}
+
+// followsNothing reports a follows that names no buffer; names are the
+// buffers of the media agent it names, if that agent exists.
+func (d *decoder) followsNothing(r *bufRef, follows, label, before string, names []string, agent string) {
+	if names != nil {
+		d.errorf(r.meta.follows, "%s follows %s, which does not exist (media agent %s has %s); name a buffer of %s as MEDIA_AGENT.BUFFER", label, show(follows), agent, listNames(names), before)
+		return
+	}
+	d.errorf(r.meta.follows, "%s follows %s, which does not exist; name a buffer of %s as MEDIA_AGENT.BUFFER", label, show(follows), before)
 }
 
 // exampleID is the ID of the first buffer of a level whose names are

@@ -1,10 +1,5 @@
 package config
 
-import (
-	"fmt"
-	"strings"
-)
-
 // checkCopyJobs checks the copy jobs: unique job names, and per job its
 // media agents, devices, pools, selections and chains.
 func (d *decoder) checkCopyJobs(c *Config, m *meta) {
@@ -286,48 +281,25 @@ func (d *decoder) checkCopyChains(c *Config, j *CopyJob, jm copyJobMeta, sub *me
 			}
 			continue
 		}
-		parts := strings.Split(b.Follows, ".")
-		if len(parts) != 2 || parts[0] == "" || parts[1] == "" {
-			d.errorf(r.meta.follows, "%s follows %q, which is not of the form MEDIA_AGENT.BUFFER; name a buffer of %s, e.g. follows: %s", label, b.Follows, before, exampleID(r.level-1))
-			continue
-		}
-		if b.Follows == r.id {
-			d.errorf(r.meta.follows, "%s follows itself; name a buffer of %s as MEDIA_AGENT.BUFFER", label, before)
-			continue
-		}
-		up, ok := byID[b.Follows]
-		if !ok {
-			if _, _, inTopology := c.Buffer(b.Follows); inTopology {
-				ta, _, _ := c.Buffer(b.Follows)
-				d.errorf(r.meta.follows, "%s is in copy stage %d but follows %s, which is in %s, not in this copy job; a buffer of copy stage %d follows a buffer of %s of copy job %s", label, r.level, b.Follows, levelName(ta.Level), r.level, before, show(j.Name))
-				continue
-			}
-			if sub.incomplete[kindRMA] || sub.incomplete[kindAgent] || sub.incomplete[kindBuffer] {
-				continue
-			}
-			if names, ok := agentBuffers[parts[0]]; ok {
-				d.errorf(r.meta.follows, "%s follows %s, which does not exist (media agent %s has %s); name a buffer of %s as MEDIA_AGENT.BUFFER", label, show(b.Follows), parts[0], listNames(names), before)
-			} else if other := otherCopyJob(c, j, b.Follows); other != "" {
-				d.errorf(r.meta.follows, "%s follows %s, which is in copy job %s, not in this one; name a buffer of %s of copy job %s as MEDIA_AGENT.BUFFER", label, show(b.Follows), show(other), before, show(j.Name))
-			} else {
-				d.errorf(r.meta.follows, "%s follows %s, which does not exist; name a buffer of %s as MEDIA_AGENT.BUFFER", label, show(b.Follows), before)
-			}
-			continue
-		}
-		r.upstream = up
-		if up.level != r.level-1 {
-			where := stageName(up.level)
-			if up.level == r.level {
-				where = fmt.Sprintf("copy stage %d, its own stage", up.level)
-			}
-			d.errorf(r.meta.follows, "%s is in copy stage %d but follows %s, which is in %s; a buffer of copy stage %d follows a buffer of %s", label, r.level, up.id, where, r.level, before)
-			continue
-		}
-		if prev, taken := downstream[up.id]; taken {
-			d.errorf(r.meta.follows, "%s follows %s, which buffer %s already follows (line %d); a buffer feeds at most one other buffer: to make another copy, move this buffer to the next copy stage and let it follow %s", label, up.id, prev.id, prev.meta.follows.line, prev.id)
-			continue
-		}
-		downstream[up.id] = r
+		d.checkFollows(r, b.Follows, label, byID, downstream, chainWords{
+			unit: "copy stage", own: "its own stage", next: "the next copy stage", name: stageName, example: exampleID,
+			missing: func(parts []string) {
+				if _, _, inTopology := c.Buffer(b.Follows); inTopology {
+					ta, _, _ := c.Buffer(b.Follows)
+					d.errorf(r.meta.follows, "%s is in copy stage %d but follows %s, which is in %s, not in this copy job; a buffer of copy stage %d follows a buffer of %s of copy job %s", label, r.level, b.Follows, levelName(ta.Level), r.level, before, show(j.Name))
+					return
+				}
+				if sub.incomplete[kindRMA] || sub.incomplete[kindAgent] || sub.incomplete[kindBuffer] {
+					return
+				}
+				names := agentBuffers[parts[0]]
+				if other := otherCopyJob(c, j, b.Follows); names == nil && other != "" {
+					d.errorf(r.meta.follows, "%s follows %s, which is in copy job %s, not in this one; name a buffer of %s of copy job %s as MEDIA_AGENT.BUFFER", label, show(b.Follows), show(other), before, show(j.Name))
+					return
+				}
+				d.followsNothing(r, b.Follows, label, before, names, parts[0])
+			},
+		})
 	}
 	d.checkCycles(all, "the restore group")
 
