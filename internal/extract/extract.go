@@ -178,36 +178,64 @@ const blockSize = 512
 // and dropped). Global pax headers are skipped and not counted.
 func (s *Session) Extract(ctx context.Context, r io.Reader, base int64, keep func(offset int64) bool) error {
 	x := s.x
-	cr := &countingReader{r: r}
-	tr := tar.NewReader(cr)
-	for {
+	err := Entries(r, func(tr *tar.Reader, hdr *tar.Header, off int64) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		if hdr.Typeflag == tar.TypeXGlobalHeader {
+			return nil
+		}
+		x.stats.Entries++
+		if keep != nil && !keep(base+off) {
+			x.stats.Skipped++
+			return nil
+		}
+		return x.entry(tr, hdr)
+	})
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("extract: %w", err)
+	}
+	return err
+}
+
+// Entries calls fn for each entry of the tar stream r, global pax headers
+// included, with the offset in r where the entry starts (its pax extended
+// header when it has one): the offset the agent records for it. fn may
+// read the entry's content from tr; what it leaves is read past. An error
+// of fn ends the walk and is returned as is.
+func Entries(r io.Reader, fn func(tr *tar.Reader, hdr *tar.Header, offset int64) error) error {
+	cr := &countingReader{r: r}
+	tr := tar.NewReader(cr)
+	for {
 		// The previous entry was read to its end: the next header starts
 		// at the next block boundary.
-		off := base + (cr.n+blockSize-1)/blockSize*blockSize
+		off := (cr.n + blockSize - 1) / blockSize * blockSize
 		hdr, err := tr.Next()
 		if err == io.EOF {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("extract: reading archive at offset %d: %w", off, err)
+			return &entryError{off: off, err: err}
 		}
-		if hdr.Typeflag == tar.TypeXGlobalHeader {
-			continue
-		}
-		x.stats.Entries++
-		if keep != nil && !keep(off) {
-			x.stats.Skipped++
-		} else if err := x.entry(tr, hdr); err != nil {
+		if err := fn(tr, hdr, off); err != nil {
 			return err
 		}
 		if _, err := io.Copy(io.Discard, tr); err != nil {
-			return fmt.Errorf("extract: reading archive at offset %d: %w", off, err)
+			return &entryError{off: off, err: err}
 		}
 	}
 }
+
+// entryError is a failure to read the archive itself, at an offset.
+type entryError struct {
+	off int64
+	err error
+}
+
+func (e *entryError) Error() string {
+	return fmt.Sprintf("reading archive at offset %d: %v", e.off, e.err)
+}
+func (e *entryError) Unwrap() error { return e.err }
 
 // ExtractOne reads the one entry that r starts with and extracts it.
 func (s *Session) ExtractOne(ctx context.Context, r io.Reader) error {

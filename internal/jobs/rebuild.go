@@ -21,6 +21,7 @@ import (
 	"daisy/internal/catalog"
 	"daisy/internal/config"
 	"daisy/internal/device/vtape"
+	"daisy/internal/extract"
 	"daisy/internal/pools"
 	"daisy/internal/records"
 	"daisy/internal/volume"
@@ -898,44 +899,20 @@ func ObjectFiles(ctx context.Context, cat *catalog.Catalog, obj catalog.Object) 
 	return p.files, sr, nil
 }
 
-// countingReader counts the bytes read through it.
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
-}
-
-// tarEntries lists the entries of a tar stream. A tar reader reads the
-// stream in 512-byte blocks and leaves the reader after an entry's data
-// (read to its end here) with at most the padding to the next block
-// boundary unread, so the next entry's first header starts at the count
-// rounded up to 512.
+// tarEntries lists the entries of a tar stream as the agent recorded them
+// (extract.Entries gives each entry's offset); deletion entries become
+// TypeDeleted rows.
 func tarEntries(objectID string, r io.Reader) ([]catalog.File, error) {
-	cr := &countingReader{r: r}
-	tr := tar.NewReader(cr)
 	var files []catalog.File
-	for {
-		off := (cr.n + 511) &^ 511
-		h, err := tr.Next()
-		if err == io.EOF {
-			return files, nil
-		}
-		if err != nil {
-			return files, fmt.Errorf("entry %d (header at offset %d): %w", len(files)+1, off, err)
-		}
+	err := extract.Entries(r, func(_ *tar.Reader, h *tar.Header, off int64) error {
 		if gone, ok := agent.DeletedPaths(h); ok {
 			for _, name := range gone {
 				files = append(files, catalog.File{ObjectID: objectID, Path: "/" + name, Type: catalog.TypeDeleted, Offset: off})
 			}
-			continue
+			return nil
 		}
 		if h.Typeflag == tar.TypeXGlobalHeader {
-			continue
+			return nil
 		}
 		typ := h.Typeflag
 		if typ == 0 {
@@ -949,8 +926,10 @@ func tarEntries(objectID string, r io.Reader) ([]catalog.File, error) {
 			ObjectID: objectID, Path: "/" + h.Name, Type: typ, Size: size, Mode: h.Mode,
 			UID: h.Uid, GID: h.Gid, MTime: h.ModTime, Link: h.Linkname, Offset: off,
 		})
-		if _, err := io.Copy(io.Discard, tr); err != nil {
-			return files, fmt.Errorf("entry %s: %w", h.Name, err)
-		}
+		return nil
+	})
+	if err != nil {
+		return files, fmt.Errorf("entry %d: %w", len(files)+1, err)
 	}
+	return files, nil
 }
