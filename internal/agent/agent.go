@@ -150,6 +150,9 @@ func Archive(ctx context.Context, w io.Writer, opts Options) (Stats, error) {
 		}
 		done = append(done, p)
 	}
+	if err := a.droppedRoots(done); err != nil {
+		return a.stats, err
+	}
 	if err := ctx.Err(); err != nil {
 		return a.stats, err
 	}

@@ -61,6 +61,48 @@ type Base interface {
 	Dir(dir string) (map[string]BaseEntry, error)
 	// Under calls fn for every path strictly below dir in the base.
 	Under(dir string, fn func(path string)) error
+	// Roots returns the top entries of the base: the paths its source
+	// had, each with its entry.
+	Roots() (map[string]BaseEntry, error)
+}
+
+// droppedRoots writes the deletion of the base's top entries that no path
+// of this archive covers any more (a path taken out of the source), with
+// everything below them.
+func (a *archiver) droppedRoots(walked []string) error {
+	if a.base == nil {
+		return nil
+	}
+	roots, err := a.base.Roots()
+	if err != nil {
+		return fmt.Errorf("agent: base roots: %w", err)
+	}
+	names := make([]string, 0, len(roots))
+	for p := range roots {
+		names = append(names, p)
+	}
+	slices.Sort(names)
+	for _, p := range names {
+		if covered(walked, p) || covers(walked, p) {
+			continue
+		}
+		e := roots[p]
+		if err := a.deleted(p, &e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// covers reports whether a walked path lies below p: then p's entry is
+// not in the archive, but part of its tree is, and p stays.
+func covers(walked []string, p string) bool {
+	for _, w := range walked {
+		if strings.HasPrefix(w, p+"/") || p == "/" {
+			return true
+		}
+	}
+	return false
 }
 
 // unchanged reports whether an entry of type flag with stat st and link

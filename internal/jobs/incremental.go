@@ -94,10 +94,26 @@ func (b *treeBase) Dir(dir string) (map[string]agent.BaseEntry, error) {
 	}
 	m := make(map[string]agent.BaseEntry, len(fl))
 	for _, f := range fl {
-		m[path.Base(strings.TrimSuffix(f.Path, "/"))] = agent.BaseEntry{
-			Type: f.Type, Size: f.Size, Mode: f.Mode, UID: f.UID, GID: f.GID,
-			MTime: f.MTime, CTime: f.CTime, Inode: f.Inode, Link: f.Link,
-		}
+		m[path.Base(strings.TrimSuffix(f.Path, "/"))] = baseEntry(f)
+	}
+	return m, nil
+}
+
+func baseEntry(f catalog.File) agent.BaseEntry {
+	return agent.BaseEntry{
+		Type: f.Type, Size: f.Size, Mode: f.Mode, UID: f.UID, GID: f.GID,
+		MTime: f.MTime, CTime: f.CTime, Inode: f.Inode, Link: f.Link,
+	}
+}
+
+func (b *treeBase) Roots() (map[string]agent.BaseEntry, error) {
+	fl, err := b.cat.TreeRoots(b.ctx, b.chain)
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string]agent.BaseEntry, len(fl))
+	for _, f := range fl {
+		m[strings.TrimSuffix(f.Path, "/")] = baseEntry(f)
 	}
 	return m, nil
 }

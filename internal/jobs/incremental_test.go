@@ -370,3 +370,42 @@ func TestSeekRestoreFallsBack(t *testing.T) {
 		t.Fatalf("restore --copy 1 of a damaged copy: %v", err)
 	}
 }
+
+// A path taken out of a source is deleted by the next incremental: a
+// restore of it does not bring the path back; one of the full still does.
+func TestIncrementalDropsRemovedPath(t *testing.T) {
+	ctx := context.Background()
+	dir, src, cfg, cat := weekSetup(t)
+	other := filepath.Join(dir, "data", "other")
+	sh(t, dir, "mkdir -p data/other/sub && echo o > data/other/sub/o && echo p > data/other/p")
+	cfg.Sources[0].Paths = append(cfg.Sources[0].Paths, other)
+	full, err := Backup(ctx, cfg, cat, BackupOptions{})
+	if err != nil || full.State != JobSuccess {
+		t.Fatalf("full: %v %+v", err, full)
+	}
+	cfg.Sources[0].Paths = cfg.Sources[0].Paths[:1]
+	inc, err := Backup(ctx, cfg, cat, BackupOptions{Level: LevelIncremental})
+	if err != nil || inc.State != JobSuccess {
+		t.Fatalf("incremental: %v %+v", err, inc)
+	}
+	if d := inc.Objects[0].Deleted; d != 4 {
+		t.Fatalf("incremental deleted %d entries, want 4 (other, other/p, other/sub, other/sub/o)", d)
+	}
+	target := filepath.Join(t.TempDir(), "r")
+	if _, err := Restore(ctx, cat, RestoreOptions{Source: "S", Target: target}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(filepath.Join(target, other)); !os.IsNotExist(err) {
+		t.Fatalf("the path taken out of the source came back: %v", err)
+	}
+	if diffs, _ := testtree.Compare(src, filepath.Join(target, src)); len(diffs) > 0 {
+		t.Fatalf("the rest differs: %v", diffs)
+	}
+	target = filepath.Join(t.TempDir(), "r")
+	if _, err := Restore(ctx, cat, RestoreOptions{Object: full.Objects[0].Object, Target: target}); err != nil {
+		t.Fatal(err)
+	}
+	if diffs, _ := testtree.Compare(other, filepath.Join(target, other)); len(diffs) > 0 {
+		t.Fatalf("the full's copy of the removed path differs: %v", diffs)
+	}
+}
