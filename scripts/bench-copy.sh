@@ -7,17 +7,10 @@
 #
 #   scripts/bench-copy.sh [RUNS]      (default 3)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# shellcheck source=scripts/bench-lib.sh
+. "$(dirname "$0")/bench-lib.sh"
 runs=${1:-3}
-root=$PWD/.bench
-src=$root/src
 work=$root/copy
-if [ ! -d "$src/D4" ]; then
-	(cd ../shared/tools/gendata && go run . -out "$src" -total 2GiB -seed 1)
-fi
-go build -o "$root/daisy" ./cmd/daisy
-now() { date +%s.%N; }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
 rm -rf "$work" && mkdir -p "$work"
 {

@@ -10,13 +10,9 @@
 #
 #   scripts/bench-incremental.sh
 set -euo pipefail
-cd "$(dirname "$0")/.."
-root=$PWD/.bench
+# shellcheck source=scripts/bench-lib.sh
+. "$(dirname "$0")/bench-lib.sh"
 work=$root/incr
-if [ ! -d "$root/src/D4" ]; then
-	(cd ../shared/tools/gendata && go run . -out "$root/src" -total 2GiB -seed 1)
-fi
-go build -o "$root/daisy" ./cmd/daisy
 cleanup() { [ -n "${KEEP:-}" ] || rm -rf "$work"; }
 trap cleanup EXIT
 rm -rf "$work" && mkdir -p "$work"
@@ -30,7 +26,6 @@ cp -a "$root/src" "$work/src"
 	echo "  - {name: bma, device: t, pool: p, buffers: [{name: B1, source: D1}, {name: B2, source: D2}, {name: B3, source: D3}, {name: B4, source: D4}]}"
 } >"$work/daisy.yaml"
 daisy() { "$root/daisy" -c "$work/daisy.yaml" --no-progress "$@"; }
-now() { date +%s.%N; }
 summary() { # job json on stdin: entries written, unchanged, deleted, bytes
 	python3 -c 'import json,sys; r=json.load(sys.stdin); o=r["objects"]
 print("%d entries written, %d unchanged left out, %d deleted, %.1f MB of streams" % (sum(x["files"] for x in o), sum(x.get("unchanged",0) for x in o), sum(x.get("deleted",0) for x in o), sum(x["bytes"] for x in o)/1e6))'

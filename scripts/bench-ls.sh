@@ -12,16 +12,14 @@
 #
 #   scripts/bench-ls.sh [RUNS]      (default 5; TREE_DIR=/dev/shm by default)
 set -euo pipefail
-cd "$(dirname "$0")/.."
+NO_DATASET=1
+# shellcheck source=scripts/bench-lib.sh
+. "$(dirname "$0")/bench-lib.sh"
 runs=${1:-5}
-root=$PWD/.bench
 work=$root/ls
 tree=${TREE_DIR:-/dev/shm}/daisy-ls-1m
 ndirs=1000 per=1000
-go build -o "$root/daisy" ./cmd/daisy
 daisy() { "$root/daisy" -c "$work/daisy.yaml" --no-progress "$@"; }
-now() { date +%s.%N; }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 cleanup() { [ -n "${KEEP:-}" ] || rm -rf "$tree" "$work"; }
 trap cleanup EXIT
 

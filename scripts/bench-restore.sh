@@ -16,18 +16,11 @@
 # restore to .bench/cpu-restore.prof; removes .bench/restore at the end
 # (KEEP=1 keeps it).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# shellcheck source=scripts/bench-lib.sh
+. "$(dirname "$0")/bench-lib.sh"
 runs=${1:-3}
-root=$PWD/.bench
-src=$root/src
 work=$root/restore
-if [ ! -d "$src/D4" ]; then
-	(cd ../shared/tools/gendata && go run . -out "$src" -total 2GiB -seed 1)
-fi
-go build -o "$root/daisy" ./cmd/daisy
 daisy() { "$root/daisy" -c "$work/daisy.yaml" --no-progress "$@"; }
-now() { date +%s.%N; }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 # jnum FIELD FILE: the first number of "FIELD": in a JSON file.
 jnum() { awk -F': ' -v k="\"$1\"" '$1 ~ k {gsub(/[ ,]/, "", $2); print $2; exit}' "$2"; }
 

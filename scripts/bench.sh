@@ -8,20 +8,14 @@
 #
 # Input MB/s = data set bytes / wall time, each run followed by sync.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+# shellcheck source=scripts/bench-lib.sh
+. "$(dirname "$0")/bench-lib.sh"
 runs=${1:-3}
 shift || true
 copies=("$@")
 [ ${#copies[@]} -gt 0 ] || copies=(1 2 3)
-root=$PWD/.bench
-src=$root/src
 out=$root/out
-if [ ! -d "$src/D4" ]; then
-	(cd ../shared/tools/gendata && go run . -out "$src" -total 2GiB -seed 1)
-fi
-go build -o "$root/daisy" ./cmd/daisy
 bytes=$(du -sb --apparent-size "$src" | cut -f1)
-now() { date +%s.%N; }
 
 # daisy configuration with k copies: one media agent per copy, each on its
 # own virtual tape device and pool; copy k+1 follows copy k.
@@ -90,7 +84,6 @@ run_daisy() {
 	echo "$t0 $t1" | awk '{print $2-$1}'
 }
 
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
 # Warm the page cache with the data set once.
 tar -cf - -C "$src" D1 D2 D3 D4 >/dev/null
