@@ -90,9 +90,15 @@ func mergeNewest(lists [][]File) []File {
 // holds, ordered by path (see Files for how dir is written). It costs one
 // Files listing per object of the chain.
 func (c *Catalog) TreeChildren(ctx context.Context, chain []Object, dir string) ([]File, error) {
+	return mergeChain(chain, func(id string) ([]File, error) { return c.Files(ctx, id, dir) })
+}
+
+// mergeChain lists the entries of each object of the chain with list (an
+// object without any counts as empty) and merges them with mergeNewest.
+func mergeChain(chain []Object, list func(objectID string) ([]File, error)) ([]File, error) {
 	lists := make([][]File, 0, len(chain))
 	for _, o := range chain {
-		fl, err := c.Files(ctx, o.ID, dir)
+		fl, err := list(o.ID)
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return nil, err
 		}
@@ -104,17 +110,13 @@ func (c *Catalog) TreeChildren(ctx context.Context, chain []Object, dir string) 
 // TreeRoots lists the top of the tree the chain holds: the entries that
 // are not below another entry (see Roots), ordered by path.
 func (c *Catalog) TreeRoots(ctx context.Context, chain []Object) ([]File, error) {
-	lists := make([][]File, 0, len(chain))
-	for _, o := range chain {
-		fl, err := c.Roots(ctx, o.ID)
-		if err != nil && !errors.Is(err, ErrNotFound) {
-			return nil, err
-		}
-		lists = append(lists, fl)
+	merged, err := mergeChain(chain, func(id string) ([]File, error) { return c.Roots(ctx, id) })
+	if err != nil {
+		return nil, err
 	}
 	var out []File
 	var dirs []string
-	for _, f := range mergeNewest(lists) {
+	for _, f := range merged {
 		below := false
 		for _, d := range dirs {
 			if strings.HasPrefix(f.Path, d) {
@@ -133,15 +135,7 @@ func (c *Catalog) TreeRoots(ctx context.Context, chain []Object) ([]File, error)
 // TreeUnder lists dir itself (if in the tree) and everything below it in
 // the tree the chain holds, ordered by path.
 func (c *Catalog) TreeUnder(ctx context.Context, chain []Object, dir string) ([]File, error) {
-	lists := make([][]File, 0, len(chain))
-	for _, o := range chain {
-		fl, err := c.FilesUnder(ctx, o.ID, dir)
-		if err != nil && !errors.Is(err, ErrNotFound) {
-			return nil, err
-		}
-		lists = append(lists, fl)
-	}
-	return mergeNewest(lists), nil
+	return mergeChain(chain, func(id string) ([]File, error) { return c.FilesUnder(ctx, id, dir) })
 }
 
 // TreeFile returns the entry of path p in the tree the chain holds, or
