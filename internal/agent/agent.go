@@ -419,9 +419,11 @@ func (a *archiver) child(dfd int, full, name string, typ fs.FileMode, prev *Base
 	if typ != 0 && typ != fs.ModeDir {
 		return a.other(dfd, full, name, prev)
 	}
-	if typ == 0 {
+	if typ == 0 && (pre != nil || prev != nil) {
 		// A regular file that is empty, or as the base has it, is not
-		// read: its stat is all that is needed, without opening it.
+		// read: its stat is all that is needed, without opening it. (In a
+		// small directory of a full backup nothing was stat'ed ahead, and
+		// a stat here would only add a call before the open.)
 		var st unix.Stat_t
 		var err error
 		xsize := -1
