@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -91,6 +92,68 @@ func (c *Catalog) FailCopy(ctx context.Context, objectID string, number int, rea
 		return fmt.Errorf("catalog: fail copy %s/%d: %w", objectID, number, err)
 	}
 	return nil
+}
+
+// ReviveCopy marks a failed copy good again, after a check that had failed
+// it (its error starting with failedBy, e.g. "verify: ") read it back clean.
+// It refuses, and changes nothing, unless the object is complete, the copy
+// is failed with such an error, and its stored extents cover the object
+// without a gap: only CommitCopy stores extents, so a copy that failed
+// while it was being written, never complete, never becomes good.
+func (c *Catalog) ReviveCopy(ctx context.Context, objectID string, number int, failedBy string) error {
+	err := c.inTx(ctx, func(tx *sql.Tx) error {
+		var objState string
+		var length int64
+		if err := tx.QueryRowContext(ctx, sqlObjectExists, objectID).Scan(&objState, &length); err != nil {
+			return fmt.Errorf("object: %w", notFound(err))
+		}
+		if objState != ObjectComplete {
+			return fmt.Errorf("object is %s, not complete", objState)
+		}
+		cp, err := scanCopy(tx.QueryRowContext(ctx, sqlCopy, objectID, number))
+		if err != nil {
+			return notFound(err)
+		}
+		switch {
+		case cp.State != CopyFailed:
+			return fmt.Errorf("copy is %s, not failed", cp.State)
+		case failedBy == "" || !strings.HasPrefix(cp.Error, failedBy):
+			return fmt.Errorf("copy did not fail a check of its data (%q): it stays failed", cp.Error)
+		}
+		exts, err := queryExtentsTx(ctx, tx, objectID, number)
+		if err != nil {
+			return err
+		}
+		if err := checkExtents(objectID, number, length, exts); err != nil {
+			return fmt.Errorf("the copy was never complete: %w", err)
+		}
+		res, err := tx.ExecContext(ctx, sqlReviveCopy, time.Now().UnixNano(), objectID, number)
+		if err != nil {
+			return err
+		}
+		return mustAffect(res)
+	})
+	if err != nil {
+		return fmt.Errorf("catalog: revive copy %s/%d: %w", objectID, number, err)
+	}
+	return nil
+}
+
+func queryExtentsTx(ctx context.Context, tx *sql.Tx, objectID string, number int) ([]Extent, error) {
+	rows, err := tx.QueryContext(ctx, sqlExtents, objectID, number)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Extent
+	for rows.Next() {
+		e, err := scanExtent(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
 }
 
 // DeleteCopy removes a copy and its extents from the catalog.

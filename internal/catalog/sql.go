@@ -233,6 +233,8 @@ const (
 	sqlFailCopy    = `UPDATE copies SET state = 'failed', error = ?, updated = ? WHERE object_id = ? AND number = ?`
 	sqlGoodCopy    = `UPDATE copies SET state = 'good', error = '', updated = ?
 WHERE object_id = ? AND number = ? AND state = 'writing'`
+	sqlReviveCopy = `UPDATE copies SET state = 'good', error = '', updated = ?
+WHERE object_id = ? AND number = ? AND state = 'failed'`
 	sqlDeleteCopy    = `DELETE FROM copies WHERE object_id = ? AND number = ?`
 	sqlCopy          = `SELECT ` + sqlCopyColumns + ` FROM copies WHERE object_id = ? AND number = ?`
 	sqlCopies        = `SELECT ` + sqlCopyColumns + ` FROM copies WHERE object_id = ? ORDER BY number`

@@ -13,19 +13,25 @@ func newVerifyCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "verify [--object ID]... [--source S]... [--volume LABEL]... [--pool P]... [--all] [--no-mark]",
 		Short: "Read copies back and check every CRC and hash against the catalog",
-		Long: `verify reads good copies back from their volumes, block by block, and
-checks every block CRC, every record CRC, the records' order and offsets,
-and the object's length, record count and content hash against the
-catalog. The selections add up: the copies of the named objects, of every
-object of the named sources, the copies with an extent on the named
-volumes, or on the volumes of the named pools; with none of them (or
---all), every good copy.
+		Long: `verify reads copies back from their volumes, block by block, and checks
+every block CRC, every record CRC, the records' order and offsets, and the
+object's length, record count and content hash against the catalog. The
+selections add up: the copies of the named objects, of every object of the
+named sources, the copies with an extent on the named volumes, or on the
+volumes of the named pools; with none of them (or --all), every copy. It
+reads the good copies and the copies an earlier verify marked failed.
 
 For a damaged copy it reports the volume, the damaged blocks and the
 object's byte range that was lost (reading goes on past the damage to find
 where the data resumes), and marks the copy failed in the catalog so that
-restores use another copy; --no-mark only reports. A missing volume file
-is damage of the copies on it.
+restores use another copy. A copy an earlier verify marked failed that now
+verifies clean is marked good again (never one that failed while it was
+being written). --no-mark only reports.
+
+A volume that cannot be read (its file missing, unreadable, or holding
+another volume) is not damage: its copies are reported unavailable and
+keep their state; verify them again once the volume is back. Exit 3 when
+damage was found, else 1 when a copy could not be verified.
 
 ` + exitCodesHelp,
 		Args: exactArgs(0),
@@ -47,8 +53,11 @@ is damage of the copies on it.
 			if err != nil {
 				return err
 			}
-			if res.Damaged > 0 {
+			switch {
+			case res.Damaged > 0:
 				return &exitError{ExitPartial, fmt.Errorf("damage found in %d of %d copies", res.Damaged, len(res.Copies))}
+			case res.Unavailable > 0:
+				return &exitError{ExitFailure, fmt.Errorf("%d of %d copies not verified: volume unavailable", res.Unavailable, len(res.Copies))}
 			}
 			return nil
 		},
@@ -57,8 +66,8 @@ is damage of the copies on it.
 	cmd.Flags().StringArrayVar(&o.Sources, "source", nil, "verify the copies of every object of this source (repeatable)")
 	cmd.Flags().StringArrayVar(&o.Volumes, "volume", nil, "verify the copies with an extent on this volume (label or ID; repeatable)")
 	cmd.Flags().StringArrayVar(&o.Pools, "pool", nil, "verify the copies on the volumes of this pool (repeatable)")
-	cmd.Flags().BoolVar(&o.All, "all", false, "verify every good copy (the default when nothing is selected)")
-	cmd.Flags().BoolVar(&o.NoMark, "no-mark", false, "only report damage; do not mark damaged copies failed")
+	cmd.Flags().BoolVar(&o.All, "all", false, "verify every copy (the default when nothing is selected)")
+	cmd.Flags().BoolVar(&o.NoMark, "no-mark", false, "only report; do not mark damaged copies failed, nor clean ones good again")
 	return cmd
 }
 
@@ -66,21 +75,38 @@ func printVerify(g *globals, res *jobs.VerifyResult) {
 	w := g.stdout
 	for _, c := range res.Copies {
 		state := "ok     "
-		if c.State == jobs.VerifyDamaged {
+		switch c.State {
+		case jobs.VerifyDamaged:
 			state = "DAMAGED"
+		case jobs.VerifyUnavailable:
+			state = "UNAVAILABLE"
 		}
 		fmt.Fprintf(w, "%s %s copy %d of %s (%s): %s checked, %s read from %v\n",
 			state, c.Source, c.Copy, c.Object, c.Pool, humanBytes(c.Bytes), humanBytes(c.BytesRead), c.Volumes)
 		for _, d := range c.Damage {
 			fmt.Fprintf(w, "    %s\n", d.String())
 		}
+		for _, d := range c.Unavailable {
+			fmt.Fprintf(w, "    not read: %s\n", d.String())
+		}
+		was := c.Catalog == jobs.CopyFailed
 		switch {
-		case c.Marked:
-			fmt.Fprintf(w, "    copy %d marked failed in the catalog\n", c.Copy)
+		case c.MarkError != "" && c.State == jobs.VerifyOK:
+			fmt.Fprintf(w, "    copy %d verifies clean but could not be marked good again: %s\n", c.Copy, c.MarkError)
 		case c.MarkError != "":
 			fmt.Fprintf(w, "    copy %d could not be marked failed: %s\n", c.Copy, c.MarkError)
+		case c.Marked:
+			fmt.Fprintf(w, "    copy %d marked failed in the catalog\n", c.Copy)
+		case c.Revived:
+			fmt.Fprintf(w, "    copy %d was failed (%s); it verifies clean now: marked good again\n", c.Copy, c.WasFailed)
+		case c.State == jobs.VerifyUnavailable:
+			fmt.Fprintf(w, "    copy %d unavailable, left %s: verify it again once the volume is back\n", c.Copy, c.Catalog)
+		case c.State == jobs.VerifyDamaged && was && !res.NoMark:
+			fmt.Fprintf(w, "    copy %d stays failed\n", c.Copy)
 		case c.State == jobs.VerifyDamaged:
 			fmt.Fprintf(w, "    copy %d left as it is (--no-mark)\n", c.Copy)
+		case was:
+			fmt.Fprintf(w, "    copy %d is failed in the catalog but verifies clean: left failed (--no-mark)\n", c.Copy)
 		}
 	}
 	for _, s := range res.Skipped {
@@ -89,6 +115,6 @@ func printVerify(g *globals, res *jobs.VerifyResult) {
 	if len(res.Copies) == 0 {
 		fmt.Fprintln(w, "no good copy was selected: nothing to verify")
 	}
-	fmt.Fprintf(w, "verify job %d: %d copies read, %d ok, %d damaged; %s checked, %s read from volumes\n",
-		res.Job, len(res.Copies), res.OK, res.Damaged, humanBytes(res.Bytes), humanBytes(res.BytesRead))
+	fmt.Fprintf(w, "verify job %d: %d copies read, %d ok, %d damaged, %d unavailable, %d marked good again; %s checked, %s read from volumes\n",
+		res.Job, len(res.Copies), res.OK, res.Damaged, res.Unavailable, res.Revived, humanBytes(res.Bytes), humanBytes(res.BytesRead))
 }

@@ -109,8 +109,10 @@ func findCopy(t *testing.T, cps []catalog.Copy, object string, n int) catalog.Co
 
 // verify reads every copy back; a damaged block is reported with the
 // object, copy, volume, block and byte range, and the copy is marked failed
-// so that restores use the next one; --volume and --pool select copies; a
-// missing volume file is damage of its copies.
+// so that restores use the next one; once the damage is repaired, verify
+// marks it good again; --volume and --pool select copies; a missing volume
+// file makes its copies unavailable, not damaged, and once it is back they
+// verify.
 func TestVerify(t *testing.T) {
 	spec := testtree.Spec{SmallFiles: 100, LargeFiles: 2, LargeSize: 4 << 20}
 	dir, cfg := figure2(t, map[string]testtree.Spec{"D2": spec}, nil)
@@ -194,37 +196,89 @@ func TestVerify(t *testing.T) {
 	if diffs, err := testtree.Compare(orig, filepath.Join(target, orig)); err != nil || len(diffs) > 0 {
 		t.Fatalf("restore after verify differs: %v %v", err, diffs)
 	}
-	// The failed copy is not read again; the rest verify.
-	res = verifyJSON(t, 0, "-c", cfg)
-	if res.OK != 9 || len(res.Skipped) != 1 || res.Skipped[0].Copy != 1 || res.Skipped[0].Object != d2 {
-		t.Fatalf("verify after marking: %d ok, skipped %+v", res.OK, res.Skipped)
+	// The failed copy is read again: still damaged, it stays failed.
+	res = verifyJSON(t, ExitPartial, "-c", cfg)
+	if res.OK != 9 || res.Damaged != 1 || len(res.Skipped) != 0 || res.Revived != 0 {
+		t.Fatalf("verify after marking: %d ok, %d damaged, %d marked good, skipped %+v", res.OK, res.Damaged, res.Revived, res.Skipped)
+	}
+	for _, c := range res.Copies {
+		if c.Object == d2 && c.Copy == 1 && (c.State != jobs.VerifyDamaged || c.Marked || c.Catalog != jobs.CopyFailed) {
+			t.Fatalf("failed copy read again: %+v", c)
+		}
+	}
+	if c := findCopy(t, lsCopies(t, cfg), d2, 1); c.State != jobs.CopyFailed {
+		t.Fatalf("copy 1 still damaged is %s", c.State)
+	}
+	// Repaired (the byte flipped back), it verifies clean and is good
+	// again.
+	flipByte(t, vol.Path, block*int64(vol.BlockSize)+4096)
+	code, out, errs = run(t, "-c", cfg, "verify", "--object", d2)
+	if code != 0 {
+		t.Fatalf("verify of the repaired copy: exit %d\n%s%s", code, out, errs)
+	}
+	for _, w := range []string{"ok      D2 copy 1 of " + d2, "copy 1 was failed (verify: volume " + vol.Label, "it verifies clean now: marked good again", "1 marked good again"} {
+		if !strings.Contains(out, w) {
+			t.Fatalf("verify output lacks %q:\n%s", w, out)
+		}
+	}
+	if c := findCopy(t, lsCopies(t, cfg), d2, 1); c.State != jobs.CopyGood || c.Error != "" {
+		t.Fatalf("repaired copy 1: %s %q, want good", c.State, c.Error)
+	}
+	if r := verifyJSON(t, 0, "-c", cfg); r.OK != 10 || r.Revived != 0 {
+		t.Fatalf("verify after the repair: %d ok, %d marked good", r.OK, r.Revived)
 	}
 	// A volume without damage verifies.
 	if r := verifyJSON(t, 0, "-c", cfg, "--volume", "copy2-0001"); len(r.Copies) == 0 || r.OK != len(r.Copies) {
 		t.Fatalf("verify --volume copy2-0001: %d copies, %d ok", len(r.Copies), r.OK)
 	}
 
-	// A missing volume file is damage of the copies on it. (Copies 3 of
-	// D1 and D2 are written by two devices at once: they share volume
-	// copy3-0001 or not, depending on timing.)
+	// A missing volume file is not damage: its copies are unavailable and
+	// stay good. (Copies 3 of D1 and D2 are written by two devices at
+	// once: they share volume copy3-0001 or not, depending on timing.)
 	onIt := map[string]bool{}
 	for _, c := range verifyJSON(t, 0, "-c", cfg, "--volume", "copy3-0001").Copies {
 		onIt[c.Object] = true
 	}
-	if err := os.Remove(filepath.Join(dir, "state", "volumes", "copy3", "copy3-0001.vtape")); err != nil {
+	volFile := filepath.Join(dir, "state", "volumes", "copy3", "copy3-0001.vtape")
+	aside := filepath.Join(dir, "copy3-0001.vtape.aside")
+	if err := os.Rename(volFile, aside); err != nil {
 		t.Fatal(err)
 	}
-	res = verifyJSON(t, ExitPartial, "-c", cfg, "--pool", "copy3", "--no-mark")
-	if len(res.Copies) != 2 || res.Damaged != len(onIt) || res.OK != 2-len(onIt) {
+	res = verifyJSON(t, ExitFailure, "-c", cfg, "--pool", "copy3")
+	if len(res.Copies) != 2 || res.Unavailable != len(onIt) || res.Damaged != 0 || res.OK != 2-len(onIt) || res.State != jobs.JobPartial {
 		t.Fatalf("verify of a missing volume holding %d copies: %+v", len(onIt), res)
 	}
 	for _, c := range res.Copies {
 		if c.State == jobs.VerifyOK && !onIt[c.Object] {
 			continue
 		}
-		if len(c.Damage) != 1 || !strings.Contains(c.Damage[0].Error, "is missing") || c.Damage[0].Volume != "copy3-0001" ||
-			c.Damage[0].From != 0 || c.Damage[0].To != volume.EndUnknown {
-			t.Fatalf("copy %d of %s: damage %+v", c.Copy, c.Source, c.Damage)
+		if c.State != jobs.VerifyUnavailable || c.Marked || len(c.Damage) != 0 || len(c.Unavailable) != 1 {
+			t.Fatalf("copy %d of %s on the missing volume: %+v", c.Copy, c.Source, c)
+		}
+		if u := c.Unavailable[0]; !strings.Contains(u.Error, "unavailable") || !strings.Contains(u.Error, "is missing") ||
+			u.Volume != "copy3-0001" || u.From != 0 || u.To != volume.EndUnknown {
+			t.Fatalf("copy %d of %s: unavailable %+v", c.Copy, c.Source, u)
+		}
+		if cp := findCopy(t, lsCopies(t, cfg), c.Object, c.Copy); cp.State != jobs.CopyGood {
+			t.Fatalf("copy %d of %s on the missing volume became %s", c.Copy, c.Source, cp.State)
+		}
+	}
+	code, out, errs = run(t, "-c", cfg, "verify", "--pool", "copy3")
+	if code != ExitFailure || !strings.Contains(out, "UNAVAILABLE") || !strings.Contains(out, "verify it again once the volume is back") ||
+		!strings.Contains(errs, "volume unavailable") {
+		t.Fatalf("verify of a missing volume: exit %d\n%s%s", code, out, errs)
+	}
+	// Back in place, the volume is read and its copies verify.
+	if err := os.Rename(aside, volFile); err != nil {
+		t.Fatal(err)
+	}
+	res = verifyJSON(t, 0, "-c", cfg, "--pool", "copy3")
+	if len(res.Copies) != 2 || res.OK != 2 || res.Unavailable != 0 {
+		t.Fatalf("verify with the volume back: %+v", res)
+	}
+	for _, c := range res.Copies {
+		if onIt[c.Object] && (c.BytesRead == 0 || c.Volumes[0] != "copy3-0001") {
+			t.Fatalf("verify with the volume back did not read it: %+v", c)
 		}
 	}
 	// A volume file cut short (at a block boundary) in the middle of a
@@ -262,5 +316,37 @@ func TestVerify(t *testing.T) {
 	}
 	if d := c2.Damage[0]; d.Volume != v2.Label || !d.ToUnknown() || d.From == 0 || !strings.Contains(d.Error, fmt.Sprintf("ends before block %d", cut)) {
 		t.Fatalf("damage of the cut copy: %+v", d)
+	}
+}
+
+// A copy that failed while it was being written is never made good by
+// verify: it is not read, and even with a reason that reads like verify's
+// it has no extents (it was never complete), so it stays failed.
+func TestVerifyLeavesWriteFailuresFailed(t *testing.T) {
+	spec := testtree.Spec{SmallFiles: 50, LargeFiles: 1, LargeSize: 6 << 20}
+	dir, cfg := figure2(t, map[string]testtree.Spec{"D2": spec}, injectFault("R5", "3MiB"))
+	d2 := objectOf(t, backupJSON(t, cfg, ExitPartial), "D2")
+	if c := findCopy(t, lsCopies(t, cfg), d2, 2); c.State != jobs.CopyFailed {
+		t.Fatalf("D2 copy 2 (device R5 failed) is %s", c.State)
+	}
+	res := verifyJSON(t, 0, "-c", cfg, "--object", d2)
+	if len(res.Copies) != 2 || res.OK != 2 || len(res.Skipped) != 1 || res.Skipped[0].Copy != 2 || !strings.HasPrefix(res.Skipped[0].Reason, "copy failed: ") {
+		t.Fatalf("verify of D2 with a copy failed while written: %+v", res)
+	}
+
+	ctx := context.Background()
+	cat := openCatalog(t, dir)
+	if err := cat.FailCopy(ctx, d2, 2, jobs.VerifyReasonPrefix+"volume copy2-0001: looks like a verify failure"); err != nil {
+		t.Fatal(err)
+	}
+	cat.Close()
+	res = verifyJSON(t, ExitPartial, "-c", cfg, "--object", d2)
+	for _, c := range res.Copies {
+		if c.Copy == 2 && (c.State != jobs.VerifyDamaged || c.Revived) {
+			t.Fatalf("never complete copy 2: %+v", c)
+		}
+	}
+	if c := findCopy(t, lsCopies(t, cfg), d2, 2); c.State != jobs.CopyFailed {
+		t.Fatalf("never complete copy 2 became %s", c.State)
 	}
 }

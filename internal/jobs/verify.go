@@ -23,20 +23,32 @@ import (
 const (
 	VerifyOK      = "ok"
 	VerifyDamaged = "damaged"
+	// VerifyUnavailable: a volume the copy is on could not be read (its
+	// file is missing, unreadable or holds another volume). That is not
+	// damage: the copy is left as it is, to be verified once the volume is
+	// back.
+	VerifyUnavailable = "unavailable"
 )
 
+// VerifyReasonPrefix starts the error of every copy verify marked failed:
+// only such copies are read again and marked good when they verify clean.
+const VerifyReasonPrefix = "verify: "
+
 // VerifyOptions select the copies a verify job reads. The selections add
-// up: every good copy of the named objects, of every object of the named
+// up: every copy of the named objects, of every object of the named
 // sources, with an extent on the named volumes, or on a volume of the named
-// pools. With none of them (or All), every good copy.
+// pools. With none of them (or All), every copy. Of those, the good copies
+// are read, and the copies verify itself marked failed (read again: one
+// that verifies clean now is marked good again).
 type VerifyOptions struct {
 	Objects []string // IDs or unique prefixes
 	Sources []string
 	Volumes []string // labels or IDs
 	Pools   []string
 	All     bool
-	// NoMark only reports damage; by default a damaged copy is marked
-	// failed in the catalog, so that restores skip it.
+	// NoMark only reports; by default a damaged copy is marked failed in
+	// the catalog, so that restores skip it, and a copy verify had marked
+	// failed that verifies clean is marked good again.
 	NoMark bool
 	Logger *slog.Logger
 }
@@ -64,9 +76,22 @@ func (d VerifyDamage) String() string {
 	case 1:
 		fmt.Fprintf(&b, " block %d", d.Blocks[0])
 	default:
-		s := make([]string, len(d.Blocks))
-		for i, n := range d.Blocks {
-			s[i] = fmt.Sprint(n)
+		// Runs of consecutive blocks (a hole) as first..last.
+		var s []string
+		for i := 0; i < len(d.Blocks); {
+			j := i
+			for j+1 < len(d.Blocks) && d.Blocks[j+1] == d.Blocks[j]+1 {
+				j++
+			}
+			switch {
+			case j-i >= 2:
+				s = append(s, fmt.Sprintf("%d..%d", d.Blocks[i], d.Blocks[j]))
+			case j > i:
+				s = append(s, fmt.Sprint(d.Blocks[i]), fmt.Sprint(d.Blocks[j]))
+			default:
+				s = append(s, fmt.Sprint(d.Blocks[i]))
+			}
+			i = j + 1
 		}
 		fmt.Fprintf(&b, " blocks %s", strings.Join(s, ", "))
 	}
@@ -83,18 +108,29 @@ func verifyRange(from, to uint64) string {
 
 // CopyVerify is what verify found of one copy.
 type CopyVerify struct {
-	Object    string         `json:"object"`
-	Source    string         `json:"source"`
-	Copy      int            `json:"copy"`
-	Pool      string         `json:"pool"`
-	State     string         `json:"state"` // ok or damaged
+	Object string `json:"object"`
+	Source string `json:"source"`
+	Copy   int    `json:"copy"`
+	Pool   string `json:"pool"`
+	State  string `json:"state"` // ok, damaged or unavailable
+	// Catalog is the copy's state in the catalog when verify began (good,
+	// or failed by an earlier verify).
+	Catalog   string         `json:"catalog_state"`
 	Bytes     int64          `json:"bytes"` // object stream bytes read back and checked
 	BytesRead int64          `json:"bytes_read"`
 	Volumes   []string       `json:"volumes"`
 	Damage    []VerifyDamage `json:"damage,omitempty"`
+	// Unavailable lists the ranges not read because their volume could not
+	// be (State unavailable when there is no damage).
+	Unavailable []VerifyDamage `json:"unavailable,omitempty"`
+	// WasFailed is the catalog's reason for a copy that was failed.
+	WasFailed string `json:"was_failed,omitempty"`
 	// Marked is set when the copy was marked failed in the catalog.
 	Marked bool `json:"marked_failed,omitempty"`
-	// MarkError is why marking it failed did not work.
+	// Revived is set when a failed copy that verified clean was marked good
+	// again.
+	Revived bool `json:"marked_good,omitempty"`
+	// MarkError is why marking it did not work.
 	MarkError string `json:"mark_error,omitempty"`
 }
 
@@ -104,7 +140,7 @@ func (c *CopyVerify) Reason() string {
 	for i, d := range c.Damage {
 		s[i] = d.String()
 	}
-	return "verify: " + strings.Join(s, "; ")
+	return VerifyReasonPrefix + strings.Join(s, "; ")
 }
 
 // VerifySkip is a selected copy that was not read, and why.
@@ -118,16 +154,24 @@ type VerifySkip struct {
 
 // VerifyResult is the outcome of a verify job.
 type VerifyResult struct {
-	Job       int64        `json:"job"`
-	State     string       `json:"state"`
-	Started   time.Time    `json:"started"`
-	Finished  time.Time    `json:"finished"`
-	Copies    []CopyVerify `json:"copies"`
-	OK        int          `json:"ok"`
-	Damaged   int          `json:"damaged"`
+	Job      int64        `json:"job"`
+	State    string       `json:"state"`
+	Started  time.Time    `json:"started"`
+	Finished time.Time    `json:"finished"`
+	Copies   []CopyVerify `json:"copies"`
+	OK       int          `json:"ok"`
+	Damaged  int          `json:"damaged"`
+	// Unavailable counts the copies not verified because a volume could
+	// not be read; they are left as they are.
+	Unavailable int `json:"unavailable"`
+	// Revived counts the failed copies that verified clean and were marked
+	// good again.
+	Revived   int          `json:"marked_good"`
 	Skipped   []VerifySkip `json:"skipped,omitempty"`
 	Bytes     int64        `json:"bytes"`
 	BytesRead int64        `json:"bytes_read"`
+	// NoMark: the catalog was left as it was (VerifyOptions.NoMark).
+	NoMark bool `json:"no_mark,omitempty"`
 }
 
 type verifyKey struct {
@@ -135,13 +179,16 @@ type verifyKey struct {
 	copy   int
 }
 
-// Verify reads back the selected good copies, block by block, and checks
-// every block CRC, every record CRC, the records' sequence and offsets, and
-// the End record (length, record count, content hash) against the catalog.
+// Verify reads back the selected copies, block by block, and checks every
+// block CRC, every record CRC, the records' sequence and offsets, and the
+// End record (length, record count, content hash) against the catalog.
 // Reading goes on past damage to find where the copy's data resumes. A
-// damaged copy is marked failed with the reason (unless o.NoMark). Verify
-// returns an error only when it could not run; damage is in the result
-// (State partial).
+// damaged copy is marked failed with the reason (unless o.NoMark); a copy
+// an earlier verify failed that verifies clean is marked good again. A
+// copy on a volume that cannot be read (its file missing) is unavailable,
+// not damaged: it keeps its state. Verify returns an error only when it
+// could not run; damage and unavailable copies are in the result (State
+// partial).
 func Verify(ctx context.Context, cat *catalog.Catalog, o VerifyOptions) (*VerifyResult, error) {
 	log := o.Logger
 	if log == nil {
@@ -155,7 +202,7 @@ func Verify(ctx context.Context, cat *catalog.Catalog, o VerifyOptions) (*Verify
 	if err != nil {
 		return nil, err
 	}
-	res := &VerifyResult{Job: job.ID, Started: job.Started, Copies: []CopyVerify{}, Skipped: skipped}
+	res := &VerifyResult{Job: job.ID, Started: job.Started, Copies: []CopyVerify{}, Skipped: skipped, NoMark: o.NoMark}
 	var runErr error
 	for _, s := range sel {
 		if err := ctx.Err(); err != nil {
@@ -167,17 +214,30 @@ func Verify(ctx context.Context, cat *catalog.Catalog, o VerifyOptions) (*Verify
 			runErr = fmt.Errorf("verify %s copy %d: %w", s.obj.ID, s.cp.Number, err)
 			break
 		}
-		if cv.State == VerifyDamaged {
+		switch cv.State {
+		case VerifyDamaged:
 			log.Warn("copy damaged", "object", cv.Object, "source", cv.Source, "copy", cv.Copy, "reason", cv.Reason())
 			if !o.NoMark {
 				if err := cat.FailCopy(ctx, cv.Object, cv.Copy, cv.Reason()); err != nil {
 					cv.MarkError = err.Error()
 				} else {
-					cv.Marked = true
+					cv.Marked = s.cp.State == CopyGood
 				}
 			}
 			res.Damaged++
-		} else {
+		case VerifyUnavailable:
+			log.Warn("copy not verified: volume unavailable", "object", cv.Object, "source", cv.Source, "copy", cv.Copy, "reason", cv.unavailableReason())
+			res.Unavailable++
+		default:
+			if s.cp.State == CopyFailed && !o.NoMark {
+				if err := cat.ReviveCopy(ctx, cv.Object, cv.Copy, VerifyReasonPrefix); err != nil {
+					cv.MarkError = err.Error()
+				} else {
+					cv.Revived = true
+					res.Revived++
+					log.Info("failed copy verifies clean: marked good again", "object", cv.Object, "source", cv.Source, "copy", cv.Copy)
+				}
+			}
 			res.OK++
 		}
 		res.Bytes += cv.Bytes
@@ -191,11 +251,14 @@ func Verify(ctx context.Context, cat *catalog.Catalog, o VerifyOptions) (*Verify
 	case runErr != nil:
 		j.State, j.Error = JobFailed, runErr.Error()
 		res.State = JobFailed
-	case res.Damaged > 0:
+	case res.Damaged > 0 || res.Unavailable > 0:
 		var msgs []string
 		for _, c := range res.Copies {
-			if c.State == VerifyDamaged {
+			switch c.State {
+			case VerifyDamaged:
 				msgs = append(msgs, fmt.Sprintf("%s copy %d: %s", c.Source, c.Copy, c.Reason()))
+			case VerifyUnavailable:
+				msgs = append(msgs, fmt.Sprintf("%s copy %d: not verified: %s", c.Source, c.Copy, c.unavailableReason()))
 			}
 		}
 		j.State, j.Error = JobPartial, strings.Join(msgs, "\n")
@@ -215,8 +278,9 @@ type verifySel struct {
 	cp  catalog.Copy
 }
 
-// verifySelect resolves the options into the good copies to read, in
-// object order, and the selected copies that are not read.
+// verifySelect resolves the options into the copies to read (the good ones
+// and those an earlier verify failed), in object order, and the selected
+// copies that are not read.
 func verifySelect(ctx context.Context, cat *catalog.Catalog, o VerifyOptions) ([]verifySel, []VerifySkip, error) {
 	all := o.All || (len(o.Objects) == 0 && len(o.Sources) == 0 && len(o.Volumes) == 0 && len(o.Pools) == 0)
 	objs := map[string]catalog.Object{}
@@ -329,7 +393,9 @@ func verifySelect(ctx context.Context, cat *catalog.Catalog, o VerifyOptions) ([
 		switch {
 		case ob.State != ObjectComplete:
 			skipped = append(skipped, VerifySkip{Object: ob.ID, Source: ob.Source, Copy: cp.Number, State: cp.State, Reason: "object is " + ob.State})
-		case cp.State != CopyGood:
+		case cp.State == CopyFailed && !strings.HasPrefix(cp.Error, VerifyReasonPrefix):
+			skipped = append(skipped, VerifySkip{Object: ob.ID, Source: ob.Source, Copy: cp.Number, State: cp.State, Reason: "copy failed: " + cp.Error})
+		case cp.State != CopyGood && cp.State != CopyFailed:
 			skipped = append(skipped, VerifySkip{Object: ob.ID, Source: ob.Source, Copy: cp.Number, State: cp.State, Reason: "copy is " + cp.State})
 		default:
 			sel = append(sel, verifySel{ob, cp})
@@ -343,7 +409,10 @@ func verifySelect(ctx context.Context, cat *catalog.Catalog, o VerifyOptions) ([
 type verifyPending struct {
 	volume string
 	block  int64 // -1: not one block (a missing volume, a read error)
+	last   int64 // the last block of a damaged run (a hole) starting at block
 	err    string
+	// unavailable: the volume could not be read at all (not damage).
+	unavailable bool
 }
 
 // verifyReader reads one copy and tracks its records.
@@ -369,8 +438,12 @@ func verifyCopy(ctx context.Context, cat *catalog.Catalog, obj catalog.Object, c
 	}
 	v := &verifyReader{
 		ctx: ctx, cat: cat, obj: obj, id: id,
-		cv:  &CopyVerify{Object: obj.ID, Source: obj.Source, Copy: cp.Number, Pool: cp.Pool, Volumes: []string{}},
+		cv: &CopyVerify{Object: obj.ID, Source: obj.Source, Copy: cp.Number, Pool: cp.Pool, Catalog: cp.State,
+			Volumes: []string{}},
 		asm: records.NewAssembler(id, io.Discard),
+	}
+	if cp.State == CopyFailed {
+		v.cv.WasFailed = cp.Error
 	}
 	exts, err := cat.Extents(ctx, obj.ID, cp.Number)
 	if err != nil {
@@ -389,6 +462,9 @@ type verifyMount struct {
 	med   device.Medium
 	rd    *volume.Reader
 	err   error
+	// unavailable: err says the volume is not there to be read (not
+	// damage).
+	unavailable bool
 	// ext is the extent being read: damage is counted only inside it.
 	ext *catalog.Extent
 }
@@ -403,9 +479,12 @@ func (v *verifyReader) open(volID string) *verifyMount {
 	mv.label = cv.Label
 	m, err := vtape.Open(cv.Path, vtape.Options{BlockSize: cv.BlockSize})
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			mv.err = fmt.Errorf("volume file %s is missing", cv.Path)
-		} else {
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			mv.err, mv.unavailable = fmt.Errorf("volume unavailable: volume file %s is missing", cv.Path), true
+		case errors.Is(err, fs.ErrPermission):
+			mv.err, mv.unavailable = fmt.Errorf("volume unavailable: %w", err), true
+		default:
 			mv.err = err
 		}
 		return mv
@@ -417,12 +496,21 @@ func (v *verifyReader) open(volID string) *verifyMount {
 		return mv
 	}
 	if got := rd.Label().VolumeID.String(); got != cv.ID {
-		mv.err = fmt.Errorf("volume file %s holds volume %s (%s), not %s", cv.Path, rd.Label().Label, got, cv.ID)
+		mv.err = fmt.Errorf("volume unavailable: volume file %s holds volume %s (%s), not %s", cv.Path, rd.Label().Label, got, cv.ID)
+		mv.unavailable = true
 		return mv
 	}
+	rd.SetContext(v.ctx)
 	rd.SetOnDamage(func(d volume.Damage) {
-		if e := mv.ext; e != nil && d.Block >= e.FirstBlock && d.Block <= e.LastBlock {
-			v.pend = append(v.pend, verifyPending{volume: mv.label, block: d.Block, err: strings.TrimPrefix(d.Err.Error(), "volume: ")})
+		e := mv.ext
+		if e == nil {
+			return
+		}
+		// The part of the damaged run (one block, or a hole) inside the
+		// extent.
+		first, last := max(d.Block, e.FirstBlock), min(d.LastBlock(), e.LastBlock)
+		if first <= last {
+			v.pend = append(v.pend, verifyPending{volume: mv.label, block: first, last: last, err: strings.TrimPrefix(d.Err.Error(), "volume: ")})
 		}
 	})
 	mv.rd = rd
@@ -468,7 +556,7 @@ func (v *verifyReader) read(exts []catalog.Extent) error {
 		if mv.err != nil {
 			if !failed[e.VolumeID] {
 				failed[e.VolumeID] = true
-				v.pend = append(v.pend, verifyPending{volume: mv.label, block: -1, err: mv.err.Error()})
+				v.pend = append(v.pend, verifyPending{volume: mv.label, block: -1, err: mv.err.Error(), unavailable: mv.unavailable})
 			}
 			continue
 		}
@@ -495,8 +583,11 @@ func (v *verifyReader) readExtent(mv *verifyMount, e *catalog.Extent) error {
 			return err
 		}
 		rec, err := mv.rd.Next()
-		if n := len(v.pend); n > 0 && v.pend[n-1].block > last {
-			last = v.pend[n-1].block
+		if n := len(v.pend); n > 0 && max(v.pend[n-1].block, v.pend[n-1].last) > last {
+			last = max(v.pend[n-1].block, v.pend[n-1].last)
+		}
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return err
 		}
 		if err == io.EOF {
 			if last < e.LastBlock {
@@ -590,17 +681,20 @@ func (v *verifyReader) checkEnd(label string, rec volume.Record) {
 	}
 }
 
-// lost turns the pending damage into a lost range [from, to).
+// lost turns the pending damage into a lost range [from, to): damage, or
+// a range not read when every volume that held it was unavailable.
 func (v *verifyReader) lost(from, to uint64) {
 	d := VerifyDamage{From: from, To: to}
 	var vols, errs []string
 	seenErr := map[string]bool{}
+	unavailable := len(v.pend) > 0
 	for _, p := range v.pend {
+		unavailable = unavailable && p.unavailable
 		if len(vols) == 0 || vols[len(vols)-1] != p.volume {
 			vols = append(vols, p.volume)
 		}
-		if p.block >= 0 {
-			d.Blocks = append(d.Blocks, p.block)
+		for b := p.block; b >= 0 && b <= max(p.block, p.last); b++ {
+			d.Blocks = append(d.Blocks, b)
 		}
 		if !seenErr[p.err] {
 			seenErr[p.err] = true
@@ -615,8 +709,21 @@ func (v *verifyReader) lost(from, to uint64) {
 	}
 	d.Volume = strings.Join(vols, ", ")
 	d.Error = strings.Join(errs, "; ")
-	v.cv.Damage = append(v.cv.Damage, d)
+	if unavailable {
+		v.cv.Unavailable = append(v.cv.Unavailable, d)
+	} else {
+		v.cv.Damage = append(v.cv.Damage, d)
+	}
 	v.pend = nil
+}
+
+// unavailableReason says which volumes could not be read.
+func (c *CopyVerify) unavailableReason() string {
+	s := make([]string, len(c.Unavailable))
+	for i, d := range c.Unavailable {
+		s[i] = d.String()
+	}
+	return strings.Join(s, "; ")
 }
 
 // finish reports what is missing at the end and sets the copy's state.
@@ -637,8 +744,12 @@ func (v *verifyReader) finish(exts []catalog.Extent) {
 	case v.asm != nil && !v.asm.Done() && len(v.cv.Damage) == 0:
 		v.cv.Damage = append(v.cv.Damage, VerifyDamage{From: v.off, To: volume.EndUnknown, Error: "the object's stream did not complete"})
 	}
-	v.cv.State = VerifyOK
-	if len(v.cv.Damage) > 0 {
+	switch {
+	case len(v.cv.Damage) > 0:
 		v.cv.State = VerifyDamaged
+	case len(v.cv.Unavailable) > 0:
+		v.cv.State = VerifyUnavailable
+	default:
+		v.cv.State = VerifyOK
 	}
 }

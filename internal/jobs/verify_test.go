@@ -15,6 +15,8 @@ func TestVerifyDamageString(t *testing.T) {
 			"volume copy1-0002 block 25: damaged block: CRC32C 1, header says 2 (bytes 4645672..4907008)"},
 		{VerifyDamage{Volume: "v", Blocks: []int64{3, 4}, From: 10, To: volume.EndUnknown, Error: "e"},
 			"volume v blocks 3, 4: e (bytes 10..end unknown)"},
+		{VerifyDamage{Volume: "v", Blocks: []int64{2, 4, 5, 6, 7, 9, 10}, From: 1, To: 2, Error: "hole"},
+			"volume v blocks 2, 4..7, 9, 10: hole (bytes 1..2)"},
 		{VerifyDamage{Volume: "v", From: 0, To: volume.EndUnknown, Error: "volume file /x is missing"},
 			"volume v: volume file /x is missing (bytes 0..end unknown)"},
 	} {

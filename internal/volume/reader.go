@@ -1,6 +1,7 @@
 package volume
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -30,14 +31,27 @@ type Record struct {
 }
 
 // Damage describes a block that could not be used: a bad header, a CRC
-// mismatch, records that do not decode, a partial block at the end. Err
-// wraps ErrBadBlock, or io.ErrUnexpectedEOF for a partial last block.
+// mismatch, records that do not decode, a partial block at the end; or a
+// run of blocks that were never written (a hole in a sparse volume file).
+// Err wraps ErrBadBlock (ErrHole for a hole), or io.ErrUnexpectedEOF for a
+// partial last block.
 type Damage struct {
 	Block int64
-	Err   error
+	// Last is the last block of a damaged run (a hole) starting at Block;
+	// 0 for one block.
+	Last int64
+	Err  error
 }
 
-func (d Damage) Error() string { return fmt.Sprintf("block %d: %v", d.Block, d.Err) }
+// LastBlock returns the last damaged block: Block, or Last for a run.
+func (d Damage) LastBlock() int64 { return max(d.Block, d.Last) }
+
+func (d Damage) Error() string {
+	if d.LastBlock() > d.Block {
+		return fmt.Sprintf("blocks %d..%d: %v", d.Block, d.Last, d.Err)
+	}
+	return fmt.Sprintf("block %d: %v", d.Block, d.Err)
+}
 
 // Unwrap returns the reason.
 func (d Damage) Unwrap() error { return d.Err }
@@ -46,6 +60,7 @@ func (d Damage) Unwrap() error { return d.Err }
 // skipped: blocks have a fixed size, so the reader resynchronises at the
 // next block boundary. A Reader is used by one goroutine.
 type Reader struct {
+	ctx      context.Context // nil: not cancellable
 	m        device.Medium
 	label    Label
 	buf      []byte // one block
@@ -136,6 +151,10 @@ func parseLabel(b []byte) (Label, error) {
 // Label returns the volume's label.
 func (r *Reader) Label() Label { return r.label }
 
+// SetContext makes Next return ctx's error, before reading another block,
+// once ctx is done: a read through a long run of damage stops promptly.
+func (r *Reader) SetContext(ctx context.Context) { r.ctx = ctx }
+
 // SetOnDamage sets a function called for each damaged block skipped.
 func (r *Reader) SetOnDamage(f func(Damage)) { r.onDamage = f }
 
@@ -155,6 +174,11 @@ func (r *Reader) Next() (Record, error) {
 		}
 		if r.done {
 			return Record{}, io.EOF
+		}
+		if r.ctx != nil {
+			if err := r.ctx.Err(); err != nil {
+				return Record{}, err
+			}
 		}
 		if err := r.readBlock(); err != nil {
 			return Record{}, err
