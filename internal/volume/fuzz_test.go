@@ -10,7 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"strconv"
+	"slices"
 	"strings"
 	"testing"
 
@@ -21,37 +21,41 @@ import (
 
 // The seed corpora are in testdata/fuzz/<FuzzName>/, so that `go test`
 // runs them; `go test -run TestFuzzSeeds ./internal/volume/ -args
-// -update-fuzz-seeds` writes them again from fzSeeds. Fuzz with, e.g.:
+// -update-fuzz-seeds` writes the seed-* entries again from fzSeeds (other
+// entries are inputs the fuzzer once failed on, kept as regression tests).
+// scripts/fuzz.sh runs every target of the repository; one by hand:
 //
-//	go test -run XXX -fuzz FuzzScanPacked -fuzztime 30s ./internal/volume/
-//	go test -run XXX -fuzz FuzzReader -fuzztime 30s -fuzzminimizetime 5x ./internal/volume/
+//	go test -run XXX -fuzz '^FuzzScanPacked$' -fuzztime 30s -fuzzminimizetime 2s ./internal/volume/
 //
-// FuzzReader's inputs are whole volume files (hundreds of KiB): without a
-// small -fuzzminimizetime the fuzzer spends its time minimising them.
+// The block size is at least 64 KiB (MinBlockSize), so a volume file is
+// too big to be a fuzz input: the inputs of FuzzReader and FuzzScanPacked
+// are packed volumes (fzMedium), each block without its zero padding, a
+// few hundred bytes to a few KiB, read as a medium in memory.
 
 var updateSeeds = flag.Bool("update-fuzz-seeds", false, "write the fuzz seed corpora in testdata/fuzz")
 
 // fzVolume returns the bytes of a small volume (blocks of 64 KiB): a
-// session with two objects, and the object records a volume file holds.
+// session with two objects, then one cut by a trailer.
 func fzVolume(t testing.TB) []byte {
 	m := &rtMem{bs: MinBlockSize}
 	v := rtNewVol(t, m)
 	sid := rtID(0x5e, 1)
 	v.add(rtSessionBegin(sid, ""))
-	a, b := rtNewObj(1, 300), rtNewObj(2, 200)
+	a, b := rtNewObj(1, 30), rtNewObj(2, 20)
 	v.add(a.begin())
 	v.add(b.begin())
-	v.add(a.dataRec(150))
-	v.add(b.dataRec(200))
-	v.add(a.dataRec(150))
+	v.add(a.dataRec(15))
+	v.add(b.dataRec(20))
+	v.add(a.dataRec(15))
 	v.add(b.end())
 	v.add(a.end())
 	v.add(rtSessionEnd(sid, 2))
 	v.flush()
 	v.add(rtSessionBegin(rtID(0x5e, 2), ""))
-	c := rtNewObj(3, 100)
+	c := rtNewObj(3, 10)
 	v.add(c.begin())
-	v.add(c.dataRec(100))
+	v.add(c.dataRec(10))
+	v.flush()
 	v.add(records.Encode(nil, records.TypeTrailer, rtID(0x5e, 2), 0, 0, rtJSON(TrailerInfo{Session: rtID(0x5e, 2), Next: "TST002", NextVolumeID: rtID(0xee, 2), Time: rtTime})))
 	v.flush()
 	var out []byte
@@ -61,12 +65,13 @@ func fzVolume(t testing.TB) []byte {
 	return out
 }
 
-// fzSeeds returns the seed inputs of each fuzz target.
-func fzSeeds(t testing.TB) map[string]map[string][]byte {
+// fzSeeds returns the seed inputs of each fuzz target: each the values of
+// the arguments of its fuzz function.
+func fzSeeds(t testing.TB) map[string]map[string][]any {
 	vol := fzVolume(t)
 	flipped := bytes.Clone(vol)
 	flipped[MinBlockSize+BlockHeaderSize+50] ^= 0x08 // in block 1's first record
-	truncated := vol[:MinBlockSize*2+3000]
+	truncated := vol[:MinBlockSize*3+30]             // block 3 partial
 
 	// Block 1 cut after its payload (CheckBlock needs no more).
 	h, _ := CheckBlock(vol[MinBlockSize:])
@@ -75,6 +80,8 @@ func fzSeeds(t testing.TB) map[string]map[string][]byte {
 	label := bytes.Clone(vol[:BlockHeaderSize+int(lh.Length)])
 	badBlock := bytes.Clone(block)
 	badBlock[BlockHeaderSize+records.HeaderSize+3] ^= 1
+	badLabel := bytes.Clone(label)
+	badLabel[BlockHeaderSize+2] ^= 0x20
 
 	rec := records.Encode(nil, records.TypeData, rtID(0x0b, 1), 65472, 2, []byte("some data of an object stream"))
 	begin := block[BlockHeaderSize:]
@@ -83,29 +90,38 @@ func fzSeeds(t testing.TB) map[string]map[string][]byte {
 	badRec := bytes.Clone(rec)
 	badRec[30] ^= 2
 
-	return map[string]map[string][]byte{
+	packed := fzPack(vol)
+	return map[string]map[string][]any{
 		"FuzzReader": {
-			"valid":     vol,
-			"truncated": truncated,
-			"flipped":   flipped,
+			"valid":     {packed, uint8(0), uint8(0)},
+			"extent":    {packed, uint8(2), uint8(2)},
+			"seek-end":  {packed, uint8(4), uint8(0)},
+			"truncated": {fzPack(truncated), uint8(2), uint8(0)},
+			"flipped":   {fzPack(flipped), uint8(1), uint8(3)},
 		},
 		"FuzzScanPacked": {
-			"valid":     fzPack(vol),
-			"truncated": fzPack(vol)[:len(fzPack(vol))-20],
-			"flipped":   fzPack(flipped),
+			"valid":     {packed},
+			"truncated": {fzPack(truncated)},
+			"cut":       {packed[:len(packed)-20]},
+			"flipped":   {fzPack(flipped)},
 		},
 		"FuzzBlock": {
-			"valid":     block,
-			"label":     label,
-			"flipped":   badBlock,
-			"truncated": block[:len(block)-7],
+			"valid":     {block},
+			"label":     {label},
+			"flipped":   {badBlock},
+			"truncated": {block[:len(block)-7]},
+		},
+		"FuzzLabel": {
+			"valid":   {label},
+			"flipped": {badLabel},
+			"data":    {block},
 		},
 		"FuzzRecordDecode": {
-			"data":      rec,
-			"begin":     begin,
-			"flipped":   badRec,
-			"truncated": rec[:len(rec)-1],
-			"header":    rec[:records.HeaderSize],
+			"data":      {rec},
+			"begin":     {begin},
+			"flipped":   {badRec},
+			"truncated": {rec[:len(rec)-1]},
+			"header":    {rec[:records.HeaderSize]},
 		},
 	}
 }
@@ -114,14 +130,33 @@ func fzPath(target, name string) string {
 	return filepath.Join("testdata", "fuzz", target, "seed-"+name)
 }
 
+// fzCorpusFile encodes the values of one corpus entry as `go test` reads
+// them.
+func fzCorpusFile(vals []any) string {
+	var b strings.Builder
+	b.WriteString("go test fuzz v1\n")
+	for _, v := range vals {
+		switch v := v.(type) {
+		case []byte:
+			fmt.Fprintf(&b, "[]byte(%q)\n", v)
+		default:
+			fmt.Fprintf(&b, "%T(%v)\n", v, v)
+		}
+	}
+	return b.String()
+}
+
 // TestFuzzSeeds checks that the committed seed corpora are the ones fzSeeds
-// makes (and writes them with -update-fuzz-seeds), and that the valid
-// seeds are what they claim.
+// makes (and writes them with -update-fuzz-seeds), and that the seeds are
+// what they claim: the valid volume scans clean, the others are damaged as
+// intended, and a volume scans the same from a volume file as from the
+// packed medium the fuzz targets use.
 func TestFuzzSeeds(t *testing.T) {
-	for target, seeds := range fzSeeds(t) {
-		for name, b := range seeds {
+	seeds := fzSeeds(t)
+	for target, entries := range seeds {
+		for name, vals := range entries {
 			path := fzPath(target, name)
-			want := fmt.Sprintf("go test fuzz v1\n[]byte(%q)\n", b)
+			want := fzCorpusFile(vals)
 			if *updateSeeds {
 				os.MkdirAll(filepath.Dir(path), 0o755)
 				if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
@@ -133,112 +168,330 @@ func TestFuzzSeeds(t *testing.T) {
 			if err != nil {
 				t.Fatalf("seed %s: %v (write the seeds with -update-fuzz-seeds)", path, err)
 			}
-			line := strings.TrimSuffix(strings.TrimPrefix(string(got), "go test fuzz v1\n[]byte("), ")\n")
-			s, err := strconv.Unquote(line)
-			if err != nil || s != string(b) {
-				t.Fatalf("seed %s is not what fzSeeds makes (%v): write the seeds with -update-fuzz-seeds", path, err)
+			if string(got) != want {
+				t.Fatalf("seed %s is not what fzSeeds makes: write the seeds with -update-fuzz-seeds", path)
 			}
 		}
 	}
-	// The valid volume scans clean; the others are damaged as intended.
-	seeds := fzSeeds(t)["FuzzReader"]
 	for name, want := range map[string]struct {
 		damage, objects int
 		truncated       bool
-	}{"valid": {0, 3, false}, "flipped": {1, 1, false}, "truncated": {1, 2, true}} {
-		res := fzScan(t, seeds[name], true)
-		if mem := fzScan(t, seeds[name], false); !reflect.DeepEqual(mem, res) {
-			t.Fatalf("seed %s: scan in memory\n%+v\nscan of the file\n%+v", name, mem, res)
+	}{"valid": {0, 3, false}, "flipped": {1, 1, false}, "truncated": {1, 3, true}, "cut": {1, 3, true}} {
+		packed := seeds["FuzzScanPacked"][name][0].([]byte)
+		res := fzScan(t, fzMediumOf(packed))
+		if file := fzScanFile(t, fzUnpack(packed)); !reflect.DeepEqual(file, res) {
+			t.Fatalf("seed %s: scan of the packed medium\n%+v\nscan of the volume file\n%+v", name, res, file)
 		}
 		if res == nil || len(res.Damage) != want.damage || res.TruncatedTail != want.truncated || len(res.Objects) != want.objects {
 			t.Fatalf("seed %s: scan %+v", name, res)
 		}
 	}
-	if !bytes.Equal(fzUnpack(fzSeeds(t)["FuzzScanPacked"]["valid"]), seeds["valid"]) {
+	vol := fzVolume(t)
+	if !bytes.Equal(fzUnpack(fzPack(vol)), vol) {
 		t.Fatalf("a packed volume does not unpack to itself")
 	}
-	if _, err := CheckBlock(fzSeeds(t)["FuzzBlock"]["valid"]); err != nil {
+	if _, err := CheckBlock(seeds["FuzzBlock"]["valid"][0].([]byte)); err != nil {
 		t.Fatalf("valid block seed: %v", err)
+	}
+	if _, err := parseLabel(fzPad(seeds["FuzzLabel"]["valid"][0].([]byte))); err != nil {
+		t.Fatalf("valid label seed: %v", err)
+	}
+	for name, want := range map[string]int{"valid": 5, "extent": 1, "seek-end": 0} {
+		recs, _, err := fzRead(fzMediumOf(seeds["FuzzReader"][name][0].([]byte)), int64(seeds["FuzzReader"][name][1].(uint8)), int64(seeds["FuzzReader"][name][2].(uint8)), false)
+		if err != nil || len(recs) < want || want == 0 && len(recs) > 0 {
+			t.Fatalf("FuzzReader seed %s: %d records, %v", name, len(recs), err)
+		}
 	}
 }
 
-// fzMem returns data as a medium in memory, taking the block size from
-// the label like vtape.Open; nil if there is none.
-func fzMem(data []byte) *rtMem {
-	if len(data) < BlockHeaderSize || string(data[:4]) != "DSY1" {
-		return nil
+// fzMedium is a volume in memory given packed: each block is its header
+// and payload, and reads as that padded with zeros to the block size. It
+// can seek (device.Locator).
+type fzMedium struct {
+	bs      int
+	blocks  [][]byte
+	partial bool // the last block is a partial one, shorter than a block
+	pos     int64
+	reads   int
+}
+
+// fzMediumOf reads a packed volume: the block size is the one the first
+// header gives (64 KiB if that is not between 1 and 1 MiB: larger ones
+// cost the fuzzer too much), and each block is the 64 bytes of its header
+// and as many bytes of payload as that header says (at most what the block
+// size leaves, and what is left of data); fewer than 64 bytes left at the
+// end are a partial block. The blocks alias a copy of data.
+func fzMediumOf(data []byte) *fzMedium {
+	m := &fzMedium{bs: MinBlockSize}
+	if len(data) >= BlockHeaderSize {
+		if bs := binary.LittleEndian.Uint32(data[40:]); bs >= 1 && bs <= 1<<20 {
+			m.bs = int(bs)
+		}
 	}
-	bs := int(binary.LittleEndian.Uint32(data[40:]))
-	if bs < 1 || bs > MaxBlockSize || len(data) < bs {
-		return nil
-	}
-	m := &rtMem{bs: bs}
-	for ; len(data) >= bs; data = data[bs:] {
-		m.blocks = append(m.blocks, data[:bs])
-	}
-	if len(data) > 0 {
-		m.tail = data
+	data = bytes.Clone(data)
+	for len(data) > 0 {
+		if len(data) < BlockHeaderSize {
+			m.blocks = append(m.blocks, data)
+			m.partial = true
+			break
+		}
+		n := BlockHeaderSize + min(int(binary.LittleEndian.Uint32(data[32:])), max(m.bs-BlockHeaderSize, 0), len(data)-BlockHeaderSize)
+		m.blocks = append(m.blocks, data[:n:n])
+		data = data[n:]
 	}
 	return m
 }
 
-// fzScan reads data as a volume with a Reader and scans it, checking what
-// must hold whatever the input. With file set, data is a volume file
-// mounted with vtape; else a medium in memory (much faster). It returns
-// the scan result, nil if data is not a volume.
-func fzScan(t *testing.T, data []byte, file bool) *ScanResult {
-	var m, m2 device.Medium
-	var blocks int64
-	if file {
-		path := filepath.Join(t.TempDir(), "vol")
-		if err := os.WriteFile(path, data, 0o600); err != nil {
-			t.Fatal(err)
+func (m *fzMedium) Name() string   { return "fuzz" }
+func (m *fzMedium) BlockSize() int { return m.bs }
+func (m *fzMedium) WriteBlock(b []byte) error {
+	return errors.New("fzMedium is read only")
+}
+func (m *fzMedium) ReadBlock(b []byte) error {
+	if m.pos >= int64(len(m.blocks)) {
+		return io.EOF
+	}
+	blk := m.blocks[m.pos]
+	m.pos++
+	m.reads++
+	n := copy(b, blk)
+	clear(b[n:])
+	if m.partial && m.pos == int64(len(m.blocks)) {
+		return io.ErrUnexpectedEOF
+	}
+	return nil
+}
+func (m *fzMedium) Position() int64     { return m.pos }
+func (m *fzMedium) Sync() error         { return nil }
+func (m *fzMedium) Stats() device.Stats { return device.Stats{} }
+func (m *fzMedium) Close() error        { return nil }
+func (m *fzMedium) Locate(n int64) error {
+	if n < 0 || n > int64(len(m.blocks)) {
+		return fmt.Errorf("fzMedium: block %d is beyond the end (%d blocks)", n, len(m.blocks))
+	}
+	m.pos = n
+	return nil
+}
+
+// repair makes the CRCs of every block and record whose header parses
+// right, so that the fuzzer also reaches volumes whose blocks check but
+// whose contents are odd; it reports whether it changed anything.
+func (m *fzMedium) repair() bool {
+	changed := false
+	for _, blk := range m.blocks {
+		h, err := ParseBlockHeader(blk)
+		if err != nil || BlockHeaderSize+int(h.Length) > len(blk) {
+			continue
 		}
-		vm, err := vtape.Open(path, vtape.Options{})
-		if err != nil {
-			return nil
+		before := bytes.Clone(blk)
+		fzRepairRecords(blk[BlockHeaderSize : BlockHeaderSize+int(h.Length)])
+		PutBlockHeader(blk, h)
+		changed = changed || !bytes.Equal(before, blk)
+	}
+	return changed
+}
+
+func fzRepairRecords(p []byte) {
+	for off := 0; off+records.HeaderSize <= len(p); {
+		h, err := records.ParseHeader(p[off:])
+		if err != nil || h.Size() > len(p)-off {
+			return
 		}
-		defer vm.Close()
-		m, m2, blocks = vm, vm, vm.Blocks()
-	} else {
-		mm := fzMem(data)
-		if mm == nil {
-			return nil
+		r := p[off : off+h.Size()]
+		binary.LittleEndian.PutUint32(r[36:], records.UpdateChecksum(records.Checksum(r[:36]), r[records.HeaderSize:]))
+		off += h.Size()
+	}
+}
+
+// fzPack drops the padding of each block of a volume (which ends with a
+// partial block of less than a header, if any).
+func fzPack(vol []byte) []byte {
+	var out []byte
+	bs := int(binary.LittleEndian.Uint32(vol[40:]))
+	for off := 0; off < len(vol); off += bs {
+		blk := vol[off:min(off+bs, len(vol))]
+		if len(blk) < BlockHeaderSize {
+			out = append(out, blk...) // a partial block
+			break
 		}
-		m, m2 = mm, fzMem(data)
-		blocks = int64(len(mm.blocks))
-		if mm.tail != nil {
-			blocks++
+		n := BlockHeaderSize + int(binary.LittleEndian.Uint32(blk[32:]))
+		out = append(out, blk[:min(n, len(blk))]...)
+	}
+	return out
+}
+
+// fzUnpack returns the volume file of a packed volume.
+func fzUnpack(data []byte) []byte {
+	m := fzMediumOf(data)
+	var out []byte
+	for i, blk := range m.blocks {
+		out = append(out, blk...)
+		if !m.partial || i < len(m.blocks)-1 {
+			out = append(out, make([]byte, m.bs-len(blk))...)
 		}
 	}
+	return out
+}
 
-	r, rerr := NewReader(m)
-	var readerDamage []int64
-	if rerr == nil {
-		r.SetOnDamage(func(d Damage) {
-			if !errors.Is(d, ErrBadBlock) && !errors.Is(d, io.ErrUnexpectedEOF) {
-				t.Fatalf("damage %v is neither ErrBadBlock nor io.ErrUnexpectedEOF", d)
-			}
-			readerDamage = append(readerDamage, d.Block)
-		})
-		for n := 0; ; n++ {
+// fzPad pads a block to its block size (64 KiB if its header gives none up
+// to 1 MiB).
+func fzPad(blk []byte) []byte {
+	m := fzMediumOf(blk)
+	b := make([]byte, m.bs)
+	copy(b, blk)
+	return b
+}
+
+// fzRec is a record as the reader returned it.
+type fzRec struct {
+	block int64
+	raw   string
+}
+
+// fzRead reads the volume on m with a Reader: from block from on
+// (SeekBlock, if from ≥ 1) to block last (SetLimit, if last ≥ 1). It
+// returns the records and the damaged blocks reported, or the error of
+// NewReader or SeekBlock. A medium in memory never fails, so any other
+// error is one of the reader's own: fzRead panics with it, as it does for
+// a record that is not what the reader says it is. With again set, it
+// then seeks back and reads the same blocks again, which must give the
+// same.
+func fzRead(m *fzMedium, from, last int64, again bool) ([]fzRec, []int64, error) {
+	m.pos = 0
+	r, err := NewReader(m)
+	if err != nil {
+		return nil, nil, err
+	}
+	var damage []int64
+	r.SetOnDamage(func(d Damage) {
+		if !errors.Is(d, ErrBadBlock) && !errors.Is(d, io.ErrUnexpectedEOF) {
+			panic(fmt.Sprintf("damage %v is neither ErrBadBlock nor io.ErrUnexpectedEOF", d))
+		}
+		damage = append(damage, d.Block)
+	})
+	read := func() []fzRec {
+		var recs []fzRec
+		for {
 			rec, err := r.Next()
 			if err == io.EOF {
-				break
+				return recs
 			}
 			if err != nil {
-				t.Fatalf("Next: %v", err)
+				panic(fmt.Sprintf("Next: %v", err))
 			}
-			if n > len(data)/records.HeaderSize {
-				t.Fatalf("more records than the file can hold")
+			if len(recs) > len(m.blocks)*MaxBlockSize/records.HeaderSize {
+				panic("more records than the volume can hold")
 			}
-			if rec.Block < 1 || rec.Block >= blocks || len(rec.Payload) != int(rec.Header.Length) {
-				t.Fatalf("record %+v in block %d of %d", rec.Header, rec.Block, blocks)
+			h, p, derr := records.Decode(rec.Raw)
+			if rec.Block < 1 || rec.Block >= int64(len(m.blocks)) || derr != nil || h != rec.Header || !bytes.Equal(p, rec.Payload) || len(rec.Raw) != h.Size() {
+				panic(fmt.Sprintf("record %+v (%v) in block %d of %d", rec.Header, derr, rec.Block, len(m.blocks)))
 			}
+			recs = append(recs, fzRec{rec.Block, string(rec.Raw)})
 		}
 	}
+	if from >= 1 {
+		if err := r.SeekBlock(from); err != nil {
+			return nil, nil, err
+		}
+	}
+	r.SetLimit(last)
+	recs := read()
+	if again {
+		n := len(damage)
+		if err := r.SeekBlock(max(from, 1)); err != nil {
+			panic(fmt.Sprintf("SeekBlock(%d) again: %v", max(from, 1), err))
+		}
+		if twice := read(); !slices.Equal(twice, recs) || !slices.Equal(damage[n:], damage[:n]) {
+			panic(fmt.Sprintf("read again from block %d to %d: %d records, damage %v; the first time %d, %v", from, last, len(twice), damage[n:], len(recs), damage[:n]))
+		}
+		damage = damage[:n]
+	}
+	return recs, damage, nil
+}
 
-	res, err := Scan(m2)
+// FuzzReader reads a packed volume whole, then from block from to block
+// last as a restore reads one extent (SeekBlock, SetLimit), twice: that
+// must give the records and damage of the whole read in those blocks.
+func FuzzReader(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte, from, last uint8) {
+		for _, m := range fzMediums(data) {
+			all, allDamage, err := fzRead(m, 0, 0, false)
+			recs, damage, err2 := fzRead(m, int64(from), int64(last), true)
+			if err != nil {
+				if err2 == nil || err2.Error() != err.Error() {
+					t.Fatalf("NewReader: %v, then %v", err, err2)
+				}
+				continue
+			}
+			if err2 != nil {
+				if int(from) <= len(m.blocks) {
+					t.Fatalf("SeekBlock(%d) of %d blocks: %v", from, len(m.blocks), err2)
+				}
+				continue
+			}
+			in := func(b int64) bool { return b >= int64(from) && (last == 0 || b <= int64(last)) }
+			var want []fzRec
+			for _, r := range all {
+				if in(r.block) {
+					want = append(want, r)
+				}
+			}
+			wantDamage := slices.DeleteFunc(allDamage, func(b int64) bool { return !in(b) })
+			if !slices.Equal(recs, want) || !slices.Equal(damage, wantDamage) {
+				t.Fatalf("blocks %d to %d: %d records, damage %v; the whole read has %d records there, damage %v", from, last, len(recs), damage, len(want), wantDamage)
+			}
+		}
+	})
+}
+
+// fzMediums returns the medium of a packed volume and, if repairing its
+// CRCs changed it, the repaired one.
+func fzMediums(data []byte) []*fzMedium {
+	m := fzMediumOf(data)
+	fixed := fzMediumOf(data)
+	if fixed.repair() {
+		return []*fzMedium{m, fixed}
+	}
+	return []*fzMedium{m}
+}
+
+// FuzzScanPacked reads a packed volume with a Reader and scans it, checking
+// what must hold whatever the input (fzScan).
+func FuzzScanPacked(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, m := range fzMediums(data) {
+			fzScan(t, m)
+		}
+	})
+}
+
+// fzScanFile scans a volume file, mounted with vtape; nil if it does not
+// mount or is not a volume.
+func fzScanFile(t *testing.T, vol []byte) *ScanResult {
+	path := filepath.Join(t.TempDir(), "vol")
+	if err := os.WriteFile(path, vol, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m, err := vtape.Open(path, vtape.Options{})
+	if err != nil {
+		return nil
+	}
+	defer m.Close()
+	res, err := Scan(m)
+	if err != nil {
+		return nil
+	}
+	return res
+}
+
+// fzScan reads the volume on m with a Reader and scans it, checking what
+// must hold whatever the input. It returns the scan result, nil if m does
+// not hold a volume.
+func fzScan(t *testing.T, m *fzMedium) *ScanResult {
+	blocks := int64(len(m.blocks))
+	recs, readerDamage, rerr := fzRead(m, 0, 0, false)
+	m.pos = 0
+	res, err := Scan(m)
 	if (err == nil) != (rerr == nil) {
 		t.Fatalf("NewReader: %v, Scan: %v", rerr, err)
 	}
@@ -275,6 +528,7 @@ func fzScan(t *testing.T, data []byte, file bool) *ScanResult {
 			t.Fatalf("session %+v", s)
 		}
 	}
+	nrec := 0
 	for _, o := range res.Objects {
 		prev := int64(0)
 		for _, e := range o.Extents {
@@ -282,6 +536,7 @@ func fzScan(t *testing.T, data []byte, file bool) *ScanResult {
 				t.Fatalf("object %s: extents %+v", o.ID, o.Extents)
 			}
 			prev = e.LastBlock + 1
+			nrec += e.Records
 		}
 		if len(o.Extents) == 0 || o.LastSeq < o.FirstSeq {
 			t.Fatalf("object %+v", o)
@@ -291,6 +546,9 @@ func fzScan(t *testing.T, data []byte, file bool) *ScanResult {
 				t.Fatalf("object %s: missing %+v", o.ID, o.Missing)
 			}
 		}
+	}
+	if nrec > len(recs) {
+		t.Fatalf("the objects' extents hold %d records, the volume %d", nrec, len(recs))
 	}
 	return res
 }
@@ -305,105 +563,36 @@ func countFrom(blocks []int64, from int64) int {
 	return n
 }
 
-// fzRepair returns data with the CRCs of every block and record whose
-// header parses made right, so that the fuzzer also reaches volumes whose
-// blocks check but whose contents are odd.
-func fzRepair(data []byte) []byte {
-	b := bytes.Clone(data)
-	if len(b) < BlockHeaderSize {
-		return b
-	}
-	bs := int(binary.LittleEndian.Uint32(b[40:]))
-	if !ValidBlockSize(bs) {
-		return b
-	}
-	for off := 0; off+BlockHeaderSize <= len(b); off += bs {
-		blk := b[off:min(off+bs, len(b))]
-		h, err := ParseBlockHeader(blk)
-		if err != nil || BlockHeaderSize+int(h.Length) > len(blk) {
-			continue
-		}
-		fzRepairRecords(blk[BlockHeaderSize : BlockHeaderSize+int(h.Length)])
-		PutBlockHeader(blk, h)
-	}
-	return b
-}
-
-func fzRepairRecords(p []byte) {
-	for off := 0; off+records.HeaderSize <= len(p); {
-		h, err := records.ParseHeader(p[off:])
-		if err != nil || h.Size() > len(p)-off {
-			return
-		}
-		r := p[off : off+h.Size()]
-		binary.LittleEndian.PutUint32(r[36:], records.UpdateChecksum(records.Checksum(r[:36]), r[records.HeaderSize:]))
-		off += h.Size()
-	}
-}
-
-func FuzzReader(f *testing.F) {
+// FuzzLabel decodes a label block (given packed, without its padding), as
+// is and with its CRC made right: parseLabel accepts it, with a label that
+// encodes back to a block it accepts as the same label, or rejects it
+// with ErrNotDaisy, ErrFormatVersion or a block size mismatch.
+func FuzzLabel(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
-		fzScan(t, data, true)
-		if fixed := fzRepair(data); !bytes.Equal(fixed, data) {
-			fzScan(t, fixed, true)
+		blk := fzPad(data)
+		fzLabel(t, blk)
+		if h, err := ParseBlockHeader(blk); err == nil && BlockHeaderSize+int(h.Length) <= len(blk) {
+			PutBlockHeader(blk, h)
+			fzLabel(t, blk)
 		}
 	})
 }
 
-// FuzzScanPacked fuzzes the reader and the scanner like FuzzReader, on a
-// packed volume: each block is given without its zero padding (header and
-// payload only), and fzUnpack pads it to the block size. The inputs are a
-// few hundred bytes instead of hundreds of KiB, so the fuzzer mutates
-// headers and records, not padding.
-func FuzzScanPacked(f *testing.F) {
-	f.Fuzz(func(t *testing.T, data []byte) {
-		vol := fzUnpack(data)
-		fzScan(t, vol, false)
-		if fixed := fzRepair(vol); !bytes.Equal(fixed, vol) {
-			fzScan(t, fixed, false)
+func fzLabel(t *testing.T, blk []byte) {
+	l, err := parseLabel(blk)
+	if err != nil {
+		if !errors.Is(err, ErrNotDaisy) && !errors.Is(err, ErrFormatVersion) && !strings.Contains(err.Error(), "the medium reads blocks of") {
+			t.Fatalf("parseLabel error %v is neither ErrNotDaisy nor ErrFormatVersion", err)
 		}
-	})
-}
-
-// fzPack drops the padding of each block of a volume.
-func fzPack(vol []byte) []byte {
-	var out []byte
-	bs := int(binary.LittleEndian.Uint32(vol[40:]))
-	for off := 0; off < len(vol); off += bs {
-		blk := vol[off:min(off+bs, len(vol))]
-		n := BlockHeaderSize + int(binary.LittleEndian.Uint32(blk[32:]))
-		out = append(out, blk[:min(n, len(blk))]...)
+		return
 	}
-	return out
-}
-
-// fzUnpack pads the blocks of a packed volume: the block size is the one
-// its first header gives (64 KiB if that is not a valid one, nothing above
-// 1 MiB), and each block is its header and payload length bytes of
-// payload; fewer than 64 bytes at the end are a partial block.
-func fzUnpack(data []byte) []byte {
-	if len(data) < BlockHeaderSize {
-		return data
+	if l.Format != FormatVersion || l.BlockSize != len(blk) || !ValidBlockSize(l.BlockSize) {
+		t.Fatalf("parseLabel accepted %+v of a %d-byte block", l, len(blk))
 	}
-	bs := int(binary.LittleEndian.Uint32(data[40:]))
-	if !ValidBlockSize(bs) {
-		bs = MinBlockSize
+	again, err := parseLabel(rtLabelBlock(l))
+	if err != nil || again.VolumeID != l.VolumeID || again.Label != l.Label || again.Pool != l.Pool || again.BlockSize != l.BlockSize || !again.Created.Equal(l.Created) {
+		t.Fatalf("label %+v encodes to a block that parses as %+v, %v", l, again, err)
 	}
-	if bs > 1<<20 {
-		return nil
-	}
-	var out []byte
-	for len(data) > 0 && len(out) < 16<<20 {
-		if len(data) < BlockHeaderSize {
-			out = append(out, data...)
-			break
-		}
-		n := BlockHeaderSize + min(int(binary.LittleEndian.Uint32(data[32:])), bs-BlockHeaderSize, len(data)-BlockHeaderSize)
-		out = append(out, data[:n]...)
-		out = append(out, make([]byte, bs-n)...)
-		data = data[n:]
-	}
-	return out
 }
 
 func FuzzBlock(f *testing.F) {
