@@ -124,7 +124,10 @@ func dsn(path string, params []string) string {
 }
 
 // Open opens the catalog database at path, creating it and its parent
-// directory if needed, and brings its schema up to date.
+// directory if needed, and brings its schema up to date. A file that is not
+// a SQLite database, or one SQLite finds damaged on the way, is an error
+// wrapping ErrDamaged. Open does not check the whole file: QuickCheck and
+// Check do.
 func Open(ctx context.Context, path string) (*Catalog, error) {
 	if path == "" {
 		return nil, errors.New("catalog: open: empty path")
@@ -161,7 +164,7 @@ func Open(ctx context.Context, path string) (*Catalog, error) {
 		if errors.Is(err, ErrSchemaTooNew) {
 			return nil, err
 		}
-		return nil, fmt.Errorf("catalog: open %s: %w", abs, err)
+		return nil, fmt.Errorf("catalog: open %s: %w", abs, damaged(err))
 	}
 
 	r, err := sql.Open("sqlite", dsn(abs, readerParams))
@@ -175,7 +178,7 @@ func Open(ctx context.Context, path string) (*Catalog, error) {
 	if err := r.PingContext(ctx); err != nil {
 		r.Close()
 		w.Close()
-		return nil, fmt.Errorf("catalog: open %s: %w", abs, err)
+		return nil, fmt.Errorf("catalog: open %s: %w", abs, damaged(err))
 	}
 	c.r = r
 	return c, nil

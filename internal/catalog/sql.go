@@ -338,3 +338,47 @@ const (
 	sqlCountCopies    = `SELECT COUNT(*) FROM copies`
 	sqlCountVolumes   = `SELECT COUNT(*) FROM volumes`
 )
+
+// Checks (check.go). quick_check and integrity_check are SQLite's; a
+// PostgreSQL backend has nothing to run for them (amcheck at most).
+const (
+	sqlQuickCheck     = `PRAGMA quick_check(%d)`
+	sqlIntegrityCheck = `PRAGMA integrity_check(%d)`
+	sqlHasVolumes     = `SELECT COUNT(*) FROM (SELECT 1 FROM volumes LIMIT 1)`
+	sqlCheckCounts    = `SELECT (SELECT COUNT(*) FROM objects), (SELECT COUNT(*) FROM copies), (SELECT COUNT(*) FROM extents),
+	(SELECT COUNT(*) FROM volumes), (SELECT COUNT(*) FROM files)`
+	// Every good copy with its object's length (NULL: no such object) and
+	// its extents (NULL: none), ordered by copy and extent.
+	sqlCheckGoodCopies = `SELECT c.object_id, c.number, o.length,
+	e.seq, e.volume_id, e.first_block, e.last_block, e.first_offset, e.end_offset, e.records, e.bytes
+FROM copies c
+LEFT JOIN objects o ON o.id = c.object_id
+LEFT JOIN extents e ON e.object_id = c.object_id AND e.copy_number = c.number
+WHERE c.state = 'good'
+ORDER BY c.object_id, c.number, e.seq`
+	// Per copy and volume: the extents on a volume the catalog does not
+	// have, of a copy it does not have, or of a good copy on a volume that
+	// is blank or recyclable or ends before them.
+	sqlCheckExtentVolumes = `SELECT e.object_id, e.copy_number, e.volume_id, MAX(e.last_block),
+	v.id IS NOT NULL, v.label, v.state, v.blocks, c.object_id IS NOT NULL, c.state
+FROM extents e
+LEFT JOIN volumes v ON v.id = e.volume_id
+LEFT JOIN copies c ON c.object_id = e.object_id AND c.number = e.copy_number
+GROUP BY e.object_id, e.copy_number, e.volume_id, v.id, v.label, v.state, v.blocks, c.object_id, c.state
+HAVING v.id IS NULL OR c.object_id IS NULL
+	OR (c.state = 'good' AND (v.state IN ('blank', 'recyclable') OR MAX(e.last_block) >= v.blocks))
+ORDER BY e.object_id, e.copy_number, e.volume_id`
+	// Complete objects whose file rows are not as many as their entries.
+	// An object without any file row and without an entry count is one
+	// rebuilt from volumes without --files: not a problem.
+	sqlCheckObjectFiles = `SELECT id, source, files, n FROM (
+	SELECT o.id, o.source, o.files, (SELECT COUNT(*) FROM files f WHERE f.object_id = o.id) AS n
+	FROM objects o WHERE o.state = 'complete'
+) WHERE n <> files ORDER BY id`
+	sqlCheckOrphanFiles = `SELECT f.object_id, COUNT(*) FROM files f
+WHERE NOT EXISTS (SELECT 1 FROM objects o WHERE o.id = f.object_id)
+GROUP BY f.object_id ORDER BY f.object_id`
+	sqlCheckMissingBases = `SELECT o.id, o.source, o.level, o.base FROM objects o
+WHERE o.base IS NOT NULL AND o.base <> '' AND NOT EXISTS (SELECT 1 FROM objects b WHERE b.id = o.base)
+ORDER BY o.id`
+)

@@ -42,7 +42,7 @@ complete.
 }
 
 func runBackup(ctx context.Context, g *globals, o jobs.BackupOptions) error {
-	cfg, cat, err := g.open(ctx)
+	cfg, cat, err := g.openJob(ctx)
 	if err != nil {
 		return err
 	}

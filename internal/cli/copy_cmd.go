@@ -72,7 +72,7 @@ func copyCommand(g *globals, use, short, long string, args cobra.PositionalArgs,
 	cmd := &cobra.Command{
 		Use: use, Short: short, Long: long + "\n\n" + exitCodesHelp, Args: args,
 		RunE: func(cmd *cobra.Command, a []string) error {
-			cfg, cat, err := g.open(cmd.Context())
+			cfg, cat, err := g.openJob(cmd.Context())
 			if err != nil {
 				return err
 			}

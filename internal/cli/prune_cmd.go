@@ -27,7 +27,7 @@ With --dry-run nothing changes and the same lists are printed.
 ` + exitCodesHelp,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, cat, err := g.open(cmd.Context())
+			cfg, cat, err := g.openJob(cmd.Context())
 			if err != nil {
 				return err
 			}

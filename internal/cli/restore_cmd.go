@@ -56,7 +56,7 @@ the end of that day, local time) or a duration ago (3d, 12h).
 				}
 				o.At = t
 			}
-			_, cat, err := g.open(cmd.Context())
+			_, cat, err := g.openJob(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -145,7 +145,7 @@ mirror copy its chain asks for.
 	})
 	root.AddCommand(
 		newInitCmd(g), newCheckCmd(g), newGraphCmd(g),
-		newBackupCmd(g), newRestoreCmd(g), newCatCmd(g), newLsCmd(g), newFindCmd(g), newScanCmd(g), newVerifyCmd(g), newPruneCmd(g),
+		newBackupCmd(g), newRestoreCmd(g), newCatCmd(g), newLsCmd(g), newFindCmd(g), newScanCmd(g), newVerifyCmd(g), newPruneCmd(g), newCatalogCmd(g),
 	)
 	root.AddCommand(newCopyCmds(g)...)
 	return root
@@ -159,14 +159,25 @@ func (g *globals) loadConfig() (*config.Config, error) {
 	return config.Load(g.configPath)
 }
 
-// open loads the configuration and opens the catalog it names; the caller
-// closes the catalog.
+// open loads the configuration and opens the catalog it names for a
+// command that only reads it (ls, find, cat); the caller closes the
+// catalog. A lost or damaged catalog is an error (see openConfigCatalog).
 func (g *globals) open(ctx context.Context) (*config.Config, *catalog.Catalog, error) {
+	return g.openFor(ctx, false)
+}
+
+// openJob is open for a job (backup, restore, copy jobs, verify, prune):
+// the catalog is quick-checked first.
+func (g *globals) openJob(ctx context.Context) (*config.Config, *catalog.Catalog, error) {
+	return g.openFor(ctx, true)
+}
+
+func (g *globals) openFor(ctx context.Context, forJob bool) (*config.Config, *catalog.Catalog, error) {
 	cfg, err := g.loadConfig()
 	if err != nil {
 		return nil, nil, err
 	}
-	cat, err := catalog.Open(ctx, cfg.Catalog.SQLite)
+	cat, err := openConfigCatalog(ctx, cfg, forJob)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -36,7 +36,7 @@ damage was found, else 1 when a copy could not be verified.
 ` + exitCodesHelp,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, cat, err := g.open(cmd.Context())
+			_, cat, err := g.openJob(cmd.Context())
 			if err != nil {
 				return err
 			}
