@@ -13,6 +13,9 @@
 // transaction, and refuses a database written by a newer program
 // (ErrSchemaTooNew). The storage is SQLite (modernc.org/sqlite, pure Go) in
 // WAL mode with synchronous=FULL; the SQL is kept portable to PostgreSQL.
+// A file SQLite finds damaged is an error wrapping ErrDamaged; QuickCheck
+// (run before every job) checks every page, and Check runs SQLite's full
+// integrity check plus daisy's own consistency checks (check.go).
 package catalog
 
 import (

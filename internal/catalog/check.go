@@ -343,7 +343,7 @@ func (c *Catalog) checkBases(ctx context.Context, k *checker) error {
 		}
 		k.add(Problem{Kind: ProblemMissingBase, Object: obj,
 			Problem: fmt.Sprintf("%s object %s of %s is based on object %s, which the catalog does not have: it cannot be restored as a chain", level, obj, source, base),
-			Fix: fmt.Sprintf("daisy scan --rebuild --force brings the base back if its volumes still hold it; else back up a new full: daisy backup --source %s --level full", source)})
+			Fix:     fmt.Sprintf("daisy scan --rebuild --force brings the base back if its volumes still hold it; else back up a new full: daisy backup --source %s --level full", source)})
 	}
 	return rows.Err()
 }
