@@ -4,9 +4,11 @@
 // A Buffer has one producer (an agent's stream, or the buffer before it in
 // its chain) and any number of consumers, each reading every record in
 // order through its own Cursor: the buffer's media agent, and a Forwarder
-// to the next buffer of the chain. A record leaves the buffer, and its bytes
-// stop counting against the buffer's capacity, when every attached consumer
-// has acknowledged it. Chained buffers share the record by reference (its
+// to the next buffer of the chain. A record counts against the buffer's
+// capacity with the memory it takes (records.Record.Footprint, not its
+// encoded length: a small compressed record is not counted as small if it
+// takes a full record's memory), until every attached consumer has
+// acknowledged it. Chained buffers share the record by reference (its
 // reference count), never by copy.
 //
 // Backpressure: Push blocks while the buffer is full, so a chain moves at
@@ -47,8 +49,9 @@ type Buffer struct {
 	sealed  bool          // no more consumers may attach
 }
 
-// New returns a buffer that holds at most capacity bytes of records (a
-// single record larger than that is still accepted into an empty buffer).
+// New returns a buffer that holds records taking at most capacity bytes of
+// memory (a single record larger than that is still accepted into an empty
+// buffer).
 func New(name string, capacity int64) *Buffer {
 	return &Buffer{name: name, capacity: capacity, space: make(chan struct{}, 1)}
 }
@@ -61,9 +64,9 @@ func (b *Buffer) Capacity() int64 { return b.capacity }
 
 // Stats is a snapshot of a buffer's fill.
 type Stats struct {
-	Used, Peak, Capacity int64
+	Used, Peak, Capacity int64  // memory of the records held (Footprint)
 	Records              uint64 // pushed so far
-	Bytes                int64  // pushed so far
+	Bytes                int64  // encoded bytes pushed so far
 }
 
 // Stats returns the buffer's current fill and totals.
@@ -95,7 +98,7 @@ func (b *Buffer) Attach(name string, notify chan struct{}) *Cursor {
 // buffer is full, until ctx is done. It fails with ErrNoConsumers when
 // every consumer has detached (r is released).
 func (b *Buffer) Push(ctx context.Context, r *records.Record) error {
-	n := int64(r.Len())
+	n := r.Footprint()
 	for {
 		b.mu.Lock()
 		b.sealed = true
@@ -114,7 +117,7 @@ func (b *Buffer) Push(ctx context.Context, r *records.Record) error {
 			b.used += n
 			b.peak = max(b.peak, b.used)
 			b.pushed++
-			b.bytesIn += n
+			b.bytesIn += int64(r.Len())
 			b.wakeLocked()
 			b.mu.Unlock()
 			return nil
@@ -184,7 +187,7 @@ func (b *Buffer) releaseLocked() {
 		b.q[0] = nil
 		b.q = b.q[1:]
 		b.base++
-		b.used -= int64(r.Len())
+		b.used -= r.Footprint()
 		r.Release()
 		freed = true
 	}

@@ -3,6 +3,8 @@ package buffers
 import (
 	"context"
 	"errors"
+	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -224,4 +226,70 @@ func BenchmarkChain3(b *testing.B) {
 	}
 	bufs[0].Close()
 	wg.Wait()
+}
+
+// Issue 8, item 9: a buffer full of compressed records holds about its
+// capacity in memory. Each record counted by its encoded length (about
+// 1 KiB here) while it took a full record's 64 KiB let a 1 MiB buffer
+// hold 64 MiB.
+func TestBufferOfCompressedRecordsHoldsItsCapacity(t *testing.T) {
+	ctx := context.Background()
+	const capacity = 1 << 20
+	b := New("B", capacity)
+	c := b.Attach("bma", nil) // never reads: the buffer fills
+	var pool records.Pool
+	var text []byte // log lines: zstd shrinks a record's chunk about 60-fold
+	for line := 0; len(text) < 8<<20; line++ {
+		text = fmt.Appendf(text, "2026-12-01T%02d:%02d:%02dZ host1 app: GET /api/v1/items request served\n", line/3600%24, line/60%60, line%60)
+	}
+	// The encoder's own state is allocated once, before measuring.
+	warm, _ := records.NewStreamWriter(records.NewID(), records.BeginInfo{Compression: records.CompressionZstd}, &pool,
+		func(r *records.Record) error { r.Release(); return nil })
+	if _, err := warm.Write(text[:1<<20]); err != nil {
+		t.Fatal(err)
+	}
+	runtime.GC()
+	var before, now runtime.MemStats
+	runtime.ReadMemStats(&before)
+	errFull := errors.New("full")
+	bound := uint64(capacity) * 3 / 2
+	var grew uint64
+	n := 0
+	w, err := records.NewStreamWriter(records.NewID(), records.BeginInfo{Compression: records.CompressionZstd}, &pool,
+		func(r *records.Record) error {
+			if r.Type() == records.TypeDataZstd {
+				n++
+			}
+			if b.Stats().Used+records.MaxRecordSize+64 > capacity {
+				r.Release()
+				return errFull // one more might not fit: Push would block
+			}
+			if n%256 == 0 {
+				runtime.ReadMemStats(&now)
+				if grew = now.HeapAlloc - min(now.HeapAlloc, before.HeapAlloc); grew > bound {
+					r.Release()
+					return fmt.Errorf("heap grew by %d MiB after %d records", grew>>20, n)
+				}
+			}
+			return b.Push(ctx, r)
+		})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for off := 0; err == nil; off = (off + 1<<20) % (len(text) - 1<<20) {
+		_, err = w.Write(text[off : off+1<<20])
+	}
+	if !errors.Is(err, errFull) {
+		t.Fatalf("buffer of %d MiB: %v; bound %d MiB", capacity>>20, err, bound>>20)
+	}
+	runtime.ReadMemStats(&now)
+	grew = now.HeapAlloc - min(now.HeapAlloc, before.HeapAlloc)
+	t.Logf("%d compressed records, %d bytes counted, heap grew by %d KiB", n, b.Stats().Used, grew>>10)
+	if grew > bound {
+		t.Fatalf("a full buffer of %d MiB took %d MiB of heap (bound %d MiB)", capacity>>20, grew>>20, bound>>20)
+	}
+	if n < 500 {
+		t.Fatalf("only %d compressed records filled the buffer: the test's data did not compress", n)
+	}
+	c.Detach()
 }

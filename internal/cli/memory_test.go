@@ -21,14 +21,7 @@ func TestBackupMemoryBounded(t *testing.T) {
 		t.Skip("writes 2 GiB; runs in the full suite (scripts/test runs it without -short)")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "daisy")
-	build := exec.Command("go", "build", "-o", bin, "../../cmd/daisy")
-	// A plain build, whatever GOFLAGS the suite runs with (-race would
-	// multiply the binary's memory).
-	build.Env = append(os.Environ(), "GOFLAGS=")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildDaisy(t, dir)
 	const (
 		sources    = 5
 		bufferSize = 16 << 20

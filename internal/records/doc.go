@@ -9,9 +9,11 @@
 // buffers, over the network and onto volumes unchanged, so the CRC is checked
 // end to end.
 //
-// Records are reference counted and their memory comes from a pool: chained
-// buffers in one process share a record by reference, never by copy, and the
-// memory returns to the pool when the last holder releases it.
+// Records are reference counted: chained buffers in one process share a
+// record by reference, never by copy. A full-size record's memory comes from
+// a pool and returns to it when the last holder releases it; a small one
+// (compressed data, control records) is allocated at its size, and
+// Footprint says what a record takes, which is what buffers count.
 //
 // The framing is hand-written because it is daisy's own wire and volume
 // format; the byte layout is in record.go and docs/FORMAT.md.

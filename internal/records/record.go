@@ -184,10 +184,36 @@ func Decode(b []byte) (Header, []byte, error) {
 // holds a reference calls Release when done, and the memory returns to its
 // pool when the count reaches zero. A Record's bytes never change after
 // Seal.
+//
+// A record's memory is sized to what it holds: a full-size buffer for
+// records of more than half of MaxRecordSize (recycled through the pool),
+// an exact one for smaller records (compressed data, control records), so
+// that a buffer of small records holds many of them without each taking a
+// full record's memory. Footprint says how much a record takes.
 type Record struct {
 	b    []byte
 	refs atomic.Int32
 	pool *Pool
+}
+
+// recordOverhead is the memory of a Record besides its bytes: the struct
+// and the allocator's rounding of a small allocation (at most an eighth,
+// the spacing of Go's size classes up to 32 KiB).
+const recordOverhead = 48
+
+// smallRecord is the largest encoded size allocated exactly; larger records
+// take a pooled buffer of MaxRecordSize, so at most half of that is unused.
+const smallRecord = MaxRecordSize / 2
+
+// Footprint returns the memory the record takes: its allocated bytes and
+// overhead, which buffers count against their capacity (not the encoded
+// length: a 1 KiB compressed record in a full-size buffer takes 64 KiB).
+func (r *Record) Footprint() int64 {
+	c := cap(r.b)
+	if c <= smallRecord {
+		c += c / 8 // size-class rounding of the allocator
+	}
+	return int64(c + recordOverhead)
 }
 
 // Bytes returns the encoded record (header and payload).
@@ -243,8 +269,14 @@ type Pool struct {
 
 // New returns a record with one reference, whose payload has room for n
 // bytes (n ≤ MaxPayload) and is filled by the caller through Payload before
-// Seal.
+// Seal. A record of at most smallRecord bytes gets memory of its own size;
+// a larger one a recycled full-size buffer.
 func (p *Pool) New(n int) *Record {
+	if HeaderSize+n <= smallRecord {
+		r := &Record{b: make([]byte, HeaderSize+n)}
+		r.refs.Store(1)
+		return r
+	}
 	var r *Record
 	if p != nil {
 		if v := p.p.Get(); v != nil {
@@ -260,6 +292,21 @@ func (p *Pool) New(n int) *Record {
 }
 
 func (p *Pool) put(r *Record) { p.p.Put(r) }
+
+// Shrink returns a record holding the first HeaderSize+n bytes of r in
+// memory of their size, releasing r, when that is small enough to be
+// allocated exactly; otherwise r cut to that length. It is for a record
+// whose payload came out shorter than the room asked of New (compressed).
+func (p *Pool) Shrink(r *Record, n int) *Record {
+	if HeaderSize+n > smallRecord || cap(r.b) <= smallRecord {
+		r.b = r.b[:HeaderSize+n]
+		return r
+	}
+	s := p.New(n)
+	copy(s.b, r.b[:HeaderSize+n])
+	r.Release()
+	return s
+}
 
 // Seal writes the header of a record whose payload has been filled: it sets
 // the payload length from the record's size and computes the CRC.

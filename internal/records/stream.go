@@ -196,9 +196,11 @@ func (w *StreamWriter) flush() error {
 	if w.zstd {
 		w.zbuf = encoder().EncodeAll(r.b[HeaderSize:], w.zbuf[:0])
 		if 4+len(w.zbuf) < w.fill {
+			// The compressed record takes memory of its size, not a
+			// full record's: buffers count what records take.
+			r = w.pool.Shrink(r, 4+len(w.zbuf))
 			binary.LittleEndian.PutUint32(r.b[HeaderSize:], uint32(w.fill))
 			copy(r.b[HeaderSize+4:], w.zbuf)
-			r.b = r.b[:HeaderSize+4+len(w.zbuf)]
 			typ = TypeDataZstd
 		}
 	}
