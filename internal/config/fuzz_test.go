@@ -137,3 +137,45 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzUnits parses a string as a size, a duration and a retention, as the
+// values of daisy.yaml are: each gives an error or a value that is not
+// negative and that its Format function writes back to what parses as the
+// same value (a duration to the second).
+func FuzzUnits(f *testing.F) {
+	for _, s := range []string{
+		"64MiB", "1.5GiB", "256 KiB", "1048576", "0", "9223372036854775807", "8EiB", "1e3", "-1",
+		"30d", "1d12h", "1.5h", "292y", "0.5s", "1y 2w 3d", "2m30s", "12 copies", "1 Copy", "0 copies",
+		"5 cats", "-3 copies", "1.5 copies", " 7d ", "", ".", "1..2",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if n, err := ParseSize(s); err != nil {
+			if err.Error() == "" {
+				t.Fatalf("ParseSize(%q): empty error", s)
+			}
+		} else if back, err := ParseSize(FormatSize(n)); n < 0 || err != nil || back != n {
+			t.Fatalf("ParseSize(%q) = %d, written %q, read back %d, %v", s, n, FormatSize(n), back, err)
+		}
+		d, derr := ParseDuration(s)
+		if derr != nil {
+			if derr.Error() == "" {
+				t.Fatalf("ParseDuration(%q): empty error", s)
+			}
+		} else if back, err := ParseDuration(FormatDuration(d)); d < 0 || err != nil || back != d.Truncate(time.Second) {
+			t.Fatalf("ParseDuration(%q) = %v, written %q, read back %v, %v", s, d, FormatDuration(d), back, err)
+		}
+		age, copies, err := parseRetention(s)
+		switch {
+		case err != nil:
+			if err.Error() == "" {
+				t.Fatalf("parseRetention(%q): empty error", s)
+			}
+		case copies < 0 || age < 0 || copies > 0 && age != 0:
+			t.Fatalf("parseRetention(%q) = %v, %d copies", s, age, copies)
+		case copies == 0 && (derr != nil || age != d):
+			t.Fatalf("parseRetention(%q) = age %v, ParseDuration %v, %v", s, age, d, derr)
+		}
+	})
+}
