@@ -132,6 +132,7 @@ func Open(opts Options) (*Session, error) {
 		root:     root,
 		buf:      bufPool.Get().(*[bufferSize]byte)[:],
 		verified: map[string]bool{},
+		subdirs:  map[string][]string{},
 		dirs:     map[string]*dirMeta{},
 		parents:  map[string]*parentDir{},
 		isRoot:   geteuid() == 0,
@@ -305,9 +306,17 @@ type extractor struct {
 	stats    Stats
 	buf      []byte
 	verified map[string]bool       // directories known to be real directories (not symlinks)
+	// subdirs holds the verified directories of each verified directory,
+	// so that forget walks only the subtree of what it removed. Every
+	// verified directory's parent is verified, and every name in dirs is
+	// verified.
+	subdirs map[string][]string
 	dirs     map[string]*dirMeta   // directories whose final metadata is applied at the end
 	parents  map[string]*parentDir // open directories, see parent
 	isRoot   bool
+	// forgetSteps counts the names forget looked at, for the test that
+	// its cost does not grow with the size of the restore.
+	forgetSteps int64
 }
 
 func (x *extractor) close() {
@@ -467,8 +476,20 @@ func (x *extractor) ensureDir(dir string, create bool) error {
 	default:
 		return err
 	}
-	x.verified[dir] = true
+	x.verify(dir)
 	return nil
+}
+
+// verify records that dir (whose parent is verified) is a real directory.
+func (x *extractor) verify(dir string) {
+	if x.verified[dir] {
+		return
+	}
+	x.verified[dir] = true
+	if dir != "." {
+		parent, _ := split(dir)
+		x.subdirs[parent] = append(x.subdirs[parent], dir)
+	}
 }
 
 func (x *extractor) entry(tr *tar.Reader, hdr *tar.Header) error {
@@ -543,19 +564,28 @@ func (x *extractor) replace(p *parentDir, base, name string) bool {
 }
 
 // forget drops what is known about name and below after it was removed.
+// Only a verified directory has anything known below it, so forgetting a
+// file costs nothing and forgetting a directory costs its subtree.
 func (x *extractor) forget(name string) {
 	x.dropParents(name)
-	prefix := name + "/"
-	for k := range x.verified {
-		if k == name || strings.HasPrefix(k, prefix) {
-			delete(x.verified, k)
-		}
+	if !x.verified[name] {
+		return
 	}
-	for k := range x.dirs {
-		if k == name || strings.HasPrefix(k, prefix) {
-			delete(x.dirs, k)
+	stack := []string{name}
+	for len(stack) > 0 {
+		d := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		x.forgetSteps++
+		if !x.verified[d] {
+			continue // a stale name: forgotten before and not verified again
 		}
+		delete(x.verified, d)
+		delete(x.dirs, d)
+		stack = append(stack, x.subdirs[d]...)
+		delete(x.subdirs, d)
 	}
+	// name stays in its parent's list: a stale name is skipped, and one
+	// verified again is only listed twice.
 }
 
 func (x *extractor) mode(hdr *tar.Header) uint32 {
@@ -750,7 +780,7 @@ func (x *extractor) dir(hdr *tar.Header, name string, p *parentDir, base string)
 			if _, ours := x.dirs[name]; !ours && !x.opts.Overwrite {
 				// A directory that was there before: extract into it
 				// but leave its metadata alone.
-				x.verified[name] = true
+				x.verify(name)
 				x.stats.Skipped++
 				return
 			}
@@ -766,7 +796,7 @@ func (x *extractor) dir(hdr *tar.Header, name string, p *parentDir, base string)
 		x.fail(name, err)
 		return
 	}
-	x.verified[name] = true
+	x.verify(name)
 	x.dirs[name] = &dirMeta{mode: x.mode(hdr), mtime: hdr.ModTime}
 	x.lchown(p, base, name, hdr)
 	if hasXattrs(hdr) {

@@ -601,3 +601,58 @@ func BenchmarkExtract(b *testing.B) {
 		b.StartTimer()
 	}
 }
+
+// Issue 8, item 9: an --overwrite restore into a target that already holds
+// the tree replaces every file; what forgetting each replaced file costs
+// must not grow with the tree (it looked at every directory known so far:
+// quadratic in the entries).
+func TestOverwriteForgetIsLinear(t *testing.T) {
+	steps := func(n int) int64 {
+		target := t.TempDir()
+		var ents []ent
+		for d := range n / 4 {
+			ents = append(ents, dir(fmt.Sprintf("d%d", d)))
+			for f := range 4 {
+				ents = append(ents, file(fmt.Sprintf("d%d/f%d", d, f), "x"))
+			}
+		}
+		// A directory replaced by a file costs its own subtree.
+		ents = append(ents, dir("gone"), dir("gone/sub"))
+		data := mkTar(t, ents...)
+		for pass := range 2 { // the second pass finds every entry there
+			s, err := Open(Options{Target: target, Overwrite: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Extract(context.Background(), bytes.NewReader(data), 0, nil); err != nil {
+				t.Fatal(err)
+			}
+			if pass == 1 {
+				if err := os.Remove(filepath.Join(target, "gone", "sub")); err != nil {
+					t.Fatal(err)
+				}
+				x := s.x
+				x.forget("gone/sub")
+				if x.verified["gone/sub"] || x.dirs["gone/sub"] != nil {
+					t.Fatal("forget kept the removed directory")
+				}
+				if !x.verified["gone"] || !x.verified["d0"] {
+					t.Fatal("forget dropped directories that are still there")
+				}
+				got := x.forgetSteps
+				s.Close()
+				if st := s.Stats(); st.Files != int64(n) || st.Errors != 0 {
+					t.Fatalf("second pass restored %d files with %d errors, want %d", st.Files, st.Errors, n)
+				}
+				return got
+			}
+			s.Close()
+		}
+		return 0
+	}
+	small, large := steps(200), steps(800)
+	t.Logf("forget looked at %d names for 200 files, %d for 800", small, large)
+	if large > 5*small+100 {
+		t.Fatalf("forget looked at %d names for 200 files, %d for 800: grows faster than the entries", small, large)
+	}
+}
