@@ -305,15 +305,15 @@ type extractor struct {
 	root     *os.Root
 	stats    Stats
 	buf      []byte
-	verified map[string]bool       // directories known to be real directories (not symlinks)
+	verified map[string]bool // directories known to be real directories (not symlinks)
 	// subdirs holds the verified directories of each verified directory,
 	// so that forget walks only the subtree of what it removed. Every
 	// verified directory's parent is verified, and every name in dirs is
 	// verified.
 	subdirs map[string][]string
-	dirs     map[string]*dirMeta   // directories whose final metadata is applied at the end
-	parents  map[string]*parentDir // open directories, see parent
-	isRoot   bool
+	dirs    map[string]*dirMeta   // directories whose final metadata is applied at the end
+	parents map[string]*parentDir // open directories, see parent
+	isRoot  bool
 	// forgetSteps counts the names forget looked at, for the test that
 	// its cost does not grow with the size of the restore.
 	forgetSteps int64
