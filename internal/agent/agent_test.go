@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 
+	"daisy/internal/testtree"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -556,5 +558,65 @@ func TestStatAheadEmptyFiles(t *testing.T) {
 	}
 	if n != 2*minStatAhead {
 		t.Fatalf("%d entries, want %d", n, 2*minStatAhead)
+	}
+}
+
+// bigBase is a base whose directory big holds n paths, made up as Under
+// walks them, so that the base itself takes no memory.
+type bigBase struct {
+	root string
+	n    int
+}
+
+func (b bigBase) Roots() (map[string]BaseEntry, error) {
+	return map[string]BaseEntry{b.root: {Type: tar.TypeDir}}, nil
+}
+
+func (b bigBase) Dir(dir string) (map[string]BaseEntry, error) {
+	if dir == b.root {
+		return map[string]BaseEntry{"big": {Type: tar.TypeDir}}, nil
+	}
+	return map[string]BaseEntry{}, nil
+}
+
+func (b bigBase) Under(dir string, fn func(string)) error {
+	if dir != b.root+"/big" {
+		return nil
+	}
+	for i := range b.n {
+		fn(fmt.Sprintf("%s/d%04d/file-with-a-longer-name-%08d", dir, i/1000, i))
+	}
+	return nil
+}
+
+// Issue 8, item 9: an incremental that finds a large directory deleted
+// writes its deletion entries as it walks the base's paths, not after
+// collecting them all: the memory it takes does not grow with the
+// directory.
+func TestDeletedLargeDirectoryBounded(t *testing.T) {
+	root := t.TempDir()
+	if err := os.WriteFile(filepath.Join(root, "keep"), []byte("k"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run := func(n int) uint64 {
+		var st Stats
+		var err error
+		peak := testtree.PeakHeap(func() {
+			st, err = Archive(context.Background(), io.Discard, Options{Paths: []string{root}, Base: bigBase{root: root, n: n}})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Deleted != int64(n)+1 {
+			t.Fatalf("%d deletions written, want %d", st.Deleted, n+1)
+		}
+		return peak
+	}
+	const n = 100000
+	small, large := run(n), run(4*n)
+	t.Logf("heap peak %d KiB deleting %d paths, %d KiB deleting %d", small>>10, n, large>>10, 4*n)
+	// Collected, 4n paths of about 80 bytes take over 40 MiB.
+	if large > small+8<<20 {
+		t.Fatalf("heap peak %d KiB deleting %d paths, %d KiB deleting %d: grows with the directory", small>>10, n, large>>10, 4*n)
 	}
 }

@@ -131,23 +131,24 @@ func (a *archiver) replaced(full string, prev *BaseEntry, flag byte) error {
 	if prev == nil || prev.Type != tar.TypeDir || flag == tar.TypeDir {
 		return nil
 	}
-	var paths []string
-	if err := a.base.Under(full, func(p string) { paths = append(paths, p) }); err != nil {
-		return fmt.Errorf("agent: base below %s: %w", full, err)
+	d := a.deletions()
+	if err := d.under(full); err != nil {
+		return err
 	}
-	return a.writeDeleted(paths)
+	return d.flush()
 }
 
 // deleted writes the deletion of path full, which the base has as prev,
 // and of everything below it.
 func (a *archiver) deleted(full string, prev *BaseEntry) error {
-	paths := []string{full}
+	d := a.deletions()
+	d.add(full)
 	if prev.Type == tar.TypeDir {
-		if err := a.base.Under(full, func(p string) { paths = append(paths, p) }); err != nil {
-			return fmt.Errorf("agent: base below %s: %w", full, err)
+		if err := d.under(full); err != nil {
+			return err
 		}
 	}
-	return a.writeDeleted(paths)
+	return d.flush()
 }
 
 // deletedIn writes the deletion of the entries of directory dir that the
@@ -161,7 +162,7 @@ func (a *archiver) deletedIn(dir string, gone map[string]BaseEntry) error {
 		names = append(names, n)
 	}
 	slices.Sort(names)
-	var paths []string
+	d := a.deletions()
 	for _, n := range names {
 		full := dir + "/" + n
 		if dir == "/" {
@@ -170,50 +171,80 @@ func (a *archiver) deletedIn(dir string, gone map[string]BaseEntry) error {
 		if len(a.done) > 0 && covered(a.done, full) {
 			continue // archived as an earlier root
 		}
-		paths = append(paths, full)
+		d.add(full)
 		if e := gone[n]; e.Type == tar.TypeDir {
-			if err := a.base.Under(full, func(p string) { paths = append(paths, p) }); err != nil {
-				return fmt.Errorf("agent: base below %s: %w", full, err)
+			if err := d.under(full); err != nil {
+				return err
 			}
 		}
 	}
-	return a.writeDeleted(paths)
+	return d.flush()
 }
 
-// writeDeleted writes deletion entries for paths (absolute), as few pax
-// global headers as maxDeletedRecord allows.
-func (a *archiver) writeDeleted(paths []string) error {
-	for len(paths) > 0 {
-		n, size := 0, 0
-		for n < len(paths) && (n == 0 || size+len(paths[n])+1 <= maxDeletedRecord) {
-			size += len(paths[n]) + 1
-			n++
-		}
-		batch := paths[:n]
-		paths = paths[n:]
-		off := a.cw.n
-		names := make([]string, len(batch))
-		for i, p := range batch {
-			names[i] = strings.TrimPrefix(p, "/")
-		}
-		h := &tar.Header{
-			Typeflag:   tar.TypeXGlobalHeader,
-			Name:       DeletedName,
-			PAXRecords: map[string]string{DeletedKey: strings.Join(names, "\x00")},
-			Format:     tar.FormatPAX,
-		}
-		if err := a.tw.WriteHeader(h); err != nil {
-			return a.writeErr(err)
-		}
-		// Pad now, so that the next entry's offset is where its header is.
-		if err := a.tw.Flush(); err != nil {
-			return a.writeErr(err)
-		}
-		for _, name := range names {
-			a.stats.Deleted++
-			if a.opts.OnEntry != nil {
-				a.opts.OnEntry(Entry{Name: name, Type: TypeDeleted, Offset: off})
-			}
+// deletionWriter gathers deleted paths into deletion entries and writes
+// each entry as soon as it is full (maxDeletedRecord), so that deleting a
+// directory of a million files holds one entry's paths, not the million.
+type deletionWriter struct {
+	a     *archiver
+	names []string // archive names of the entry being gathered
+	size  int
+	err   error
+}
+
+func (a *archiver) deletions() *deletionWriter { return &deletionWriter{a: a} }
+
+// add gathers the deletion of p (absolute).
+func (d *deletionWriter) add(p string) {
+	if d.err != nil {
+		return
+	}
+	name := strings.TrimPrefix(p, "/")
+	if len(d.names) > 0 && d.size+len(name)+1 > maxDeletedRecord {
+		d.err = d.a.writeDeleted(d.names)
+		d.names, d.size = d.names[:0], 0
+	}
+	d.names = append(d.names, name)
+	d.size += len(name) + 1
+}
+
+// under gathers the deletion of every path of the base below dir.
+func (d *deletionWriter) under(dir string) error {
+	if err := d.a.base.Under(dir, d.add); err != nil {
+		return fmt.Errorf("agent: base below %s: %w", dir, err)
+	}
+	return d.err
+}
+
+// flush writes what is gathered.
+func (d *deletionWriter) flush() error {
+	if d.err == nil && len(d.names) > 0 {
+		d.err = d.a.writeDeleted(d.names)
+		d.names, d.size = d.names[:0], 0
+	}
+	return d.err
+}
+
+// writeDeleted writes one deletion entry (a pax global header) for names
+// (archive names).
+func (a *archiver) writeDeleted(names []string) error {
+	off := a.cw.n
+	h := &tar.Header{
+		Typeflag:   tar.TypeXGlobalHeader,
+		Name:       DeletedName,
+		PAXRecords: map[string]string{DeletedKey: strings.Join(names, "\x00")},
+		Format:     tar.FormatPAX,
+	}
+	if err := a.tw.WriteHeader(h); err != nil {
+		return a.writeErr(err)
+	}
+	// Pad now, so that the next entry's offset is where its header is.
+	if err := a.tw.Flush(); err != nil {
+		return a.writeErr(err)
+	}
+	for _, name := range names {
+		a.stats.Deleted++
+		if a.opts.OnEntry != nil {
+			a.opts.OnEntry(Entry{Name: name, Type: TypeDeleted, Offset: off})
 		}
 	}
 	return nil
