@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -21,7 +22,13 @@ func newScanCmd(g *globals) *cobra.Command {
 		Long: `scan reads each volume file from its label to its end, checking every
 block and record CRC, and reports its sessions, the objects on it with
 their extents, and every damaged block with the objects and byte ranges it
-took. It needs no configuration or catalog and changes nothing.
+took. It needs no configuration or catalog and changes nothing. A
+volume whose label block is damaged is read from its block headers (each
+names its volume) and the label damage reported; a volume that ends inside
+a session (no session end or trailer after its last records: the file was
+cut short, or its write interrupted) is reported as truncated. Holes of a
+sparse volume file are reported as damage without reading them. Exit 3
+when anything is damaged or truncated.
 
 scan --rebuild rebuilds the catalog of the configuration (-c) from the
 volumes alone: every *.vtape file in the directories of the configured
@@ -51,11 +58,11 @@ it aside (to NAME.old-TIMESTAMP) first.
 			var reports []scanReport
 			damaged := false
 			for _, path := range args {
-				r, err := scanFile(path)
+				r, err := scanFile(cmd.Context(), path)
 				if err != nil {
 					return err
 				}
-				damaged = damaged || len(r.Damage) > 0 || r.TruncatedTail
+				damaged = damaged || len(r.Damage) > 0 || r.TruncatedTail || r.EndsInSession
 				reports = append(reports, r)
 			}
 			if g.json {
@@ -153,13 +160,13 @@ type scanReport struct {
 	Damage []scanDamage `json:"damage"`
 }
 
-func scanFile(path string) (scanReport, error) {
+func scanFile(ctx context.Context, path string) (scanReport, error) {
 	m, err := vtape.Open(path, vtape.Options{})
 	if err != nil {
 		return scanReport{}, err
 	}
 	defer m.Close()
-	res, err := volume.Scan(m)
+	res, err := volume.ScanContext(ctx, m)
 	if err != nil {
 		return scanReport{}, fmt.Errorf("scan %s: %w", path, err)
 	}
@@ -172,8 +179,12 @@ func scanFile(path string) (scanReport, error) {
 
 func printScan(g *globals, r scanReport) {
 	w := g.stdout
+	label, pool := r.Label.Label, r.Label.Pool
+	if label == "" {
+		label, pool = "(label unknown)", "(unknown)"
+	}
 	fmt.Fprintf(w, "%s: volume %s (%s), pool %s, block size %d, %d valid blocks\n",
-		r.File, r.Label.Label, r.Label.VolumeID, r.Label.Pool, r.Label.BlockSize, r.Blocks)
+		r.File, label, r.Label.VolumeID, pool, r.Label.BlockSize, r.Blocks)
 	for _, s := range r.Sessions {
 		end := "not ended cleanly"
 		switch {
@@ -189,9 +200,16 @@ func printScan(g *globals, r scanReport) {
 		if o.Begin != nil {
 			src = o.Begin.Source
 		}
-		state := "continues on another volume"
-		if o.End != nil {
+		var state string
+		switch {
+		case o.End != nil:
 			state = "ends here"
+		case o.Next != "":
+			state = "continues on " + o.Next
+		case o.Cut:
+			state = "CUT SHORT: no end record, and its session has no end or trailer"
+		default:
+			state = "INCOMPLETE: no end record, though its session ended"
 		}
 		cp := "copy ?"
 		if o.Copy != nil {
@@ -211,5 +229,13 @@ func printScan(g *globals, r scanReport) {
 	}
 	if r.TruncatedTail {
 		fmt.Fprintf(w, "  truncated tail after block %d (an interrupted write; cut before the next append)\n", r.GoodEnd-1)
+	}
+	if r.EndsInSession {
+		s := r.Sessions[len(r.Sessions)-1]
+		fmt.Fprintf(w, "  TRUNCATED: the volume ends inside session %s (blocks %d-%d): no session end or trailer follows its records; the volume was cut short or its write interrupted\n",
+			s.Info.Session, s.FirstBlock, s.LastBlock)
+	}
+	if len(r.Damage) == 0 && !r.TruncatedTail && !r.EndsInSession {
+		fmt.Fprintln(w, "  no damage")
 	}
 }

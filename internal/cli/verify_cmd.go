@@ -30,8 +30,11 @@ being written). --no-mark only reports.
 
 A volume that cannot be read (its file missing, unreadable, or holding
 another volume) is not damage: its copies are reported unavailable and
-keep their state; verify them again once the volume is back. Exit 3 when
-damage was found, else 1 when a copy could not be verified.
+keep their state; verify them again once the volume is back. A volume
+whose label block is damaged is read from its block headers (every block
+names its volume): the damage is reported, its copies are verified as
+usual. Exit 3 when damage was found, else 1 when a copy could not be
+verified.
 
 ` + exitCodesHelp,
 		Args: exactArgs(0),
@@ -56,6 +59,8 @@ damage was found, else 1 when a copy could not be verified.
 			switch {
 			case res.Damaged > 0:
 				return &exitError{ExitPartial, fmt.Errorf("damage found in %d of %d copies", res.Damaged, len(res.Copies))}
+			case len(res.VolumeDamage) > 0:
+				return &exitError{ExitPartial, fmt.Errorf("damage found in the label block of %d volume(s)", len(res.VolumeDamage))}
 			case res.Unavailable > 0:
 				return &exitError{ExitFailure, fmt.Errorf("%d of %d copies not verified: volume unavailable", res.Unavailable, len(res.Copies))}
 			}
@@ -108,6 +113,10 @@ func printVerify(g *globals, res *jobs.VerifyResult) {
 		case was:
 			fmt.Fprintf(w, "    copy %d is failed in the catalog but verifies clean: left failed (--no-mark)\n", c.Copy)
 		}
+	}
+	for _, d := range res.VolumeDamage {
+		fmt.Fprintf(w, "DAMAGED volume %s block %d: %s\n", d.Volume, d.Block, d.Error)
+		fmt.Fprintf(w, "    its copies were read from the block headers; daisy refresh %s rewrites them onto a new volume\n", d.Volume)
 	}
 	for _, s := range res.Skipped {
 		fmt.Fprintf(w, "skipped %s copy %d of %s: %s\n", s.Source, s.Copy, s.Object, s.Reason)

@@ -152,6 +152,14 @@ type VerifySkip struct {
 	Reason string `json:"reason"`
 }
 
+// VerifyVolumeDamage is damage of a volume outside any copy's data: its
+// label block, the volume recovered from its block headers.
+type VerifyVolumeDamage struct {
+	Volume string `json:"volume"`
+	Block  int64  `json:"block"`
+	Error  string `json:"error"`
+}
+
 // VerifyResult is the outcome of a verify job.
 type VerifyResult struct {
 	Job      int64        `json:"job"`
@@ -166,10 +174,13 @@ type VerifyResult struct {
 	Unavailable int `json:"unavailable"`
 	// Revived counts the failed copies that verified clean and were marked
 	// good again.
-	Revived   int          `json:"marked_good"`
-	Skipped   []VerifySkip `json:"skipped,omitempty"`
-	Bytes     int64        `json:"bytes"`
-	BytesRead int64        `json:"bytes_read"`
+	Revived int          `json:"marked_good"`
+	Skipped []VerifySkip `json:"skipped,omitempty"`
+	// VolumeDamage lists the volumes read whose label block is damaged
+	// (their copies are read from the block headers, and verified).
+	VolumeDamage []VerifyVolumeDamage `json:"volume_damage,omitempty"`
+	Bytes        int64                `json:"bytes"`
+	BytesRead    int64                `json:"bytes_read"`
 	// NoMark: the catalog was left as it was (VerifyOptions.NoMark).
 	NoMark bool `json:"no_mark,omitempty"`
 }
@@ -204,12 +215,20 @@ func Verify(ctx context.Context, cat *catalog.Catalog, o VerifyOptions) (*Verify
 	}
 	res := &VerifyResult{Job: job.ID, Started: job.Started, Copies: []CopyVerify{}, Skipped: skipped, NoMark: o.NoMark}
 	var runErr error
+	labelSeen := map[string]bool{}
+	onLabel := func(label string, err error) {
+		if !labelSeen[label] {
+			labelSeen[label] = true
+			res.VolumeDamage = append(res.VolumeDamage, VerifyVolumeDamage{Volume: label, Block: 0, Error: strings.TrimPrefix(err.Error(), "volume: ")})
+			log.Warn("volume label damaged", "volume", label, "err", err)
+		}
+	}
 	for _, s := range sel {
 		if err := ctx.Err(); err != nil {
 			runErr = err
 			break
 		}
-		cv, err := verifyCopy(ctx, cat, s.obj, s.cp)
+		cv, err := verifyCopy(ctx, cat, s.obj, s.cp, onLabel)
 		if err != nil {
 			runErr = fmt.Errorf("verify %s copy %d: %w", s.obj.ID, s.cp.Number, err)
 			break
@@ -251,8 +270,11 @@ func Verify(ctx context.Context, cat *catalog.Catalog, o VerifyOptions) (*Verify
 	case runErr != nil:
 		j.State, j.Error = JobFailed, runErr.Error()
 		res.State = JobFailed
-	case res.Damaged > 0 || res.Unavailable > 0:
+	case res.Damaged > 0 || res.Unavailable > 0 || len(res.VolumeDamage) > 0:
 		var msgs []string
+		for _, d := range res.VolumeDamage {
+			msgs = append(msgs, fmt.Sprintf("volume %s block %d: %s", d.Volume, d.Block, d.Error))
+		}
 		for _, c := range res.Copies {
 			switch c.State {
 			case VerifyDamaged:
@@ -417,27 +439,28 @@ type verifyPending struct {
 
 // verifyReader reads one copy and tracks its records.
 type verifyReader struct {
-	ctx  context.Context
-	cat  *catalog.Catalog
-	obj  catalog.Object
-	id   records.ID
-	cv   *CopyVerify
-	asm  *records.Assembler // nil once the stream could not be assembled
-	pend []verifyPending
-	seq  uint32 // sequence number expected next
-	off  uint64 // object offset after the last good data record
-	end  bool   // the End record was read
+	ctx     context.Context
+	onLabel func(label string, err error) // a volume's label block is damaged
+	cat     *catalog.Catalog
+	obj     catalog.Object
+	id      records.ID
+	cv      *CopyVerify
+	asm     *records.Assembler // nil once the stream could not be assembled
+	pend    []verifyPending
+	seq     uint32 // sequence number expected next
+	off     uint64 // object offset after the last good data record
+	end     bool   // the End record was read
 }
 
 // verifyCopy reads one copy through its catalog extents. Errors are those
 // of the catalog or a cancelled context; damage is in the result.
-func verifyCopy(ctx context.Context, cat *catalog.Catalog, obj catalog.Object, cp catalog.Copy) (*CopyVerify, error) {
+func verifyCopy(ctx context.Context, cat *catalog.Catalog, obj catalog.Object, cp catalog.Copy, onLabel func(string, error)) (*CopyVerify, error) {
 	id, err := records.ParseID(obj.ID)
 	if err != nil {
 		return nil, fmt.Errorf("catalog object id %q: %w", obj.ID, err)
 	}
 	v := &verifyReader{
-		ctx: ctx, cat: cat, obj: obj, id: id,
+		ctx: ctx, onLabel: onLabel, cat: cat, obj: obj, id: id,
 		cv: &CopyVerify{Object: obj.ID, Source: obj.Source, Copy: cp.Number, Pool: cp.Pool, Catalog: cp.State,
 			Volumes: []string{}},
 		asm: records.NewAssembler(id, io.Discard),
@@ -499,6 +522,9 @@ func (v *verifyReader) open(volID string) *verifyMount {
 		mv.err = fmt.Errorf("volume unavailable: volume file %s holds volume %s (%s), not %s", cv.Path, rd.Label().Label, got, cv.ID)
 		mv.unavailable = true
 		return mv
+	}
+	if err := rd.LabelDamage(); err != nil && v.onLabel != nil {
+		v.onLabel(mv.label, err)
 	}
 	rd.SetContext(v.ctx)
 	rd.SetOnDamage(func(d volume.Damage) {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"daisy/internal/device"
 	"daisy/internal/records"
@@ -15,6 +16,19 @@ import (
 // ErrFormatVersion marks a volume (or block) written in a format version
 // this daisy does not read: a newer daisy wrote it.
 var ErrFormatVersion = errors.New("volume: unsupported format version")
+
+// ErrLabelDamaged marks a label block that failed its checks but whose
+// volume was recovered from its data blocks (Reader.LabelDamage). It wraps
+// ErrBadBlock.
+var ErrLabelDamaged = fmt.Errorf("%w: label block damaged", ErrBadBlock)
+
+// labelProbeBlocks is how many data blocks a reader looks at, from block 1,
+// for one that gives the volume ID of a volume with a damaged label.
+const labelProbeBlocks = 16
+
+// labelRepairMax bounds the label payload that single-bit repair tries
+// (labels are a few hundred bytes).
+const labelRepairMax = 4096
 
 // Record is one record read from a volume.
 type Record struct {
@@ -69,6 +83,7 @@ type Reader struct {
 	left     int    // how many
 	done     bool   // the end of the medium was reached
 	limit    int64  // last block to read (0 = to the end)
+	labelErr error  // the label block was damaged and recovered (ErrLabelDamaged)
 	onDamage func(Damage)
 	onBlock  func(n int64, h BlockHeader) // each valid data block (Scan)
 }
@@ -77,6 +92,14 @@ type Reader struct {
 // at block 1. If m is not at block 0 it must be a device.Locator. A medium
 // whose block 0 is not a daisy label gives an error wrapping ErrNotDaisy
 // with the reason; one written by a newer format, ErrFormatVersion.
+//
+// A label block that fails its CRC (or has no magic) is damage, and every
+// data block carries the volume ID: on a device.Locator the reader then
+// recovers the volume (docs/FORMAT.md §5.1). It takes the volume ID from
+// the first valid data block among the first few, and repairs the label
+// when flipping one bit makes it check and agree with that ID; otherwise
+// the label name and pool are unknown (empty). LabelDamage then says what
+// was damaged and how the volume was recovered.
 func NewReader(m device.Medium) (*Reader, error) {
 	bs := m.BlockSize()
 	if !ValidBlockSize(bs) {
@@ -103,10 +126,98 @@ func NewReader(m device.Medium) (*Reader, error) {
 	}
 	l, err := parseLabel(r.buf)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", m.Name(), err)
+		rl, rerr, ok := r.recoverLabel(err)
+		if !ok {
+			return nil, fmt.Errorf("%s: %w", m.Name(), err)
+		}
+		l, r.labelErr = rl, rerr
 	}
 	r.label = l
 	return r, nil
+}
+
+// LabelDamage returns nil for an intact label, else an error wrapping
+// ErrLabelDamaged that says what was wrong with the label block and how
+// the volume was recovered: the data blocks are read as usual.
+func (r *Reader) LabelDamage() error { return r.labelErr }
+
+// labelCRCOK reports whether b's header and payload check against the CRC
+// the header gives: a label block that fails only other checks is as it
+// was written, not damaged.
+func labelCRCOK(b []byte) bool {
+	if len(b) < BlockHeaderSize || [4]byte(b[0:4]) != blockMagic {
+		return false
+	}
+	n := int(binary.LittleEndian.Uint32(b[32:]))
+	if n > len(b)-BlockHeaderSize {
+		return false
+	}
+	return records.UpdateChecksum(records.Checksum(b[:60]), b[BlockHeaderSize:BlockHeaderSize+n]) == binary.LittleEndian.Uint32(b[60:])
+}
+
+// recoverLabel recovers the volume of a label block (in r.buf) that failed
+// with why. ok is false when the block is not damaged (its CRC checks), the
+// medium cannot be positioned, or no data block gives the volume ID; the
+// reader is then left as it is.
+func (r *Reader) recoverLabel(why error) (l Label, damage error, ok bool) {
+	lb := r.buf
+	if labelCRCOK(lb) {
+		return l, nil, false
+	}
+	loc, isLoc := r.m.(device.Locator)
+	if !isLoc {
+		return l, nil, false
+	}
+	// The volume ID from the first valid data block.
+	r.buf = make([]byte, len(lb))
+	defer func() { r.buf = lb }()
+	if err := loc.Locate(1); err != nil {
+		return l, nil, false
+	}
+	var id records.ID
+	var from int64
+	for n := int64(1); n <= labelProbeBlocks && from == 0; n++ {
+		if err := r.m.ReadBlock(r.buf); err != nil {
+			break // the end, a partial block or a read error: nothing more to probe
+		}
+		h, err := CheckBlock(r.buf)
+		if err != nil || h.Flags != 0 || h.Number != uint64(n) || int(h.BlockSize) != len(r.buf) ||
+			checkRecords(r.buf[BlockHeaderSize:BlockHeaderSize+int(h.Length)], h.Records) != nil {
+			continue
+		}
+		id, from = h.Volume, n
+	}
+	if err := loc.Locate(1); err != nil || from == 0 {
+		return l, nil, false
+	}
+	what := strings.TrimPrefix(why.Error(), "volume: ")
+	if rl, at, ok := repairLabel(lb, id); ok {
+		return rl, fmt.Errorf("%w (%s): repaired: one flipped bit (byte %d, bit %d); its volume ID agrees with block %d's header",
+			ErrLabelDamaged, what, at/8, at%8, from), true
+	}
+	l = Label{Format: FormatVersion, VolumeID: id, BlockSize: len(lb)}
+	return l, fmt.Errorf("%w (%s): volume %s recovered from block %d's header; its label name and pool are unknown",
+		ErrLabelDamaged, what, id, from), true
+}
+
+// repairLabel looks for the one bit of the label block b whose flip makes
+// it a valid label of volume id, and returns that label and the bit's
+// position. b is restored before it returns.
+func repairLabel(b []byte, id records.ID) (Label, int, bool) {
+	n := int(binary.LittleEndian.Uint32(b[32:]))
+	end := BlockHeaderSize
+	if n <= labelRepairMax && n <= len(b)-BlockHeaderSize {
+		end += n // payload bits too; a damaged length is among the header bits
+	}
+	for bit := 0; bit < end*8; bit++ {
+		b[bit/8] ^= 1 << (bit % 8)
+		l, err := parseLabel(b)
+		b[bit/8] ^= 1 << (bit % 8)
+		if err == nil && l.VolumeID == id {
+			return l, bit, true
+		}
+	}
+	return Label{}, 0, false
 }
 
 // parseLabel checks a label block and decodes its label.

@@ -1,6 +1,7 @@
 package volume
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -59,6 +60,15 @@ type ScannedObject struct {
 	// agent's CopyMark record (nil if it was not found). A volume holding
 	// two copies of one object lists it twice, once per copy.
 	Copy *records.CopyInfo
+	// Next is, for an object without its End record here, the label of the
+	// volume it continues on: from the Trailer of its session. Empty when
+	// no trailer names one.
+	Next string `json:",omitempty"`
+	// Cut is set for an object without its End record whose session has
+	// neither a SessionEnd nor a Trailer: the object stops where the
+	// volume was cut (or its write was interrupted), it does not continue
+	// on another volume.
+	Cut bool `json:",omitempty"`
 }
 
 // Session is one write session found on a volume. A session whose
@@ -83,6 +93,8 @@ type ScanResult struct {
 	// Objects are in order of first appearance.
 	Objects []*ScannedObject
 	// Damage lists the damaged blocks (wrapping ErrBadBlock, or
+	// ErrLabelDamaged for block 0 when the volume was recovered from its
+	// data blocks, or
 	// io.ErrUnexpectedEOF for a partial last block), and records out of
 	// place in valid blocks (wrapping records.ErrCorrupt): a record
 	// repeated or out of sequence, a payload that does not parse, an
@@ -95,6 +107,12 @@ type ScanResult struct {
 	// GoodEnd is the number of the block after the last valid block: where
 	// an append must start (the medium is cut there first).
 	GoodEnd int64
+	// EndsInSession is set when the last session has neither a SessionEnd
+	// nor a Trailer record: the volume ends inside it, truncated (a file
+	// cut at a block boundary, so no block is damaged) or with its write
+	// interrupted. Every volume written to the end of its sessions ends
+	// with one of them.
+	EndsInSession bool
 }
 
 // Object returns the scanned object with the given ID, or nil.
@@ -131,15 +149,27 @@ type scanner struct {
 // damage. It fails only when the label cannot be read or the medium fails;
 // then the error comes with what was found before.
 func Scan(m device.Medium) (*ScanResult, error) {
+	return ScanContext(context.Background(), m)
+}
+
+// ScanContext is Scan that stops, before reading another block, once ctx
+// is done: it returns ctx's error with what was found so far.
+func ScanContext(ctx context.Context, m device.Medium) (*ScanResult, error) {
 	r, err := NewReader(m)
 	if err != nil {
 		return nil, err
 	}
+	r.SetContext(ctx)
 	s := &scanner{
 		res:    &ScanResult{Label: r.Label(), Blocks: 1},
 		objs:   map[records.ID]*objState{},
 		cur:    -1,
 		copies: map[records.ID]*records.CopyInfo{},
+	}
+	if err := r.LabelDamage(); err != nil {
+		// Recovered from the data blocks: reported as damage of block 0.
+		s.res.Blocks = 0
+		s.res.Damage = append(s.res.Damage, Damage{Block: 0, Err: err})
 	}
 	r.SetOnDamage(func(d Damage) {
 		s.damaged = append(s.damaged, d.Block)
@@ -370,15 +400,23 @@ func (s *scanner) finish() {
 			res.TruncatedTail = true
 		}
 	}
+	if n := len(res.Sessions); n > 0 {
+		last := res.Sessions[n-1]
+		res.EndsInSession = last.End == nil && last.Trailer == nil
+	}
 	for _, o := range res.Objects {
 		st := s.objs[o.ID]
 		if st.ended {
 			continue
 		}
+		ses := res.Sessions[st.session]
+		if ses.Trailer != nil {
+			o.Next = ses.Trailer.Next
+		}
+		o.Cut = ses.End == nil && ses.Trailer == nil
 		// Damage after the object's last record, up to the end of its
 		// session, may have held its next records.
 		bound := int64(math.MaxInt64)
-		ses := res.Sessions[st.session]
 		switch {
 		case ses.End != nil || ses.Trailer != nil:
 			bound = ses.LastBlock

@@ -91,6 +91,9 @@ func rtExpect(v *rtVol, o *rtObj, damaged []int64, sessionEnd int64) ScannedObje
 			want.Extents = append(want.Extents, ObjectExtent{FirstBlock: w.block, LastBlock: w.block, FirstOffset: from, EndOffset: to, Records: 1})
 		}
 	}
+	// Without its end record, in a session whose end was lost, the
+	// object is cut short.
+	want.Cut = want.End == nil && sessionEnd == 0
 	return want
 }
 
@@ -434,6 +437,9 @@ func TestScanSpanning(t *testing.T) {
 	if o.Begin == nil || o.End != nil || o.Bytes != 90_000 || len(o.Missing) != 0 || o.FirstSeq != 0 || o.LastSeq != 3 {
 		t.Fatalf("volume 1 object %+v", o)
 	}
+	if o.Next != "TST002" || o.Cut || r1.EndsInSession {
+		t.Fatalf("volume 1 with a trailer: object continues on %q, cut %v; volume ends in a session %v", o.Next, o.Cut, r1.EndsInSession)
+	}
 
 	r2, err := Scan(rtOpen(t, p2))
 	if err != nil {
@@ -698,5 +704,49 @@ func TestScanLabelOnly(t *testing.T) {
 	m := &rtMem{bs: MinBlockSize}
 	if _, err := Scan(m); !errors.Is(err, ErrNotDaisy) {
 		t.Fatalf("Scan of a blank medium: %v", err)
+	}
+}
+
+// A volume file cut at a block boundary has no damaged block, but its last
+// session has no end: the scan says so, and that its objects without an
+// end record are cut short rather than continued elsewhere.
+func TestScanCutAtBlockBoundary(t *testing.T) {
+	v, path := rtCreate(t, MinBlockSize)
+	a, b, c := rtNewObj(1, 60_000), rtNewObj(2, 300_000), rtNewObj(3, 300_000)
+	v.session(rtID(0x5e, 1), []*rtObj{a}, 30_000, true)
+	v.session(rtID(0x5e, 2), []*rtObj{b, c}, 30_000, true)
+	v.close()
+	whole, err := Scan(rtOpen(t, path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if whole.EndsInSession || len(whole.Damage) != 0 {
+		t.Fatalf("whole volume: ends in a session %v, damage %v", whole.EndsInSession, whole.Damage)
+	}
+	for _, o := range whole.Objects {
+		if o.Cut || o.Next != "" {
+			t.Fatalf("whole volume: object %+v", o)
+		}
+	}
+	cut := whole.Sessions[1].FirstBlock + 2
+	if cut >= whole.GoodEnd {
+		t.Fatalf("test volume too short: session 2 in blocks %d..%d", whole.Sessions[1].FirstBlock, whole.Sessions[1].LastBlock)
+	}
+	if err := os.Truncate(path, cut*MinBlockSize); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Scan(rtOpen(t, path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.EndsInSession || len(res.Damage) != 0 || res.TruncatedTail || res.GoodEnd != cut {
+		t.Fatalf("cut volume: ends in a session %v, damage %v, truncated tail %v, good end %d (cut at %d)",
+			res.EndsInSession, res.Damage, res.TruncatedTail, res.GoodEnd, cut)
+	}
+	for _, o := range res.Objects {
+		wantCut := o.ID != a.id
+		if o.Cut != wantCut || o.Next != "" || (o.End == nil) != wantCut {
+			t.Fatalf("cut volume: object %d: cut %v, next %q, end %v", o.ID[15], o.Cut, o.Next, o.End != nil)
+		}
 	}
 }

@@ -223,6 +223,12 @@ func open(f *os.File, path string, o Options, readOnly bool) (*Medium, error) {
 	}
 	labelled := n == len(h) && string(h[:4]) == labelMagic
 	labelBS := int64(binary.LittleEndian.Uint32(h[labelSizeField:]))
+	if bs == 0 && (!labelled || labelBS < 1 || labelBS > MaxBlockSize || !blockAt(f, labelBS, 1, size)) {
+		// A damaged label: the data blocks' headers give the block size.
+		if p := probeBlockSize(f, size); p > 0 {
+			labelled, labelBS = true, p
+		}
+	}
 	switch {
 	case bs == 0 && !labelled:
 		return nil, fmt.Errorf("%w: %s does not start with a daisy block header", ErrNoLabel, path)
@@ -233,7 +239,7 @@ func open(f *os.File, path string, o Options, readOnly bool) (*Medium, error) {
 		if size < bs {
 			return nil, fmt.Errorf("vtape: open %s: %d bytes, shorter than its first block of %d", path, size, bs)
 		}
-	case labelled && labelBS != bs:
+	case labelled && labelBS != bs && !blockAt(f, bs, 1, size): // else the label's field is damaged
 		return nil, fmt.Errorf("vtape: open %s: the volume has blocks of %d bytes, the device is set to %d", path, labelBS, bs)
 	}
 	if err := checkCapacity(path, o.Capacity, bs); err != nil {
