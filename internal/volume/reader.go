@@ -211,7 +211,11 @@ func repairLabel(b []byte, id records.ID) (Label, int, bool) {
 	}
 	for bit := 0; bit < end*8; bit++ {
 		b[bit/8] ^= 1 << (bit % 8)
-		l, err := parseLabel(b)
+		var l Label
+		var err error = ErrBadBlock
+		if labelCRCOK(b) { // cheap: most candidates end here
+			l, err = parseLabel(b)
+		}
 		b[bit/8] ^= 1 << (bit % 8)
 		if err == nil && l.VolumeID == id {
 			return l, bit, true
