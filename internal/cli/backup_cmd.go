@@ -143,6 +143,9 @@ func printBackup(g *globals, cfg *config.Config, res *jobs.BackupResult, d time.
 	w := g.stdout
 	rate := float64(res.Bytes) / d.Seconds() / 1e6
 	fmt.Fprintf(w, "backup job %d: %s, %d object(s), %s in %s (%.0f MB/s)\n", res.Job, res.State, len(res.Objects), humanBytes(res.Bytes), d.Round(time.Millisecond), rate)
+	if len(res.Excluded) > 0 {
+		fmt.Fprintf(w, "  left out daisy's own state: %s\n", strings.Join(res.Excluded, ", "))
+	}
 	for _, o := range res.Objects {
 		fmt.Fprintf(w, "  %-10s %s  %s  %s  %d entries  %s\n", o.Source, o.Object, o.Level, humanBytes(o.Bytes), o.Files, o.State)
 		if o.Stored > 0 {

@@ -117,6 +117,9 @@ type BackupResult struct {
 	Finished time.Time       `json:"finished"`
 	Bytes    int64           `json:"bytes"` // object stream bytes read from the sources
 	Objects  []ObjectOutcome `json:"objects"`
+	// Excluded lists daisy's own state (catalog files, pool directories)
+	// that a source holds and the backup left out.
+	Excluded []string `json:"excluded_daisy_state,omitempty"`
 	// PeakRSS is the process's peak resident memory when the job ended
 	// (Linux VmHWM), filled in by the command line.
 	PeakRSS int64 `json:"peak_rss_bytes,omitempty"`
@@ -186,7 +189,9 @@ func Backup(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, o Bac
 	defer mgr.Close()
 
 	r.wire(mgr)
+	state := daisyState(ctx, cfg, cat)
 	for _, src := range selected {
+		src, res.Excluded = excludeDaisyState(state, src, res.Excluded)
 		level, chain, note, err := baseOf(ctx, cat, src.Name, o.Level)
 		if err != nil {
 			r.finishJob(ctx, res, err)

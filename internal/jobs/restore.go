@@ -368,6 +368,9 @@ func Restore(ctx context.Context, cat *catalog.Catalog, o RestoreOptions) (*Rest
 			return nil, err
 		}
 	}
+	if err := refuseOverwritingState(ctx, cat, chain, wanted, o.Target); err != nil {
+		return nil, err
+	}
 	res := &RestoreResult{Target: o.Target}
 	res.Object, res.Source = obj.ID, obj.Source
 	sess, err := extract.Open(extract.Options{
