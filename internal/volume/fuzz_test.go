@@ -686,3 +686,34 @@ func FuzzRecordDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestScanSequenceWrap is the regression test of a crasher FuzzScanPacked
+// found (testdata/fuzz/FuzzScanPacked/8870cbd45cb0180d): after a record
+// of sequence number 2^32-1 the scanner expected record 0 next, so that a
+// record 1 after it was taken as the next one with a gap, and the object
+// ended before it began (LastSeq < FirstSeq).
+func TestScanSequenceWrap(t *testing.T) {
+	m := &rtMem{bs: MinBlockSize}
+	v := rtNewVol(t, m)
+	sid, id := rtID(0x5e, 1), rtID(0x0b, 1)
+	v.add(rtSessionBegin(sid, ""))
+	v.add(records.Encode(nil, records.TypeData, id, 0, ^uint32(0), []byte("last")))
+	v.add(records.Encode(nil, records.TypeData, id, 4, 1, []byte("next")))
+	v.add(rtSessionEnd(sid, 1))
+	v.flush()
+	m.pos = 0
+	res, err := Scan(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Objects) != 1 {
+		t.Fatalf("objects %+v", res.Objects)
+	}
+	o := res.Objects[0]
+	if o.FirstSeq != ^uint32(0) || o.LastSeq != ^uint32(0) || o.Bytes != 4 || len(o.Missing) != 0 {
+		t.Fatalf("object %+v", o)
+	}
+	if len(res.Damage) != 1 || !errors.Is(res.Damage[0], records.ErrCorrupt) || !strings.Contains(res.Damage[0].Error(), "out of order") {
+		t.Fatalf("damage %v, want the record after the last one out of order", res.Damage)
+	}
+}

@@ -127,7 +127,7 @@ func (s *ScanResult) Object(id records.ID) *ScannedObject {
 
 type objState struct {
 	o         *ScannedObject
-	nextSeq   uint32 // sequence number expected next
+	nextSeq   uint64 // sequence number expected next (2^32 after the last one)
 	nextOff   uint64 // object offset expected next (end of the last data)
 	lastBlock int64  // block of the last good record
 	session   int    // index of the session of the last good record
@@ -335,13 +335,13 @@ func (s *scanner) objectRecord(rec Record) {
 		case st.ended:
 			s.anomaly(rec, "after the object's end record")
 			return
-		case h.Seq < st.nextSeq:
+		case uint64(h.Seq) < st.nextSeq:
 			s.anomaly(rec, "repeated or out of order: record %d expected", st.nextSeq)
 			return
 		case h.Type == records.TypeBegin:
 			s.anomaly(rec, "begin record in the middle of the object")
 			return
-		case h.Seq > st.nextSeq:
+		case uint64(h.Seq) > st.nextSeq:
 			// Records st.nextSeq .. h.Seq-1 are missing.
 			lost := ByteRange{From: st.nextOff, To: from, Blocks: s.between(st.lastBlock, rec.Block)}
 			if from < st.nextOff {
@@ -374,7 +374,7 @@ func (s *scanner) objectRecord(rec Record) {
 		st.ended = true
 	}
 	o.LastSeq = h.Seq
-	st.nextSeq = h.Seq + 1
+	st.nextSeq = uint64(h.Seq) + 1
 	st.nextOff = to
 	st.lastBlock = rec.Block
 	st.session = s.cur
