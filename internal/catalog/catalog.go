@@ -32,6 +32,8 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"daisy/internal/durable"
 )
 
 var (
@@ -139,9 +141,13 @@ func Open(ctx context.Context, path string) (*Catalog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("catalog: open %s: %w", path, err)
 	}
-	if err := os.MkdirAll(filepath.Dir(abs), 0o750); err != nil {
+	// A new directory and a new database file are synced in their parent
+	// directories: the catalog must not vanish in a crash after it
+	// recorded copies (SQLite syncs the directory for its WAL only).
+	if err := durable.MkdirAll(filepath.Dir(abs), 0o750); err != nil {
 		return nil, fmt.Errorf("catalog: open %s: %w", abs, err)
 	}
+	_, statErr := os.Lstat(abs)
 	// Create a new database readable by its owner only: it lists every
 	// file name of every client. SQLite gives the -wal and -shm files the
 	// same mode.
@@ -151,6 +157,11 @@ func Open(ctx context.Context, path string) (*Catalog, error) {
 	}
 	if err := f.Close(); err != nil {
 		return nil, fmt.Errorf("catalog: open %s: %w", abs, err)
+	}
+	if errors.Is(statErr, os.ErrNotExist) {
+		if err := durable.SyncParent(abs); err != nil {
+			return nil, fmt.Errorf("catalog: open %s: %w", abs, err)
+		}
 	}
 
 	w, err := sql.Open("sqlite", dsn(abs, writerParams))

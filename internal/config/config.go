@@ -66,6 +66,13 @@ type Pool struct {
 	Type           string // "vtape"
 	Directory      string // absolute, cleaned; where vtape volumes live
 	VolumeCapacity int64  // bytes
+	// FreeSpace is what the pool's volumes leave free on the filesystem of
+	// Directory ("free_space"), so that the catalog and other writers
+	// there still have room when the volumes fill it: at that point a
+	// volume gives its early warning and spans, or the session fails. 0
+	// keeps nothing free; FreeSpaceAuto (the default) derives it from the
+	// filesystem's size (pools.FreeSpace).
+	FreeSpace int64
 	// Retention and RetentionCopies are the two forms of "retention:"; at
 	// most one is set, and a pool with neither keeps everything. With
 	// Retention ("30d") a copy in the pool expires once its object was
@@ -76,6 +83,9 @@ type Pool struct {
 	Retention       time.Duration
 	RetentionCopies int
 }
+
+// FreeSpaceAuto as a pool's FreeSpace derives it from the filesystem.
+const FreeSpaceAuto = -1
 
 // HasRetention reports whether copies in the pool ever expire.
 func (p Pool) HasRetention() bool { return p.Retention > 0 || p.RetentionCopies > 0 }

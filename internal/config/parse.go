@@ -369,7 +369,7 @@ func (d *decoder) decodePools(c *Config, m *meta, top *mapping) {
 	}
 	if len(items) == 0 {
 		// No pools: one vtape pool "default" with the default settings.
-		c.Pools = []Pool{{Name: DefaultPool, Type: TypeVTape, Directory: c.abs(filepath.Join("state", "volumes", DefaultPool)), VolumeCapacity: DefaultVolumeCapacity}}
+		c.Pools = []Pool{{Name: DefaultPool, Type: TypeVTape, Directory: c.abs(filepath.Join("state", "volumes", DefaultPool)), VolumeCapacity: DefaultVolumeCapacity, FreeSpace: FreeSpaceAuto}}
 		m.pools = []poolMeta{{}}
 		return
 	}
@@ -378,8 +378,8 @@ func (d *decoder) decodePools(c *Config, m *meta, top *mapping) {
 		if im == nil {
 			continue
 		}
-		im.only("name", "type", "directory", "volume_capacity", "retention")
-		p := Pool{VolumeCapacity: DefaultVolumeCapacity}
+		im.only("name", "type", "directory", "volume_capacity", "free_space", "retention")
+		p := Pool{VolumeCapacity: DefaultVolumeCapacity, FreeSpace: FreeSpaceAuto}
 		var pm poolMeta
 		p.Name, pm.name = im.name(m, kindPool, nameWithDots)
 		p.Type = d.mediaType(im)
@@ -393,6 +393,9 @@ func (d *decoder) decodePools(c *Config, m *meta, top *mapping) {
 		}
 		if v, at, ok := im.size("volume_capacity"); ok {
 			p.VolumeCapacity, pm.capacity = v, at
+		}
+		if v, _, ok := im.size("free_space"); ok {
+			p.FreeSpace = v
 		}
 		if s, at, ok := im.str("retention"); ok {
 			switch age, copies, err := parseRetention(s); {

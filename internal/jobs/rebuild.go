@@ -21,6 +21,7 @@ import (
 	"daisy/internal/catalog"
 	"daisy/internal/config"
 	"daisy/internal/device/vtape"
+	"daisy/internal/durable"
 	"daisy/internal/extract"
 	"daisy/internal/pools"
 	"daisy/internal/records"
@@ -254,6 +255,10 @@ func moveAside(path string) (string, error) {
 		if err := os.Rename(path+suffix, dst+suffix); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return dst, fmt.Errorf("move the old catalog's %s file aside: %w", suffix, err)
 		}
+	}
+	// The renames are durable before a new catalog takes the name.
+	if err := durable.SyncParent(dst); err != nil {
+		return dst, fmt.Errorf("move the old catalog aside: %w", err)
 	}
 	return dst, nil
 }

@@ -5,6 +5,17 @@
 //
 // A pool's directory is locked (flock) while a process writes to it, so
 // two daisy processes never append to the same volume.
+//
+// A full disk does not wedge daisy. The volumes of a pool leave free space
+// on its filesystem (FreeSpace): a volume gives its early warning when
+// that is reached, so it spans or its session fails before the filesystem
+// is full, and the catalog, often on the same filesystem, can still record
+// the job's end. A drive mounts no volume while the filesystem has less
+// than that free (ErrNoRoom). When a session fails, Release cuts what it
+// wrote from the volume file, which frees its space at once.
+//
+// New pool directories and volume files are synced in their parent
+// directories (internal/durable) before the catalog records them.
 package pools
 
 import (
@@ -20,7 +31,9 @@ import (
 
 	"daisy/internal/catalog"
 	"daisy/internal/config"
+	"daisy/internal/device"
 	"daisy/internal/device/vtape"
+	"daisy/internal/durable"
 	"daisy/internal/mediaagent"
 	"daisy/internal/records"
 	"daisy/internal/volume"
@@ -36,6 +49,30 @@ const (
 
 // ErrPoolBusy is returned when another process writes to the pool.
 var ErrPoolBusy = errors.New("pools: pool is in use by another daisy process")
+
+// ErrNoRoom is returned (wrapped) by Drive.Next when the filesystem of the
+// pool's directory has no more room than the pool keeps free.
+var ErrNoRoom = errors.New("no room left on the filesystem")
+
+// Free space a pool keeps on its filesystem when its configuration does
+// not say (config.FreeSpaceAuto): an eighth of the filesystem, at most
+// MaxAutoFreeSpace.
+const MaxAutoFreeSpace = 64 << 20
+
+// FreeSpace returns the bytes the volumes of pool p leave free on the
+// filesystem of its directory, which must exist: p.FreeSpace, or with
+// config.FreeSpaceAuto an eighth of the filesystem's size, at most
+// MaxAutoFreeSpace.
+func FreeSpace(p config.Pool) (int64, error) {
+	if p.FreeSpace >= 0 {
+		return p.FreeSpace, nil
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(p.Directory, &st); err != nil {
+		return 0, fmt.Errorf("pool %s: free space of %s: %w", p.Name, p.Directory, err)
+	}
+	return min(int64(st.Blocks)*int64(st.Bsize)/8, MaxAutoFreeSpace), nil
+}
 
 // Manager hands out volumes of the pools of one configuration. It is safe
 // for concurrent use by several media agents.
@@ -84,6 +121,8 @@ type Drive struct {
 	pool  config.Pool
 	dev   config.Device
 	fault *vtape.Fault
+	// minFree is the pool's FreeSpace, derived at each Next.
+	minFree int64
 	// Fresh makes the drive label a new volume every time instead of
 	// appending to one that has room (a copy job that must put its objects
 	// together on volumes of their own).
@@ -105,7 +144,7 @@ func (m *Manager) lockPool(p config.Pool) error {
 	if m.locks[p.Name] != nil {
 		return nil
 	}
-	if err := os.MkdirAll(p.Directory, 0o750); err != nil {
+	if err := durable.MkdirAll(p.Directory, 0o750); err != nil {
 		return fmt.Errorf("pool %s: %w", p.Name, err)
 	}
 	f, err := os.OpenFile(filepath.Join(p.Directory, ".daisy-lock"), os.O_CREATE|os.O_RDWR, 0o640)
@@ -121,7 +160,21 @@ func (m *Manager) lockPool(p config.Pool) error {
 }
 
 func (d *Drive) options() vtape.Options {
-	return vtape.Options{BlockSize: int(d.dev.BlockSize), Capacity: d.pool.VolumeCapacity, Fault: d.fault}
+	return vtape.Options{BlockSize: int(d.dev.BlockSize), Capacity: d.pool.VolumeCapacity, Fault: d.fault, MinFree: d.minFree}
+}
+
+// checkRoom fails with ErrNoRoom when the pool's filesystem has less free
+// than the pool keeps free plus room bytes.
+func (d *Drive) checkRoom(room int64) error {
+	free, err := vtape.FreeSpace(d.pool.Directory)
+	if err != nil {
+		return fmt.Errorf("pool %s: %w", d.pool.Name, err)
+	}
+	if free < d.minFree+room {
+		return fmt.Errorf("pool %s: %w: the filesystem of %s has %s free, the pool keeps %s free there (free_space) and needs %s more to write on; make room there, or lower free_space",
+			d.pool.Name, ErrNoRoom, d.pool.Directory, config.FormatSize(free), config.FormatSize(d.minFree), config.FormatSize(room))
+	}
+	return nil
 }
 
 // Next mounts an appendable volume of the pool with room left; failing
@@ -135,11 +188,18 @@ func (d *Drive) Next(ctx context.Context) (mediaagent.Mount, error) {
 	if err := m.lockPool(d.pool); err != nil {
 		return mediaagent.Mount{}, err
 	}
+	minRoom := 8 * d.dev.BlockSize
+	var err error
+	if d.minFree, err = FreeSpace(d.pool); err != nil {
+		return mediaagent.Mount{}, err
+	}
+	if err := d.checkRoom(minRoom); err != nil {
+		return mediaagent.Mount{}, err
+	}
 	vols, err := m.cat.Volumes(ctx, d.pool.Name)
 	if err != nil {
 		return mediaagent.Mount{}, err
 	}
-	minRoom := 8 * d.dev.BlockSize
 	for _, v := range vols {
 		if d.Fresh {
 			break
@@ -235,8 +295,10 @@ func (d *Drive) create(ctx context.Context, vols []catalog.Volume) (mediaagent.M
 }
 
 // Release records the volume's new size and state and unmounts it. After
-// a failed session the block count stays as it was, so the next session
-// cuts what the failed one wrote.
+// a failed session the catalog's block count stays as it was, and the
+// blocks the session wrote are cut from the volume file at once (the
+// torn tail frees its space; a full disk needs no daisy to free it). If
+// the cut fails, the next session on the volume cuts them.
 func (d *Drive) Release(ctx context.Context, mt mediaagent.Mount, blocks int64, full bool, failed error) error {
 	m := d.m
 	id := mt.Label.VolumeID.String()
@@ -245,10 +307,18 @@ func (d *Drive) Release(ctx context.Context, mt mediaagent.Mount, blocks int64, 
 		delete(m.inUse, id)
 		m.mu.Unlock()
 	}()
-	closeErr := mt.Medium.Close()
 	if failed != nil {
-		return closeErr
+		var cutErr error
+		if t, ok := mt.Medium.(device.Truncater); ok && mt.At >= 1 {
+			if err := t.Truncate(mt.At); err != nil {
+				cutErr = fmt.Errorf("pool %s: cut the failed session from %s at block %d: %w", d.pool.Name, mt.Label.Label, mt.At, err)
+			} else if err := mt.Medium.Sync(); err != nil {
+				cutErr = fmt.Errorf("pool %s: cut the failed session from %s: %w", d.pool.Name, mt.Label.Label, err)
+			}
+		}
+		return errors.Join(cutErr, mt.Medium.Close())
 	}
+	closeErr := mt.Medium.Close()
 	v, err := m.cat.Volume(ctx, id)
 	if err != nil {
 		return err

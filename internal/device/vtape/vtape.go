@@ -4,6 +4,14 @@
 // can be set: near it the medium gives the early warning that a real drive
 // gives near the end of the tape (device.ErrEndOfMedium), leaves a reserve
 // of two blocks for a trailer, and then refuses writes (device.ErrFull).
+// The filesystem holding the volume file gives the same early warning when
+// its free space runs low (Options.MinFree): a volume spans or its session
+// fails cleanly before the filesystem is full, and what is kept free stays
+// for the catalog and for cutting the session's tail.
+//
+// A new volume file's directory entry is synced (internal/durable) before
+// Create returns, so a catalog that records the volume never outlives the
+// file's name.
 //
 // A volume file holds the blocks end to end, nothing else: block n is at
 // byte n*BlockSize. Reads and writes go straight to the file by position
@@ -21,7 +29,10 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
 	"daisy/internal/device"
+	"daisy/internal/durable"
 )
 
 // ReserveBlocks is the number of blocks kept after the early warning for a
@@ -114,6 +125,12 @@ type Options struct {
 	Capacity int64
 	// Fault injects a failure after some bytes; nil means none.
 	Fault *Fault
+	// MinFree is the free space, in bytes, to keep on the filesystem of
+	// the volume file; 0 means none. The early warning comes when a block
+	// would leave less than MinFree plus the reserve free (checked with
+	// statfs, every block when space is short); the reserve's blocks may
+	// then still be written.
+	MinFree int64
 }
 
 // Medium is a mounted volume file. It implements device.Medium,
@@ -124,14 +141,20 @@ type Medium struct {
 	path     string
 	bs       int64
 	capacity int64
+	minFree  int64
 	fault    *Fault
 	readOnly bool
 
 	pos    int64 // block the next read or write uses
 	size   int64 // bytes of data in the file
 	warned bool  // the early warning has been given
-	stats  device.Stats
-	closed bool
+	// After an early warning for want of free space, the reserve ends
+	// here (0: no such warning).
+	reserveEnd int64
+	// Bytes that may be written before free space is checked again.
+	unchecked int64
+	stats     device.Stats
+	closed    bool
 }
 
 var (
@@ -147,6 +170,9 @@ func checkOptions(path string, o Options, needSize bool) error {
 	if o.Capacity < 0 {
 		return fmt.Errorf("vtape: %s: negative capacity %d", path, o.Capacity)
 	}
+	if o.MinFree < 0 {
+		return fmt.Errorf("vtape: %s: negative free space to keep %d", path, o.MinFree)
+	}
 	return nil
 }
 
@@ -158,7 +184,8 @@ func checkCapacity(path string, capacity, bs int64) error {
 }
 
 // Create makes a new, empty volume file at path, which must not exist; its
-// directory must. The medium is at block 0.
+// directory must. The new entry is synced in the directory. The medium is
+// at block 0.
 func Create(path string, o Options) (*Medium, error) {
 	if err := checkOptions(path, o, true); err != nil {
 		return nil, err
@@ -176,7 +203,12 @@ func Create(path string, o Options) (*Medium, error) {
 		}
 		return nil, fmt.Errorf("vtape: create: %w", err)
 	}
-	return &Medium{f: f, path: path, bs: int64(o.BlockSize), capacity: o.Capacity, fault: o.Fault}, nil
+	if err := durable.SyncParent(path); err != nil {
+		f.Close()
+		os.Remove(path)
+		return nil, fmt.Errorf("vtape: create %s: %w", path, err)
+	}
+	return &Medium{f: f, path: path, bs: int64(o.BlockSize), capacity: o.Capacity, minFree: o.MinFree, fault: o.Fault}, nil
 }
 
 // Open mounts an existing volume file, positioned at block 0, for reading
@@ -245,7 +277,7 @@ func open(f *os.File, path string, o Options, readOnly bool) (*Medium, error) {
 	if err := checkCapacity(path, o.Capacity, bs); err != nil {
 		return nil, err
 	}
-	return &Medium{f: f, path: path, bs: bs, capacity: o.Capacity, fault: o.Fault, readOnly: readOnly, size: size}, nil
+	return &Medium{f: f, path: path, bs: bs, capacity: o.Capacity, minFree: o.MinFree, fault: o.Fault, readOnly: readOnly, size: size}, nil
 }
 
 // Name returns the volume file's path.
@@ -295,14 +327,8 @@ func (m *Medium) WriteBlock(b []byte) error {
 		return m.errf("write", "at block %d, but the data ends at block %d: a tape is written only at its end (truncate first)", m.pos, m.size/m.bs)
 	}
 	end := m.size + m.bs
-	if m.capacity > 0 {
-		if !m.warned && end > m.capacity-ReserveBlocks*m.bs {
-			m.warned = true
-			return device.ErrEndOfMedium
-		}
-		if end > m.capacity {
-			return device.ErrFull
-		}
+	if err := m.earlyWarning(end); err != nil {
+		return err
 	}
 	if !m.fault.reserve(m.bs) {
 		return &os.PathError{Op: "write", Path: m.path, Err: errInjectedIO}
@@ -321,11 +347,69 @@ func (m *Medium) WriteBlock(b []byte) error {
 		return err
 	}
 	m.fault.count(m.bs)
+	m.unchecked -= m.bs
 	m.size = end
 	m.pos++
 	m.stats.BlocksWritten++
 	return nil
 }
+
+// earlyWarning decides whether a block may be written up to end: the
+// early warning (once) when end reaches into the reserve, of the capacity
+// or of the free space to keep; device.ErrFull past the reserve.
+func (m *Medium) earlyWarning(end int64) error {
+	if m.warned {
+		if (m.capacity > 0 && end > m.capacity) || (m.reserveEnd > 0 && end > m.reserveEnd) {
+			return device.ErrFull
+		}
+		return nil
+	}
+	if m.capacity > 0 && end > m.capacity-ReserveBlocks*m.bs {
+		m.warned = true
+		return device.ErrEndOfMedium
+	}
+	if m.minFree <= 0 || m.unchecked > 0 {
+		return nil
+	}
+	free, err := freeSpace(int(m.f.Fd()))
+	if err != nil {
+		// Without statfs there is no early warning; a full filesystem
+		// then fails the write itself.
+		return nil
+	}
+	need := m.minFree + (1+ReserveBlocks)*m.bs
+	if free < need {
+		m.warned = true
+		m.reserveEnd = m.size + ReserveBlocks*m.bs
+		return fmt.Errorf("%w: %s: %s free on its filesystem, which keeps %s free (and %d blocks of %s for the reserve)",
+			device.ErrEndOfMedium, m.path, mib(free), mib(m.minFree), 1+ReserveBlocks, mib(m.bs))
+	}
+	// Check again once an eighth of the slack is written (other writers
+	// share the filesystem), and at least every 16 MiB.
+	m.unchecked = min((free-need)/8, 16<<20)
+	return nil
+}
+
+// FreeSpace returns the bytes free for unprivileged use on the filesystem
+// holding path.
+func FreeSpace(path string) (int64, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		return 0, &os.PathError{Op: "statfs", Path: path, Err: err}
+	}
+	return int64(st.Bavail) * int64(st.Bsize), nil
+}
+
+func freeSpace(fd int) (int64, error) {
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(fd, &st); err != nil {
+		return 0, err
+	}
+	return int64(st.Bavail) * int64(st.Bsize), nil
+}
+
+// mib formats a byte count for messages, in MiB with one decimal.
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
 // ReadBlock reads the block at the current position into b[:BlockSize] and
 // advances. At the end of the data it returns io.EOF; for a partial last
@@ -378,7 +462,8 @@ func (m *Medium) Locate(n int64) error {
 
 // Truncate cuts the data after block n-1, so that block n is the next one
 // written, and positions there. 0 ≤ n ≤ Blocks(). Cutting back below the
-// early-warning point clears the warning.
+// early-warning point of the capacity clears the warning; one given for
+// want of free space is checked anew at the next write.
 func (m *Medium) Truncate(n int64) error {
 	switch {
 	case m.closed:
@@ -393,8 +478,10 @@ func (m *Medium) Truncate(n int64) error {
 	}
 	m.size = n * m.bs
 	m.pos = n
-	if m.capacity > 0 && m.size+m.bs <= m.capacity-ReserveBlocks*m.bs {
+	if m.capacity == 0 || m.size+m.bs <= m.capacity-ReserveBlocks*m.bs {
 		m.warned = false
+		m.reserveEnd = 0
+		m.unchecked = 0
 	}
 	return nil
 }
