@@ -9,38 +9,10 @@ import (
 	"strings"
 	"testing"
 
-	"golang.org/x/sys/unix"
-
 	"daisy/internal/catalog"
 	"daisy/internal/jobs"
 	"daisy/internal/testtree"
 )
-
-// mountTmpfs mounts a tmpfs of the given size ("24m") on a fresh directory
-// and unmounts it when the test ends. It needs root: without root the test
-// is skipped, unless it runs in CI (CI=true), where it must run.
-func mountTmpfs(t *testing.T, size string) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "" {
-			t.Skip("mounting a tmpfs needs root")
-		}
-		t.Fatal("CI runs as root, but this test is not root: it cannot mount its tmpfs")
-	}
-	dir := filepath.Join(t.TempDir(), "fs")
-	if err := os.Mkdir(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size="+size+",mode=0700"); err != nil {
-		t.Fatalf("mount a tmpfs of %s on %s: %v", size, dir, err)
-	}
-	t.Cleanup(func() {
-		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
 
 // volumeFilesMatchCatalog checks that the pool directory holds exactly the
 // catalog's volumes, each file as long as its complete sessions (the
@@ -85,7 +57,7 @@ func volumeFilesMatchCatalog(t *testing.T, catPath, pool, dir string) []catalog.
 // next job from starting and ending, and once there is room again a backup
 // works and restores identical.
 func TestDiskFullDoesNotWedge(t *testing.T) {
-	fsdir := mountTmpfs(t, "24m")
+	fsdir := testtree.MountTmpfs(t, "24m")
 	dir := t.TempDir() // the sources are not on the small disk
 	if err := testtree.Make(filepath.Join(dir, "small"), testtree.Spec{Seed: 1, SmallFiles: 60, LargeFiles: 1, LargeSize: 2 << 20}); err != nil {
 		t.Fatal(err)
@@ -210,9 +182,7 @@ backup_group:
 	_ = errs
 
 	// More space: the backup works and restores identical.
-	if err := unix.Mount("tmpfs", fsdir, "tmpfs", unix.MS_REMOUNT, "size=160m"); err != nil {
-		t.Fatalf("remount with more space: %v", err)
-	}
+	testtree.ResizeTmpfs(t, fsdir, "160m")
 	if code, res, errs := backup("big"); code != 0 || res.State != jobs.JobSuccess {
 		t.Fatalf("backup of big with room: exit %d, state %s\n%s", code, res.State, errs)
 	}
