@@ -80,7 +80,7 @@ backup_group:
 	if len(c.Clients) != 1 || c.Clients[0].Name != "testhost" || c.Sources[0].Client != "testhost" {
 		t.Fatalf("clients %+v, source %+v", c.Clients, c.Sources[0])
 	}
-	if len(c.Pools) != 1 || c.Pools[0] != (Pool{Name: "default", Type: "vtape", Directory: "/etc/daisy/state/volumes/default", VolumeCapacity: 10 * GiB}) {
+	if len(c.Pools) != 1 || c.Pools[0] != (Pool{Name: "default", Type: "vtape", Directory: "/etc/daisy/state/volumes/default", VolumeCapacity: 10 * GiB, FreeSpace: FreeSpaceAuto}) {
 		t.Fatalf("pools %+v", c.Pools)
 	}
 	if c.Devices[0] != (Device{Name: "R1", Type: "vtape", BlockSize: 256 * KiB}) {

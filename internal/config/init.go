@@ -113,6 +113,7 @@ pools:
     type: vtape
     directory: state/volumes/default
     volume_capacity: %s
+    # free_space: 1GiB      # left free on the filesystem (default: 1/8 of it, at most 64MiB)
     # retention: 30d        # expire copies older than 30 days; or instead:
     # retention: 12 copies  # keep the newest 12 backups of each source
 

@@ -42,7 +42,7 @@ func TestInitTemplate(t *testing.T) {
 	if c.Catalog.SQLite != "/etc/daisy/state/catalog.db" {
 		t.Fatalf("catalog %q", c.Catalog.SQLite)
 	}
-	if len(c.Pools) != 1 || c.Pools[0] != (Pool{Name: "default", Type: "vtape", Directory: "/etc/daisy/state/volumes/default", VolumeCapacity: 2 * GiB}) {
+	if len(c.Pools) != 1 || c.Pools[0] != (Pool{Name: "default", Type: "vtape", Directory: "/etc/daisy/state/volumes/default", VolumeCapacity: 2 * GiB, FreeSpace: FreeSpaceAuto}) {
 		t.Fatalf("pools %+v", c.Pools)
 	}
 	if len(c.Devices) != 1 || c.Devices[0].Name != "tape0" || c.Devices[0].Type != "vtape" {
