@@ -47,7 +47,8 @@ type VolumeSource interface {
 	Next(ctx context.Context) (Mount, error)
 	// Release unmounts a volume after a session: the blocks on it, whether
 	// it is full, and the session's failure if it failed (then blocks
-	// written by the session must not count).
+	// written by the session must not count, and are best cut from the
+	// medium at once, which frees their space).
 	Release(ctx context.Context, m Mount, blocks int64, full bool, failed error) error
 }
 
