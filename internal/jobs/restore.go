@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"daisy/internal/catalog"
-	"daisy/internal/device"
 	"daisy/internal/extract"
 	"daisy/internal/records"
 	"daisy/internal/volume"
@@ -39,10 +38,20 @@ func FindObject(ctx context.Context, cat *catalog.Catalog, object, source string
 	return catalog.Object{}, fmt.Errorf("%w: name an object (--object) or a source (--source)", ErrUsage)
 }
 
-// CopyAttempt is one copy a read tried.
+// CopyAttempt is one copy a read tried: Error says why it stopped at
+// offset At (empty for the copy that completed the read).
 type CopyAttempt struct {
 	Copy  int    `json:"copy"`
 	Error string `json:"error,omitempty"`
+	At    int64  `json:"at,omitempty"`
+}
+
+// LostRange is a byte range of an object stream that no copy could give:
+// [From, To) was not delivered, and the read went on at To.
+type LostRange struct {
+	From  int64  `json:"from"`
+	To    int64  `json:"to"`
+	Error string `json:"error"` // what each copy said
 }
 
 // StreamResult says how an object stream was read.
@@ -53,7 +62,10 @@ type StreamResult struct {
 	Attempts  []CopyAttempt `json:"attempts"`
 	Bytes     int64         `json:"bytes"`      // object stream bytes delivered
 	BytesRead int64         `json:"bytes_read"` // bytes read from devices
-	Hash      string        `json:"hash"`
+	// Hash is the object's hash, checked against its End record and the
+	// catalog; empty when a range was lost (it cannot be checked then).
+	Hash string      `json:"hash"`
+	Lost []LostRange `json:"lost,omitempty"`
 }
 
 // FellBack reports whether a copy failed and another one took over.
@@ -68,7 +80,16 @@ func (s *StreamResult) FellBack() bool {
 
 // StreamOptions select the copies a stream is read from.
 type StreamOptions struct {
-	Copy   int // 0: the good copies in order, falling back; N: only copy N
+	Copy int // 0: the good copies in order, falling back; N: only copy N
+	// Salvage reads copies marked failed (or never finished) too, after
+	// the good ones: a copy that verify marked failed for one damaged
+	// block still holds the rest.
+	Salvage bool
+	// OnLost, if set, is called for each range that no copy can give, in
+	// stream order, before the data after it; the stream then goes on at
+	// r.To. Without it such a range ends the stream with an error. An
+	// error of OnLost ends the stream with that error.
+	OnLost func(r LostRange) error
 	Logger *slog.Logger
 }
 
@@ -88,38 +109,47 @@ func (s sinkWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// copiesToRead returns the copies a stream may use, in order.
-func copiesToRead(ctx context.Context, cat *catalog.Catalog, obj catalog.Object, want int) ([]catalog.Copy, error) {
+// copiesToRead returns the copies a stream may use, in order: the good
+// ones, then (salvage) the others.
+func copiesToRead(ctx context.Context, cat *catalog.Catalog, obj catalog.Object, want int, salvage bool) ([]catalog.Copy, error) {
 	cps, err := cat.Copies(ctx, obj.ID)
 	if err != nil {
 		return nil, err
 	}
-	var good []catalog.Copy
+	var good, other []catalog.Copy
 	var desc []string
 	for _, c := range cps {
 		desc = append(desc, fmt.Sprintf("%d (%s)", c.Number, c.State))
-		if c.State == CopyGood && (want == 0 || c.Number == want) {
+		if want != 0 && c.Number != want {
+			continue
+		}
+		if c.State == CopyGood {
 			good = append(good, c)
+		} else if salvage {
+			other = append(other, c)
 		}
 	}
-	if len(good) > 0 {
-		return good, nil
+	if len(good)+len(other) > 0 {
+		return append(good, other...), nil
 	}
 	have := "none"
 	if len(desc) > 0 {
 		have = strings.Join(desc, ", ")
 	}
 	if want != 0 {
-		return nil, fmt.Errorf("%w: object %s of %s has no good copy %d; its copies: %s", ErrUsage, obj.ID, obj.Source, want, have)
+		return nil, fmt.Errorf("%w: object %s of %s has no good copy %d; its copies: %s (--salvage reads a failed copy)", ErrUsage, obj.ID, obj.Source, want, have)
 	}
-	return nil, fmt.Errorf("object %s of %s has no good copy; its copies: %s", obj.ID, obj.Source, have)
+	return nil, fmt.Errorf("object %s of %s has no good copy; its copies: %s (--salvage reads failed copies)", obj.ID, obj.Source, have)
 }
 
 // Stream writes the object stream (the pax tar archive) of obj to w, read
-// from its copies: every record CRC, the sequence and offsets and the
-// content hash are checked. When a copy cannot be read (volume missing,
-// damaged block), the stream goes on from the next copy at the same
-// position.
+// from its copies: every record CRC, the sequence and offsets, and the
+// content hash (against the End record and the catalog) are checked. When
+// a copy cannot be read at a record (volume missing, damaged block),
+// another copy gives it, from that record on; a copy that failed further
+// back is used again for later ranges, so any pattern of damage where each
+// range is intact on some copy reads whole. A range that no copy has goes
+// to o.OnLost (or ends the stream with an error).
 func Stream(ctx context.Context, cat *catalog.Catalog, obj catalog.Object, w io.Writer, o StreamOptions) (*StreamResult, error) {
 	log := o.Logger
 	if log == nil {
@@ -133,110 +163,225 @@ func Stream(ctx context.Context, cat *catalog.Catalog, obj catalog.Object, w io.
 	if err != nil {
 		return res, fmt.Errorf("catalog object id %q: %w", obj.ID, err)
 	}
-	cps, err := copiesToRead(ctx, cat, obj, o.Copy)
+	cps, err := copiesToRead(ctx, cat, obj, o.Copy, o.Salvage)
 	if err != nil {
 		return res, err
 	}
-	asm := records.NewAssembler(id, sinkWriter{w})
-	var errs []error
+	s := &objStream{ctx: ctx, obj: obj, asm: records.NewAssembler(id, sinkWriter{w}), log: log, res: res}
 	for _, cp := range cps {
-		n, err := readCopy(ctx, cat, id, cp, asm)
-		res.BytesRead += n
-		if err == nil {
-			res.Copy = cp.Number
-			res.Attempts = append(res.Attempts, CopyAttempt{Copy: cp.Number})
-			res.Bytes = int64(asm.Offset())
-			res.Hash = asm.End().Hash
-			return res, nil
+		sc := &streamCopy{cp: cp}
+		if sc.c, err = newCopyReader(ctx, cat, id, cp); err != nil {
+			sc.fail(0, nil, err)
 		}
-		if se := (*errSink)(nil); errors.As(err, &se) || ctx.Err() != nil || errors.Is(err, records.ErrAborted) {
-			return res, err
-		}
-		res.Attempts = append(res.Attempts, CopyAttempt{Copy: cp.Number, Error: err.Error()})
-		errs = append(errs, fmt.Errorf("copy %d: %w", cp.Number, err))
-		log.Warn("copy unreadable", "object", obj.ID, "copy", cp.Number, "at_offset", asm.Offset(), "err", err)
+		s.copies = append(s.copies, sc)
 	}
-	res.Bytes = int64(asm.Offset())
-	return res, fmt.Errorf("object %s of %s: no copy could be read: %w", obj.ID, obj.Source, errors.Join(errs...))
+	defer s.close()
+	err = s.run(o.OnLost)
+	res.Bytes = int64(s.asm.Offset())
+	if err != nil {
+		return res, err
+	}
+	res.Copy = s.copies[s.cur].cp.Number
+	res.Attempts = append(res.Attempts, CopyAttempt{Copy: res.Copy})
+	if len(res.Lost) > 0 {
+		return res, nil
+	}
+	end := s.asm.End()
+	if obj.Hash != "" && end.Hash != obj.Hash {
+		return res, fmt.Errorf("%w: object %s of %s: content hash %s (as its end record says), the catalog records %s", records.ErrCorrupt, obj.ID, obj.Source, end.Hash, obj.Hash)
+	}
+	if obj.Length != 0 && int64(end.Length) != obj.Length {
+		return res, fmt.Errorf("%w: object %s of %s: %d bytes, the catalog records %d", records.ErrCorrupt, obj.ID, obj.Source, end.Length, obj.Length)
+	}
+	res.Hash = end.Hash
+	return res, nil
 }
 
-// readCopy feeds asm from one copy's extents, skipping records it already
-// has (when resuming after another copy failed). It returns the bytes read
-// from devices.
-func readCopy(ctx context.Context, cat *catalog.Catalog, id records.ID, cp catalog.Copy, asm *records.Assembler) (read int64, err error) {
-	exts, err := cat.Extents(ctx, id.String(), cp.Number)
-	if err != nil {
-		return 0, err
+// streamCopy is one copy of a Stream with where it stands: a copy that
+// failed at record failSeq keeps the first record it has after the damage
+// (peek), so that it fails for every record before that one and serves
+// from there on.
+type streamCopy struct {
+	cp      catalog.Copy
+	c       *copyReader // nil when its extents could not be listed
+	failed  bool
+	failSeq uint32
+	peek    *volume.Record // first record after the damage; nil: none
+	err     error          // why it failed
+	at      int64          // offset of the last record it gave
+	started bool
+}
+
+func (sc *streamCopy) fail(seq uint32, peek *volume.Record, err error) {
+	sc.failed, sc.failSeq, sc.peek, sc.err = true, seq, peek, err
+	if peek != nil {
+		sc.at = int64(peek.Header.Offset)
 	}
-	if len(exts) == 0 {
-		return 0, fmt.Errorf("catalog lists no extent")
+}
+
+// failsAt reports whether the copy is known not to have record seq.
+func (sc *streamCopy) failsAt(seq uint32) bool {
+	return sc.failed && sc.failSeq <= seq && (sc.peek == nil || sc.peek.Header.Seq > seq)
+}
+
+// objStream is the state of one Stream.
+type objStream struct {
+	ctx    context.Context
+	obj    catalog.Object
+	asm    *records.Assembler
+	log    *slog.Logger
+	res    *StreamResult
+	copies []*streamCopy
+	cur    int
+}
+
+func (s *objStream) close() {
+	for _, sc := range s.copies {
+		if sc.c != nil {
+			s.res.BytesRead += sc.c.bytesRead()
+			sc.c.close()
+		}
 	}
-	var (
-		med      device.Medium
-		rd       *volume.Reader
-		volID    string
-		damage   []string
-		closeMed = func() {
-			if med != nil {
-				read += med.Stats().BytesRead
-				med.Close()
-				med = nil
+}
+
+// run assembles the object, switching copies where one fails.
+func (s *objStream) run(onLost func(LostRange) error) error {
+	for !s.asm.Done() {
+		need := s.asm.NextSeq()
+		sc := s.copies[s.cur]
+		if !sc.failsAt(need) {
+			err := s.feed(sc)
+			if err == nil {
+				continue // done
+			}
+			if se := (*errSink)(nil); errors.As(err, &se) || s.ctx.Err() != nil || errors.Is(err, records.ErrAborted) {
+				return err
+			}
+			s.res.Attempts = append(s.res.Attempts, CopyAttempt{Copy: sc.cp.Number, Error: sc.err.Error(), At: int64(s.asm.Offset())})
+			s.log.Warn("copy unreadable", "object", s.obj.ID, "copy", sc.cp.Number, "at_offset", s.asm.Offset(), "err", sc.err)
+		}
+		// Another copy that may have record need.
+		next := -1
+		for k := 1; k <= len(s.copies); k++ {
+			if j := (s.cur + k) % len(s.copies); !s.copies[j].failsAt(need) {
+				next = j
+				break
 			}
 		}
-	)
-	defer closeMed()
-	for _, e := range exts {
-		if e.EndOffset < int64(asm.Offset()) {
-			continue // all of it was delivered by another copy
+		if next >= 0 {
+			s.cur = next
+			continue
 		}
-		if err := ctx.Err(); err != nil {
-			return read, err
-		}
-		if e.VolumeID != volID {
-			closeMed()
-			m, r, err := openVolume(ctx, cat, e.VolumeID)
-			if err != nil {
-				return read, err
+		// No copy has it: go on at the first record any copy has after
+		// the damage.
+		var msgs []string
+		best := -1
+		for j, c := range s.copies {
+			msgs = append(msgs, fmt.Sprintf("copy %d: %v", c.cp.Number, c.err))
+			if c.peek != nil && (best < 0 || c.peek.Header.Seq < s.copies[best].peek.Header.Seq) {
+				best = j
 			}
-			med, rd = m, r
-			lbl := rd.Label().Label
-			rd.SetOnDamage(func(d volume.Damage) { damage = append(damage, fmt.Sprintf("volume %s: %v", lbl, d.Err)) })
-			volID = e.VolumeID
 		}
-		rd.SetLimit(e.LastBlock)
-		if err := rd.SeekBlock(e.FirstBlock); err != nil {
-			return read, err
+		lost := LostRange{From: int64(s.asm.Offset()), To: s.obj.Length, Error: strings.Join(msgs, "; ")}
+		if best >= 0 {
+			lost.To = int64(s.copies[best].peek.Header.Offset)
 		}
-		for {
-			rec, err := rd.Next()
+		if onLost == nil {
+			return fmt.Errorf("object %s of %s: no copy could be read at offset %d: %s", s.obj.ID, s.obj.Source, lost.From, lost.Error)
+		}
+		s.res.Lost = append(s.res.Lost, lost)
+		s.log.Warn("range unreadable on every copy", "object", s.obj.ID, "from", lost.From, "to", lost.To, "err", lost.Error)
+		if best < 0 {
+			return onLost(lost) // to the end of the object
+		}
+		if _, err := s.asm.Skip(s.copies[best].peek.Header); err != nil {
+			return err
+		}
+		if err := onLost(lost); err != nil {
+			return err
+		}
+		s.cur = best
+	}
+	return nil
+}
+
+// feed gives the assembler records of sc from the one it expects, until the
+// End (nil) or until sc fails (the reason in sc.err) or the consumer does.
+func (s *objStream) feed(sc *streamCopy) error {
+	need := s.asm.NextSeq()
+	c := sc.c
+	var rec volume.Record
+	haveRec := false
+	if sc.peek != nil && sc.peek.Header.Seq <= need {
+		rec, haveRec = *sc.peek, true
+		sc.peek = nil
+	}
+	sc.failed = false
+	// Far behind (or never read): search for the block instead of
+	// reading up to it.
+	if !haveRec && (!sc.started || int64(s.asm.Offset())-sc.at > skipAhead) {
+		var err error
+		if need == 0 {
+			err = c.startExtent(0)
+		} else {
+			err = c.seekNear(int64(s.asm.Offset()))
+		}
+		if err != nil {
+			c.close()
+			sc.fail(need, nil, err)
+			return err
+		}
+		c.damage = nil
+		sc.started = true
+	}
+	for {
+		if !haveRec {
+			var err error
+			rec, err = c.next()
 			if err == io.EOF {
-				break
+				err = c.takeDamage()
+				if err == nil {
+					err = fmt.Errorf("the copy's extents end at offset %d before the object's end record", s.asm.Offset())
+				}
+				sc.fail(need, nil, err)
+				return err
 			}
 			if err != nil {
-				return read, err
-			}
-			if len(damage) > 0 {
-				return read, errors.New(strings.Join(damage, "; "))
-			}
-			if rec.Block > e.LastBlock {
-				break
-			}
-			h := rec.Header
-			if h.Object != id || !h.Type.IsObject() || h.Seq < asm.NextSeq() {
-				continue
-			}
-			if err := asm.Add(h, rec.Payload); err != nil {
-				return read, err
+				c.close()
+				sc.started = false
+				sc.fail(need, nil, err)
+				return err
 			}
 		}
-		if len(damage) > 0 {
-			return read, errors.New(strings.Join(damage, "; "))
+		haveRec = false
+		h := rec.Header
+		need = s.asm.NextSeq()
+		if h.Seq < need {
+			c.takeDamage() // before the position: not a loss
+			continue
+		}
+		if h.Seq > need {
+			err := c.takeDamage()
+			if err == nil {
+				err = fmt.Errorf("%w: record %d missing (found %d at offset %d)", records.ErrCorrupt, need, h.Seq, h.Offset)
+			}
+			r := rec
+			sc.fail(need, &r, err)
+			return err
+		}
+		c.takeDamage() // the damaged blocks held none of its records
+		sc.at = int64(h.Offset)
+		if err := s.asm.Add(h, rec.Payload); err != nil {
+			if se := (*errSink)(nil); errors.As(err, &se) || errors.Is(err, records.ErrAborted) {
+				return err
+			}
+			sc.fail(need, nil, err)
+			return err
+		}
+		if s.asm.Done() {
+			return nil
 		}
 	}
-	if !asm.Done() {
-		return read, fmt.Errorf("the copy's extents end at offset %d before the object's end record", asm.Offset())
-	}
-	return read, nil
 }
 
 // RestoreOptions select what a restore does.
@@ -257,7 +402,9 @@ type RestoreOptions struct {
 	// target already has as restored (same size and mtime) are neither
 	// read nor written again, the others are written over.
 	Resume bool
-	Logger *slog.Logger
+	// Salvage reads copies marked failed too (after the good ones).
+	Salvage bool
+	Logger  *slog.Logger
 }
 
 // RestorePart is what a restore took from one object of the chain.
@@ -345,7 +492,7 @@ func Restore(ctx context.Context, cat *catalog.Catalog, o RestoreOptions) (*Rest
 		return nil, err
 	}
 	for _, c := range chain {
-		if _, err := copiesToRead(ctx, cat, c, o.Copy); err != nil {
+		if _, err := copiesToRead(ctx, cat, c, o.Copy, o.Salvage); err != nil {
 			return nil, err
 		}
 		// A chain, --path and --resume pick entries by the catalog's file
@@ -475,7 +622,7 @@ func restoreObject(ctx context.Context, cat *catalog.Catalog, obj catalog.Object
 		return nil
 	}
 	part.Mode = "seek"
-	rd, err := newObjectReader(ctx, cat, obj, o.Copy, o.Logger)
+	rd, err := newObjectReader(ctx, cat, obj, o.Copy, o.Salvage, o.Logger)
 	if err != nil {
 		return err
 	}

@@ -268,6 +268,7 @@ type Assembler struct {
 	off   uint64
 	data  uint32
 	zbuf  []byte
+	lost  uint64 // bytes skipped over by Skip
 }
 
 // NewAssembler returns an assembler of object id writing its data to w.
@@ -309,7 +310,7 @@ func (a *Assembler) Add(h Header, payload []byte) error {
 		if h.Offset != a.off {
 			return fmt.Errorf("%w: object %s: data at offset %d, expected %d", ErrCorrupt, a.id, h.Offset, a.off)
 		}
-		if h.Type == TypeDataZstd && a.begin.Compression != CompressionZstd {
+		if h.Type == TypeDataZstd && a.begin.Compression != CompressionZstd && (a.lost == 0 || a.begin.Content != "") {
 			return fmt.Errorf("%w: object %s: compressed data record at offset %d, the begin record names no compression", ErrCorrupt, a.id, h.Offset)
 		}
 		payload, err := Data(h, payload, a.zbuf)
@@ -333,6 +334,12 @@ func (a *Assembler) Add(h Header, payload []byte) error {
 		if a.end.Aborted != "" {
 			return fmt.Errorf("%w: object %s: %s", ErrAborted, a.id, a.end.Aborted)
 		}
+		if a.lost > 0 {
+			if a.end.Length != a.off {
+				return fmt.Errorf("%w: object %s: end says %d bytes, the stream had %d", ErrCorrupt, a.id, a.end.Length, a.off)
+			}
+			break
+		}
 		if a.end.Length != a.off || a.end.Records != a.data {
 			return fmt.Errorf("%w: object %s: end says %d bytes in %d records, stream had %d in %d", ErrCorrupt, a.id, a.end.Length, a.end.Records, a.off, a.data)
 		}
@@ -345,6 +352,28 @@ func (a *Assembler) Add(h Header, payload []byte) error {
 	a.seq++
 	return nil
 }
+
+// Skip goes on after a range of the object that could not be read: the
+// next record added must be h's (data or End, sequence number and offset
+// after the assembler's). The bytes between are not written; from then on
+// the record count and the hash of the End record can no longer be
+// checked, only the length. It returns the number of bytes skipped.
+func (a *Assembler) Skip(h Header) (uint64, error) {
+	if a.done {
+		return 0, fmt.Errorf("records: object %s: skip after its end", a.id)
+	}
+	if h.Object != a.id || !(h.Type.IsData() || h.Type == TypeEnd) || h.Seq <= a.seq || h.Offset < a.off {
+		return 0, fmt.Errorf("%w: object %s: cannot go on at %s record %d at offset %d from record %d at offset %d", ErrCorrupt, a.id, h.Type, h.Seq, h.Offset, a.seq, a.off)
+	}
+	n := h.Offset - a.off
+	a.lost += n
+	a.seq, a.off, a.begun = h.Seq, h.Offset, true
+	return n, nil
+}
+
+// Lost returns the bytes skipped over by Skip: when it is not 0, the
+// object's hash was not checked.
+func (a *Assembler) Lost() uint64 { return a.lost }
 
 // NextSeq returns the sequence number of the record the assembler expects
 // next; a reader resuming from another copy skips records before it.
