@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -27,8 +28,12 @@ directory with everything below it), given as absolute paths as backed up
 or as shell patterns over whole paths ("/home/*/notes.txt"). A few files of
 a large backup are read by seeking to the blocks that hold them.
 
-Without --copy it reads the first good copy and falls back to the next one,
-at the same place, when a volume is missing or damaged. Nothing is written
+Without --copy it reads the first good copy and falls back to another one,
+at the same place, when a volume is missing or damaged, and back again for
+a later range. A range that no copy can give costs only the files it held:
+the restore goes on at the next file after it, restores every intact file,
+lists the files it lost and exits 3. --salvage reads copies marked failed
+too (verify marks a copy failed for one damaged block). Nothing is written
 outside the target and no link is followed out of it; existing files are
 kept unless --overwrite. --resume goes on with an interrupted restore into
 the same target: files it already restored are not read again, the others
@@ -72,7 +77,14 @@ the end of that day, local time) or a duration ago (3d, 12h).
 						fmt.Fprintf(g.stdout, "restored %s (%s) from copy %d into %s: %d entries, %s, read %s from volumes\n",
 							res.Object, res.Source, res.Copy, res.Target, res.Entries, humanBytes(res.Bytes), humanBytes(res.BytesRead))
 						for _, p := range res.Chain {
-							fmt.Fprintf(g.stdout, "  %-12s %s  copy %d  %s  %d entries, read %s\n", p.Level, p.Object, p.Copy, p.Mode, p.Entries, humanBytes(p.BytesRead))
+							hash := "hash checked"
+							switch {
+							case p.Mode == "seek":
+								hash = "record CRCs checked"
+							case p.Hash == "":
+								hash = "hash NOT checked: a range was lost"
+							}
+							fmt.Fprintf(g.stdout, "  %-12s %s  copy %d  %s  %d entries, read %s, %s\n", p.Level, p.Object, p.Copy, p.Mode, p.Entries, humanBytes(p.BytesRead), hash)
 						}
 						if res.Resumed > 0 {
 							fmt.Fprintf(g.stdout, "  %d entries were already restored (--resume)\n", res.Resumed)
@@ -87,8 +99,14 @@ the end of that day, local time) or a duration ago (3d, 12h).
 					}
 				}
 			}
+			if res != nil && !g.json {
+				reportLost(g, res)
+			}
 			if err != nil {
 				return err
+			}
+			if len(res.LostEntries) > 0 || len(res.LostRanges) > 0 {
+				return &exitError{ExitPartial, fmt.Errorf("restore completed without %d entries that no copy could give (%d damaged ranges); every other entry was restored", len(res.LostEntries), len(res.LostRanges))}
 			}
 			if len(res.Problems) > 0 || res.Refused > 0 {
 				return &exitError{ExitPartial, fmt.Errorf("restore completed with %d problem(s)", len(res.Problems))}
@@ -104,18 +122,21 @@ the end of that day, local time) or a duration ago (3d, 12h).
 	cmd.Flags().StringVar(&at, "at", "", "with --source: the tree as it was at the latest backup not after this time")
 	cmd.Flags().StringArrayVar(&o.Paths, "path", nil, "restore only this path or pattern (repeatable)")
 	cmd.Flags().BoolVar(&o.Resume, "resume", false, "go on with an interrupted restore into the same target")
+	cmd.Flags().BoolVar(&o.Salvage, "salvage", false, "read copies marked failed too (after the good ones)")
 	return cmd
 }
 
 func newCatCmd(g *globals) *cobra.Command {
 	var copyN int
+	var salvage bool
 	cmd := &cobra.Command{
-		Use:   "cat OBJECT [--copy N]",
+		Use:   "cat OBJECT [--copy N] [--salvage]",
 		Short: "Write an object's pax tar stream to standard output",
 		Long: `cat demultiplexes one object from its volumes and writes its data, a
 POSIX pax tar stream, to standard output: daisy cat OBJECT | tar -tvf -
 Every record CRC and the object's hash are checked; a damaged copy falls
-back to the next one.
+back to another one, range by range. --salvage reads copies marked failed
+too and writes zeros for a range no copy has (said on stderr, exit 3).
 
 ` + exitCodesHelp,
 		Args: exactArgs(1),
@@ -129,21 +150,61 @@ back to the next one.
 			if err != nil {
 				return err
 			}
-			res, err := jobs.Stream(cmd.Context(), cat, obj, g.stdout, jobs.StreamOptions{Copy: copyN, Logger: g.log})
+			so := jobs.StreamOptions{Copy: copyN, Logger: g.log, Salvage: salvage}
+			if salvage {
+				// In place of a lost range, as many zero bytes: the
+				// offsets after it stay those the catalog lists.
+				so.OnLost = func(r jobs.LostRange) error {
+					fmt.Fprintf(g.stderr, "daisy: object %s: bytes %d to %d could not be read from any copy; written as zeros (%s)\n", obj.ID, r.From, r.To, r.Error)
+					return writeZeros(g.stdout, r.To-r.From)
+				}
+			}
+			res, err := jobs.Stream(cmd.Context(), cat, obj, g.stdout, so)
 			if res != nil {
 				reportFallbacks(g, res)
+			}
+			if err == nil && len(res.Lost) > 0 {
+				return &exitError{ExitPartial, fmt.Errorf("object %s: %d ranges could not be read from any copy (zeros in their place); its hash was not checked", obj.ID, len(res.Lost))}
 			}
 			return err
 		},
 	}
 	cmd.Flags().IntVar(&copyN, "copy", 0, "read only this copy")
+	cmd.Flags().BoolVar(&salvage, "salvage", false, "read copies marked failed too, and write zeros for ranges no copy has (exit 3)")
 	return cmd
+}
+
+// writeZeros writes n zero bytes to w.
+func writeZeros(w io.Writer, n int64) error {
+	_, err := io.CopyN(w, zeroReader{}, n)
+	return err
+}
+
+type zeroReader struct{}
+
+func (zeroReader) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
+
+// reportLost lists what a restore lost to damage.
+func reportLost(g *globals, res *jobs.RestoreResult) {
+	for _, r := range res.LostRanges {
+		fmt.Fprintf(g.stderr, "daisy: object %s: bytes %d to %d could not be read from any copy: %s\n", r.Object, r.From, r.To, r.Error)
+	}
+	for i, e := range res.LostEntries {
+		if i == 1000 {
+			fmt.Fprintf(g.stderr, "daisy: … %d more lost entries (see --json)\n", len(res.LostEntries)-1000)
+			break
+		}
+		fmt.Fprintf(g.stderr, "daisy: lost %s (object %s, offset %d)\n", e.Path, e.Object, e.Offset)
+	}
 }
 
 // reportFallbacks tells which copies failed and which one took over.
 func reportFallbacks(g *globals, res *jobs.StreamResult) {
 	for i, a := range res.Attempts {
-		if a.Error != "" && i+1 < len(res.Attempts) {
+		if a.Error != "" && i+1 < len(res.Attempts) && res.Attempts[i+1].Copy != a.Copy {
 			fmt.Fprintf(g.stderr, "daisy: copy %d could not be read (%s); fell back to copy %d at the same position\n", a.Copy, a.Error, res.Attempts[i+1].Copy)
 		}
 	}

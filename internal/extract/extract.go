@@ -65,6 +65,9 @@ var (
 	// ErrExists is wrapped by the error given to OnError for an entry that
 	// already exists in the target and is kept because Overwrite is false.
 	ErrExists = errors.New("exists, not overwritten")
+	// ErrMismatch is wrapped by the error of ExtractOne for an entry that
+	// is not the one asked for.
+	ErrMismatch = errors.New("entry not as expected")
 )
 
 // geteuid is replaced by tests.
@@ -174,10 +177,13 @@ const blockSize = 512
 // Extract reads the tar stream r, whose first byte is at offset base of
 // the archive, and extracts its entries. keep, if set, is asked for each
 // entry with the archive offset where the entry starts (its pax extended
-// header when it has one), so that a caller can pick entries by the offsets
-// a catalog recorded; entries it refuses are skipped (their content read
-// and dropped). Global pax headers are skipped and not counted.
-func (s *Session) Extract(ctx context.Context, r io.Reader, base int64, keep func(offset int64) bool) error {
+// header when it has one) and its name, so that a caller can pick entries
+// by the offsets a catalog recorded; entries it refuses are skipped (their
+// content read and dropped). Global pax headers are skipped and not
+// counted. When r fails (or the archive cannot be read), the error says at
+// which archive offset the entry starts that was cut (see CutAt): the
+// entries before it are complete, that one is not restored.
+func (s *Session) Extract(ctx context.Context, r io.Reader, base int64, keep func(offset int64, name string) bool) error {
 	x := s.x
 	err := Entries(r, func(tr *tar.Reader, hdr *tar.Header, off int64) error {
 		if err := ctx.Err(); err != nil {
@@ -187,16 +193,33 @@ func (s *Session) Extract(ctx context.Context, r io.Reader, base int64, keep fun
 			return nil
 		}
 		x.stats.Entries++
-		if keep != nil && !keep(base+off) {
+		if keep != nil && !keep(base+off, hdr.Name) {
 			x.stats.Skipped++
 			return nil
 		}
-		return x.entry(tr, hdr)
+		if err := x.entry(tr, hdr); err != nil {
+			return &entryError{off: off, err: err}
+		}
+		return nil
 	})
+	var ee *entryError
+	if errors.As(err, &ee) {
+		ee.off += base
+	}
 	if err != nil && ctx.Err() == nil {
 		return fmt.Errorf("extract: %w", err)
 	}
 	return err
+}
+
+// CutAt returns, for an error of Session.Extract that a failure to read
+// the stream caused, the archive offset of the entry it cut.
+func CutAt(err error) (int64, bool) {
+	var ee *entryError
+	if errors.As(err, &ee) {
+		return ee.off, true
+	}
+	return 0, false
 }
 
 // Entries calls fn for each entry of the tar stream r, global pax headers
@@ -238,8 +261,10 @@ func (e *entryError) Error() string {
 }
 func (e *entryError) Unwrap() error { return e.err }
 
-// ExtractOne reads the one entry that r starts with and extracts it.
-func (s *Session) ExtractOne(ctx context.Context, r io.Reader) error {
+// ExtractOne reads the one entry that r starts with and extracts it. When
+// name is not empty, an entry of another name is an error (nothing is
+// extracted): the caller looked for name there.
+func (s *Session) ExtractOne(ctx context.Context, r io.Reader, name string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -253,6 +278,9 @@ func (s *Session) ExtractOne(ctx context.Context, r io.Reader) error {
 	}
 	if hdr.Typeflag == tar.TypeXGlobalHeader {
 		return nil
+	}
+	if name != "" && strings.TrimSuffix(hdr.Name, "/") != strings.TrimSuffix(name, "/") {
+		return fmt.Errorf("%w: the archive has %q there, not %q", ErrMismatch, hdr.Name, name)
 	}
 	s.x.stats.Entries++
 	return s.x.entry(tr, hdr)

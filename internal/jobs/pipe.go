@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"fmt"
 	"io"
 	"sync"
 )
@@ -10,8 +11,12 @@ import (
 // the two run at the same time instead of taking turns: reading and
 // checking an object stream and extracting it each take about half of a
 // restore's time. Memory is bounded by its size, whatever the data.
+//
+// A range of the stream that could not be read is passed on in its place
+// (Lost): the reader gets a *rangeLost error there, once, and then the data
+// after the range.
 type bufferedPipe struct {
-	ch   chan []byte
+	ch   chan pipeItem
 	free sync.Pool
 	size int
 
@@ -25,8 +30,21 @@ type bufferedPipe struct {
 	buf []byte // the chunk cur came from, returned to free when used
 }
 
+// pipeItem is a chunk of data or a lost range.
+type pipeItem struct {
+	b    []byte
+	lost *LostRange
+}
+
+// rangeLost is what a read of the pipe returns where a range was lost.
+type rangeLost struct{ r LostRange }
+
+func (e *rangeLost) Error() string {
+	return fmt.Sprintf("bytes %d to %d of the object could not be read: %s", e.r.From, e.r.To, e.r.Error)
+}
+
 func newBufferedPipe(chunks, chunkSize int) *bufferedPipe {
-	p := &bufferedPipe{ch: make(chan []byte, chunks), size: chunkSize, done: make(chan struct{})}
+	p := &bufferedPipe{ch: make(chan pipeItem, chunks), size: chunkSize, done: make(chan struct{})}
 	p.free.New = func() any { b := make([]byte, chunkSize); return &b }
 	return p
 }
@@ -38,18 +56,29 @@ func (p *bufferedPipe) Write(b []byte) (int, error) {
 	for len(b) > 0 {
 		cp := p.free.Get().(*[]byte)
 		c := copy((*cp)[:p.size], b)
-		select {
-		case p.ch <- (*cp)[:c]:
-		case <-p.done:
-			p.mu.Lock()
-			err := p.rerr
-			p.mu.Unlock()
+		if err := p.send(pipeItem{b: (*cp)[:c]}); err != nil {
 			return n, err
 		}
 		n += c
 		b = b[c:]
 	}
 	return n, nil
+}
+
+// Lost queues a lost range after the data written so far.
+func (p *bufferedPipe) Lost(r LostRange) error {
+	return p.send(pipeItem{lost: &r})
+}
+
+func (p *bufferedPipe) send(it pipeItem) error {
+	select {
+	case p.ch <- it:
+		return nil
+	case <-p.done:
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return p.rerr
+	}
 }
 
 // CloseWrite ends the stream: the reader gets err (io.EOF when nil) after
@@ -85,13 +114,16 @@ func (p *bufferedPipe) Read(b []byte) (int, error) {
 			p.free.Put(&buf)
 			p.buf = nil
 		}
-		c, ok := <-p.ch
+		it, ok := <-p.ch
 		if !ok {
 			p.mu.Lock()
 			defer p.mu.Unlock()
 			return 0, p.werr
 		}
-		p.cur, p.buf = c, c
+		if it.lost != nil {
+			return 0, &rangeLost{*it.lost}
+		}
+		p.cur, p.buf = it.b, it.b
 	}
 	n := copy(b, p.cur)
 	p.cur = p.cur[n:]

@@ -418,6 +418,10 @@ type RestorePart struct {
 	Mode      string `json:"mode"`
 	Copy      int    `json:"copy"`
 	BytesRead int64  `json:"bytes_read"`
+	// Hash is the object's hash when the whole object was read and checked
+	// against its End record and the catalog; empty otherwise (seek mode,
+	// or a range was lost).
+	Hash string `json:"hash,omitempty"`
 }
 
 // RestoreResult is the outcome of a restore. The embedded StreamResult
@@ -432,12 +436,18 @@ type RestoreResult struct {
 	Refused  int64         `json:"refused"`
 	Resumed  int64         `json:"resumed,omitempty"` // entries found already restored (Resume)
 	Problems []string      `json:"problems,omitempty"`
-	Duration time.Duration `json:"duration_ns"`
+	// LostRanges are the ranges of objects that no copy could give, and
+	// LostEntries the entries they held that were to be restored: every
+	// other entry was restored.
+	LostRanges  []ObjectRange `json:"lost_ranges,omitempty"`
+	LostEntries []LostEntry   `json:"lost_entries,omitempty"`
+	Duration    time.Duration `json:"duration_ns"`
 }
 
 // selected is an entry of one chain object that a restore extracts.
 type selected struct {
 	off, size int64
+	path      string
 }
 
 // The pipe between reading an object and extracting it: 8 MiB in flight.
@@ -539,6 +549,10 @@ func Restore(ctx context.Context, cat *catalog.Catalog, o RestoreOptions) (*Rest
 		whole := len(chain) == 1 && filter == nil && !o.Resume
 		var sel []selected
 		if !whole {
+			if err := checkFileRows(ctx, cat, c); err != nil {
+				runErr = err
+				break
+			}
 			err := cat.ChainEntries(ctx, chain, i, func(f catalog.File) error {
 				if wanted != nil && !wanted[strings.TrimSuffix(f.Path, "/")] {
 					return nil
@@ -547,7 +561,7 @@ func Restore(ctx context.Context, cat *catalog.Catalog, o RestoreOptions) (*Rest
 					res.Resumed++
 					return nil
 				}
-				sel = append(sel, selected{off: f.Offset, size: f.Size})
+				sel = append(sel, selected{off: f.Offset, size: f.Size, path: f.Path})
 				return nil
 			})
 			if err != nil {
@@ -574,52 +588,55 @@ func Restore(ctx context.Context, cat *catalog.Catalog, o RestoreOptions) (*Rest
 
 // restoreObject extracts the selected entries of one object of the chain
 // (all of them when whole): by reading the object through when they make
-// up much of it, else by seeking to each.
+// up much of it, else by seeking to each. Entries whose bytes no copy has
+// are listed in res.LostEntries; entries the catalog lists that are not
+// where it says, and a whole object whose entries do not number what the
+// catalog recorded, fail it.
 func restoreObject(ctx context.Context, cat *catalog.Catalog, obj catalog.Object, o RestoreOptions, sess *extract.Session, whole bool, sel []selected, part *RestorePart, res *RestoreResult) error {
 	var want int64
 	for _, s := range sel {
 		want += s.size + entryHeaderCost
 	}
+	p := &picker{obj: obj, sel: sel}
+	if !whole && sel == nil {
+		p.sel = []selected{}
+	}
 	if whole || 2*want >= obj.Length {
 		part.Mode = "stream"
-		var keep func(int64) bool
-		if !whole {
-			next := 0
-			keep = func(off int64) bool {
-				for next < len(sel) && sel[next].off < off {
-					next++
-				}
-				return next < len(sel) && sel[next].off == off
-			}
-		}
 		pipe := newBufferedPipe(restorePipeChunks, restorePipeChunk)
 		done := make(chan error, 1)
+		entries := sess.Stats().Entries
 		go func() {
-			err := sess.Extract(ctx, pipe, 0, keep)
-			if err == nil {
-				// Drain what the stream has after the archive's end so
-				// that its hash is still checked.
-				_, err = io.Copy(io.Discard, pipe)
-			}
+			err := extractLossy(ctx, cat, obj, sess, pipe, p)
 			pipe.CloseRead(err)
 			done <- err
 		}()
-		sr, serr := Stream(ctx, cat, obj, pipe, StreamOptions{Copy: o.Copy, Logger: o.Logger})
+		sr, serr := Stream(ctx, cat, obj, pipe, StreamOptions{Copy: o.Copy, Salvage: o.Salvage, Logger: o.Logger, OnLost: pipe.Lost})
 		pipe.CloseWrite(serr)
 		xerr := <-done
-		part.Copy, part.BytesRead = sr.Copy, sr.BytesRead
+		part.Copy, part.BytesRead, part.Hash = sr.Copy, sr.BytesRead, sr.Hash
 		res.Copy = sr.Copy
 		res.Attempts = append(res.Attempts, sr.Attempts...)
 		res.Bytes += sr.Bytes
 		res.BytesRead += sr.BytesRead
 		res.Hash = sr.Hash
+		for _, l := range sr.Lost {
+			res.LostRanges = append(res.LostRanges, ObjectRange{Object: obj.ID, LostRange: l})
+		}
+		res.LostEntries = append(res.LostEntries, p.lost...)
 		if serr != nil {
 			return serr
 		}
 		if xerr != nil {
 			return fmt.Errorf("extract into %s: %w", o.Target, xerr)
 		}
-		return nil
+		p.finish()
+		if len(sr.Lost) == 0 && whole {
+			if err := checkEntryCount(ctx, cat, obj, sess.Stats().Entries-entries); err != nil {
+				return err
+			}
+		}
+		return missingErr(p)
 	}
 	part.Mode = "seek"
 	rd, err := newObjectReader(ctx, cat, obj, o.Copy, o.Salvage, o.Logger)
@@ -635,14 +652,62 @@ func restoreObject(ctx context.Context, cat *catalog.Catalog, obj catalog.Object
 		res.BytesRead += rd.BytesRead()
 	}()
 	for _, s := range sel {
-		if err := rd.SeekTo(s.off); err != nil {
-			return err
-		}
+		err := rd.SeekTo(s.off)
 		from := rd.off
-		if err := sess.ExtractOne(ctx, rd); err != nil {
-			return fmt.Errorf("object %s at offset %d: %w", obj.ID, s.off, err)
+		if err == nil {
+			err = sess.ExtractOne(ctx, rd, strings.TrimPrefix(s.path, "/"))
 		}
 		res.Bytes += rd.off - from
+		switch {
+		case err == nil:
+		case ctx.Err() != nil:
+			return err
+		case errors.Is(err, extract.ErrMismatch):
+			p.miss(s, err.Error())
+		default:
+			res.LostEntries = append(res.LostEntries, LostEntry{Object: obj.ID, Path: s.path, Offset: s.off})
+			res.LostRanges = append(res.LostRanges, ObjectRange{Object: obj.ID, LostRange: LostRange{From: from, To: from, Error: err.Error()}})
+		}
+	}
+	return missingErr(p)
+}
+
+// missingErr fails a restore for the entries the catalog lists that the
+// stream did not have.
+func missingErr(p *picker) error {
+	if len(p.missing) == 0 {
+		return nil
+	}
+	return fmt.Errorf("object %s of %s: %d entries the catalog lists are not in the object as it says, and were not restored (the catalog is damaged: daisy scan --rebuild --files reads it back from the volumes): %s",
+		p.obj.ID, p.obj.Source, len(p.missing), strings.Join(p.missing, "; "))
+}
+
+// checkFileRows compares the file rows of an object, from which a restore
+// picks its entries, with the entry count the catalog recorded for it: a
+// catalog that lost rows would otherwise restore less, silently.
+func checkFileRows(ctx context.Context, cat *catalog.Catalog, obj catalog.Object) error {
+	n, err := cat.FileCount(ctx, obj.ID)
+	if err != nil {
+		return err
+	}
+	if n != obj.Files {
+		return fmt.Errorf("object %s of %s: the catalog lists %d entries of it, and records that it has %d: the catalog is damaged (daisy scan --rebuild --files reads the lists back from the volumes)", obj.ID, obj.Source, n, obj.Files)
+	}
+	return nil
+}
+
+// checkEntryCount compares the entries a whole object's stream held with
+// the count the catalog recorded for it.
+func checkEntryCount(ctx context.Context, cat *catalog.Catalog, obj catalog.Object, seen int64) error {
+	if obj.Files == 0 {
+		// A catalog rebuilt without file lists records none.
+		has, err := cat.HasFiles(ctx, obj.ID)
+		if err != nil || !has {
+			return err
+		}
+	}
+	if seen != obj.Files {
+		return fmt.Errorf("object %s of %s: the stream held %d entries, the catalog records %d: the catalog or the object is damaged, the restore is not what the catalog says was backed up", obj.ID, obj.Source, seen, obj.Files)
 	}
 	return nil
 }
