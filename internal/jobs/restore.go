@@ -662,7 +662,9 @@ func restoreObject(ctx context.Context, cat *catalog.Catalog, obj catalog.Object
 		case err == nil:
 		case ctx.Err() != nil:
 			return err
-		case errors.Is(err, extract.ErrMismatch):
+		case !rd.broken:
+			// What was read is intact (every record CRC checked): the
+			// entry is not where the catalog says.
 			p.miss(s, err.Error())
 		default:
 			res.LostEntries = append(res.LostEntries, LostEntry{Object: obj.ID, Path: s.path, Offset: s.off})
