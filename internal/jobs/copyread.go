@@ -154,8 +154,9 @@ func (c *copyReader) next() (volume.Record, error) {
 
 // locate positions the reader at the block that holds offset off: the
 // extent from the catalog, the block by an interpolation search over the
-// extent's blocks (a block read per probe). A probe that meets damage is
-// an error.
+// extent's blocks (a block read per probe). A damaged probe block is
+// passed over: reading on from the block found meets the damage again if
+// it held data that is needed.
 func (c *copyReader) locate(off int64) error {
 	i := c.extentOf(off)
 	if i < 0 {
@@ -183,17 +184,28 @@ func (c *copyReader) locate(off int64) error {
 			mid = min(max(mid, lo+1), hi)
 		}
 		first, err := c.firstOffset(mid)
+		// A damaged probe: the next intact block after it answers, or
+		// the search goes on below it.
+		probe := mid
+		for errors.Is(err, errDamagedProbe) && probe < hi {
+			probe++
+			first, err = c.firstOffset(probe)
+		}
+		if errors.Is(err, errDamagedProbe) {
+			hi, bisect = mid-1, false
+			continue
+		}
 		if err != nil {
 			return err
 		}
 		width := hi - lo
 		if first <= off {
-			lo = mid
+			lo = probe
 			if first > loOff {
 				loOff = first
 			}
 		} else {
-			hi, hiEnd = mid-1, first
+			hi, hiEnd = probe-1, first
 		}
 		bisect = !bisect && 2*(hi-lo) > width
 	}
@@ -202,8 +214,12 @@ func (c *copyReader) locate(off int64) error {
 	return c.rd.SeekBlock(lo)
 }
 
+// errDamagedProbe marks a block locate could not use.
+var errDamagedProbe = errors.New("damaged block")
+
 // firstOffset returns the offset of the first data record of the object
-// in block n, or -1 when the block holds none (its Begin record only).
+// in block n, or -1 when the block holds none (its Begin record only); an
+// error wrapping errDamagedProbe when the block is damaged.
 func (c *copyReader) firstOffset(n int64) (int64, error) {
 	c.rd.SetLimit(n)
 	if err := c.rd.SeekBlock(n); err != nil {
@@ -218,14 +234,14 @@ func (c *copyReader) firstOffset(n int64) (int64, error) {
 			return 0, err
 		}
 		if err := c.takeDamage(); err != nil {
-			return 0, err
+			return 0, fmt.Errorf("%w: %w", errDamagedProbe, err)
 		}
 		if rec.Header.Object == c.id && rec.Header.Type.IsData() {
 			return int64(rec.Header.Offset), nil
 		}
 	}
 	if err := c.takeDamage(); err != nil {
-		return 0, err
+		return 0, fmt.Errorf("%w: %w", errDamagedProbe, err)
 	}
 	return -1, nil
 }

@@ -364,10 +364,11 @@ func TestSeekRestoreFallsBack(t *testing.T) {
 	if !rr.FellBack() || rr.Copy != 2 || rr.Chain[0].Mode != "seek" {
 		t.Fatalf("attempts %+v, copy %d, parts %+v: want a seek that fell back to copy 2", rr.Attempts, rr.Copy, rr.Chain)
 	}
-	// With only copy 1 allowed, the damage is an error naming the volume.
-	_, err = Restore(ctx, cat, RestoreOptions{Source: "S", Copy: 1, Paths: []string{small}, Target: t.TempDir()})
-	if err == nil || !strings.Contains(err.Error(), v.Label) {
-		t.Fatalf("restore --copy 1 of a damaged copy: %v", err)
+	// With only copy 1 allowed, the entry is lost, and the damage named
+	// with the volume.
+	rr, err = Restore(ctx, cat, RestoreOptions{Source: "S", Copy: 1, Paths: []string{small}, Target: t.TempDir()})
+	if err != nil || len(rr.LostEntries) != 1 || rr.LostEntries[0].Path != small || len(rr.LostRanges) != 1 || !strings.Contains(rr.LostRanges[0].Error, v.Label) {
+		t.Fatalf("restore --copy 1 of a damaged copy: %v, lost %+v in %+v", err, rr.LostEntries, rr.LostRanges)
 	}
 }
 
