@@ -221,7 +221,7 @@ func printScan(g *globals, r scanReport) {
 			if m.To == math.MaxUint64 {
 				to = "end unknown"
 			}
-			fmt.Fprintf(w, "    LOST bytes %d..%s (damaged blocks %v)\n", m.From, to, m.Blocks)
+			fmt.Fprintf(w, "    LOST bytes %d..%s (damaged blocks %s)\n", m.From, to, volume.FormatBlocks(m.Blocks))
 		}
 	}
 	for _, d := range r.Damage {

@@ -330,7 +330,7 @@ func scanVolumes(ctx context.Context, files []string) []scannedFile {
 				return
 			}
 			defer m.Close()
-			out[i].res, out[i].err = volume.Scan(m)
+			out[i].res, out[i].err = volume.ScanContext(ctx, m)
 		})
 	}
 	wg.Wait()
@@ -779,13 +779,7 @@ func (b *rebuilder) checkCopy(ob *rebuildObject, ps []*rebuildPiece) string {
 	return strings.Join(why, "; ")
 }
 
-func blockList(bs []int64) string {
-	s := make([]string, len(bs))
-	for i, n := range bs {
-		s[i] = fmt.Sprint(n)
-	}
-	return strings.Join(s, ", ")
-}
+func blockList(bs []int64) string { return volume.FormatBlocks(bs) }
 
 // addFiles reads a complete object once and records its archive entries.
 func (b *rebuilder) addFiles(ctx context.Context, ro *RebuiltObject) error {

@@ -76,24 +76,7 @@ func (d VerifyDamage) String() string {
 	case 1:
 		fmt.Fprintf(&b, " block %d", d.Blocks[0])
 	default:
-		// Runs of consecutive blocks (a hole) as first..last.
-		var s []string
-		for i := 0; i < len(d.Blocks); {
-			j := i
-			for j+1 < len(d.Blocks) && d.Blocks[j+1] == d.Blocks[j]+1 {
-				j++
-			}
-			switch {
-			case j-i >= 2:
-				s = append(s, fmt.Sprintf("%d..%d", d.Blocks[i], d.Blocks[j]))
-			case j > i:
-				s = append(s, fmt.Sprint(d.Blocks[i]), fmt.Sprint(d.Blocks[j]))
-			default:
-				s = append(s, fmt.Sprint(d.Blocks[i]))
-			}
-			i = j + 1
-		}
-		fmt.Fprintf(&b, " blocks %s", strings.Join(s, ", "))
+		fmt.Fprintf(&b, " blocks %s", volume.FormatBlocks(d.Blocks))
 	}
 	fmt.Fprintf(&b, ": %s (bytes %s)", d.Error, verifyRange(d.From, d.To))
 	return b.String()

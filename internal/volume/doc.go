@@ -13,7 +13,10 @@
 // Format and Writer (writer.go) label a medium and append a session to it.
 // Reader returns the records of a volume in order; because blocks have a
 // fixed size it skips a damaged block and resynchronises at the next one,
-// reporting each damaged block. Scan reads a whole volume once and reports
+// reporting each damaged block, and a hole of a sparse volume file as one
+// run, unread. A damaged label block is recovered from the data blocks'
+// headers (Reader.LabelDamage). With a context (SetContext, ScanContext)
+// a read stops before the next block once it is cancelled. Scan reads a whole volume once and reports
 // what is on it without the catalog: its sessions, the objects and the
 // extents (runs of blocks) they occupy, the damaged blocks and exactly which
 // byte ranges of which objects they cost, and where a truncated tail (an

@@ -17,6 +17,17 @@ import (
 // this daisy does not read: a newer daisy wrote it.
 var ErrFormatVersion = errors.New("volume: unsupported format version")
 
+// ErrHole marks a run of blocks never written: a hole of a sparse volume
+// file, skipped without reading it. It wraps ErrBadBlock.
+var ErrHole = fmt.Errorf("%w: never written (a hole in the volume file)", ErrBadBlock)
+
+// dataFinder is implemented by media that know where their data is, as a
+// sparse volume file does (vtape.Medium.NextData): the first block at or
+// after n that is not wholly in a hole.
+type dataFinder interface {
+	NextData(n int64) (int64, error)
+}
+
 // ErrLabelDamaged marks a label block that failed its checks but whose
 // volume was recovered from its data blocks (Reader.LabelDamage). It wraps
 // ErrBadBlock.
@@ -353,7 +364,9 @@ func (r *Reader) readBlock() error {
 	}
 	h, err := r.checkDataBlock(n)
 	if err != nil {
-		r.damage(n, err)
+		if !r.skipHole(n) {
+			r.damage(n, err)
+		}
 		return nil
 	}
 	r.payload = r.buf[BlockHeaderSize : BlockHeaderSize+int(h.Length)]
@@ -362,6 +375,34 @@ func (r *Reader) readBlock() error {
 		r.onBlock(n, h)
 	}
 	return nil
+}
+
+// skipHole reports whether damaged block n starts a hole of the medium;
+// then it reports the hole as one damage, up to the limit, and positions
+// the medium after it, without reading it.
+func (r *Reader) skipHole(n int64) bool {
+	f, ok := r.m.(dataFinder)
+	if !ok {
+		return false
+	}
+	loc, ok := r.m.(device.Locator)
+	if !ok {
+		return false
+	}
+	d, err := f.NextData(n)
+	if err != nil || d <= n {
+		return false
+	}
+	if r.limit > 0 && d > r.limit+1 {
+		d = r.limit + 1
+	}
+	if err := loc.Locate(d); err != nil {
+		return false
+	}
+	if r.onDamage != nil {
+		r.onDamage(Damage{Block: n, Last: d - 1, Err: fmt.Errorf("%w (%d blocks)", ErrHole, d-n)})
+	}
+	return true
 }
 
 // checkDataBlock checks the block in r.buf, which is block n of the volume.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"sort"
+	"strings"
 
 	"daisy/internal/device"
 	"daisy/internal/records"
@@ -25,6 +26,28 @@ type ByteRange struct {
 	// before the loss and its next good record (or the end of its
 	// session): the lost records were in them.
 	Blocks []int64
+}
+
+// FormatBlocks lists block numbers (ascending) for a message, a run of
+// three or more consecutive blocks (a hole) as first..last: "2, 4..7, 9".
+func FormatBlocks(blocks []int64) string {
+	var s []string
+	for i := 0; i < len(blocks); {
+		j := i
+		for j+1 < len(blocks) && blocks[j+1] == blocks[j]+1 {
+			j++
+		}
+		switch {
+		case j-i >= 2:
+			s = append(s, fmt.Sprintf("%d..%d", blocks[i], blocks[j]))
+		case j > i:
+			s = append(s, fmt.Sprint(blocks[i]), fmt.Sprint(blocks[j]))
+		default:
+			s = append(s, fmt.Sprint(blocks[i]))
+		}
+		i = j + 1
+	}
+	return strings.Join(s, ", ")
 }
 
 // ObjectExtent is a run of consecutive blocks holding records of one
@@ -172,7 +195,9 @@ func ScanContext(ctx context.Context, m device.Medium) (*ScanResult, error) {
 		s.res.Damage = append(s.res.Damage, Damage{Block: 0, Err: err})
 	}
 	r.SetOnDamage(func(d Damage) {
-		s.damaged = append(s.damaged, d.Block)
+		for b := d.Block; b <= d.LastBlock(); b++ { // a hole is a run
+			s.damaged = append(s.damaged, b)
+		}
 		s.res.Damage = append(s.res.Damage, d)
 	})
 	r.onBlock = func(n int64, _ BlockHeader) {

@@ -2,7 +2,11 @@ package vtape
 
 import (
 	"encoding/binary"
+	"errors"
 	"os"
+	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // The read side of a volume file beyond ReadBlock: finding the block size
@@ -42,4 +46,30 @@ func probeBlockSize(f *os.File, size int64) int64 {
 		}
 	}
 	return 0
+}
+
+// NextData returns the first block at or after block n that holds data:
+// n itself, unless block n lies wholly in a hole of the volume file (a run
+// of it never written, which reads as zeros); Blocks() when only holes
+// follow. It asks the file system (SEEK_DATA) and reads nothing; where the
+// file system does not know holes, it returns n. Volume readers use it to
+// skip the holes of a sparse volume file instead of reading their zeros.
+func (m *Medium) NextData(n int64) (int64, error) {
+	if m.closed {
+		return n, m.errf("seek", "%w", os.ErrClosed)
+	}
+	off := n * m.bs
+	if n < 0 || off >= m.size {
+		return max(n, 0), nil
+	}
+	d, err := m.f.Seek(off, unix.SEEK_DATA)
+	switch {
+	case errors.Is(err, syscall.ENXIO): // no data at or after off
+		return m.Blocks(), nil
+	case err != nil: // SEEK_DATA not supported: no holes known
+		return n, nil
+	case d >= m.size:
+		return m.Blocks(), nil
+	}
+	return max(n, d/m.bs), nil
 }
