@@ -56,8 +56,11 @@ func volumeFilesMatchCatalog(t *testing.T, catPath, pool, dir string) []catalog.
 // pool fails cleanly, leaves no torn tail on its volume, does not keep the
 // next job from starting and ending, and once there is room again a backup
 // works and restores identical.
+//
+// With the default free_space the volumes stop before the filesystem is
+// full; with free_space 0 they fill it (ENOSPC), and cutting the failed
+// session is what gives the catalog room again.
 func TestDiskFullDoesNotWedge(t *testing.T) {
-	fsdir := testtree.MountTmpfs(t, "24m")
 	dir := t.TempDir() // the sources are not on the small disk
 	if err := testtree.Make(filepath.Join(dir, "small"), testtree.Spec{Seed: 1, SmallFiles: 60, LargeFiles: 1, LargeSize: 2 << 20}); err != nil {
 		t.Fatal(err)
@@ -67,9 +70,15 @@ func TestDiskFullDoesNotWedge(t *testing.T) {
 	if err := testtree.Make(filepath.Join(dir, "big"), testtree.Spec{Seed: 2, SmallFiles: 40, LargeFiles: 4, LargeSize: 8 << 20}); err != nil {
 		t.Fatal(err)
 	}
+	t.Run("default free_space", func(t *testing.T) { diskFull(t, dir, "") })
+	t.Run("free_space 0", func(t *testing.T) { diskFull(t, dir, "    free_space: 0\n") })
+}
+
+func diskFull(t *testing.T, dir, freeSpace string) {
+	fsdir := testtree.MountTmpfs(t, "24m")
 	catPath := filepath.Join(fsdir, "state", "catalog.db")
 	poolDir := filepath.Join(fsdir, "volumes", "p")
-	cfg := filepath.Join(dir, "daisy.yaml")
+	cfg := filepath.Join(t.TempDir(), "daisy.yaml")
 	yaml := fmt.Sprintf(`catalog:
   sqlite: %s
 defaults:
@@ -85,7 +94,7 @@ pools:
     type: vtape
     directory: %s
     volume_capacity: 1GiB
-devices:
+%sdevices:
   - name: tape0
     type: vtape
 backup_group:
@@ -97,7 +106,7 @@ backup_group:
         source: small
       - name: B2
         source: big
-`, catPath, filepath.Join(dir, "small"), filepath.Join(dir, "big"), poolDir)
+`, catPath, filepath.Join(dir, "small"), filepath.Join(dir, "big"), poolDir, freeSpace)
 	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}

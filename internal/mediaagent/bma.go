@@ -436,15 +436,22 @@ func (a *BMA) span(ctx context.Context) error {
 	}
 	// Objects still being written continue on the new volume: their copy
 	// marks go first, before the records carried over from the old one.
-	for _, id := range a.order {
-		if st := a.objs[id]; !st.ended && st.err == nil {
-			if err := a.w.Add(a.copyMark(id, st)); err != nil {
-				return err
+	err := func() error {
+		for _, id := range a.order {
+			if st := a.objs[id]; !st.ended && st.err == nil {
+				if err := a.w.Add(a.copyMark(id, st)); err != nil {
+					return err
+				}
+				st.marked, st.markedIn = a.w, a.w.Blocks()
 			}
-			st.marked, st.markedIn = a.w, a.w.Blocks()
 		}
-	}
-	if err := old.Span(a.w); err != nil {
+		return old.Span(a.w)
+	}()
+	if err != nil {
+		// The old volume got no trailer: its session failed as well, and
+		// Run releases only the new one.
+		old.Abandon(err)
+		_ = a.Volumes.Release(ctx, oldMount, old.Blocks(), false, err)
 		return err
 	}
 	return a.Volumes.Release(ctx, oldMount, old.Blocks(), true, nil)

@@ -214,3 +214,30 @@ func BenchmarkBMA(b *testing.B) {
 		}
 	}
 }
+
+// A drive that fails while writing the trailer of a full volume fails the
+// session on both volumes: each is released as failed (so that its pool
+// cuts what the session wrote), none is left mounted.
+func TestFailedTrailerReleasesBothVolumes(t *testing.T) {
+	ctx := context.Background()
+	var pool records.Pool
+	const bs = volume.DefaultBlockSize
+	// 16 blocks per volume: the label and 13 blocks before the early
+	// warning, then the next volume's label; the 16th block written is
+	// the old volume's trailer.
+	vols := &dirVolumes{dir: t.TempDir(), capacity: 16 * bs, fault: &vtape.Fault{FailAfter: 15 * bs}}
+	b := buffers.New("B1", 4<<20)
+	a := newBMA(vols, b)
+	feed(t, ctx, &pool, b, 10<<20)
+	res, err := a.Run(ctx)
+	if !errors.Is(err, device.ErrInjected) {
+		t.Fatalf("Run returned %v, want the injected failure", err)
+	}
+	if len(res) != 1 || res[0].Err == nil {
+		t.Fatalf("results %+v: the copy must be failed", res)
+	}
+	want := []string{"T001:14:false:true", "T002:1:false:true"}
+	if fmt.Sprint(vols.released) != fmt.Sprint(want) {
+		t.Fatalf("released %q, want %q", vols.released, want)
+	}
+}
