@@ -138,6 +138,66 @@ func (c *Catalog) TreeUnder(ctx context.Context, chain []Object, dir string) ([]
 	return mergeChain(chain, func(id string) ([]File, error) { return c.FilesUnder(ctx, id, dir) })
 }
 
+// WalkTree calls fn for dir itself (if in the tree) and everything below
+// it in the tree the chain holds, the whole tree from its roots for dir
+// "". It reads the tree directory by directory (TreeChildren), each
+// directory's entries in path order, each followed by what is below it,
+// so memory grows with the largest directory and the depth, not with the
+// tree (TreeUnder holds the whole subtree). An error of fn ends the walk
+// and is returned as is.
+func (c *Catalog) WalkTree(ctx context.Context, chain []Object, dir string, fn func(File) error) error {
+	if dir == "" {
+		roots, err := c.TreeRoots(ctx, chain)
+		if err != nil {
+			return err
+		}
+		for _, f := range roots {
+			if err := c.walkEntry(ctx, chain, f, fn); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	f, err := c.TreeFile(ctx, chain, dir)
+	switch {
+	case err == nil:
+		return c.walkEntry(ctx, chain, f, fn)
+	case errors.Is(err, ErrNotFound):
+		// Not an entry of its own (a directory above the source's
+		// paths): what is below it.
+		return c.walkBelow(ctx, chain, dir, fn)
+	}
+	return err
+}
+
+// walkEntry gives f to fn and walks what is below it when it is a
+// directory.
+func (c *Catalog) walkEntry(ctx context.Context, chain []Object, f File, fn func(File) error) error {
+	if err := fn(f); err != nil {
+		return err
+	}
+	if f.Type != '5' {
+		return nil
+	}
+	return c.walkBelow(ctx, chain, pathKey(f.Path), fn)
+}
+
+func (c *Catalog) walkBelow(ctx context.Context, chain []Object, dir string, fn func(File) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	kids, err := c.TreeChildren(ctx, chain, dir)
+	if err != nil {
+		return err
+	}
+	for _, k := range kids {
+		if err := c.walkEntry(ctx, chain, k, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // TreeFile returns the entry of path p in the tree the chain holds, or
 // ErrNotFound when the tree does not have it (never recorded, or deleted).
 func (c *Catalog) TreeFile(ctx context.Context, chain []Object, p string) (File, error) {

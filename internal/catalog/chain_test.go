@@ -60,6 +60,21 @@ func TestChainTree(t *testing.T) {
 	if err != nil || paths(under) != "/s /s/b /s/c /s/e" {
 		t.Fatalf("under /s: %q, %v", paths(under), err)
 	}
+	walk := func(dir string) string {
+		var out []File
+		if err := c.WalkTree(ctx, chain, dir, func(f File) error { out = append(out, f); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return paths(out)
+	}
+	for _, dir := range []string{"", "/s", "/s/"} {
+		if got := walk(dir); got != "/s /s/b /s/c /s/e" {
+			t.Fatalf("walk of %q: %q, want /s /s/b /s/c /s/e", dir, got)
+		}
+	}
+	if got := walk("/s/d"); got != "" {
+		t.Fatalf("walk of the deleted /s/d: %q, want nothing", got)
+	}
 	roots, err := c.TreeRoots(ctx, chain)
 	if err != nil || paths(roots) != "/s" {
 		t.Fatalf("roots: %q, %v", paths(roots), err)

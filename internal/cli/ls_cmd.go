@@ -2,8 +2,10 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"path/filepath"
 	"strings"
@@ -168,12 +170,17 @@ meaning the end of that day, local time) or a duration ago (3d, 12h).
 				if err != nil {
 					return err
 				}
+				if recursive {
+					dir := ""
+					if len(args) == 1 {
+						dir = args[0]
+					}
+					return g.printFiles(func(fn func(catalog.File) error) error {
+						return cat.WalkTree(ctx, chain, dir, fn)
+					})
+				}
 				var fl []catalog.File
 				switch {
-				case recursive && len(args) == 0:
-					fl, err = cat.TreeUnder(ctx, chain, "")
-				case recursive:
-					fl, err = cat.TreeUnder(ctx, chain, args[0])
 				case len(args) == 0:
 					fl, err = cat.TreeRoots(ctx, chain)
 				default:
@@ -182,18 +189,14 @@ meaning the end of that day, local time) or a duration ago (3d, 12h).
 				if err != nil {
 					return err
 				}
-				if g.json {
-					return g.printJSON(nonNil(fl))
-				}
-				tw := g.table("MODE\tUID\tGID\tSIZE\tMODIFIED\tPATH")
-				for _, f := range fl {
-					name := f.Path
-					if f.Link != "" {
-						name += " -> " + f.Link
+				return g.printFiles(func(fn func(catalog.File) error) error {
+					for _, f := range fl {
+						if err := fn(f); err != nil {
+							return err
+						}
 					}
-					fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\n", modeString(f.Type, f.Mode), f.UID, f.GID, f.Size, f.MTime.Local().Format(time.DateTime), name)
-				}
-				return tw.Flush()
+					return nil
+				})
 			})
 		},
 	}
@@ -299,6 +302,58 @@ func (g *globals) withCatalog(ctx context.Context, f func(*catalog.Catalog) erro
 	}
 	defer cat.Close()
 	return f(cat)
+}
+
+// filesTableRows is how many rows of a file listing are aligned together:
+// the table is written out in blocks, so that listing a whole object (-R)
+// does not hold it in memory.
+const filesTableRows = 4096
+
+// printFiles writes the files that each calls fn with, as they come: a
+// JSON array or a table.
+func (g *globals) printFiles(each func(fn func(catalog.File) error) error) error {
+	if g.json {
+		n := 0
+		err := each(func(f catalog.File) error {
+			b, err := json.MarshalIndent(f, "  ", "  ")
+			if err != nil {
+				return err
+			}
+			sep := ",\n  "
+			if n == 0 {
+				sep = "[\n  "
+			}
+			n++
+			_, err = fmt.Fprintf(g.stdout, "%s%s", sep, b)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			_, err = io.WriteString(g.stdout, "[]\n")
+		} else {
+			_, err = io.WriteString(g.stdout, "\n]\n")
+		}
+		return err
+	}
+	tw := g.table("MODE\tUID\tGID\tSIZE\tMODIFIED\tPATH")
+	n := 0
+	err := each(func(f catalog.File) error {
+		name := f.Path
+		if f.Link != "" {
+			name += " -> " + f.Link
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\n", modeString(f.Type, f.Mode), f.UID, f.GID, f.Size, f.MTime.Local().Format(time.DateTime), name)
+		if n++; n%filesTableRows == 0 {
+			return tw.Flush()
+		}
+		return nil
+	})
+	if ferr := tw.Flush(); err == nil {
+		err = ferr
+	}
+	return err
 }
 
 func (g *globals) table(header string) *tabwriter.Writer {

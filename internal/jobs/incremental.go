@@ -118,16 +118,14 @@ func (b *treeBase) Roots() (map[string]agent.BaseEntry, error) {
 	return m, nil
 }
 
+// Under walks the subtree directory by directory (catalog.WalkTree): a
+// deleted directory of a million files is not held in memory at once.
 func (b *treeBase) Under(dir string, fn func(string)) error {
-	fl, err := b.cat.TreeUnder(b.ctx, b.chain, dir)
-	if err != nil {
-		return err
-	}
 	self := strings.TrimSuffix(dir, "/")
-	for _, f := range fl {
+	return b.cat.WalkTree(b.ctx, b.chain, dir, func(f catalog.File) error {
 		if p := strings.TrimSuffix(f.Path, "/"); p != self {
 			fn(p)
 		}
-	}
-	return nil
+		return nil
+	})
 }

@@ -410,3 +410,63 @@ func TestIncrementalDropsRemovedPath(t *testing.T) {
 		t.Fatalf("the full's copy of the removed path differs: %v", diffs)
 	}
 }
+
+// Issue 8, item 9: the base an incremental compares with gives the paths
+// below a deleted directory directory by directory, so an incremental
+// that deletes a directory of many files does not hold them all (it read
+// the whole subtree of every object of the chain at once).
+func TestBaseUnderBounded(t *testing.T) {
+	ctx := context.Background()
+	cat, err := catalog.Open(ctx, filepath.Join(t.TempDir(), "catalog.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cat.Close()
+	mt := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	mk := func(id string, n int) []catalog.Object {
+		if err := cat.AddObject(ctx, catalog.Object{ID: id, Source: "S", Client: "c", Level: "full", Started: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		files := []catalog.File{{ObjectID: id, Path: "/data/", Type: '5', MTime: mt}}
+		for i := range n {
+			if i%100 == 0 {
+				files = append(files, catalog.File{ObjectID: id, Path: fmt.Sprintf("/data/d%05d/", i/100), Type: '5', MTime: mt})
+			}
+			files = append(files, catalog.File{ObjectID: id, Path: fmt.Sprintf("/data/d%05d/file-%07d.txt", i/100, i), Type: '0', Size: 1, MTime: mt, Offset: int64(i)})
+			if len(files) >= 20000 || i == n-1 {
+				if err := cat.AddFiles(ctx, files); err != nil {
+					t.Fatal(err)
+				}
+				files = files[:0]
+			}
+		}
+		if err := cat.FinishObject(ctx, id, int64(n), int64(n), int64(n), "sha256:00", catalog.ObjectComplete, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		o, err := cat.Object(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return []catalog.Object{o}
+	}
+	const n = 20000
+	peak := func(chain []catalog.Object, n int) uint64 {
+		got := 0
+		p := testtree.PeakHeap(func() {
+			err = chainBase(ctx, cat, chain).Under("/data", func(string) { got++ })
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := n + n/100; got != want {
+			t.Fatalf("Under gave %d paths, want %d", got, want)
+		}
+		return p
+	}
+	a, b := mk("018f0000-0000-7000-8000-000000000001", n), mk("018f0000-0000-7000-8000-000000000002", 4*n)
+	small, large := peak(a, n), peak(b, 4*n)
+	t.Logf("heap peak %d KiB below a directory of %d files, %d KiB for %d", small>>10, n, large>>10, 4*n)
+	if large > small+4<<20 {
+		t.Fatalf("heap peak %d KiB below a directory of %d files, %d KiB for %d: grows with the files", small>>10, n, large>>10, 4*n)
+	}
+}
