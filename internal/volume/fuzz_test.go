@@ -35,21 +35,38 @@ import (
 var updateSeeds = flag.Bool("update-fuzz-seeds", false, "write the fuzz seed corpora in testdata/fuzz")
 
 // fzVolume returns the bytes of a small volume (blocks of 64 KiB): a
-// session with two objects, then one cut by a trailer.
+// session with three objects (copy marks, compressed data), then one cut
+// by a trailer.
 func fzVolume(t testing.TB) []byte {
 	m := &rtMem{bs: MinBlockSize}
 	v := rtNewVol(t, m)
 	sid := rtID(0x5e, 1)
 	v.add(rtSessionBegin(sid, ""))
 	a, b := rtNewObj(1, 30), rtNewObj(2, 20)
+	v.add(records.Encode(nil, records.TypeCopyMark, a.id, 0, 0, rtJSON(records.CopyInfo{Copy: 1, Role: "backup", MediaAgent: "bma1"})))
 	v.add(a.begin())
+	v.add(records.Encode(nil, records.TypeCopyMark, b.id, 0, 0, rtJSON(records.CopyInfo{Copy: 2, Role: "mirror", Level: 1})))
 	v.add(b.begin())
 	v.add(a.dataRec(15))
 	v.add(b.dataRec(20))
 	v.add(a.dataRec(15))
 	v.add(b.end())
 	v.add(a.end())
-	v.add(rtSessionEnd(sid, 2))
+	// An object compressed with zstd, as a StreamWriter cuts it.
+	var pool records.Pool
+	w, err := records.NewStreamWriter(rtID(0x0b, 4), records.BeginInfo{Source: "src4", Level: "full", Time: rtTime, Content: "pax", Compression: records.CompressionZstd}, &pool, func(r *records.Record) error {
+		v.add(bytes.Clone(r.Bytes()))
+		r.Release()
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(bytes.Repeat([]byte("compressed "), 20))
+	if _, err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	v.add(rtSessionEnd(sid, 3))
 	v.flush()
 	v.add(rtSessionBegin(rtID(0x5e, 2), ""))
 	c := rtNewObj(3, 10)
@@ -176,7 +193,7 @@ func TestFuzzSeeds(t *testing.T) {
 	for name, want := range map[string]struct {
 		damage, objects int
 		truncated       bool
-	}{"valid": {0, 3, false}, "flipped": {1, 1, false}, "truncated": {1, 3, true}, "cut": {1, 3, true}} {
+	}{"valid": {0, 4, false}, "flipped": {1, 1, false}, "truncated": {1, 4, true}, "cut": {1, 4, true}} {
 		packed := seeds["FuzzScanPacked"][name][0].([]byte)
 		res := fzScan(t, fzMediumOf(packed))
 		if file := fzScanFile(t, fzUnpack(packed)); !reflect.DeepEqual(file, res) {
@@ -185,6 +202,12 @@ func TestFuzzSeeds(t *testing.T) {
 		if res == nil || len(res.Damage) != want.damage || res.TruncatedTail != want.truncated || len(res.Objects) != want.objects {
 			t.Fatalf("seed %s: scan %+v", name, res)
 		}
+	}
+	// The valid volume's copy marks and compressed object are as written.
+	res := fzScan(t, fzMediumOf(seeds["FuzzScanPacked"]["valid"][0].([]byte)))
+	if a, b, d := res.Object(rtID(0x0b, 1)), res.Object(rtID(0x0b, 2)), res.Object(rtID(0x0b, 4)); a.Copy == nil || a.Copy.Copy != 1 || b.Copy == nil || b.Copy.Copy != 2 ||
+		d.Bytes != 220 || d.End == nil || d.Begin == nil || d.Begin.Compression != records.CompressionZstd || d.End.Stored >= 220 {
+		t.Fatalf("valid seed: objects %+v %+v %+v", a, b, d)
 	}
 	vol := fzVolume(t)
 	if !bytes.Equal(fzUnpack(fzPack(vol)), vol) {
