@@ -87,14 +87,15 @@ func within(p, root string) bool {
 	return p == root || root == "/" || strings.HasPrefix(p, root+"/")
 }
 
-// globEscape quotes the characters path.Match gives a meaning.
+// globEscape quotes the characters path.Match gives a meaning. It goes
+// byte by byte: a name need not be UTF-8.
 func globEscape(p string) string {
 	var b strings.Builder
-	for _, r := range p {
-		if strings.ContainsRune(`*?[]\`, r) {
+	for i := 0; i < len(p); i++ {
+		if strings.IndexByte(`*?[]\`, p[i]) >= 0 {
 			b.WriteByte('\\')
 		}
-		b.WriteRune(r)
+		b.WriteByte(p[i])
 	}
 	return b.String()
 }

@@ -11,11 +11,11 @@ import (
 )
 
 // The exclusion of daisy's state matches exactly the state's paths, even
-// with glob characters in them, under the name the walk of a source gives
+// with glob characters or bytes that are not UTF-8 in them, under the name the walk of a source gives
 // them when the source's path leads there through a symbolic link.
 func TestExcludeDaisyState(t *testing.T) {
 	dir := t.TempDir()
-	real := filepath.Join(dir, "real [1]*")
+	real := filepath.Join(dir, "real [1]*\xff") // glob characters, not UTF-8
 	if err := os.MkdirAll(filepath.Join(real, "pool?"), 0o755); err != nil {
 		t.Fatal(err)
 	}
