@@ -107,6 +107,13 @@ func fzSeeds(t testing.TB) map[string]map[string][]any {
 	badRec := bytes.Clone(rec)
 	badRec[30] ^= 2
 
+	holed := bytes.Clone(vol) // block 2, object 3's, never written
+	clear(holed[2*MinBlockSize : 3*MinBlockSize])
+	holed = append(holed[:3*MinBlockSize:3*MinBlockSize], append(make([]byte, MinBlockSize), vol[3*MinBlockSize:]...)...)
+	binary.LittleEndian.PutUint64(holed[4*MinBlockSize+24:], 4) // the trailer block, renumbered
+	h4, _ := ParseBlockHeader(holed[4*MinBlockSize:])
+	PutBlockHeader(holed[4*MinBlockSize:], h4)
+
 	packed := fzPack(vol)
 	return map[string]map[string][]any{
 		"FuzzReader": {
@@ -115,12 +122,14 @@ func fzSeeds(t testing.TB) map[string]map[string][]any {
 			"seek-end":  {packed, uint8(4), uint8(0)},
 			"truncated": {fzPack(truncated), uint8(2), uint8(0)},
 			"flipped":   {fzPack(flipped), uint8(1), uint8(3)},
+			"hole":      {fzPack(holed), uint8(3), uint8(0)},
 		},
 		"FuzzScanPacked": {
 			"valid":     {packed},
 			"truncated": {fzPack(truncated)},
 			"cut":       {packed[:len(packed)-20]},
 			"flipped":   {fzPack(flipped)},
+			"hole":      {fzPack(holed)},
 		},
 		"FuzzBlock": {
 			"valid":     {block},
@@ -203,6 +212,11 @@ func TestFuzzSeeds(t *testing.T) {
 			t.Fatalf("seed %s: scan %+v", name, res)
 		}
 	}
+	// Blocks 2 and 3 of the hole seed are one hole, reported once.
+	hole := fzScan(t, fzMediumOf(seeds["FuzzScanPacked"]["hole"][0].([]byte)))
+	if len(hole.Damage) != 1 || !errors.Is(hole.Damage[0], ErrHole) || hole.Damage[0].Block != 2 || hole.Damage[0].LastBlock() != 3 || hole.GoodEnd != 5 || len(hole.Objects) != 3 {
+		t.Fatalf("hole seed: scan %+v", hole)
+	}
 	// The valid volume's copy marks and compressed object are as written.
 	res := fzScan(t, fzMediumOf(seeds["FuzzScanPacked"]["valid"][0].([]byte)))
 	if a, b, d := res.Object(rtID(0x0b, 1)), res.Object(rtID(0x0b, 2)), res.Object(rtID(0x0b, 4)); a.Copy == nil || a.Copy.Copy != 1 || b.Copy == nil || b.Copy.Copy != 2 ||
@@ -229,7 +243,8 @@ func TestFuzzSeeds(t *testing.T) {
 
 // fzMedium is a volume in memory given packed: each block is its header
 // and payload, and reads as that padded with zeros to the block size. It
-// can seek (device.Locator).
+// can seek (device.Locator), and a block of zeros (64 zero bytes packed)
+// is a hole (NextData).
 type fzMedium struct {
 	bs      int
 	blocks  [][]byte
@@ -288,6 +303,22 @@ func (m *fzMedium) Position() int64     { return m.pos }
 func (m *fzMedium) Sync() error         { return nil }
 func (m *fzMedium) Stats() device.Stats { return device.Stats{} }
 func (m *fzMedium) Close() error        { return nil }
+
+// NextData makes a block of zeros a hole (a run of a sparse volume file
+// never written), as vtape.Medium.NextData finds them: it returns the
+// first block at or after n that is not all zeros.
+func (m *fzMedium) NextData(n int64) (int64, error) {
+	for n = max(n, 0); n < int64(len(m.blocks)); n++ {
+		if !m.partial || n < int64(len(m.blocks))-1 {
+			if bytes.Count(m.blocks[n], []byte{0}) == len(m.blocks[n]) {
+				continue
+			}
+		}
+		return n, nil
+	}
+	return n, nil
+}
+
 func (m *fzMedium) Locate(n int64) error {
 	if n < 0 || n > int64(len(m.blocks)) {
 		return fmt.Errorf("fzMedium: block %d is beyond the end (%d blocks)", n, len(m.blocks))
@@ -390,7 +421,12 @@ func fzRead(m *fzMedium, from, last int64, again bool) ([]fzRec, []int64, error)
 		if !errors.Is(d, ErrBadBlock) && !errors.Is(d, io.ErrUnexpectedEOF) {
 			panic(fmt.Sprintf("damage %v is neither ErrBadBlock nor io.ErrUnexpectedEOF", d))
 		}
-		damage = append(damage, d.Block)
+		if d.LastBlock() > d.Block && !errors.Is(d, ErrHole) {
+			panic(fmt.Sprintf("damage of a run of blocks that is not a hole: %v", d))
+		}
+		for b := d.Block; b <= d.LastBlock(); b++ {
+			damage = append(damage, b)
+		}
 	})
 	read := func() []fzRec {
 		var recs []fzRec
@@ -541,7 +577,9 @@ func fzScan(t *testing.T, m *fzMedium) *ScanResult {
 			}
 			continue
 		}
-		blockDamage = append(blockDamage, d.Block)
+		for b := d.Block; b <= d.LastBlock(); b++ {
+			blockDamage = append(blockDamage, b)
+		}
 		tail = tail || d.Block >= res.GoodEnd
 	}
 	if fmt.Sprint(blockDamage) != fmt.Sprint(readerDamage) {
