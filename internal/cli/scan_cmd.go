@@ -150,7 +150,10 @@ func printRebuild(g *globals, res *jobs.RebuildResult) {
 }
 
 type scanDamage struct {
-	Block int64  `json:"block"`
+	Block int64 `json:"block"`
+	// Last is the last block of a damaged run (a hole), omitted for one
+	// block.
+	Last  int64  `json:"last,omitempty"`
 	Error string `json:"error"`
 }
 
@@ -172,7 +175,11 @@ func scanFile(ctx context.Context, path string) (scanReport, error) {
 	}
 	r := scanReport{File: path, ScanResult: res, Damage: []scanDamage{}}
 	for _, d := range res.Damage {
-		r.Damage = append(r.Damage, scanDamage{Block: d.Block, Error: d.Err.Error()})
+		sd := scanDamage{Block: d.Block, Error: d.Err.Error()}
+		if d.LastBlock() > d.Block {
+			sd.Last = d.LastBlock()
+		}
+		r.Damage = append(r.Damage, sd)
 	}
 	return r, nil
 }
@@ -225,6 +232,10 @@ func printScan(g *globals, r scanReport) {
 		}
 	}
 	for _, d := range r.Damage {
+		if d.Last > d.Block {
+			fmt.Fprintf(w, "  DAMAGE blocks %d..%d: %s\n", d.Block, d.Last, d.Error)
+			continue
+		}
 		fmt.Fprintf(w, "  DAMAGE block %d: %s\n", d.Block, d.Error)
 	}
 	if r.TruncatedTail {

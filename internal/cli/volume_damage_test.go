@@ -124,4 +124,14 @@ func TestScanTruncatedVolume(t *testing.T) {
 		strings.Contains(out, "continues on") || strings.Contains(out, "no damage") || !strings.Contains(out, fmt.Sprintf("%d valid blocks", cut)) {
 		t.Fatalf("scan of the volume cut at block %d of %d: exit %d\n%s%s", cut, blocks, code, out, errs)
 	}
+	// Extended to 1 GiB by a hole: one damaged run, not read.
+	const big = 1 << 30
+	if err := os.Truncate(v.Path, big); err != nil {
+		t.Fatal(err)
+	}
+	last := big/int64(v.BlockSize) - 1
+	code, out, errs = run(t, "scan", v.Path)
+	if code != ExitPartial || !strings.Contains(out, fmt.Sprintf("DAMAGE blocks %d..%d: ", cut, last)) || !strings.Contains(out, "a hole in the volume file") {
+		t.Fatalf("scan of the volume with a hole to 1 GiB: exit %d\n%s%s", code, out, errs)
+	}
 }
