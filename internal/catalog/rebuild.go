@@ -42,3 +42,13 @@ func (c *Catalog) SetObjectFiles(ctx context.Context, id string, files int64) er
 	}
 	return nil
 }
+
+// DeleteFiles removes every file entry of an object: a rebuild that
+// recorded part of an object's file list and then could not read the rest
+// leaves no list rather than a short one.
+func (c *Catalog) DeleteFiles(ctx context.Context, id string) error {
+	if _, err := c.w.ExecContext(ctx, `DELETE FROM files WHERE object_id = ?`, id); err != nil {
+		return fmt.Errorf("catalog: delete the files of object %s: %w", id, err)
+	}
+	return nil
+}

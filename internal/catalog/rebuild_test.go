@@ -37,3 +37,21 @@ func TestCountsAndSetObjectFiles(t *testing.T) {
 		t.Fatal("SetObjectFiles accepted a negative count")
 	}
 }
+
+func TestDeleteFiles(t *testing.T) {
+	ctx := context.Background()
+	c := openTest(t)
+	a, b := objectID(1), objectID(2)
+	addObject(t, c, a, 100)
+	addObject(t, c, b, 100)
+	chainFiles(t, c, a, "/s:5", "/s/x:0")
+	chainFiles(t, c, b, "/s:5")
+	if err := c.DeleteFiles(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]bool{a: false, b: true} {
+		if has, err := c.HasFiles(ctx, id); err != nil || has != want {
+			t.Fatalf("HasFiles(%s) = %v, %v after deleting the files of %s; want %v", id, has, err, a, want)
+		}
+	}
+}

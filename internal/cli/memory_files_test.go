@@ -117,3 +117,52 @@ func (w *countingWriter) Write(p []byte) (int, error) {
 }
 
 var _ io.Writer = (*countingWriter)(nil)
+
+// Issue 8, item 9: scan --rebuild --files records an object's entries in
+// batches as it reads them, not after collecting the whole object: the
+// memory it takes does not grow with the number of files.
+func TestRebuildFilesBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("backs up 125,000 files; runs in the full suite")
+	}
+	const n = 25000 // more than a batch of entries (jobs.filesBatchLimit)
+	peak := func(n int) uint64 {
+		dir := t.TempDir()
+		for i := range n {
+			d := filepath.Join(dir, "data", "S", fmt.Sprintf("d%04d", i/500))
+			if i%500 == 0 {
+				if err := os.MkdirAll(d, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := os.WriteFile(filepath.Join(d, fmt.Sprintf("file-%07d", i)), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cfg := filepath.Join(dir, "daisy.yaml")
+		yaml := "sources:\n  - {name: S, paths: [data/S]}\npools:\n  - {name: p, type: vtape}\n" +
+			"devices:\n  - {name: t, type: vtape}\nbackup_group:\n  - name: bma\n    device: t\n    pool: p\n    buffers:\n      - {name: B, source: S}\n"
+		if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		backupJSON(t, cfg, 0)
+		removeCatalog(t, dir)
+		var out, errb bytes.Buffer
+		code := -1
+		p := testtree.PeakHeap(func() {
+			code = Main([]string{"-c", cfg, "--json", "scan", "--rebuild", "--files"}, strings.NewReader(""), &out, &errb)
+		})
+		if code != 0 {
+			t.Fatalf("scan --rebuild --files: exit %d: %s", code, errb.String())
+		}
+		if want := fmt.Sprintf(`"files": %d,`, n+n/500+1); !strings.Contains(out.String(), want) {
+			t.Fatalf("scan --rebuild --files: want %s in\n%s", want, out.String())
+		}
+		return p
+	}
+	small, large := peak(n), peak(4*n)
+	t.Logf("heap peak %d KiB rebuilding %d files, %d KiB rebuilding %d", small>>10, n, large>>10, 4*n)
+	if large > small+4<<20 {
+		t.Fatalf("heap peak %d KiB rebuilding %d files, %d KiB rebuilding %d: grows with the files", small>>10, n, large>>10, 4*n)
+	}
+}

@@ -794,7 +794,22 @@ func (b *rebuilder) addFiles(ctx context.Context, ro *RebuiltObject) error {
 	if err != nil {
 		return err
 	}
-	files, sr, err := ObjectFiles(ctx, b.cat, obj)
+	// The entries go to the catalog in batches as the stream is read, so
+	// that an object of a million files is not held in memory; if the
+	// stream fails part-way, what was recorded is removed again.
+	var addErr error
+	files, sr, err := ObjectFiles(ctx, b.cat, obj, func(batch []catalog.File) error {
+		addErr = b.cat.AddFiles(ctx, batch)
+		return addErr
+	})
+	if err != nil {
+		if derr := b.cat.DeleteFiles(context.WithoutCancel(ctx), ro.ID); derr != nil {
+			return derr
+		}
+	}
+	if addErr != nil {
+		return addErr
+	}
 	if sr != nil {
 		// A copy that could not be read after all is failed.
 		for _, a := range sr.Attempts {
@@ -819,15 +834,10 @@ func (b *rebuilder) addFiles(ctx context.Context, ro *RebuiltObject) error {
 		b.problem("object %s (%s): its files could not be listed: %v", ro.ID, ro.Source, err)
 		return nil
 	}
-	for start := 0; start < len(files); start += filesBatchLimit {
-		if err := b.cat.AddFiles(ctx, files[start:min(start+filesBatchLimit, len(files))]); err != nil {
-			return err
-		}
-	}
-	if err := b.cat.SetObjectFiles(ctx, ro.ID, int64(len(files))); err != nil {
+	if err := b.cat.SetObjectFiles(ctx, ro.ID, files); err != nil {
 		return err
 	}
-	ro.Files = int64(len(files))
+	ro.Files = files
 	b.res.Files += ro.Files
 	return nil
 }
@@ -863,25 +873,27 @@ func (b *rebuilder) finishJob(ctx context.Context, runErr error) {
 }
 
 // ObjectFiles reads a complete object's stream (from any good copy, with
-// fallback) and returns its archive entries as the agent records them:
-// path "/"+name, type, size, mode, owner, mtime, link target, and the offset
-// of the entry's first header block (its pax extended header when it has
-// one) in the stream.
-func ObjectFiles(ctx context.Context, cat *catalog.Catalog, obj catalog.Object) ([]catalog.File, *StreamResult, error) {
+// fallback) and gives its archive entries to add, in batches of at most
+// filesBatchLimit, as the agent records them: path "/"+name, type, size,
+// mode, owner, mtime, link target, and the offset of the entry's first
+// header block (its pax extended header when it has one) in the stream.
+// It returns how many entries it gave. An error of add ends the read; add
+// must not keep the batch, whose memory is reused.
+func ObjectFiles(ctx context.Context, cat *catalog.Catalog, obj catalog.Object, add func([]catalog.File) error) (int64, *StreamResult, error) {
 	pr, pw := io.Pipe()
 	type parsed struct {
-		files []catalog.File
-		err   error
+		n   int64
+		err error
 	}
 	done := make(chan parsed, 1)
 	go func() {
-		files, err := tarEntries(obj.ID, pr)
+		n, err := tarEntries(obj.ID, pr, add)
 		if err == nil {
 			// The stream goes on to its end, so that its hash is checked.
 			_, err = io.Copy(io.Discard, pr)
 		}
 		pr.CloseWithError(err)
-		done <- parsed{files, err}
+		done <- parsed{n, err}
 	}()
 	sr, serr := Stream(ctx, cat, obj, pw, StreamOptions{})
 	pw.CloseWithError(serr)
@@ -889,24 +901,45 @@ func ObjectFiles(ctx context.Context, cat *catalog.Catalog, obj catalog.Object) 
 	var se *errSink
 	switch {
 	case serr != nil && errors.As(serr, &se) && p.err != nil:
-		return p.files, sr, fmt.Errorf("the object's tar stream: %w", p.err)
+		return p.n, sr, fmt.Errorf("the object's tar stream: %w", p.err)
 	case serr != nil:
-		return p.files, sr, serr
+		return p.n, sr, serr
 	case p.err != nil:
-		return p.files, sr, fmt.Errorf("the object's tar stream: %w", p.err)
+		return p.n, sr, fmt.Errorf("the object's tar stream: %w", p.err)
 	}
-	return p.files, sr, nil
+	return p.n, sr, nil
 }
 
-// tarEntries lists the entries of a tar stream as the agent recorded them
-// (extract.Entries gives each entry's offset); deletion entries become
-// TypeDeleted rows.
-func tarEntries(objectID string, r io.Reader) ([]catalog.File, error) {
+// tarEntries gives the entries of a tar stream to add, in batches, as the
+// agent recorded them (extract.Entries gives each entry's offset);
+// deletion entries become TypeDeleted rows. It returns how many it gave.
+func tarEntries(objectID string, r io.Reader, add func([]catalog.File) error) (int64, error) {
 	var files []catalog.File
+	var n int64
+	flush := func() error {
+		if len(files) == 0 {
+			return nil
+		}
+		if err := add(files); err != nil {
+			return err
+		}
+		n += int64(len(files))
+		files = files[:0]
+		return nil
+	}
+	put := func(f catalog.File) error {
+		files = append(files, f)
+		if len(files) < filesBatchLimit {
+			return nil
+		}
+		return flush()
+	}
 	err := extract.Entries(r, func(_ *tar.Reader, h *tar.Header, off int64) error {
 		if gone, ok := agent.DeletedPaths(h); ok {
 			for _, name := range gone {
-				files = append(files, catalog.File{ObjectID: objectID, Path: "/" + name, Type: catalog.TypeDeleted, Offset: off})
+				if err := put(catalog.File{ObjectID: objectID, Path: "/" + name, Type: catalog.TypeDeleted, Offset: off}); err != nil {
+					return err
+				}
 			}
 			return nil
 		}
@@ -921,14 +954,16 @@ func tarEntries(objectID string, r io.Reader) ([]catalog.File, error) {
 		if typ != tar.TypeReg {
 			size = 0
 		}
-		files = append(files, catalog.File{
+		return put(catalog.File{
 			ObjectID: objectID, Path: "/" + h.Name, Type: typ, Size: size, Mode: h.Mode,
 			UID: h.Uid, GID: h.Gid, MTime: h.ModTime, Link: h.Linkname, Offset: off,
 		})
-		return nil
 	})
-	if err != nil {
-		return files, fmt.Errorf("entry %d: %w", len(files)+1, err)
+	if err == nil {
+		err = flush()
 	}
-	return files, nil
+	if err != nil {
+		return n, fmt.Errorf("entry %d: %w", n+int64(len(files))+1, err)
+	}
+	return n, nil
 }
