@@ -7,8 +7,10 @@
 // per device and one agent per selected source, and commits each copy as
 // good only after its media agent synced the volume. A restore reads one
 // copy of an object extent by extent, checks every record and the object's
-// hash, and falls back to the next copy, at the same position in the
-// stream, when a volume is missing or damaged. A copy job (copy.go, and
+// hash, and falls back to another copy, at the same position in the
+// stream, when a volume is missing or damaged, range by range and both
+// ways; a range no copy has costs only the entries it held, which the
+// restore lists (restore_damage.go). A copy job (copy.go, and
 // the job types in copytypes.go) wires restore media agents to copy stages
 // the same way and reads each volume once for all the objects it copies.
 // Verify reads copies back and checks them (verify.go); Rebuild makes the
