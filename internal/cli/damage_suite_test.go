@@ -232,6 +232,7 @@ func TestDamageSuite(t *testing.T) {
 				} else {
 					c.identical++
 				}
+				os.RemoveAll(filepath.Dir(target))
 			}
 			os.RemoveAll(filepath.Dir(target))
 		}
