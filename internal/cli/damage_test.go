@@ -227,117 +227,131 @@ func TestRestoreTwoCopyDamage(t *testing.T) {
 	if len(b1) < 12 || len(b2) < 12 {
 		t.Fatalf("copies of %d and %d blocks: too few for the test", len(b1), len(b2))
 	}
-	restore := func(wantCode int, what string, args ...string) (damageResult, string) {
+	restore := func(t *testing.T, wantCode int, args ...string) (damageResult, string) {
 		t.Helper()
 		target := filepath.Join(t.TempDir(), "r")
 		rr := damageJSON(t, wantCode, append([]string{"-c", cfg, "restore", "--object", d4, "--to", target}, args...)...)
 		return rr, target
 	}
+	// damage flips a byte in each block, and back when the subtest ends.
+	damage := func(t *testing.T, cbs ...copyBlock) {
+		for _, cb := range cbs {
+			flipIn(t, cb)
+			t.Cleanup(func() { flipIn(t, cb) })
+		}
+	}
 
-	// 1@block 2, 2@block 8.
-	_, hi1, _, _ := seqRange(t, b1[2], d4)
-	lo2, _, _, _ := seqRange(t, b2[8], d4)
-	if hi1 >= lo2 {
-		t.Fatalf("copy 1 block 2 holds records up to %d, copy 2 block 8 from %d: the ranges overlap", hi1, lo2)
-	}
-	flipIn(t, b1[2])
-	flipIn(t, b2[8])
-	rr, target := restore(0, "1@2 + 2@8")
-	if d := sameContent(t, src, filepath.Join(target, src), nil); len(d) > 0 {
-		t.Fatalf("restore with copy 1 damaged at block 2 and copy 2 at block 8 differs: %v", d)
-	}
-	var copies []int
-	for _, a := range rr.Attempts {
-		copies = append(copies, a.Copy)
-	}
-	if !slices.Equal(copies, []int{1, 2, 1}) || rr.Chain[0].Hash == "" {
-		t.Fatalf("attempts %+v (copies %v), want 1, 2, then 1 again, and the hash checked", rr.Attempts, copies)
-	}
-	flipIn(t, b1[2])
-	flipIn(t, b2[8])
+	t.Run("copy1-block2-copy2-block8", func(t *testing.T) {
+		_, hi1, _, _ := seqRange(t, b1[2], d4)
+		lo2, _, _, _ := seqRange(t, b2[8], d4)
+		if hi1 >= lo2 {
+			t.Fatalf("copy 1 block 2 holds records up to %d, copy 2 block 8 from %d: the ranges overlap", hi1, lo2)
+		}
+		damage(t, b1[2], b2[8])
+		rr, target := restore(t, 0)
+		if d := sameContent(t, src, filepath.Join(target, src), nil); len(d) > 0 {
+			t.Fatalf("restore with copy 1 damaged at block 2 and copy 2 at block 8 differs: %v", d)
+		}
+		var copies []int
+		for _, a := range rr.Attempts {
+			copies = append(copies, a.Copy)
+		}
+		if !slices.Equal(copies, []int{1, 2, 1}) || rr.Chain[0].Hash == "" {
+			t.Fatalf("attempts %+v (copies %v), want 1, 2, then 1 again, and the hash checked", rr.Attempts, copies)
+		}
+	})
 
 	// Random patterns where every range is intact on some copy.
-	rounds := envInt(t, "DAISY_DAMAGE_PATTERNS", 4)
-	rng := rand.New(rand.NewPCG(8, 6))
-	for round := range rounds {
-		var picked []copyBlock
-		type span struct{ lo, hi uint32 }
-		var taken []span
-		overlaps := func(s span) bool {
-			for _, o := range taken {
-				if s.lo <= o.hi+1 && o.lo <= s.hi+1 {
-					return true
+	t.Run("random-patterns", func(t *testing.T) {
+		rounds := envInt(t, "DAISY_DAMAGE_PATTERNS", 4)
+		rng := rand.New(rand.NewPCG(8, 6))
+		for round := range rounds {
+			var picked []copyBlock
+			type span struct{ lo, hi uint32 }
+			var taken []span
+			overlaps := func(s span) bool {
+				for _, o := range taken {
+					if s.lo <= o.hi+1 && o.lo <= s.hi+1 {
+						return true
+					}
 				}
+				return false
 			}
-			return false
-		}
-		for _, bs := range [][]copyBlock{b1, b2} {
-			var mine []span
-			for n := 1 + rng.IntN(3); n > 0; n-- {
-				cb := bs[rng.IntN(len(bs))]
-				lo, hi, _, _ := seqRange(t, cb, d4)
-				if lo > hi || overlaps(span{lo, hi}) || slices.Contains(picked, cb) {
-					continue
+			for _, bs := range [][]copyBlock{b1, b2} {
+				var mine []span
+				for n := 1 + rng.IntN(3); n > 0; n-- {
+					cb := bs[rng.IntN(len(bs))]
+					lo, hi, _, _ := seqRange(t, cb, d4)
+					if lo > hi || overlaps(span{lo, hi}) || slices.Contains(picked, cb) {
+						continue
+					}
+					mine = append(mine, span{lo, hi})
+					picked = append(picked, cb)
 				}
-				mine = append(mine, span{lo, hi})
-				picked = append(picked, cb)
+				taken = append(taken, mine...)
 			}
-			taken = append(taken, mine...)
+			for _, cb := range picked {
+				flipIn(t, cb)
+			}
+			target := filepath.Join(t.TempDir(), "r")
+			code, _, errs := run(t, "-c", cfg, "restore", "--object", d4, "--to", target)
+			for _, cb := range picked {
+				flipIn(t, cb)
+			}
+			if code != 0 {
+				t.Fatalf("round %d: damage at %v: exit %d: %s", round, picked, code, errs)
+			}
+			if d := sameContent(t, src, filepath.Join(target, src), nil); len(d) > 0 {
+				t.Fatalf("round %d: damage at %v: restore differs: %v", round, picked, d)
+			}
 		}
-		for _, cb := range picked {
-			flipIn(t, cb)
-		}
-		_, target := restore(0, "pattern")
-		if d := sameContent(t, src, filepath.Join(target, src), nil); len(d) > 0 {
-			t.Fatalf("round %d: damage at %v: restore differs: %v", round, picked, d)
-		}
-		for _, cb := range picked {
-			flipIn(t, cb)
-		}
-	}
+	})
 
 	// The same range damaged on both copies: only its entries are lost.
 	_, _, from, to := seqRange(t, b1[5], d4)
-	k := slices.IndexFunc(b2, func(cb copyBlock) bool {
-		_, _, f, e := seqRange(t, cb, d4)
-		return f <= from && e > from
+	t.Run("same-range-on-both", func(t *testing.T) {
+		k := slices.IndexFunc(b2, func(cb copyBlock) bool {
+			_, _, f, e := seqRange(t, cb, d4)
+			return f <= from && e > from
+		})
+		if k < 0 {
+			t.Fatalf("no block of copy 2 holds offset %d", from)
+		}
+		damage(t, b1[5], b2[k])
+		rr, target := restore(t, ExitPartial)
+		if len(rr.LostRanges) != 1 || len(rr.LostEntries) == 0 || rr.LostRanges[0].From != from || rr.LostRanges[0].To <= from || rr.LostRanges[0].To > to {
+			t.Fatalf("lost ranges %+v, entries %+v; want the range at %d..%d", rr.LostRanges, rr.LostEntries, from, to)
+		}
+		if rr.Chain[0].Hash != "" {
+			t.Fatalf("the hash is claimed (%s) although a range was lost", rr.Chain[0].Hash)
+		}
+		if d := sameContent(t, src, filepath.Join(target, src), lostPaths(t, rr, src)); len(d) > 0 {
+			t.Fatalf("restore past the range lost on both copies differs beyond the entries it lists: %v", d)
+		}
 	})
-	if k < 0 {
-		t.Fatalf("no block of copy 2 holds offset %d", from)
-	}
-	flipIn(t, b1[5])
-	flipIn(t, b2[k])
-	rr, target = restore(ExitPartial, "both")
-	if len(rr.LostRanges) != 1 || len(rr.LostEntries) == 0 || rr.LostRanges[0].From != from || rr.LostRanges[0].To <= from || rr.LostRanges[0].To > to {
-		t.Fatalf("lost ranges %+v, entries %+v; want the range at %d..%d", rr.LostRanges, rr.LostEntries, from, to)
-	}
-	if rr.Chain[0].Hash != "" {
-		t.Fatalf("the hash is claimed (%s) although a range was lost", rr.Chain[0].Hash)
-	}
-	if d := sameContent(t, src, filepath.Join(target, src), lostPaths(t, rr, src)); len(d) > 0 {
-		t.Fatalf("restore past the range lost on both copies differs beyond the entries it lists: %v", d)
-	}
-	flipIn(t, b2[k])
 
 	// cat --salvage of the damaged copy is copy 2's stream with zeros in
 	// place of the range lost.
-	code, good, errs := run(t, "-c", cfg, "cat", d4, "--copy", "2")
-	if code != 0 {
-		t.Fatalf("cat --copy 2: exit %d: %s", code, errs)
-	}
-	code, _, errs = run(t, "-c", cfg, "cat", d4, "--copy", "1")
-	if code != ExitFailure {
-		t.Fatalf("cat --copy 1 of a damaged copy: exit %d, want 1: %s", code, errs)
-	}
-	code, salv, errs := run(t, "-c", cfg, "cat", d4, "--copy", "1", "--salvage")
-	if code != ExitPartial || len(salv) != len(good) || !strings.Contains(errs, "written as zeros") {
-		t.Fatalf("cat --copy 1 --salvage: exit %d, %d bytes (want %d): %s", code, len(salv), len(good), errs)
-	}
-	for i := range salv {
-		if salv[i] != good[i] && (int64(i) < from || int64(i) >= to || salv[i] != 0) {
-			t.Fatalf("cat --salvage differs at offset %d, outside the range lost %d..%d", i, from, to)
+	t.Run("cat-salvage", func(t *testing.T) {
+		damage(t, b1[5])
+		code, good, errs := run(t, "-c", cfg, "cat", d4, "--copy", "2")
+		if code != 0 {
+			t.Fatalf("cat --copy 2: exit %d: %s", code, errs)
 		}
-	}
+		code, _, errs = run(t, "-c", cfg, "cat", d4, "--copy", "1")
+		if code != ExitFailure {
+			t.Fatalf("cat --copy 1 of a damaged copy: exit %d, want 1: %s", code, errs)
+		}
+		code, salv, errs := run(t, "-c", cfg, "cat", d4, "--copy", "1", "--salvage")
+		if code != ExitPartial || len(salv) != len(good) || !strings.Contains(errs, "written as zeros") {
+			t.Fatalf("cat --copy 1 --salvage: exit %d, %d bytes (want %d): %s", code, len(salv), len(good), errs)
+		}
+		for i := range salv {
+			if salv[i] != good[i] && (int64(i) < from || int64(i) >= to || salv[i] != 0) {
+				t.Fatalf("cat --salvage differs at offset %d, outside the range lost %d..%d", i, from, to)
+			}
+		}
+	})
 }
 
 // envInt reads a count from the environment.
