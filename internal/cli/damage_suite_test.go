@@ -17,7 +17,7 @@ import (
 )
 
 // Issue 8, acceptance 4: random single-byte flips in the volumes of a
-// figure 2 backup, each on an otherwise intact set of volumes (flip, run,
+// figure 2 backup (uniform, and some aimed at block headers and labels), each on an otherwise intact set of volumes (flip, run,
 // flip back). For each flip, every object with records in the block is
 // restored from the damaged copy alone and, when it has another copy, with
 // fallback. Never silent wrong content: a restored file that is not listed
@@ -109,6 +109,19 @@ func TestDamageSuite(t *testing.T) {
 		}
 		v := vols[vi]
 		bs := int64(v.BlockSize)
+		// Uniform flips almost never hit the 64 bytes of a block header
+		// or a label: every 10th flip is aimed at a block header, every
+		// 25th at the label's payload.
+		switch {
+		case i%25 == 24:
+			h, err := volume.ParseBlockHeader(labelBlock(t, v.Path, v.BlockSize))
+			if err != nil {
+				t.Fatal(err)
+			}
+			at = int64(volume.BlockHeaderSize) + rng.Int64N(int64(h.Length))
+		case i%10 == 9:
+			at = (1+rng.Int64N(sizes[vi]/bs-1))*bs + rng.Int64N(volume.BlockHeaderSize)
+		}
 		block, pos := at/bs, int(at%bs)
 		class := "label"
 		type hit struct {
