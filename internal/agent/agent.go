@@ -202,6 +202,12 @@ type archiver struct {
 	pending Entry // the entry being written
 	excl    []pattern
 	done    []string // roots already archived
+	// sparse, when set, is the layout of the regular file being written:
+	// header writes a sparse entry (sparse.go), whose content takes
+	// sparseStored bytes.
+	sparse       *sparseMap
+	sparseStored int64
+	hbuf         []byte // sparse headers
 	// noXattrs says that the entry being written has no extended
 	// attributes (statAhead listed none), so xattrs need not ask again.
 	noXattrs bool
@@ -576,7 +582,12 @@ func (a *archiver) regular(fd int, full string, st *unix.Stat_t, prev *BaseEntry
 	if err := a.replaced(full, prev, tar.TypeReg); err != nil {
 		return err
 	}
+	if mayBeSparse(st) {
+		a.sparse = findSparse(fd, st.Size)
+	}
 	hl, err := a.header(full, tar.TypeReg, st, "", fd)
+	m := a.sparse
+	a.sparse = nil
 	if err == errSkip {
 		return nil
 	}
@@ -587,6 +598,13 @@ func (a *archiver) regular(fd int, full string, st *unix.Stat_t, prev *BaseEntry
 		return a.finish()
 	}
 	size := st.Size
+	if m != nil {
+		if err := a.sparseData(fd, full, m, a.sparseStored); err != nil {
+			return err
+		}
+		a.stats.Bytes += size
+		return a.finish()
+	}
 	if size > int64(len(a.buf)) {
 		_ = unix.Fadvise(fd, 0, 0, unix.FADV_SEQUENTIAL)
 	}
@@ -730,7 +748,12 @@ func (a *archiver) header(full string, flag byte, st *unix.Stat_t, link string, 
 		LinkName: h.Linkname,
 		Offset:   a.cw.n,
 	}
-	if err := a.tw.WriteHeader(h); err != nil {
+	if a.sparse != nil && !hardlink {
+		err = a.writeSparseHeader(h)
+	} else {
+		err = a.tw.WriteHeader(h)
+	}
+	if err != nil {
 		if a.cw.err != nil {
 			return false, a.cw.err
 		}
