@@ -78,6 +78,10 @@ const (
 	// holeBlock is the granularity at which runs of zeros in file content
 	// are left as holes instead of being written.
 	holeBlock = 64 << 10
+	// sparseHoleBlock is that granularity in an entry stored sparse (a
+	// GNU sparse pax entry, which the tar reader gives with its holes as
+	// zeros): its holes are file system blocks.
+	sparseHoleBlock = 4 << 10
 )
 
 var zeroBlock [holeBlock]byte
@@ -99,7 +103,8 @@ func (r refusal) Error() string { return string(r) }
 // deepest first. Parent directories missing from the stream are created with
 // mode 0755. Character and block devices are created only when running as
 // root (refused otherwise); FIFOs need no privilege and are always created.
-// Runs of zeros in file content (64 KiB aligned) are left as holes.
+// Runs of zeros in file content (64 KiB aligned, 4 KiB in an entry stored
+// sparse) are left as holes.
 func Extract(ctx context.Context, r io.Reader, opts Options) (Stats, error) {
 	s, err := Open(opts)
 	if err != nil {
@@ -698,7 +703,11 @@ func (x *extractor) file(tr *tar.Reader, hdr *tar.Header, name string, p *parent
 		x.fail(name, err)
 		return nil
 	}
-	n, werr, rerr := x.copy(f, tr, hdr.Size)
+	gran := holeBlock
+	if hdr.PAXRecords["GNU.sparse.major"] != "" {
+		gran = sparseHoleBlock
+	}
+	n, werr, rerr := x.copy(f, tr, hdr.Size, gran)
 	if rerr != nil || werr != nil {
 		f.Close()
 		p.root.Remove(base)
@@ -729,14 +738,14 @@ func (x *extractor) file(tr *tar.Reader, hdr *tar.Header, name string, p *parent
 	return nil
 }
 
-// copy writes the content of the current entry to f, leaving aligned runs of
-// zeros as holes. rerr is an error of the stream, werr of f.
-func (x *extractor) copy(f *os.File, r io.Reader, size int64) (n int64, werr, rerr error) {
+// copy writes the content of the current entry to f, leaving runs of zeros
+// aligned to gran as holes. rerr is an error of the stream, werr of f.
+func (x *extractor) copy(f *os.File, r io.Reader, size int64, gran int) (n int64, werr, rerr error) {
 	var end int64 // end of the data written
 	for {
 		m, err := r.Read(x.buf)
 		if m > 0 && werr == nil {
-			last, e := writeSparse(f, x.buf[:m], n)
+			last, e := writeSparse(f, x.buf[:m], n, gran)
 			if e != nil {
 				werr = e
 			} else if last > end {
@@ -764,14 +773,15 @@ func (x *extractor) copy(f *os.File, r io.Reader, size int64) (n int64, werr, re
 }
 
 // writeSparse writes p, the file content at offset off, to f. Pieces cut at
-// holeBlock boundaries of the file that are all zeros are skipped (left as
-// holes of the new file); consecutive other pieces are written in one call.
-// It returns the end offset of the last data written, 0 if none.
-func writeSparse(f *os.File, p []byte, off int64) (end int64, err error) {
+// gran (at most holeBlock) boundaries of the file that are all zeros are
+// skipped (left as holes of the new file); consecutive other pieces are
+// written in one call. It returns the end offset of the last data written,
+// 0 if none.
+func writeSparse(f *os.File, p []byte, off int64, gran int) (end int64, err error) {
 	runStart := -1 // index in p of the pending run of data
 	i := 0
 	for i < len(p) {
-		k := holeBlock - int((off+int64(i))%holeBlock)
+		k := gran - int((off+int64(i))%int64(gran))
 		if k > len(p)-i {
 			k = len(p) - i
 		}
