@@ -1,5 +1,6 @@
 // Package agent reads a source (paths + exclude patterns) of the local file
-// system into a POSIX pax tar stream.
+// system into a POSIX pax tar stream. A regular file with holes is written
+// as a GNU sparse 1.0 entry (see sparse.go).
 //
 // The walk never follows symbolic links: every entry below a given path is
 // opened relative to the file descriptor of its parent directory with
@@ -32,7 +33,7 @@ import (
 type Entry struct {
 	Name         string // name in the archive: the absolute path with the leading "/" removed; directories without trailing slash
 	Type         byte   // tar typeflag: tar.TypeReg, TypeDir, TypeSymlink, TypeLink, TypeChar, TypeBlock, TypeFifo
-	Size         int64  // content bytes stored (0 for non-regular, and for hard links)
+	Size         int64  // the file's size (its real size for a sparse entry; 0 for non-regular, and for hard links)
 	Mode         int64  // permission + setuid/setgid/sticky bits (as tar Header.Mode)
 	UID, GID     int
 	Uname, Gname string
