@@ -79,6 +79,21 @@ func TestLabelBlockDamage(t *testing.T) {
 	}
 	f.Close()
 	check("label wiped", "label name and pool are unknown")
+
+	// A catalog rebuilt from the volumes names the volume after its file,
+	// in the pool of its directory, and says so.
+	res := rebuildJSON(t, cfg, ExitPartial, "--force")
+	found := false
+	for _, p := range res.Problems {
+		found = found || (strings.Contains(p, v.Path) && strings.Contains(p, "damaged beyond repair") && strings.Contains(p, "named "+label+", in pool "+v.Pool))
+	}
+	if !found {
+		t.Fatalf("rebuild problems %q: want the volume named after its file", res.Problems)
+	}
+	if got := volumeFile(t, dir, label); got.ID != v.ID || got.Pool != v.Pool {
+		t.Fatalf("rebuilt volume %+v, want %+v", got, v)
+	}
+	restoreAndCompare(t, dir, cfg, "D1", 1)
 }
 
 func flipBit(t *testing.T, path string, off int64, bit uint) {

@@ -458,6 +458,24 @@ func (b *rebuilder) addVolume(ctx context.Context, s scannedFile) error {
 		b.problem("%s: %v", s.file, s.err)
 		return nil
 	}
+	if s.res.Label.Label == "" || s.res.Label.Pool == "" {
+		// The label block was damaged beyond repair and the volume read
+		// from its block headers: it is named after its file, in the pool
+		// whose directory holds it.
+		l := &s.res.Label
+		if l.Label == "" {
+			l.Label = strings.TrimSuffix(filepath.Base(s.file), ".vtape")
+		}
+		if l.Pool == "" {
+			l.Pool = filepath.Base(filepath.Dir(s.file))
+			for _, p := range b.cfg.Pools {
+				if p.Directory == filepath.Dir(s.file) {
+					l.Pool = p.Name
+				}
+			}
+		}
+		b.problem("%s: its label block is damaged beyond repair: volume %s named %s, in pool %s, after its file", s.file, l.VolumeID, l.Label, l.Pool)
+	}
 	l := s.res.Label
 	id := l.VolumeID.String()
 	if s.err != nil {

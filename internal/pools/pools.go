@@ -211,6 +211,15 @@ func (d *Drive) Next(ctx context.Context) (mediaagent.Mount, error) {
 			continue
 		}
 		mt, err := d.mount(v)
+		if errors.Is(err, volume.ErrLabelDamaged) {
+			// Its data reads, from the block headers, but nothing more is
+			// written to it: full from now on (refresh rewrites it).
+			v.State = StateFull
+			if uerr := m.cat.UpdateVolume(ctx, v); uerr != nil {
+				return mediaagent.Mount{}, fmt.Errorf("pool %s: %w (and marking it full: %v)", d.pool.Name, err, uerr)
+			}
+			continue
+		}
 		if err != nil {
 			return mediaagent.Mount{}, err
 		}
@@ -234,6 +243,10 @@ func (d *Drive) mount(v catalog.Volume) (mediaagent.Mount, error) {
 	if err != nil {
 		med.Close()
 		return mediaagent.Mount{}, fmt.Errorf("pool %s: mount %s: %w", d.pool.Name, v.Label, err)
+	}
+	if err := r.LabelDamage(); err != nil {
+		med.Close()
+		return mediaagent.Mount{}, fmt.Errorf("pool %s: mount %s: not appended to: %w", d.pool.Name, v.Label, err)
 	}
 	l := r.Label()
 	if l.VolumeID.String() != v.ID || l.Label != v.Label {

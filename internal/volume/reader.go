@@ -201,7 +201,7 @@ func (r *Reader) recoverLabel(why error) (l Label, damage error, ok bool) {
 	if err := loc.Locate(1); err != nil || from == 0 {
 		return l, nil, false
 	}
-	what := strings.TrimPrefix(why.Error(), "volume: ")
+	what := strings.TrimPrefix(strings.TrimPrefix(why.Error(), ErrNotDaisy.Error()+": "), "volume: ")
 	if rl, at, ok := repairLabel(lb, id); ok {
 		return rl, fmt.Errorf("%w (%s): repaired: one flipped bit (byte %d, bit %d); its volume ID agrees with block %d's header",
 			ErrLabelDamaged, what, at/8, at%8, from), true
