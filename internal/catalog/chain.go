@@ -236,11 +236,33 @@ func (c *Catalog) ChainEntries(ctx context.Context, chain []Object, i int, fn fu
 	if i < 0 || i >= len(chain) {
 		return fmt.Errorf("catalog: chain entries: object %d of a chain of %d", i, len(chain))
 	}
-	args := []any{chain[i].ID}
+	return c.chainEntries(ctx, chain, i, sqlChainEntries(len(chain)-i-1), []any{chain[i].ID}, fn)
+}
+
+// ChainEntriesWithPrefix is ChainEntries for the paths that start with
+// prefix only: it reads that range of the object's files, not all of them.
+func (c *Catalog) ChainEntriesWithPrefix(ctx context.Context, chain []Object, i int, prefix string, fn func(File) error) error {
+	if i < 0 || i >= len(chain) {
+		return fmt.Errorf("catalog: chain entries: object %d of a chain of %d", i, len(chain))
+	}
+	upper, ok := prefixEnd(prefix)
+	if prefix == "" || !ok {
+		return c.ChainEntries(ctx, chain, i, fn)
+	}
+	q := sqlChainEntriesHead + ` AND f.path >= ? AND f.path < ?`
+	if newer := len(chain) - i - 1; newer > 0 {
+		q += sqlChainEntriesNewer + strings.Repeat("?, ", newer-1) + "?))"
+	}
+	return c.chainEntries(ctx, chain, i, q+sqlChainEntriesOrder, []any{chain[i].ID, prefix, upper}, fn)
+}
+
+// chainEntries runs a chain entries query: args, then the IDs of the
+// objects newer than chain[i].
+func (c *Catalog) chainEntries(ctx context.Context, chain []Object, i int, q string, args []any, fn func(File) error) error {
 	for _, o := range chain[i+1:] {
 		args = append(args, o.ID)
 	}
-	rows, err := c.r.QueryContext(ctx, sqlChainEntries(len(chain)-i-1), args...)
+	rows, err := c.r.QueryContext(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("catalog: entries of %s in its chain: %w", chain[i].ID, err)
 	}

@@ -520,10 +520,12 @@ func Restore(ctx context.Context, cat *catalog.Catalog, o RestoreOptions) (*Rest
 		}
 	}
 	var wanted map[string]bool
+	var picked *pathSelection
 	if filter != nil {
-		if wanted, err = filter.wanted(ctx, cat, chain); err != nil {
+		if picked, err = filter.wanted(ctx, cat, chain); err != nil {
 			return nil, err
 		}
+		wanted = picked.wanted
 	}
 	if err := refuseOverwritingState(ctx, cat, chain, wanted, o.Target); err != nil {
 		return nil, err
@@ -553,10 +555,19 @@ func Restore(ctx context.Context, cat *catalog.Catalog, o RestoreOptions) (*Rest
 				runErr = err
 				break
 			}
-			err := cat.ChainEntries(ctx, chain, i, func(f catalog.File) error {
-				if wanted != nil && !wanted[strings.TrimSuffix(f.Path, "/")] {
+			each := func(fn func(catalog.File) error) error { return cat.ChainEntries(ctx, chain, i, fn) }
+			if picked != nil {
+				// The selection has this object's entries already.
+				each = func(fn func(catalog.File) error) error {
+					for _, f := range picked.own[c.ID] {
+						if err := fn(f); err != nil {
+							return err
+						}
+					}
 					return nil
 				}
+			}
+			err := each(func(f catalog.File) error {
 				if o.Resume && sess.Restored(strings.TrimPrefix(f.Path, "/"), f.Type, f.Size, f.MTime, f.Link) {
 					res.Resumed++
 					return nil
