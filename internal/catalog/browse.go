@@ -19,8 +19,8 @@ import (
 // the child entries (see children), the top of a tree one seek per root.
 
 // ObjectAt returns the object to browse or restore a source as it was at
-// at: the newest complete object of the source whose backup started not
-// after at (ties broken by the higher id). It returns ErrNotFound when the
+// at: the newest complete object of the source with a good copy whose
+// backup started not after at (ties broken by the higher id). It returns ErrNotFound when the
 // source has no such object.
 //
 // The object returned is the newest end of the restore chain at that time:

@@ -37,6 +37,9 @@ func addObjectAt(t testing.TB, c *Catalog, id, source string, started time.Time,
 			t.Fatalf("FinishObject: %v", err)
 		}
 	}
+	if state == ObjectComplete {
+		goodCopy(t, c, id, 1024)
+	}
 }
 
 func TestObjectAt(t *testing.T) {

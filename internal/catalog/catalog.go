@@ -11,7 +11,9 @@
 // a crash never leaves a good copy that is not on its volumes. The schema is a
 // ratchet: Open applies the missing migration steps in order, each in its own
 // transaction, and refuses a database written by a newer program
-// (ErrSchemaTooNew). The storage is SQLite (modernc.org/sqlite, pure Go) in
+// (ErrSchemaTooNew). Every job records its owner (pid, boot ID, process
+// start time); Open marks the running jobs whose owner is gone interrupted
+// and fails their unfinished copies and objects (ReapInterrupted). The storage is SQLite (modernc.org/sqlite, pure Go) in
 // WAL mode with synchronous=FULL; the SQL is kept portable to PostgreSQL.
 // A file SQLite finds damaged is an error wrapping ErrDamaged; QuickCheck
 // (run before every job) checks every page, and Check runs SQLite's full
@@ -64,6 +66,9 @@ const (
 	JobSuccess = "success"
 	JobPartial = "partial"
 	JobFailed  = "failed"
+	// JobInterrupted: the job stopped before it finished, on a signal or
+	// because its process is gone (see ReapInterrupted).
+	JobInterrupted = "interrupted"
 )
 
 // Object states.
@@ -96,6 +101,8 @@ type Catalog struct {
 	// r holds read-only connections; in WAL mode they read the last
 	// committed state while a write transaction is open.
 	r *sql.DB
+	// interrupted are the jobs Open marked interrupted.
+	interrupted []Job
 }
 
 // Connection parameters (modernc.org/sqlite DSN syntax). synchronous=FULL:
@@ -195,8 +202,18 @@ func Open(ctx context.Context, path string) (*Catalog, error) {
 		return nil, fmt.Errorf("catalog: open %s: %w", abs, damaged(err))
 	}
 	c.r = r
+	// Jobs of processes that are gone are interrupted: no job stays
+	// running, no copy writing, for ever.
+	if c.interrupted, err = c.ReapInterrupted(ctx); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("catalog: open %s: %w", abs, err)
+	}
 	return c, nil
 }
+
+// Interrupted returns the jobs that Open found interrupted (their process
+// gone) and marked so.
+func (c *Catalog) Interrupted() []Job { return c.interrupted }
 
 // Path returns the absolute path of the database file.
 func (c *Catalog) Path() string { return c.path }
@@ -235,6 +252,14 @@ func (c *Catalog) migrate(ctx context.Context) error {
 			return err
 		}
 	}
+	// A step may rebuild a table that others reference (schema version 2
+	// rebuilds jobs), which SQLite allows only with foreign keys off; each
+	// step checks them before it commits. The writer has one connection,
+	// so the pragma holds for the steps.
+	if _, err := c.w.ExecContext(ctx, "PRAGMA foreign_keys = OFF"); err != nil {
+		return err
+	}
+	defer c.w.ExecContext(context.WithoutCancel(ctx), "PRAGMA foreign_keys = ON")
 	for {
 		done, err := c.migrateStep(ctx)
 		if err != nil || done {
@@ -279,6 +304,9 @@ func (c *Catalog) migrateStep(ctx context.Context) (done bool, err error) {
 			return false, fmt.Errorf("migrate to schema version %d (%s): statement %d: %w", v+1, m.description, i+1, err)
 		}
 	}
+	if err := foreignKeyCheck(ctx, tx); err != nil {
+		return false, fmt.Errorf("migrate to schema version %d (%s): %w", v+1, m.description, err)
+	}
 	if _, err := tx.ExecContext(ctx, sqlInsertSchemaVersion, v+1, m.description, time.Now().UnixNano()); err != nil {
 		return false, fmt.Errorf("migrate to schema version %d: %w", v+1, err)
 	}
@@ -286,6 +314,25 @@ func (c *Catalog) migrateStep(ctx context.Context) (done bool, err error) {
 		return false, fmt.Errorf("migrate to schema version %d: commit: %w", v+1, err)
 	}
 	return false, nil
+}
+
+// foreignKeyCheck fails if a row references a row that does not exist.
+func foreignKeyCheck(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, "PRAGMA foreign_key_check")
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	if rows.Next() {
+		var table, parent string
+		var rowid sql.NullInt64
+		var fk int
+		if err := rows.Scan(&table, &rowid, &parent, &fk); err != nil {
+			return err
+		}
+		return fmt.Errorf("foreign key check: a row of %s (rowid %d) references a missing row of %s", table, rowid.Int64, parent)
+	}
+	return rows.Err()
 }
 
 // inTx runs f in a write transaction and commits it if f returns nil.

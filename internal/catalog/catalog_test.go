@@ -391,6 +391,11 @@ func TestObjects(t *testing.T) {
 	if o != want {
 		t.Fatalf("Object = %+v\nwant %+v", o, want)
 	}
+	if _, err := c.LatestObject(ctx, "home"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("LatestObject before a copy is good: %v; want ErrNotFound", err)
+	}
+	goodCopy(t, c, objectID(1), 100)
+	goodCopy(t, c, objectID(2), 200)
 	if l, err := c.LatestObject(ctx, "home"); err != nil || l.ID != objectID(2) {
 		t.Fatalf("LatestObject(home) = %s, %v; want %s (the failed newer one does not count)", l.ID, err, objectID(2))
 	}

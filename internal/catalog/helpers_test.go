@@ -83,3 +83,21 @@ func copyState(t testing.TB, c *Catalog, id string, number int) (string, int) {
 	}
 	return cp.State, len(ext)
 }
+
+// goodCopy gives a complete object of that length a good copy 1, on a
+// volume of pool "p" made for it.
+func goodCopy(t testing.TB, c *Catalog, id string, length int64) {
+	t.Helper()
+	ctx := context.Background()
+	if err := c.EnsurePool(ctx, Pool{Name: "p", Type: "vtape", Directory: "/srv/p"}); err != nil {
+		t.Fatalf("EnsurePool: %v", err)
+	}
+	vol := "V-" + id
+	if err := c.CreateVolume(ctx, Volume{ID: vol, Label: "L-" + vol, Pool: "p", BlockSize: 262144, Capacity: 1 << 30}); err != nil {
+		t.Fatalf("CreateVolume %s: %v", vol, err)
+	}
+	addCopy(t, c, id, 1)
+	if err := c.CommitCopy(ctx, id, 1, []Extent{{VolumeID: vol, FirstBlock: 1, LastBlock: 1, EndOffset: length}}); err != nil {
+		t.Fatalf("CommitCopy %s/1: %v", id, err)
+	}
+}

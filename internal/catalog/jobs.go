@@ -17,28 +17,30 @@ type Job struct {
 	Bytes    int64     `json:"bytes"`
 	Files    int64     `json:"files"`
 	Error    string    `json:"error,omitempty"`
+	Owner    Owner     `json:"owner"`
 }
 
-// StartJob records a new running job of the given kind and returns it with
-// its ID.
+// StartJob records a new running job of the given kind, owned by this
+// process, and returns it with its ID.
 func (c *Catalog) StartJob(ctx context.Context, kind string) (Job, error) {
 	if kind == "" {
 		return Job{}, fmt.Errorf("catalog: start job: empty kind")
 	}
 	// UTC drops the monotonic reading: the job is handed out as it will
 	// read back from the database.
-	j := Job{Kind: kind, State: JobRunning, Started: time.Now().UTC()}
-	if err := c.w.QueryRowContext(ctx, sqlStartJob, kind, nanos(j.Started)).Scan(&j.ID); err != nil {
+	j := Job{Kind: kind, State: JobRunning, Started: time.Now().UTC(), Owner: self}
+	if err := c.w.QueryRowContext(ctx, sqlStartJob, kind, nanos(j.Started), j.Owner.PID, j.Owner.Boot, j.Owner.Start).Scan(&j.ID); err != nil {
 		return Job{}, fmt.Errorf("catalog: start job %s: %w", kind, err)
 	}
 	return j, nil
 }
 
 // FinishJob records the outcome of a job, found by ID: state (success,
-// partial or failed), finished (now if zero), bytes, files and error.
+// partial, failed, or interrupted for a job a signal stopped), finished
+// (now if zero), bytes, files and error.
 func (c *Catalog) FinishJob(ctx context.Context, j Job) error {
-	if !oneOf(j.State, JobSuccess, JobPartial, JobFailed) {
-		return fmt.Errorf("catalog: finish job %d: state %q is not success, partial or failed", j.ID, j.State)
+	if !oneOf(j.State, JobSuccess, JobPartial, JobFailed, JobInterrupted) {
+		return fmt.Errorf("catalog: finish job %d: state %q is not success, partial, failed or interrupted", j.ID, j.State)
 	}
 	res, err := c.w.ExecContext(ctx, sqlFinishJob, j.State, nanos(nowIfZero(j.Finished)), j.Bytes, j.Files, j.Error, j.ID)
 	if err == nil {
@@ -53,7 +55,8 @@ func (c *Catalog) FinishJob(ctx context.Context, j Job) error {
 func scanJob(s scanner) (Job, error) {
 	var j Job
 	var started, finished sql.NullInt64
-	if err := s.Scan(&j.ID, &j.Kind, &j.State, &started, &finished, &j.Bytes, &j.Files, &j.Error); err != nil {
+	if err := s.Scan(&j.ID, &j.Kind, &j.State, &started, &finished, &j.Bytes, &j.Files, &j.Error,
+		&j.Owner.PID, &j.Owner.Boot, &j.Owner.Start); err != nil {
 		return Job{}, err
 	}
 	j.Started, j.Finished = fromNanos(started), fromNanos(finished)
@@ -94,4 +97,78 @@ func (c *Catalog) Jobs(ctx context.Context, limit int) ([]Job, error) {
 		return nil, fmt.Errorf("catalog: jobs: %w", err)
 	}
 	return out, nil
+}
+
+// ReapInterrupted finds the running jobs whose owner is gone (the process
+// was killed, or the machine lost power or rebooted) and, in one
+// transaction, marks each interrupted, its copies still being written
+// failed, and its objects still being written or left without a good copy
+// failed, all with the reason. Jobs of a process that still runs, this one
+// or another daisy, are left alone. It returns the jobs it marked, as they
+// now are. Open calls it.
+func (c *Catalog) ReapInterrupted(ctx context.Context) ([]Job, error) {
+	var out []Job
+	err := c.inTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, sqlRunningJobs)
+		if err != nil {
+			return err
+		}
+		var gone []Job
+		for rows.Next() {
+			var j Job
+			if err := rows.Scan(&j.ID, &j.Kind, &j.Owner.PID, &j.Owner.Boot, &j.Owner.Start); err != nil {
+				rows.Close()
+				return err
+			}
+			if j.Owner.gone() {
+				gone = append(gone, j)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		now := time.Now().UTC()
+		for _, j := range gone {
+			reason := fmt.Sprintf("interrupted: the %s job's process (%s) ended before it finished (killed, crashed or power lost)", j.Kind, j.Owner)
+			if j.Owner.PID <= 0 {
+				reason = fmt.Sprintf("interrupted: the %s job's process, not recorded, no longer runs", j.Kind)
+			}
+			if _, err := tx.ExecContext(ctx, sqlInterruptJob, nanos(now), reason, j.ID); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, sqlInterruptCopy, reason, now.UnixNano(), j.ID); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, sqlInterruptObj, nanos(now), j.ID); err != nil {
+				return err
+			}
+			j.State, j.Finished, j.Error = JobInterrupted, now, reason
+			out = append(out, j)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("catalog: mark interrupted jobs: %w", err)
+	}
+	return out, nil
+}
+
+// FailUnfinished marks what a job left unfinished failed, with the reason:
+// its copies still being written, and its objects still being written or
+// left without a good copy. A job calls it on its way out, so that nothing
+// it stopped half-way (on an error or a signal) stays writing.
+func (c *Catalog) FailUnfinished(ctx context.Context, jobID int64, reason string) error {
+	now := time.Now().UTC()
+	err := c.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, sqlInterruptCopy, reason, now.UnixNano(), jobID); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, sqlInterruptObj, nanos(now), jobID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("catalog: fail what job %d left unfinished: %w", jobID, err)
+	}
+	return nil
 }

@@ -106,6 +106,21 @@ func (c *Catalog) FinishObject(ctx context.Context, id string, length, records, 
 	return nil
 }
 
+// FailObject marks a complete object failed when none of its copies is
+// good (every copy failed while it was written); it reports whether it
+// did. An object with a good copy is not changed.
+func (c *Catalog) FailObject(ctx context.Context, id string) (bool, error) {
+	res, err := c.w.ExecContext(ctx, sqlFailObject, id)
+	if err != nil {
+		return false, fmt.Errorf("catalog: fail object %s: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("catalog: fail object %s: %w", id, err)
+	}
+	return n == 1, nil
+}
+
 // DeleteObject removes an object with its copies, their extents and its
 // files. Objects based on it are not touched.
 func (c *Catalog) DeleteObject(ctx context.Context, id string) error {
@@ -254,8 +269,8 @@ func (c *Catalog) Objects(ctx context.Context, f ObjectFilter) ([]Object, error)
 	return out, nil
 }
 
-// LatestObject returns the newest complete object of a source, or
-// ErrNotFound.
+// LatestObject returns the newest complete object of a source that has a
+// good copy (the newest that can be restored), or ErrNotFound.
 func (c *Catalog) LatestObject(ctx context.Context, source string) (Object, error) {
 	o, err := scanObject(c.r.QueryRowContext(ctx, sqlLatestObject, source))
 	if err != nil {

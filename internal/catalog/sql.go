@@ -29,6 +29,10 @@ var migrations = []migration{
 		description: "clients, sources, pools, volumes, jobs, objects, copies, extents, files",
 		statements:  schemaV1,
 	},
+	{
+		description: "jobs record their owner (pid, boot id, process start); job state interrupted",
+		statements:  schemaV2,
+	},
 }
 
 const sqlCreateSchemaVersion = `CREATE TABLE IF NOT EXISTS schema_version (
@@ -155,6 +159,33 @@ var schemaV1 = []string{
 )`,
 }
 
+// schemaV2 rebuilds jobs (SQLite cannot change a CHECK in place) with the
+// owner of a running job, so that a later process can tell a job whose
+// process is gone (killed, power lost) from one that is still running, and
+// the state "interrupted" for the former. Open runs the migrations with
+// foreign keys off, as SQLite's table rebuild asks, and checks them before
+// each commit. A job of schema version 1 has owner_pid 0: unknown.
+var schemaV2 = []string{
+	`CREATE TABLE jobs_v2 (
+	id          INTEGER PRIMARY KEY AUTOINCREMENT,
+	kind        TEXT    NOT NULL,
+	state       TEXT    NOT NULL CHECK (state IN ('running', 'success', 'partial', 'failed', 'interrupted')),
+	started     BIGINT  NOT NULL,
+	finished    BIGINT,
+	bytes       BIGINT  NOT NULL DEFAULT 0,
+	files       BIGINT  NOT NULL DEFAULT 0,
+	error       TEXT    NOT NULL DEFAULT '',
+	owner_pid   BIGINT  NOT NULL DEFAULT 0,
+	owner_boot  TEXT    NOT NULL DEFAULT '',
+	owner_start BIGINT  NOT NULL DEFAULT 0
+)`,
+	`INSERT INTO jobs_v2 (id, kind, state, started, finished, bytes, files, error)
+SELECT id, kind, state, started, finished, bytes, files, error FROM jobs`,
+	`DROP TABLE jobs`,
+	`ALTER TABLE jobs_v2 RENAME TO jobs`,
+	`CREATE INDEX jobs_state ON jobs (state)`,
+}
+
 // Clients and sources.
 const (
 	sqlEnsureClient = `INSERT INTO clients (name, created) VALUES (?, ?)
@@ -192,12 +223,22 @@ ORDER BY CASE WHEN id = ? THEN 0 ELSE 1 END LIMIT 1`
 
 // Jobs.
 const (
-	sqlJobColumns = `id, kind, state, started, finished, bytes, files, error`
-	sqlStartJob   = `INSERT INTO jobs (kind, state, started) VALUES (?, 'running', ?) RETURNING id`
+	sqlJobColumns = `id, kind, state, started, finished, bytes, files, error, owner_pid, owner_boot, owner_start`
+	sqlStartJob   = `INSERT INTO jobs (kind, state, started, owner_pid, owner_boot, owner_start) VALUES (?, 'running', ?, ?, ?, ?) RETURNING id`
 	sqlFinishJob  = `UPDATE jobs SET state = ?, finished = ?, bytes = ?, files = ?, error = ? WHERE id = ?`
 	sqlJob        = `SELECT ` + sqlJobColumns + ` FROM jobs WHERE id = ?`
 	sqlJobs       = `SELECT ` + sqlJobColumns + ` FROM jobs ORDER BY id DESC`
 	sqlJobsLimit  = `SELECT ` + sqlJobColumns + ` FROM jobs ORDER BY id DESC LIMIT ?`
+
+	// Interrupted jobs (ReapInterrupted): the running jobs with their
+	// owners; a job whose owner is gone, its unfinished copies, and its
+	// objects left writing or left without a good copy.
+	sqlRunningJobs   = `SELECT id, kind, owner_pid, owner_boot, owner_start FROM jobs WHERE state = 'running' ORDER BY id`
+	sqlInterruptJob  = `UPDATE jobs SET state = 'interrupted', finished = ?, error = ? WHERE id = ? AND state = 'running'`
+	sqlInterruptCopy = `UPDATE copies SET state = 'failed', error = ?, updated = ? WHERE job_id = ? AND state = 'writing'`
+	sqlInterruptObj  = `UPDATE objects SET state = 'failed', finished = COALESCE(finished, ?)
+WHERE job_id = ? AND (state = 'writing' OR (state = 'complete' AND NOT EXISTS (
+	SELECT 1 FROM copies c WHERE c.object_id = objects.id AND c.state = 'good')))`
 )
 
 // Objects.
@@ -213,8 +254,14 @@ WHERE id = ? AND state = 'writing'`
 	// ambiguous and names a few of the candidates.
 	sqlObjectPrefix     = `SELECT ` + sqlObjectColumns + ` FROM objects WHERE id >= ? AND id < ? ORDER BY id LIMIT 3`
 	sqlObjectPrefixOpen = `SELECT ` + sqlObjectColumns + ` FROM objects WHERE id >= ? ORDER BY id LIMIT 3`
-	sqlLatestObject     = `SELECT ` + sqlObjectColumns + ` FROM objects WHERE source = ? AND state = 'complete'
+	// The latest object is the newest that can be restored: complete,
+	// with a good copy.
+	sqlLatestObject = `SELECT ` + sqlObjectColumns + ` FROM objects WHERE source = ? AND state = 'complete'
+AND ` + sqlHasGoodCopy + `
 ORDER BY started DESC, id DESC LIMIT 1`
+	sqlHasGoodCopy = `EXISTS (SELECT 1 FROM copies c WHERE c.object_id = objects.id AND c.state = 'good')`
+	// FailObject: a complete object left without a good copy.
+	sqlFailObject = `UPDATE objects SET state = 'failed' WHERE id = ? AND state = 'complete' AND NOT ` + sqlHasGoodCopy
 	// Objects(filter) is sqlObjects + " WHERE " + the filters joined by
 	// " AND " + sqlObjectsOrder.
 	sqlObjects            = `SELECT ` + sqlObjectColumns + ` FROM objects`
@@ -290,6 +337,7 @@ func sqlAddFiles(n int) string {
 // as a LIKE prefilter or drops it; the exact match is done in Go anyway.
 const (
 	sqlObjectAt = `SELECT ` + sqlObjectColumns + ` FROM objects WHERE source = ? AND state = 'complete' AND started <= ?
+AND ` + sqlHasGoodCopy + `
 ORDER BY started DESC, id DESC LIMIT 1`
 	sqlFileAfter = `SELECT ` + sqlFileColumns + ` FROM files WHERE object_id = ? AND path > ? ORDER BY path LIMIT 1`
 	sqlFileFrom  = `SELECT ` + sqlFileColumns + ` FROM files WHERE object_id = ? AND path >= ? ORDER BY path LIMIT 1`

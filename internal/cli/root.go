@@ -14,6 +14,8 @@ import (
 	"os/signal"
 	"runtime/pprof"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -92,13 +94,57 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, sig, stop := signalContext()
 	defer stop()
 	err := root.ExecuteContext(ctx)
+	if s := sig(); s != nil {
+		// The job recorded its end (with a context that is not
+		// cancelled, see jobs) and stopped early: never exit 0.
+		if err == nil || errors.Is(err, context.Canceled) {
+			err = fmt.Errorf("interrupted by %v: the job was stopped and recorded as interrupted", s)
+		} else {
+			err = fmt.Errorf("interrupted by %v: %w", s, err)
+		}
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "daisy: %v\n", err)
 	}
 	return exitCode(err)
+}
+
+// signalContext returns a context that SIGINT or SIGTERM cancels, a
+// function that tells which signal did (nil if none) and one that stops
+// listening. After the first signal the default action is back, so a
+// second one ends the process at once; a job it stops that way stays
+// running in the catalog until the next command marks it interrupted.
+func signalContext() (context.Context, func() os.Signal, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	var got atomic.Value
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-ch:
+			got.Store(s)
+			signal.Stop(ch)
+			cancel()
+		case <-done:
+		}
+	}()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			signal.Stop(ch)
+			close(done)
+			cancel()
+		})
+	}
+	sig := func() os.Signal {
+		s, _ := got.Load().(os.Signal)
+		return s
+	}
+	return ctx, sig, stop
 }
 
 func newRoot(g *globals) *cobra.Command {
@@ -180,6 +226,9 @@ func (g *globals) openFor(ctx context.Context, forJob bool) (*config.Config, *ca
 	cat, err := openConfigCatalog(ctx, cfg, forJob)
 	if err != nil {
 		return nil, nil, err
+	}
+	for _, j := range cat.Interrupted() {
+		g.log.Warn("a job was interrupted: marked interrupted, its unfinished copies failed", "job", j.ID, "kind", j.Kind, "owner", j.Owner.String())
 	}
 	return cfg, cat, nil
 }

@@ -30,6 +30,7 @@ const (
 	JobSuccess     = catalog.JobSuccess
 	JobPartial     = catalog.JobPartial // every object has a good copy, some copy failed
 	JobFailed      = catalog.JobFailed
+	JobInterrupted = catalog.JobInterrupted // stopped by a signal, or its process is gone
 	CopyWriting    = catalog.CopyWriting
 	CopyGood       = catalog.CopyGood
 	CopyFailed     = catalog.CopyFailed
@@ -151,6 +152,7 @@ type objectRun struct {
 	links              []config.ChainLink
 	end                records.EndInfo
 	err                error
+	filesErr           error // some of its file entries are not in the catalog
 	files              int64
 	warnings           []string
 	progress           *SourceProgress
@@ -187,21 +189,28 @@ func Backup(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, o Bac
 	res := &BackupResult{Job: r.job.ID, Started: r.job.Started}
 	mgr := pools.NewManager(cat)
 	defer mgr.Close()
+	// What the job records at its end is recorded even when ctx is
+	// cancelled (SIGINT, SIGTERM): the job ends interrupted, its
+	// unfinished copies failed, never left writing.
+	wctx := context.WithoutCancel(ctx)
 
 	r.wire(mgr)
 	state := daisyState(ctx, cfg, cat)
 	for _, src := range selected {
 		src, res.Excluded = excludeDaisyState(state, src, res.Excluded)
 		level, chain, note, err := baseOf(ctx, cat, src.Name, o.Level)
+		if err == nil {
+			if note != "" {
+				log.Warn(note, "source", src.Name)
+			}
+			err = r.addObject(ctx, src, level, chain, note)
+		}
 		if err != nil {
-			r.finishJob(ctx, res, err)
-			return res, err
-		}
-		if note != "" {
-			log.Warn(note, "source", src.Name)
-		}
-		if err := r.addObject(ctx, src, level, chain, note); err != nil {
-			r.finishJob(ctx, res, err)
+			for _, o := range r.objects {
+				o.err = fmt.Errorf("the job stopped before it ran: %w", err)
+			}
+			r.commit(wctx, nil, res)
+			r.finishJob(wctx, res, err)
 			return res, err
 		}
 	}
@@ -209,8 +218,8 @@ func Backup(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, o Bac
 		o.Monitor(&r.mon)
 	}
 	results, runErr := r.run(ctx, selected)
-	r.commit(ctx, results, res)
-	r.finishJob(ctx, res, runErr)
+	r.commit(wctx, results, res)
+	r.finishJob(wctx, res, runErr)
 	return res, runErr
 }
 
@@ -342,12 +351,19 @@ func (r *backupRun) run(ctx context.Context, selected []config.Source) (map[stri
 	}
 	used := map[string]bool{}
 	files := make(chan []catalog.File, 4)
+	// Once a batch failed to record, the later ones are dropped: every
+	// object with a batch not recorded fails (commit), since a restore
+	// finds its entries through the catalog.
 	var catErr error
+	unlisted := map[string]bool{}
 	var filesDone sync.WaitGroup
 	filesDone.Go(func() {
 		for batch := range files {
 			if catErr == nil {
 				catErr = r.cat.AddFiles(ctx, batch)
+			}
+			if catErr != nil {
+				unlisted[batch[0].ObjectID] = true
 			}
 		}
 	})
@@ -371,6 +387,11 @@ func (r *backupRun) run(ctx context.Context, selected []config.Source) (map[stri
 	filesDone.Wait()
 	agents.Wait()
 	fwd.Wait()
+	for _, o := range r.objects {
+		if unlisted[o.obj.ID] {
+			o.filesErr = fmt.Errorf("source %s: its file list could not be recorded in the catalog: %w", o.src.Name, catErr)
+		}
+	}
 	if catErr != nil {
 		return results, fmt.Errorf("record files in the catalog: %w", catErr)
 	}
@@ -437,9 +458,12 @@ func (r *backupRun) readSource(ctx context.Context, o *objectRun, buf *buffers.B
 	buf.Close()
 }
 
-// commit records each copy's outcome: good copies with their extents in
-// one transaction each, after their volumes were synced; failed ones with
-// the reason.
+// commit records each object's and copy's outcome: good copies with their
+// extents in one transaction each, after their volumes were synced; failed
+// ones with the reason. An object is complete only when its stream ended
+// well, its file list is in the catalog and at least one copy is good; an
+// object whose every copy failed is failed in the catalog, so that it is
+// never the latest backup or a base.
 func (r *backupRun) commit(ctx context.Context, results map[string][]mediaagent.CopyResult, res *BackupResult) {
 	type key struct {
 		id   records.ID
@@ -459,13 +483,20 @@ func (r *backupRun) commit(ctx context.Context, results map[string][]mediaagent.
 	for _, o := range ids {
 		out := ObjectOutcome{Source: o.src.Name, Object: o.obj.ID, Level: o.obj.Level, Base: o.obj.Base, Bytes: int64(o.end.Length), Files: o.files,
 			Unchanged: o.unchanged, Deleted: o.deleted, Stored: int64(o.end.Stored), Hash: o.end.Hash, Warnings: o.warnings}
+		upstream := o.err
+		if upstream == nil {
+			upstream = o.filesErr
+		}
 		state := ObjectComplete
-		if o.err != nil {
+		if upstream != nil {
 			state = ObjectFailed
-			out.Error = o.err.Error()
+			out.Error = upstream.Error()
 		}
 		if err := r.cat.FinishObject(ctx, o.obj.ID, int64(o.end.Length), int64(o.end.Records), o.files, o.end.Hash, state, time.Now().UTC()); err != nil {
 			state, out.Error = ObjectFailed, err.Error()
+			if upstream == nil {
+				upstream = fmt.Errorf("source %s: %w", o.src.Name, err)
+			}
 		}
 		good := 0
 		for _, l := range o.links {
@@ -473,7 +504,7 @@ func (r *backupRun) commit(ctx context.Context, results map[string][]mediaagent.
 			if c, ok := byCopy[key{o.id, l.Copy}]; ok {
 				cr = &c
 			}
-			co := commitCopy(ctx, r.cat, r.log, o.obj.ID, l.Copy, l.Agent.Name, cr, o.err)
+			co := commitCopy(ctx, r.cat, r.log, o.obj.ID, l.Copy, l.Agent.Name, cr, upstream)
 			co.MediaAgent, co.Device, co.Pool = l.Agent.Name, l.Agent.Device, l.Agent.Pool
 			if co.State == CopyGood {
 				good++
@@ -483,6 +514,9 @@ func (r *backupRun) commit(ctx context.Context, results map[string][]mediaagent.
 		if good == 0 && state == ObjectComplete {
 			state = ObjectFailed
 			out.Error = "no copy was written"
+			if _, err := r.cat.FailObject(ctx, o.obj.ID); err != nil {
+				r.log.Error("record failed object", "object", o.obj.ID, "err", err)
+			}
 		}
 		out.State = state
 		res.Bytes += out.Bytes
@@ -503,7 +537,10 @@ func (r *backupRun) finishJob(ctx context.Context, res *BackupResult, runErr err
 			}
 		}
 	}
-	if runErr != nil {
+	switch {
+	case errors.Is(runErr, context.Canceled):
+		state = JobInterrupted
+	case runErr != nil:
 		state = JobFailed
 	}
 	res.State = state
@@ -527,7 +564,19 @@ func (r *backupRun) finishJob(ctx context.Context, res *BackupResult, runErr err
 	if err := errors.Join(msgs...); err != nil {
 		j.Error = err.Error()
 	}
+	// Nothing the job started stays writing, whatever stopped it.
+	if err := r.cat.FailUnfinished(ctx, j.ID, "the backup job stopped before this was finished: "+errOr(runErr, "unknown")); err != nil {
+		r.log.Error("record unfinished copies", "job", j.ID, "err", err)
+	}
 	if err := r.cat.FinishJob(ctx, j); err != nil {
 		r.log.Error("record job end", "job", j.ID, "err", err)
 	}
+}
+
+// errOr is err's text, or s for a nil error.
+func errOr(err error, s string) string {
+	if err == nil {
+		return s
+	}
+	return err.Error()
 }

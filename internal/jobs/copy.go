@@ -332,7 +332,13 @@ func runCopy(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, s *c
 	if runErr == nil && s.after != nil {
 		runErr = s.after(ctx, res)
 	}
-	finishCopyJob(ctx, cat, log, job, res, runErr)
+	// The job's end is recorded even when ctx is cancelled (SIGINT,
+	// SIGTERM), and no new copy it registered stays writing.
+	wctx := context.WithoutCancel(ctx)
+	if err := cat.FailUnfinished(wctx, job.ID, "the "+s.kind+" job stopped before this copy was finished: "+errOr(runErr, "unknown")); err != nil {
+		log.Error("record unfinished copies", "job", job.ID, "err", err)
+	}
+	finishCopyJob(wctx, cat, log, job, res, runErr)
 	return res, runErr
 }
 
@@ -478,10 +484,10 @@ func (s *copySpec) execute(ctx context.Context, cfg *config.Config, cat *catalog
 		})
 	}
 	wg.Wait()
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	// Commit each new copy.
+	// Commit each new copy, even when the job was cancelled: what was
+	// written whole is good, the rest failed with the reason.
+	runErr := ctx.Err()
+	ctx = context.WithoutCancel(ctx)
 	type key struct {
 		id   records.ID
 		copy int
@@ -520,7 +526,7 @@ func (s *copySpec) execute(ctx context.Context, cfg *config.Config, cat *catalog
 			co.Copies = append(co.Copies, out)
 		}
 	}
-	return nil
+	return runErr
 }
 
 // readExtents turns catalog extents into what a restore media agent reads.
@@ -556,6 +562,8 @@ func finishCopyJob(ctx context.Context, cat *catalog.Catalog, log *slog.Logger, 
 		}
 	}
 	switch {
+	case errors.Is(runErr, context.Canceled):
+		res.State = JobInterrupted
 	case runErr != nil || (total > 0 && good == 0):
 		res.State = JobFailed
 	case good < total:

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path"
 	"strings"
@@ -25,9 +26,12 @@ const (
 
 // baseOf picks the object a backup of source at level is based on and
 // returns the level the backup really has, the base's restore chain (nil
-// for a full) and, when the level had to change, a note that says why.
-// Only complete objects with a good copy are bases: a backup based on
-// anything else could not be restored.
+// for a full) and, when the level or the base had to change, a note that
+// says why. A base is the newest object whose whole restore chain can be
+// restored: every member complete with a good copy (a backup based on
+// anything else could not be restored). When a newer object was passed
+// over, an incremental is based on the newest older one that qualifies (a
+// differential when that is a full); without one the backup is a full.
 func baseOf(ctx context.Context, cat *catalog.Catalog, source, level string) (string, []catalog.Object, string, error) {
 	if level == LevelFull {
 		return level, nil, "", nil
@@ -36,25 +40,75 @@ func baseOf(ctx context.Context, cat *catalog.Catalog, source, level string) (st
 	if err != nil {
 		return "", nil, "", err
 	}
+	var why string // why the newest candidate was passed over
 	for i := len(objs) - 1; i >= 0; i-- {
 		o := objs[i]
 		if level == LevelDifferential && o.Level != LevelFull {
 			continue
 		}
-		ok, err := hasGoodCopy(ctx, cat, o.ID)
+		chain, bad, err := restorableChain(ctx, cat, o)
 		if err != nil {
 			return "", nil, "", err
 		}
-		if !ok {
+		if bad != "" {
+			if why == "" {
+				why = bad
+			}
 			continue
 		}
-		chain, err := cat.Chain(ctx, o)
-		if err != nil {
-			return LevelFull, nil, fmt.Sprintf("the restore chain of %s %s is broken (%v): this backup is a full", o.Level, o.ID, err), nil
+		if why == "" {
+			return level, chain, "", nil
 		}
-		return level, chain, "", nil
+		got := level
+		if o.Level == LevelFull {
+			got = LevelDifferential
+		}
+		return got, chain, fmt.Sprintf("%s: this backup is %s %s based on %s %s", why, article(got), got, o.Level, o.ID), nil
+	}
+	if why != "" {
+		return LevelFull, nil, why + ": this backup is a full", nil
 	}
 	return LevelFull, nil, fmt.Sprintf("no full backup of %s to base the %s on: this backup is a full", source, level), nil
+}
+
+// restorableChain returns the restore chain of o, or why it cannot be
+// restored: a base missing from the catalog, or a member that is not
+// complete or has no good copy.
+func restorableChain(ctx context.Context, cat *catalog.Catalog, o catalog.Object) ([]catalog.Object, string, error) {
+	chain, err := cat.Chain(ctx, o)
+	if err != nil {
+		if errors.Is(err, catalog.ErrNotFound) {
+			return nil, fmt.Sprintf("the restore chain of %s %s is broken (%v)", o.Level, o.ID, err), nil
+		}
+		return nil, "", err
+	}
+	for i := len(chain) - 1; i >= 0; i-- {
+		m := chain[i]
+		what := m.Level + " " + m.ID
+		if m.ID != o.ID {
+			what = fmt.Sprintf("the restore chain of %s %s cannot be restored:", o.Level, o.ID)
+			what += " its " + m.Level + " " + m.ID
+		}
+		if m.State != ObjectComplete {
+			return nil, fmt.Sprintf("%s is %s", what, m.State), nil
+		}
+		ok, err := hasGoodCopy(ctx, cat, m.ID)
+		if err != nil {
+			return nil, "", err
+		}
+		if !ok {
+			return nil, what + " has no good copy", nil
+		}
+	}
+	return chain, "", nil
+}
+
+// article is "an" before incremental, else "a".
+func article(level string) string {
+	if level == LevelIncremental {
+		return "an"
+	}
+	return "a"
 }
 
 func hasGoodCopy(ctx context.Context, cat *catalog.Catalog, id string) (bool, error) {
