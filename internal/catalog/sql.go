@@ -181,6 +181,14 @@ var schemaV2 = []string{
 )`,
 	`INSERT INTO jobs_v2 (id, kind, state, started, finished, bytes, files, error)
 SELECT id, kind, state, started, finished, bytes, files, error FROM jobs`,
+	// AUTOINCREMENT never hands out an id again, not even that of a
+	// deleted job: the new table goes on from the old one's sequence
+	// (sqlite_sequence is SQLite's; a PostgreSQL backend sets its
+	// identity instead).
+	`INSERT INTO sqlite_sequence (name, seq) SELECT 'jobs_v2', 0
+WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'jobs_v2')`,
+	`UPDATE sqlite_sequence SET seq = MAX(seq, COALESCE((SELECT s.seq FROM sqlite_sequence s WHERE s.name = 'jobs'), 0))
+WHERE name = 'jobs_v2'`,
 	`DROP TABLE jobs`,
 	`ALTER TABLE jobs_v2 RENAME TO jobs`,
 	`CREATE INDEX jobs_state ON jobs (state)`,
