@@ -334,4 +334,3 @@ func TestIncrementalBaseChainRestores(t *testing.T) {
 	}
 	restoreSame(t, cat, RestoreOptions{Object: last.Object}, src, want)
 }
-
