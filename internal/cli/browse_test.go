@@ -51,6 +51,10 @@ func browseSetup(t *testing.T) (cfg, src string, ids []string, times []time.Time
 		time.Date(2020, 1, 3, 0, 30, 0, 0, time.Local),
 	}
 	mt := time.Date(2019, 12, 31, 10, 0, 0, 0, time.UTC)
+	vols, err := cat.Volumes(ctx, "")
+	if err != nil || len(vols) == 0 {
+		t.Fatalf("volumes of the backup: %d, %v", len(vols), err)
+	}
 	for i, t0 := range times {
 		id := fmt.Sprintf("01900000-0000-7000-8000-00000000000%d", i+1)
 		ids = append(ids, id)
@@ -69,6 +73,14 @@ func browseSetup(t *testing.T) (cfg, src string, ids []string, times []time.Time
 			t.Fatal(err)
 		}
 		if err := cat.FinishObject(ctx, id, 4096, 3, int64(len(fs)), "sha256:00", catalog.ObjectComplete, t0.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		// A good copy (on the real backup's volume: browsing reads none),
+		// as only an object with one is a backup to browse.
+		if err := cat.AddCopy(ctx, catalog.Copy{ObjectID: id, Number: 1, Role: catalog.RoleBackup}); err != nil {
+			t.Fatal(err)
+		}
+		if err := cat.CommitCopy(ctx, id, 1, []catalog.Extent{{VolumeID: vols[0].ID, FirstBlock: 1, LastBlock: 1, EndOffset: 4096}}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -254,6 +254,11 @@ func Compare(want, got string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	return CompareSnapshot(a, got)
+}
+
+// CompareSnapshot is Compare against a tree read earlier with Snapshot.
+func CompareSnapshot(a map[string]Entry, got string) ([]string, error) {
 	b, err := Snapshot(got)
 	if err != nil {
 		return nil, err
