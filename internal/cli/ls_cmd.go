@@ -207,7 +207,13 @@ meaning the end of that day, local time) or a duration ago (3d, 12h).
 
 	var limit int
 	jobsCmd := &cobra.Command{
-		Use: "jobs [--limit N]", Short: "List jobs, newest first", Args: exactArgs(0),
+		Use: "jobs [--limit N]", Short: "List jobs, newest first",
+		Long: `ls jobs lists jobs, newest first, with their state: running, success,
+partial (a copy failed, every object has a good one), failed, or
+interrupted (stopped by SIGINT or SIGTERM, or its process is gone: killed,
+crashed, power lost; found by the next command, which also fails the
+copies it left unfinished).`,
+		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.withCatalog(cmd.Context(), func(cat *catalog.Catalog) error {
 				js, err := cat.Jobs(cmd.Context(), limit)
