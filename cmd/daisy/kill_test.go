@@ -10,8 +10,8 @@ package main
 // identical to its source as it was; the next job must succeed; and at
 // the end verify --all must find nothing.
 //
-//	DAISY_KILL_POINTS   kill -9 points (default 50)
-//	DAISY_KILL_SIGNALS  SIGINT points and as many SIGTERM points (default 4)
+//	DAISY_KILL_POINTS   kill -9 points that land while a job runs (default 50)
+//	DAISY_KILL_SIGNALS  SIGINT points, and as many SIGTERM points, likewise (default 4)
 //	DAISY_KILL_SEED     the seed of the kill times and data changes (default: the clock)
 //
 // The seed is printed at the start and with every failure, so a failure
@@ -87,6 +87,7 @@ type suite struct {
 	est      map[string]time.Duration                     // how long an uncut job of each kind takes
 	// figures
 	outcomes               map[string]int
+	landed                 map[syscall.Signal]int // stops that came while the job ran
 	reapedJobs, reapedCopy int
 	copiesRead, restores   int
 }
@@ -316,7 +317,7 @@ func (s *suite) point(n int, kind string, sig syscall.Signal) {
 	}
 	// kill -9 anywhere in the job and a little after it; SIGINT and
 	// SIGTERM while it runs, where they have something to stop.
-	span := 1.1
+	span := 1.0
 	if sig != syscall.SIGKILL {
 		span = 0.9
 	}
@@ -351,10 +352,12 @@ func (s *suite) point(n int, kind string, sig syscall.Signal) {
 	case !signalled:
 	case ws.Signaled():
 		outcome = "killed by " + sigName[ws.Signal()]
+		s.landed[sig]++
 	case ps.ExitCode() == 0:
 		outcome = "exit 0: the signal came after the work"
 	default:
 		outcome = fmt.Sprintf("stopped, exit %d", ps.ExitCode())
+		s.landed[sig]++
 	}
 	s.outcomes[fmt.Sprintf("%-11s %-7s %s", kind, sigName[sig], outcome)]++
 
@@ -410,7 +413,7 @@ func TestKillSuite(t *testing.T) {
 		bin:   buildDaisy(t, dir),
 		snaps: map[int]map[string]map[string]testtree.Entry{}, objGen: map[string]int{},
 		checked: map[string]bool{}, restored: map[string]bool{}, est: map[string]time.Duration{},
-		outcomes: map[string]int{},
+		outcomes: map[string]int{}, landed: map[syscall.Signal]int{},
 	}
 	text, err := os.ReadFile(filepath.Join("..", "..", "examples", "figure5.yaml"))
 	if err != nil {
@@ -473,21 +476,32 @@ func TestKillSuite(t *testing.T) {
 	st = s.next("after the first copy job and incremental")
 	s.checkGood("after the first copy job and incremental", st, true)
 
+	// Points until the count of each signal landed while its job ran:
+	// a stop drawn after the job's end is checked as well, but does not
+	// count.
 	kinds := []string{"full", "incremental", "incremental", "copy"}
-	type plan struct {
-		sig  syscall.Signal
-		kind string
-	}
-	var plans []plan
-	for i := range kills {
-		plans = append(plans, plan{syscall.SIGKILL, kinds[i%len(kinds)]})
-	}
-	for i := range sigs {
-		plans = append(plans, plan{syscall.SIGINT, kinds[i%len(kinds)]}, plan{syscall.SIGTERM, kinds[(i+1)%len(kinds)]})
-	}
-	s.rng.Shuffle(len(plans), func(i, j int) { plans[i], plans[j] = plans[j], plans[i] })
-	for n, p := range plans {
-		s.point(n+1, p.kind, p.sig)
+	want := map[syscall.Signal]int{syscall.SIGKILL: kills, syscall.SIGINT: sigs, syscall.SIGTERM: sigs}
+	tried := map[syscall.Signal]int{}
+	n := 0
+	for {
+		var left []syscall.Signal
+		for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGINT, syscall.SIGTERM} {
+			if s.landed[sig] < want[sig] {
+				if tried[sig] >= 2*want[sig]+5 {
+					s.fatalf("%s landed %d times in %d tries, want %d", sigName[sig], s.landed[sig], tried[sig], want[sig])
+				}
+				for range want[sig] - s.landed[sig] {
+					left = append(left, sig)
+				}
+			}
+		}
+		if len(left) == 0 {
+			break
+		}
+		sig := left[s.rng.IntN(len(left))]
+		n++
+		s.point(n, kinds[tried[sig]%len(kinds)], sig)
+		tried[sig]++
 	}
 
 	// At the end every good copy verifies.
@@ -505,7 +519,7 @@ func TestKillSuite(t *testing.T) {
 	for _, k := range keys {
 		fmt.Fprintf(&b, "\n  %3d  %s", s.outcomes[k], k)
 	}
-	t.Logf("kill suite, DAISY_KILL_SEED=%d: %d points in %v; outcomes:%s\n"+
+	t.Logf("kill suite, DAISY_KILL_SEED=%d: %d points in %v, %d kill -9, %d SIGINT, %d SIGTERM while the job ran; outcomes:%s\n"+
 		"  %d jobs found interrupted by the next command, %d of their copies failed by it; %d good copies read back, %d restores compared, verify --all: %d copies ok, 0 damaged",
-		seed, len(plans), time.Since(began).Round(time.Second), b.String(), s.reapedJobs, s.reapedCopy, s.copiesRead, s.restores, vr.OK)
+		seed, n, time.Since(began).Round(time.Second), s.landed[syscall.SIGKILL], s.landed[syscall.SIGINT], s.landed[syscall.SIGTERM], b.String(), s.reapedJobs, s.reapedCopy, s.copiesRead, s.restores, vr.OK)
 }
