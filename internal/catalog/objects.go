@@ -278,3 +278,14 @@ func (c *Catalog) LatestObject(ctx context.Context, source string) (Object, erro
 	}
 	return o, nil
 }
+
+// LatestComplete returns the newest complete object of a source whatever
+// the state of its copies (the one restore --salvage reads), or
+// ErrNotFound.
+func (c *Catalog) LatestComplete(ctx context.Context, source string) (Object, error) {
+	o, err := scanObject(c.r.QueryRowContext(ctx, sqlLatestComplete, source))
+	if err != nil {
+		return Object{}, fmt.Errorf("catalog: latest complete object of %s: %w", source, notFound(err))
+	}
+	return o, nil
+}

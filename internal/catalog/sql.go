@@ -267,6 +267,9 @@ WHERE id = ? AND state = 'writing'`
 	sqlLatestObject = `SELECT ` + sqlObjectColumns + ` FROM objects WHERE source = ? AND state = 'complete'
 AND ` + sqlHasGoodCopy + `
 ORDER BY started DESC, id DESC LIMIT 1`
+	// The newest complete object, whatever its copies (restore --salvage).
+	sqlLatestComplete = `SELECT ` + sqlObjectColumns + ` FROM objects WHERE source = ? AND state = 'complete'
+ORDER BY started DESC, id DESC LIMIT 1`
 	sqlHasGoodCopy = `EXISTS (SELECT 1 FROM copies c WHERE c.object_id = objects.id AND c.state = 'good')`
 	// FailObject: a complete object left without a good copy.
 	sqlFailObject = `UPDATE objects SET state = 'failed' WHERE id = ? AND state = 'complete' AND NOT ` + sqlHasGoodCopy

@@ -139,7 +139,11 @@ func Prune(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, o Prun
 	if runErr != nil {
 		job.State, job.Error = JobFailed, runErr.Error()
 	}
-	if err := cat.FinishJob(ctx, job); err != nil {
+	if errors.Is(runErr, context.Canceled) {
+		job.State = JobInterrupted
+	}
+	// Recorded even when a signal cancelled ctx.
+	if err := cat.FinishJob(context.WithoutCancel(ctx), job); err != nil {
 		log.Error("record job end", "job", job.ID, "err", err)
 	}
 	return res, runErr

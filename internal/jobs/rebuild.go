@@ -885,7 +885,12 @@ func (b *rebuilder) finishJob(ctx context.Context, runErr error) {
 	}
 	res.State = j.State
 	j.Error = strings.Join(msgs, "\n")
-	if err := b.cat.FinishJob(ctx, j); err != nil {
+	if errors.Is(runErr, context.Canceled) {
+		j.State = JobInterrupted
+	}
+	res.State = j.State
+	// Recorded even when a signal cancelled ctx.
+	if err := b.cat.FinishJob(context.WithoutCancel(ctx), j); err != nil {
 		b.log.Error("record job end", "job", j.ID, "err", err)
 	}
 }

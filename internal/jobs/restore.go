@@ -31,6 +31,11 @@ func FindObject(ctx context.Context, cat *catalog.Catalog, object, source string
 	case source != "":
 		o, err := cat.LatestObject(ctx, source)
 		if errors.Is(err, catalog.ErrNotFound) {
+			// The newest backup that can be restored is the newest with
+			// a good copy; say so when a newer one has none.
+			if n, nerr := cat.LatestComplete(ctx, source); nerr == nil {
+				return o, fmt.Errorf("%w: source %q has no backup with a good copy: the newest complete one, %s, has none (restore --salvage --source %s reads its failed copies)", ErrUsage, source, n.ID, source)
+			}
 			return o, fmt.Errorf("%w: source %q has no complete backup in the catalog", ErrUsage, source)
 		}
 		return o, err
@@ -483,6 +488,12 @@ func Restore(ctx context.Context, cat *catalog.Catalog, o RestoreOptions) (*Rest
 		obj, err = cat.ObjectAt(ctx, o.Source, o.At)
 		if errors.Is(err, catalog.ErrNotFound) {
 			return nil, fmt.Errorf("%w: source %q has no complete backup started at or before %s", ErrUsage, o.Source, o.At.Local().Format(time.RFC3339))
+		}
+	case o.Salvage && o.Object == "" && o.Source != "":
+		// --salvage: the newest complete backup, even without a good copy.
+		obj, err = cat.LatestComplete(ctx, o.Source)
+		if errors.Is(err, catalog.ErrNotFound) {
+			return nil, fmt.Errorf("%w: source %q has no complete backup in the catalog", ErrUsage, o.Source)
 		}
 	default:
 		obj, err = FindObject(ctx, cat, o.Object, o.Source)

@@ -272,7 +272,11 @@ func Verify(ctx context.Context, cat *catalog.Catalog, o VerifyOptions) (*Verify
 		j.State = JobSuccess
 		res.State = JobSuccess
 	}
-	if err := cat.FinishJob(ctx, j); err != nil {
+	if errors.Is(runErr, context.Canceled) {
+		j.State, res.State = JobInterrupted, JobInterrupted
+	}
+	// Recorded even when a signal cancelled ctx.
+	if err := cat.FinishJob(context.WithoutCancel(ctx), j); err != nil {
 		log.Error("record job end", "job", j.ID, "err", err)
 	}
 	return res, runErr
