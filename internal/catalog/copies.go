@@ -102,13 +102,9 @@ func (c *Catalog) FailCopy(ctx context.Context, objectID string, number int, rea
 // while it was being written, never complete, never becomes good.
 func (c *Catalog) ReviveCopy(ctx context.Context, objectID string, number int, failedBy string) error {
 	err := c.inTx(ctx, func(tx *sql.Tx) error {
-		var objState string
-		var length int64
-		if err := tx.QueryRowContext(ctx, sqlObjectExists, objectID).Scan(&objState, &length); err != nil {
-			return fmt.Errorf("object: %w", notFound(err))
-		}
-		if objState != ObjectComplete {
-			return fmt.Errorf("object is %s, not complete", objState)
+		length, err := completeLength(ctx, tx, objectID)
+		if err != nil {
+			return err
 		}
 		cp, err := scanCopy(tx.QueryRowContext(ctx, sqlCopy, objectID, number))
 		if err != nil {
@@ -178,13 +174,9 @@ func (c *Catalog) DeleteCopy(ctx context.Context, objectID string, number int) e
 // zero; Seq is set from the order of the slice (0, 1, ...).
 func (c *Catalog) CommitCopy(ctx context.Context, objectID string, number int, extents []Extent) error {
 	err := c.inTx(ctx, func(tx *sql.Tx) error {
-		var objState string
-		var length int64
-		if err := tx.QueryRowContext(ctx, sqlObjectExists, objectID).Scan(&objState, &length); err != nil {
-			return fmt.Errorf("object: %w", notFound(err))
-		}
-		if objState != ObjectComplete {
-			return fmt.Errorf("object is %s, not complete", objState)
+		length, err := completeLength(ctx, tx, objectID)
+		if err != nil {
+			return err
 		}
 		var copyState string
 		if err := tx.QueryRowContext(ctx, sqlCopyExists, objectID, number).Scan(&copyState); err != nil {
@@ -232,6 +224,20 @@ func (c *Catalog) CommitCopy(ctx context.Context, objectID string, number int, e
 		return fmt.Errorf("catalog: commit copy %s/%d: %w", objectID, number, err)
 	}
 	return nil
+}
+
+// completeLength returns the length of a complete object; an error for
+// one that is missing or not complete.
+func completeLength(ctx context.Context, tx *sql.Tx, objectID string) (int64, error) {
+	var objState string
+	var length int64
+	if err := tx.QueryRowContext(ctx, sqlObjectExists, objectID).Scan(&objState, &length); err != nil {
+		return 0, fmt.Errorf("object: %w", notFound(err))
+	}
+	if objState != ObjectComplete {
+		return 0, fmt.Errorf("object is %s, not complete", objState)
+	}
+	return length, nil
 }
 
 // checkExtents checks that extents, in order, cover an object stream of the

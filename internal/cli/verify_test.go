@@ -55,6 +55,12 @@ func damageCopy(t *testing.T, dir, object string, copyN int) (catalog.Volume, in
 
 func flipByte(t *testing.T, path string, off int64) {
 	t.Helper()
+	xorByte(t, path, off, 0xff)
+}
+
+// xorByte changes the byte at off of a file by XOR with mask.
+func xorByte(t *testing.T, path string, off int64, mask byte) {
+	t.Helper()
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +70,7 @@ func flipByte(t *testing.T, path string, off int64) {
 	if _, err := f.ReadAt(b, off); err != nil {
 		t.Fatal(err)
 	}
-	b[0] ^= 0xff
+	b[0] ^= mask
 	if _, err := f.WriteAt(b, off); err != nil {
 		t.Fatal(err)
 	}

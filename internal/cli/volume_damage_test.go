@@ -98,19 +98,7 @@ func TestLabelBlockDamage(t *testing.T) {
 
 func flipBit(t *testing.T, path string, off int64, bit uint) {
 	t.Helper()
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	b := make([]byte, 1)
-	if _, err := f.ReadAt(b, off); err != nil {
-		t.Fatal(err)
-	}
-	b[0] ^= 1 << bit
-	if _, err := f.WriteAt(b, off); err != nil {
-		t.Fatal(err)
-	}
+	xorByte(t, path, off, 1<<bit)
 }
 
 // Issue 8 item 6: a volume file cut at a block boundary, in the middle of
