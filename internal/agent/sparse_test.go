@@ -495,3 +495,31 @@ func TestAppendPAXRecord(t *testing.T) {
 		}
 	}
 }
+
+// A second link to a sparse file is a hard link entry, as for any file.
+func TestSparseHardLink(t *testing.T) {
+	root := t.TempDir()
+	want := makeSparse(t, root+"/a", 2<<20, chunk{1 << 20, 4096})
+	if err := os.Link(root+"/a", root+"/b"); err != nil {
+		t.Fatal(err)
+	}
+	res := run(t, Options{Paths: []string{root + "/a", root + "/b"}})
+	if len(res.entries) != 2 || res.entries[1].Type != tar.TypeLink || res.entries[1].LinkName != res.entries[0].Name {
+		t.Fatalf("entries %+v", res.entries)
+	}
+	tr := tar.NewReader(bytes.NewReader(res.data))
+	h, err := tr.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(tr)
+	if err != nil || !isSparseEntry(h) || !bytes.Equal(got, want) {
+		t.Fatalf("first entry: sparse %v, %v", isSparseEntry(h), err)
+	}
+	if h, err = tr.Next(); err != nil || h.Typeflag != tar.TypeLink || h.Linkname != res.entries[0].Name {
+		t.Fatalf("second entry %+v: %v", h, err)
+	}
+	if _, err := tr.Next(); err != io.EOF {
+		t.Fatalf("after the link: %v", err)
+	}
+}
