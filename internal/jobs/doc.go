@@ -15,4 +15,11 @@
 // the same way and reads each volume once for all the objects it copies.
 // Verify reads copies back and checks them (verify.go); Rebuild makes the
 // catalog anew from the volumes alone (rebuild.go).
+//
+// An object is complete only with its file list recorded and a good copy;
+// an incremental is based only on a chain whose every member has one
+// (incremental.go). A job whose context is cancelled (SIGINT, SIGTERM)
+// still commits what was written whole and records its end, interrupted,
+// with a context that is not cancelled; what it left unfinished is failed
+// (catalog.FailUnfinished), never left writing.
 package jobs
