@@ -44,6 +44,7 @@ SQLite's quicker page check (PRAGMA quick_check) before they start.
 		},
 	}
 	cmd.AddCommand(check)
+	kindsOnly(cmd)
 	return cmd
 }
 

@@ -90,24 +90,37 @@ volume is read).
 	volumes := &cobra.Command{
 		Use: "volumes [--pool P]", Short: "List volumes", Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.withCatalog(cmd.Context(), func(cat *catalog.Catalog) error {
-				vols, err := cat.Volumes(cmd.Context(), pool)
-				if err != nil {
-					return err
+			cfg, cat, err := g.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer cat.Close()
+			vols, err := cat.Volumes(cmd.Context(), pool)
+			if err != nil {
+				return err
+			}
+			if _, ok := cfg.Pool(pool); pool != "" && !ok && len(vols) == 0 {
+				// A pool taken out of the configuration still lists the
+				// volumes the catalog has of it; a name neither knows is a
+				// mistake, not an empty pool.
+				var names []string
+				for _, p := range cfg.Pools {
+					names = append(names, p.Name)
 				}
-				if g.json {
-					return g.printJSON(nonNil(vols))
+				return usageError("--pool %q: no such pool in %s; the configured pools are: %s", pool, cfg.File, strings.Join(names, ", "))
+			}
+			if g.json {
+				return g.printJSON(nonNil(vols))
+			}
+			tw := g.table("LABEL\tPOOL\tSTATE\tBLOCKS\tSIZE\tFILL\tPATH")
+			for _, v := range vols {
+				fill := "-"
+				if v.Capacity > 0 {
+					fill = fmt.Sprintf("%.0f%%", 100*float64(v.Bytes)/float64(v.Capacity))
 				}
-				tw := g.table("LABEL\tPOOL\tSTATE\tBLOCKS\tSIZE\tFILL\tPATH")
-				for _, v := range vols {
-					fill := "-"
-					if v.Capacity > 0 {
-						fill = fmt.Sprintf("%.0f%%", 100*float64(v.Bytes)/float64(v.Capacity))
-					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", v.Label, v.Pool, v.State, v.Blocks, humanBytes(v.Bytes), fill, v.Path)
-				}
-				return tw.Flush()
-			})
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", v.Label, v.Pool, v.State, v.Blocks, humanBytes(v.Bytes), fill, v.Path)
+			}
+			return tw.Flush()
 		},
 	}
 	volumes.Flags().StringVar(&pool, "pool", "", "only volumes of this pool")
@@ -238,7 +251,27 @@ copies it left unfinished).`,
 	}
 	jobsCmd.Flags().IntVar(&limit, "limit", 50, "at most this many jobs")
 	cmd.AddCommand(objects, copies, volumes, files, jobsCmd)
+	kindsOnly(cmd)
 	return cmd
+}
+
+// kindsOnly makes cmd, a command that only groups subcommands, print its
+// help when given none and refuse an unknown one as a usage error naming
+// the valid ones (cobra would print the help and exit 0).
+func kindsOnly(cmd *cobra.Command) {
+	cmd.Args = cobra.ArbitraryArgs
+	cmd.RunE = func(c *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return c.Help()
+		}
+		var kinds []string
+		for _, sub := range c.Commands() {
+			if sub.IsAvailableCommand() {
+				kinds = append(kinds, sub.Name())
+			}
+		}
+		return usageError("%s: unknown kind %q: use %s (see %s --help)", c.CommandPath(), args[0], strings.Join(kinds, ", "), c.CommandPath())
+	}
 }
 
 // parseAt reads the time of --at: RFC 3339, a date (the end of that day,

@@ -116,7 +116,7 @@ the end of that day, local time) or a duration ago (3d, 12h).
 	}
 	cmd.Flags().StringVar(&o.Source, "source", "", "restore the latest complete backup of this source")
 	cmd.Flags().StringVar(&o.Object, "object", "", "restore this object (ID or unique prefix)")
-	cmd.Flags().IntVar(&o.Copy, "copy", 0, "read only this copy (default: first good copy, with fallback)")
+	cmd.Flags().Var(copyNumber{&o.Copy}, "copy", "read only this copy (default: first good copy, with fallback)")
 	cmd.Flags().StringVar(&o.Target, "to", "", "target directory")
 	cmd.Flags().BoolVar(&o.Overwrite, "overwrite", false, "replace existing files in the target")
 	cmd.Flags().StringVar(&at, "at", "", "with --source: the tree as it was at the latest backup not after this time")
@@ -169,7 +169,7 @@ too and writes zeros for a range no copy has (said on stderr, exit 3).
 			return err
 		},
 	}
-	cmd.Flags().IntVar(&copyN, "copy", 0, "read only this copy")
+	cmd.Flags().Var(copyNumber{&copyN}, "copy", "read only this copy")
 	cmd.Flags().BoolVar(&salvage, "salvage", false, "read copies marked failed too, and write zeros for ranges no copy has (exit 3)")
 	return cmd
 }

@@ -1,0 +1,86 @@
+package cli
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// TestUnknownKindIsUsageError: `ls bogus` (and `catalog bogus`) is a usage
+// error naming the valid kinds, not the help with exit 0.
+func TestUnknownKindIsUsageError(t *testing.T) {
+	for _, tc := range []struct {
+		args  []string
+		kinds []string
+	}{
+		{[]string{"ls", "bogus"}, []string{"objects", "copies", "volumes", "files", "jobs"}},
+		{[]string{"catalog", "bogus"}, []string{"check"}},
+	} {
+		code, out, errs := run(t, tc.args...)
+		if code != ExitUsage {
+			t.Errorf("%v: exit %d, want %d\n%s%s", tc.args, code, ExitUsage, out, errs)
+			continue
+		}
+		if !strings.Contains(errs, `"bogus"`) {
+			t.Errorf("%v: error does not name the argument: %s", tc.args, errs)
+		}
+		for _, k := range tc.kinds {
+			if !strings.Contains(errs, k) {
+				t.Errorf("%v: error does not name kind %s: %s", tc.args, k, errs)
+			}
+		}
+	}
+	// Without a kind the help is still shown.
+	if code, out, errs := run(t, "ls"); code != ExitOK || !strings.Contains(out, "Available Commands") {
+		t.Errorf("ls: exit %d, want the help\n%s%s", code, out, errs)
+	}
+}
+
+// TestLsVolumesUnknownPool: --pool naming a pool neither the configuration
+// nor the catalog has is a usage error naming the configured pools.
+func TestLsVolumesUnknownPool(t *testing.T) {
+	_, cfg, _ := smallSetup(t, 3)
+	code, out, errs := run(t, "-c", cfg, "ls", "volumes", "--pool", "nosuch")
+	if code != ExitUsage || !strings.Contains(errs, `"nosuch"`) || !strings.Contains(errs, "configured pools are: default") {
+		t.Fatalf("exit %d, want %d naming the configured pools\n%s%s", code, ExitUsage, out, errs)
+	}
+	code, out, errs = run(t, "-c", cfg, "ls", "volumes", "--pool", "default")
+	if code != ExitOK || !strings.Contains(out, "default") {
+		t.Fatalf("--pool default: exit %d\n%s%s", code, out, errs)
+	}
+}
+
+// TestCopyFlagNeedsPositiveNumber: every --copy flag takes a copy number,
+// 1 or more: 0, -3 or a word are usage errors before anything is read.
+func TestCopyFlagNeedsPositiveNumber(t *testing.T) {
+	dir, cfg, _ := smallSetup(t, 3)
+	obj := onlyObject(t, cfg)
+	for _, n := range []string{"-3", "0", "x"} {
+		for _, args := range [][]string{
+			{"cat", obj, "--copy", n},
+			{"restore", "--object", obj, "--to", dir + "/out", "--copy", n},
+		} {
+			code, out, errs := run(t, append([]string{"-c", cfg}, args...)...)
+			if code != ExitUsage || !strings.Contains(errs, "copy number is 1 or more") {
+				t.Errorf("%v: exit %d, want %d and what a copy number is\n%.300s%s", args, code, ExitUsage, out, errs)
+			}
+		}
+	}
+	if code, out, errs := run(t, "-c", cfg, "cat", obj, "--copy", "1"); code != ExitOK || len(out) == 0 {
+		t.Errorf("cat --copy 1: exit %d, %d bytes\n%s", code, len(out), errs)
+	}
+}
+
+// onlyObject is the ID of the one object of the configuration cfg.
+func onlyObject(t *testing.T, cfg string) string {
+	t.Helper()
+	code, out, errs := run(t, "-c", cfg, "--json", "ls", "objects")
+	if code != 0 {
+		t.Fatalf("ls objects: exit %d\n%s", code, errs)
+	}
+	var objs []struct{ ID string }
+	if err := json.Unmarshal([]byte(out), &objs); err != nil || len(objs) != 1 {
+		t.Fatalf("ls objects: %v, %d objects\n%s", err, len(objs), out)
+	}
+	return objs[0].ID
+}
