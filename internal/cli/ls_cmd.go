@@ -15,7 +15,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"daisy/internal/catalog"
-	"daisy/internal/config"
 	"daisy/internal/jobs"
 )
 
@@ -47,7 +46,7 @@ volume is read).
 					if err != nil {
 						return err
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", o.ID, o.Source, o.Level, o.Started.Local().Format(time.DateTime),
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", o.ID, o.Source, o.Level, o.Started.Local().Format(startedLayout),
 						humanBytes(o.Length), o.Files, o.State, copySummary(cps))
 				}
 				return tw.Flush()
@@ -137,31 +136,29 @@ it lists PATH and everything below it (without PATH: the whole object).
 
 The object is --object ID, or the latest complete backup of --source S, or
 with --at TIME the latest complete backup of S that started not after TIME.
-TIME is an RFC 3339 time (2026-11-01T08:00:00+01:00), a date (2026-11-01,
-meaning the end of that day, local time) or a duration ago (3d, 12h).
+TIME is ` + atHelp + `. A time
+covers the whole of its last field (a date its day, a time to the second
+that second), so the STARTED column of ls objects selects that backup.
+Which backup --at chose is said on stderr.
 
 ` + exitCodesHelp,
 		Args: maxArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			var at time.Time
-			if fileAt != "" {
-				if fileObject != "" {
-					return usageError("--at picks an object of --source; it does not go with --object")
-				}
-				if fileSource == "" {
-					return usageError("--at needs --source")
-				}
-				var err error
-				if at, err = parseAt(fileAt); err != nil {
-					return err
-				}
+			if fileAt != "" && fileObject != "" {
+				return usageError("--at picks an object of --source; it does not go with --object")
 			}
 			return g.withCatalog(ctx, func(cat *catalog.Catalog) error {
 				var o catalog.Object
 				var err error
 				if fileAt != "" {
-					o, err = objectAt(ctx, cat, fileSource, at)
+					if o, err = resolveAt(ctx, cat, "--at", fileSource, fileAt); err != nil {
+						return err
+					}
+					// Which backup --at chose, beside the listing (on
+					// stderr, so that the table and the JSON stay as
+					// they are).
+					fmt.Fprintf(g.stderr, "daisy: --at %s: %s\n", fileAt, chosen(o))
 				} else {
 					o, err = jobs.FindObject(ctx, cat, fileObject, fileSource)
 				}
@@ -214,7 +211,7 @@ meaning the end of that day, local time) or a duration ago (3d, 12h).
 		},
 	}
 	files.Flags().StringVar(&fileSource, "source", "", "the latest complete object of this source")
-	files.Flags().StringVar(&fileAt, "at", "", "with --source: the latest complete object started not after this time (RFC 3339, YYYY-MM-DD = end of that day, or a duration ago like 3d)")
+	files.Flags().StringVar(&fileAt, "at", "", "the latest complete object of --source started within this time (as ls objects shows it, a date, a duration ago like 3d), or an object ID")
 	files.Flags().StringVar(&fileObject, "object", "", "this object (ID or unique prefix)")
 	files.Flags().BoolVarP(&recursive, "recursive", "R", false, "list everything below PATH (the whole object without PATH)")
 
@@ -272,32 +269,6 @@ func kindsOnly(cmd *cobra.Command) {
 		}
 		return usageError("%s: unknown kind %q: use %s (see %s --help)", c.CommandPath(), args[0], strings.Join(kinds, ", "), c.CommandPath())
 	}
-}
-
-// parseAt reads the time of --at: RFC 3339, a date (the end of that day,
-// local time: a backup made that evening counts) or a duration before now.
-func parseAt(s string) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t, nil
-	}
-	if t, err := time.ParseInLocation(time.DateOnly, s, time.Local); err == nil {
-		return t.AddDate(0, 0, 1).Add(-time.Nanosecond), nil
-	}
-	if d, err := config.ParseDuration(s); err == nil {
-		return time.Now().Add(-d), nil
-	}
-	return time.Time{}, usageError("--at %q: give an RFC 3339 time (2026-11-01T08:00:00Z), a date (2026-11-01, the end of that day) or a duration ago (3d)", s)
-}
-
-// objectAt is catalog.ObjectAt with the command line's errors: a source
-// without a backup at that time is a usage error, as in jobs.FindObject.
-func objectAt(ctx context.Context, cat *catalog.Catalog, source string, at time.Time) (catalog.Object, error) {
-	o, err := cat.ObjectAt(ctx, source, at)
-	if errors.Is(err, catalog.ErrNotFound) {
-		return o, usageError("source %q has no complete backup started at or before %s (daisy ls objects --source %s lists them)",
-			source, at.Local().Format(time.RFC3339), source)
-	}
-	return o, err
 }
 
 // listDir lists the entries of directory dir of object o. A dir that the

@@ -39,8 +39,10 @@ kept unless --overwrite. --resume goes on with an interrupted restore into
 the same target: files it already restored are not read again, the others
 are written over.
 
-TIME is an RFC 3339 time (2026-11-01T08:00:00+01:00), a date (2026-11-01,
-the end of that day, local time) or a duration ago (3d, 12h).
+TIME is ` + atHelp + `. A
+time covers the whole of its last field (a date its day, a time to the
+second that second): the STARTED column of ls objects selects the backup of
+its row. The output says which backup was restored (ID, level, start).
 
 ` + exitCodesHelp,
 		Args: exactArgs(0),
@@ -51,21 +53,21 @@ the end of that day, local time) or a duration ago (3d, 12h).
 			if o.Target == "" {
 				return usageError("restore needs --to DIR")
 			}
-			if at != "" {
-				if o.Source == "" {
-					return usageError("--at needs --source")
-				}
-				t, err := parseAt(at)
-				if err != nil {
-					return err
-				}
-				o.At = t
+			if at != "" && o.Object != "" {
+				return usageError("--at picks an object of --source; it does not go with --object")
 			}
 			_, cat, err := g.openJob(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer cat.Close()
+			if at != "" {
+				obj, err := resolveAt(cmd.Context(), cat, "--at", o.Source, at)
+				if err != nil {
+					return err
+				}
+				o.Object, o.Source = obj.ID, ""
+			}
 			o.Logger = g.log
 			res, err := jobs.Restore(cmd.Context(), cat, o)
 			if res != nil {
@@ -74,8 +76,8 @@ the end of that day, local time) or a duration ago (3d, 12h).
 				} else {
 					reportFallbacks(g, &res.StreamResult)
 					if err == nil {
-						fmt.Fprintf(g.stdout, "restored %s (%s) from copy %d into %s: %d entries, %s, read %s from volumes\n",
-							res.Object, res.Source, res.Copy, res.Target, res.Entries, humanBytes(res.Bytes), humanBytes(res.BytesRead))
+						fmt.Fprintf(g.stdout, "restored %s (%s of %s, started %s) from copy %d into %s: %d entries, %s, read %s from volumes\n",
+							res.Object, res.Level, res.Source, res.Started.Local().Format(startedLayout), res.Copy, res.Target, res.Entries, humanBytes(res.Bytes), humanBytes(res.BytesRead))
 						for _, p := range res.Chain {
 							hash := "hash checked"
 							switch {
@@ -119,7 +121,7 @@ the end of that day, local time) or a duration ago (3d, 12h).
 	cmd.Flags().Var(copyNumber{&o.Copy}, "copy", "read only this copy (default: first good copy, with fallback)")
 	cmd.Flags().StringVar(&o.Target, "to", "", "target directory")
 	cmd.Flags().BoolVar(&o.Overwrite, "overwrite", false, "replace existing files in the target")
-	cmd.Flags().StringVar(&at, "at", "", "with --source: the tree as it was at the latest backup not after this time")
+	cmd.Flags().StringVar(&at, "at", "", "the tree as it was at the latest backup of --source started within this time (as ls objects shows it), or an object ID")
 	cmd.Flags().StringArrayVar(&o.Paths, "path", nil, "restore only this path or pattern (repeatable)")
 	cmd.Flags().BoolVar(&o.Resume, "resume", false, "go on with an interrupted restore into the same target")
 	cmd.Flags().BoolVar(&o.Salvage, "salvage", false, "read copies marked failed too (after the good ones)")

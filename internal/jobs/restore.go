@@ -433,6 +433,10 @@ type RestorePart struct {
 // adds up the objects read: Object is the newest one of the chain.
 type RestoreResult struct {
 	StreamResult
+	// Level and Started are those of Object, the backup restored (as
+	// --at chose it).
+	Level    string        `json:"level"`
+	Started  time.Time     `json:"started"`
 	Chain    []RestorePart `json:"chain"`
 	Target   string        `json:"target"`
 	Entries  int64         `json:"entries"`
@@ -543,6 +547,7 @@ func Restore(ctx context.Context, cat *catalog.Catalog, o RestoreOptions) (*Rest
 	}
 	res := &RestoreResult{Target: o.Target}
 	res.Object, res.Source = obj.ID, obj.Source
+	res.Level, res.Started = obj.Level, obj.Started
 	sess, err := extract.Open(extract.Options{
 		Target: o.Target, Overwrite: o.Overwrite || o.Resume, Owners: os.Geteuid() == 0,
 		OnError: func(name string, err error) {
