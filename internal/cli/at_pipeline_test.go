@@ -86,7 +86,9 @@ func twoBackups(t *testing.T, bin string, sameSecond bool) (string, []catalog.Ob
 	if err := os.WriteFile(filepath.Join(dir, "daisy.yaml"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	nextSecond := func() { time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 20*time.Millisecond))) }
+	nextSecond := func() {
+		time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 20*time.Millisecond)))
+	}
 	for i, content := range []string{"one", "two"} {
 		if err := os.WriteFile(filepath.Join(src, "f.txt"), []byte(content), 0o644); err != nil {
 			t.Fatal(err)

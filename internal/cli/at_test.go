@@ -89,9 +89,9 @@ func TestResolveAt(t *testing.T) {
 		}
 	}
 	for _, tc := range []struct{ at, source, want string }{
-		{"0193aaab", "", "matches"},                        // ambiguous prefix
-		{"0193", "home", "matches"},                        // ambiguous prefix
-		{ids[2], "home", `source "etc"`},                   // another source's object
+		{"0193aaab", "", "matches"},                         // ambiguous prefix
+		{"0193", "home", "matches"},                         // ambiguous prefix
+		{ids[2], "home", `source "etc"`},                    // another source's object
 		{"0193ffff", "home", "no object ID starts with it"}, // no such object
 		{"yesterday", "home", "give a time as ls objects shows it"},
 		{"2026-11-20 08:15:62", "home", "out of range"},
