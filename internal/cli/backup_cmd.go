@@ -33,6 +33,11 @@ complete.
 ` + exitCodesHelp,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if level == "" {
+				// jobs takes an empty level as a full: given explicitly
+				// it is a mistake, not a request for one.
+				return usageError("--level is empty: give full, incremental or differential")
+			}
 			return runBackup(cmd.Context(), g, jobs.BackupOptions{Sources: sources, Level: level})
 		},
 	}

@@ -84,3 +84,16 @@ func onlyObject(t *testing.T, cfg string) string {
 	}
 	return objs[0].ID
 }
+
+// TestBackupEmptyLevel: --level '' is a usage error, not a full backup.
+func TestBackupEmptyLevel(t *testing.T) {
+	_, cfg, _ := smallSetup(t, 3)
+	code, out, errs := run(t, "-c", cfg, "backup", "--level", "")
+	if code != ExitUsage || !strings.Contains(errs, "--level is empty") {
+		t.Fatalf("exit %d, want %d\n%s%s", code, ExitUsage, out, errs)
+	}
+	code, out, _ = run(t, "-c", cfg, "--json", "ls", "jobs")
+	if code != 0 || strings.Count(out, `"kind": "backup"`) != 1 {
+		t.Fatalf("ls jobs: exit %d; want only the setup's backup\n%s", code, out)
+	}
+}
