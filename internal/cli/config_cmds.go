@@ -43,11 +43,21 @@ that ` + "`daisy backup`" + ` works right after it.
 				}
 				o.VolumeCapacity = n
 			}
+			seen := map[string]bool{}
 			for _, s := range sources {
 				name, path, ok := strings.Cut(s, "=")
 				if !ok || name == "" || path == "" {
 					return usageError("--source %q: write NAME=PATH, e.g. --source home=/home", s)
 				}
+				// The name is kept exactly as given (it is what
+				// --source S of every other command takes), or refused.
+				if err := config.CheckSourceName(name); err != nil {
+					return usageError("--source %q: %v", s, err)
+				}
+				if seen[name] {
+					return usageError("--source %q: source %s is given twice; give each source its own name", s, name)
+				}
+				seen[name] = true
 				abs, err := filepath.Abs(path)
 				if err != nil {
 					return usageError("--source %q: %v", s, err)

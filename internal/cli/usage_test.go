@@ -2,8 +2,12 @@ package cli
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"daisy/internal/config"
 )
 
 // TestUnknownKindIsUsageError: `ls bogus` (and `catalog bogus`) is a usage
@@ -85,7 +89,7 @@ func onlyObject(t *testing.T, cfg string) string {
 	return objs[0].ID
 }
 
-// TestBackupEmptyLevel: --level '' is a usage error, not a full backup.
+// TestBackupEmptyLevel: --level ” is a usage error, not a full backup.
 func TestBackupEmptyLevel(t *testing.T) {
 	_, cfg, _ := smallSetup(t, 3)
 	code, out, errs := run(t, "-c", cfg, "backup", "--level", "")
@@ -95,5 +99,41 @@ func TestBackupEmptyLevel(t *testing.T) {
 	code, out, _ = run(t, "-c", cfg, "--json", "ls", "jobs")
 	if code != 0 || strings.Count(out, `"kind": "backup"`) != 1 {
 		t.Fatalf("ls jobs: exit %d; want only the setup's backup\n%s", code, out)
+	}
+}
+
+// TestInitSourceName: init keeps a source name exactly as given or
+// refuses it, saying which characters a name may have; it never writes a
+// configuration with another name.
+func TestInitSourceName(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "daisy.yaml")
+	for _, args := range [][]string{
+		{"--source", "x/y=" + dir},
+		{"--source", "a b=" + dir},
+		{"--source", "-a=" + dir},
+		{"--source", "D=" + dir, "--source", "D=" + dir},
+	} {
+		code, out, errs := run(t, append([]string{"-c", cfg, "init"}, args...)...)
+		if code != ExitUsage || !strings.Contains(errs, "--source") {
+			t.Errorf("init %v: exit %d, want %d\n%s%s", args, code, ExitUsage, out, errs)
+		}
+		if len(args) == 2 && !strings.Contains(errs, `use letters, digits, "_", "-" and "."`) {
+			t.Errorf("init %v: the error does not say which characters a name may have: %s", args, errs)
+		}
+		if _, err := os.Stat(cfg); err == nil {
+			t.Fatalf("init %v wrote %s", args, cfg)
+		}
+	}
+	long := strings.Repeat("a", 100)
+	if code, out, errs := run(t, "-c", cfg, "init", "--source", long+"="+dir); code != 0 {
+		t.Fatalf("init of a 100-character name: exit %d\n%s%s", code, out, errs)
+	}
+	c, err := config.Load(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Sources) != 1 || c.Sources[0].Name != long {
+		t.Fatalf("sources %+v, want the one named %s", c.Sources, long)
 	}
 }

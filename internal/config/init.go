@@ -162,9 +162,21 @@ devices:
 	return []byte(b.String())
 }
 
-// initName makes s a valid name: invalid characters become "-"; orElse
-// when nothing is left.
+// CheckSourceName returns an error saying which characters a source name
+// may have when name is not a valid one, nil when it is.
+func CheckSourceName(name string) error {
+	if validName(name, nameWithDots) {
+		return nil
+	}
+	return fmt.Errorf("invalid source name %q; use letters, digits, \"_\", \"-\" and \".\", starting with a letter or digit, at most 128 characters", name)
+}
+
+// initName makes s a valid name: a valid one stays as it is, invalid
+// characters become "-"; orElse when nothing is left.
 func initName(s, orElse string, dots bool) string {
+	if validName(s, dots) {
+		return s
+	}
 	var b strings.Builder
 	for _, r := range s {
 		switch {
