@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -51,6 +52,9 @@ func Parse(file string, data []byte) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("configuration file %s: %w", file, err)
 	}
+	// A UTF-8 byte order mark, as some editors write, is not part of the
+	// first key.
+	data = bytes.TrimPrefix(data, []byte("\ufeff"))
 	d := &decoder{file: file, anchors: map[string][]anchorDef{}, maxSteps: minSteps + stepsPerByte*len(data)}
 	c := &Config{File: abs, Dir: filepath.Dir(abs)}
 	root := d.parseYAML(data)
