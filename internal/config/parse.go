@@ -135,15 +135,18 @@ func safeParse(data []byte) (f *ast.File, err error) {
 
 // What decode read, with positions, for the checks of validate.
 type meta struct {
-	defaultPool    pos // zero when defaults.pool is absent
-	clients        []pos
-	sources        []sourceMeta
-	pools          []poolMeta
-	devices        []deviceMeta
-	backup         []agentMeta
-	mirror         [][]agentMeta
-	copyJobs       []copyJobMeta
-	implicitClient bool
+	defaultPool pos // zero when defaults.pool is absent
+	catalog     pos // of catalog.sqlite, zero when absent
+	// of defaults.buffer_size, zero when absent
+	defaultBufferSize pos
+	clients           []pos
+	sources           []sourceMeta
+	pools             []poolMeta
+	devices           []deviceMeta
+	backup            []agentMeta
+	mirror            [][]agentMeta
+	copyJobs          []copyJobMeta
+	implicitClient    bool
 	// incomplete marks the kinds of which some entry could not be read
 	// (not a mapping, no name): references to unknown names of that kind
 	// are then not reported, they may be meant for the broken entry.
@@ -151,14 +154,14 @@ type meta struct {
 }
 
 type sourceMeta struct{ name, client pos }
-type poolMeta struct{ name, capacity pos }
+type poolMeta struct{ name, capacity, dir pos }
 type deviceMeta struct{ name pos }
 type agentMeta struct {
 	at, name, device, pool pos
 	buffers                []bufferMeta
 }
 type bufferMeta struct {
-	at, name, source, follows pos
+	at, name, source, follows, size pos
 	// misspelled source or follows keys, reported as unknown keys already
 	sourceTypo, followsTypo bool
 }
@@ -188,7 +191,7 @@ func (d *decoder) decode(c *Config, root ast.Node) *meta {
 		return m
 	}
 	top.only(topKeys...)
-	d.decodeCatalog(c, top)
+	d.decodeCatalog(c, m, top)
 	d.decodeDefaults(c, m, top)
 	d.decodeClients(c, m, top)
 	d.decodeSources(c, m, top)
@@ -235,7 +238,7 @@ func (d *decoder) decode(c *Config, root ast.Node) *meta {
 	return m
 }
 
-func (d *decoder) decodeCatalog(c *Config, top *mapping) {
+func (d *decoder) decodeCatalog(c *Config, m *meta, top *mapping) {
 	f := top.get("catalog")
 	if f == nil || f.value == nil {
 		return
@@ -252,7 +255,7 @@ func (d *decoder) decodeCatalog(c *Config, top *mapping) {
 			d.errorf(at, "sqlite of catalog is empty; name the database file, e.g. %s", DefaultCatalog)
 			return
 		}
-		c.Catalog.SQLite = c.abs(s)
+		c.Catalog.SQLite, m.catalog = c.abs(s), at
 	}
 }
 
@@ -269,7 +272,7 @@ func (d *decoder) decodeDefaults(c *Config, m *meta, top *mapping) {
 	dm.label = "defaults"
 	dm.only("buffer_size", "block_size", "pool", "extent_size")
 	if v, at, ok := dm.size("buffer_size"); ok && d.checkBufferSize("buffer_size of defaults", v, at) {
-		c.Defaults.BufferSize = v
+		c.Defaults.BufferSize, m.defaultBufferSize = v, at
 	}
 	if v, at, ok := dm.size("block_size"); ok && d.checkBlockSize("block_size of defaults", v, at) {
 		c.Defaults.BlockSize = v
@@ -392,7 +395,7 @@ func (d *decoder) decodePools(c *Config, m *meta, top *mapping) {
 			if strings.TrimSpace(s) == "" {
 				d.errorf(at, "%s has an empty directory; name one, e.g. state/volumes/%s, or remove the key", im.label, p.Name)
 			} else {
-				p.Directory = c.abs(s)
+				p.Directory, pm.dir = c.abs(s), at
 			}
 		}
 		if v, at, ok := im.size("volume_capacity"); ok {
@@ -522,7 +525,7 @@ func (d *decoder) agents(c *Config, m *meta, items []ast.Node, at []pos, where s
 			}
 			b.Follows, bmeta.follows, _ = bm.str("follows")
 			if v, at, ok := bm.size("size"); ok && d.checkBufferSize("size of "+bm.label, v, at) {
-				b.Size = v
+				b.Size, bmeta.size = v, at
 			}
 			a.Buffers = append(a.Buffers, b)
 			am.buffers = append(am.buffers, bmeta)

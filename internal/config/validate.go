@@ -105,6 +105,8 @@ func (d *decoder) validate(c *Config, m *meta) {
 	d.checkCopyJobs(c, m)
 	d.checkCapacities(c, m)
 	d.checkBuffers(c, m)
+	d.checkPaths(c, m)
+	d.checkMemory(c, m)
 }
 
 // agentPool resolves and checks the pool a media agent writes to.

@@ -1,0 +1,149 @@
+package config
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// systemDirs hold the kernel's files, not data: no catalog or pool may be
+// under them.
+var systemDirs = []string{"/dev", "/proc", "/sys"}
+
+// underSystemDir returns the system directory path is in, or "".
+func underSystemDir(path string) string {
+	for _, s := range systemDirs {
+		if path == s || strings.HasPrefix(path, s+"/") {
+			return s
+		}
+	}
+	return ""
+}
+
+// checkPaths checks the catalog file and the pool directories: none under
+// /dev, /proc or /sys, a catalog that exists is a regular file, a pool
+// directory that exists is a directory, and no two pools share one
+// (each pool locks its directory, so the second would always fail as "in
+// use by another daisy process").
+func (d *decoder) checkPaths(c *Config, m *meta) {
+	cat := c.Catalog.SQLite
+	if s := underSystemDir(cat); s != "" {
+		d.errorf(m.catalog, "catalog.sqlite %s is under %s, which holds the kernel's files; name a database file on a filesystem, e.g. %s", cat, s, DefaultCatalog)
+	} else if st, err := os.Stat(cat); err == nil && !st.Mode().IsRegular() {
+		what := "not a regular file"
+		if st.IsDir() {
+			what = "a directory"
+		}
+		d.errorf(m.catalog, "catalog.sqlite %s is %s; name the database file (it is made if missing), e.g. %s", cat, what, DefaultCatalog)
+	}
+	type poolAt struct {
+		name string
+		at   pos
+	}
+	byDir := map[string]poolAt{}
+	for i, p := range c.Pools {
+		at := m.pools[i].dir
+		if !at.valid() {
+			at = m.pools[i].name
+		}
+		if p.Directory == "" {
+			continue
+		}
+		if s := underSystemDir(p.Directory); s != "" {
+			d.errorf(at, "directory %s of pool %s is under %s, which holds the kernel's files; name a directory on a filesystem, e.g. state/volumes/%s", p.Directory, show(p.Name), s, p.Name)
+			continue
+		}
+		if st, err := os.Stat(p.Directory); err == nil && !st.IsDir() {
+			d.errorf(at, "directory %s of pool %s is not a directory; name a directory (it is made if missing)", p.Directory, show(p.Name))
+			continue
+		}
+		if prev, dup := byDir[p.Directory]; dup && prev.name != p.Name {
+			d.errorf(at, "pool %s has the directory %s of pool %s (%s:%d:%d); every pool needs a directory of its own", show(p.Name), p.Directory, show(prev.name), d.file, prev.at.line, prev.at.col)
+			continue
+		}
+		byDir[p.Directory] = poolAt{p.Name, at}
+	}
+}
+
+// machineMemory is physicalMemory; tests of other rules replace it.
+var machineMemory = physicalMemory
+
+// physicalMemory returns the machine's memory in bytes and where the
+// figure comes from; 0 when it cannot be told.
+func physicalMemory() (int64, string) {
+	if f, err := os.Open("/proc/meminfo"); err == nil {
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			// MemTotal:       16318412 kB
+			fs := strings.Fields(sc.Text())
+			if len(fs) == 3 && fs[0] == "MemTotal:" && fs[2] == "kB" {
+				if n, err := strconv.ParseInt(fs[1], 10, 64); err == nil && n > 0 {
+					return n * 1024, "MemTotal in /proc/meminfo"
+				}
+			}
+		}
+	}
+	var si unix.Sysinfo_t
+	if unix.Sysinfo(&si) == nil && si.Totalram > 0 {
+		return int64(si.Totalram) * int64(max(si.Unit, 1)), "sysinfo"
+	}
+	return 0, ""
+}
+
+// checkMemory checks that the buffers a backup fills together (the backup
+// group and every mirror group) fit in the machine's memory: a total above
+// it could never be allocated.
+func (d *decoder) checkMemory(c *Config, m *meta) {
+	mem, from := machineMemory()
+	if mem <= 0 {
+		return
+	}
+	levels := append([][]MediaAgent{c.BackupGroup}, c.MirrorGroups...)
+	metas := append([][]agentMeta{m.backup}, m.mirror...)
+	var total, largest int64
+	var at pos
+	var parts []string
+	for level, agents := range levels {
+		for i, a := range agents {
+			for j, b := range a.Buffers {
+				total += b.Size
+				parts = append(parts, fmt.Sprintf("%s %s", b.ID(a.Name), FormatSize(b.Size)))
+				if b.Size > largest {
+					largest = b.Size
+					bm := metas[level][i].buffers[j]
+					switch {
+					case bm.size.valid():
+						at = bm.size
+					case m.defaultBufferSize.valid():
+						at = m.defaultBufferSize
+					default:
+						at = bm.name
+					}
+				}
+			}
+		}
+	}
+	if total <= mem {
+		return
+	}
+	if len(parts) > 12 {
+		parts = append(parts[:12], fmt.Sprintf("and %d more", len(parts)-12))
+	}
+	d.errorf(at, "the buffers of the backup total %s (%s), more than this machine's memory of %s (%s); make them smaller", approxSize(total), strings.Join(parts, ", "), approxSize(mem), from)
+}
+
+// approxSize writes n for a message about memory: 23.5GiB, 640MiB.
+func approxSize(n int64) string {
+	switch {
+	case n >= GiB:
+		return strconv.FormatFloat(float64(n)/float64(GiB), 'f', 1, 64) + "GiB"
+	case n >= MiB:
+		return strconv.FormatInt(n/MiB, 10) + "MiB"
+	}
+	return FormatSize(n)
+}
