@@ -120,32 +120,15 @@ var _ io.Writer = (*countingWriter)(nil)
 
 // Issue 8, item 9: scan --rebuild --files records an object's entries in
 // batches as it reads them, not after collecting the whole object: the
-// memory it takes does not grow with the number of files.
+// memory it takes does not grow with the number of files. N is
+// DAISY_MEMORY_FILES (more than 20,000, a batch) or 25,000.
 func TestRebuildFilesBounded(t *testing.T) {
 	if testing.Short() {
 		t.Skip("backs up 125,000 files; runs in the full suite")
 	}
-	const n = 25000 // more than a batch of entries (jobs.filesBatchLimit)
+	n := filesForMemoryTest(t, 25000) // more than a batch of entries (jobs.filesBatchLimit)
 	peak := func(n int) uint64 {
-		dir := t.TempDir()
-		for i := range n {
-			d := filepath.Join(dir, "data", "S", fmt.Sprintf("d%04d", i/500))
-			if i%500 == 0 {
-				if err := os.MkdirAll(d, 0o755); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if err := os.WriteFile(filepath.Join(d, fmt.Sprintf("file-%07d", i)), nil, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		cfg := filepath.Join(dir, "daisy.yaml")
-		yaml := "sources:\n  - {name: S, paths: [data/S]}\npools:\n  - {name: p, type: vtape}\n" +
-			"devices:\n  - {name: t, type: vtape}\nbackup_group:\n  - name: bma\n    device: t\n    pool: p\n    buffers:\n      - {name: B, source: S}\n"
-		if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		backupJSON(t, cfg, 0)
+		dir, cfg := backedUpFiles(t, n)
 		removeCatalog(t, dir)
 		var out, errb bytes.Buffer
 		code := -1
@@ -165,4 +148,77 @@ func TestRebuildFilesBounded(t *testing.T) {
 	if large > small+4<<20 {
 		t.Fatalf("heap peak %d KiB rebuilding %d files, %d KiB rebuilding %d: grows with the files", small>>10, n, large>>10, 4*n)
 	}
+}
+
+// backedUpFiles backs up a source of n empty files, 500 to a directory,
+// and returns the directory of the setup and its configuration.
+func backedUpFiles(t *testing.T, n int) (string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	for i := range n {
+		d := filepath.Join(dir, "data", "S", fmt.Sprintf("d%04d", i/500))
+		if i%500 == 0 {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.WriteFile(filepath.Join(d, fmt.Sprintf("file-%07d", i)), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := filepath.Join(dir, "daisy.yaml")
+	yaml := "sources:\n  - {name: S, paths: [data/S]}\npools:\n  - {name: p, type: vtape}\n" +
+		"devices:\n  - {name: t, type: vtape}\nbackup_group:\n  - name: bma\n    device: t\n    pool: p\n    buffers:\n      - {name: B, source: S}\n"
+	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	backupJSON(t, cfg, 0)
+	return dir, cfg
+}
+
+// Issue 8, item 9: a restore that picks its entries from the catalog (a
+// chain, --path, --resume) reads them from the catalog as it goes: the
+// memory of the selection does not grow with the number of entries (it
+// held a list of all of them).
+func TestRestoreSelectionBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("backs up and restores 100,000 files; runs in the full suite")
+	}
+	n := filesForMemoryTest(t, 20000)
+	peak := func(n int) uint64 {
+		dir, cfg := backedUpFiles(t, n)
+		target := filepath.Join(dir, "restored")
+		var out, errb bytes.Buffer
+		code := -1
+		p := testtree.PeakHeap(func() {
+			code = Main([]string{"-c", cfg, "--json", "restore", "--source", "S", "--to", target, "--resume"}, strings.NewReader(""), &out, &errb)
+		})
+		if code != 0 {
+			t.Fatalf("restore --resume: exit %d: %s", code, errb.String())
+		}
+		if want := fmt.Sprintf(`"files": %d,`, n); !strings.Contains(out.String(), want) {
+			t.Fatalf("restore --resume: want %s in\n%s", want, out.String())
+		}
+		return p
+	}
+	small, large := peak(n), peak(4*n)
+	t.Logf("heap peak %d KiB restoring %d files, %d KiB restoring %d", small>>10, n, large>>10, 4*n)
+	// The list of 4n entries took about 8 MiB.
+	if large > small+3<<20 {
+		t.Fatalf("heap peak %d KiB restoring %d files, %d KiB restoring %d: grows with the files", small>>10, n, large>>10, 4*n)
+	}
+}
+
+// filesForMemoryTest is the N of a test that compares N and 4N files:
+// def, or DAISY_MEMORY_FILES.
+func filesForMemoryTest(t *testing.T, def int) int {
+	v := os.Getenv("DAISY_MEMORY_FILES")
+	if v == "" {
+		return def
+	}
+	var n int
+	if _, err := fmt.Sscan(v, &n); err != nil || n < 1 {
+		t.Fatalf("DAISY_MEMORY_FILES=%q: want a number of files", v)
+	}
+	return n
 }

@@ -565,7 +565,11 @@ func Restore(ctx context.Context, cat *catalog.Catalog, o RestoreOptions) (*Rest
 		// A lone full restored whole needs no file list: that also
 		// restores from a catalog rebuilt without --files.
 		whole := len(chain) == 1 && filter == nil && !o.Resume
-		var sel []selected
+		// The object's selected entries: counted and sized first, then
+		// read again from the catalog as the restore goes (pick), so that
+		// they are never all in memory.
+		var pick func(fn func(selected) error) error
+		var want int64
 		if !whole {
 			if err := checkFileRows(ctx, cat, c); err != nil {
 				runErr = err
@@ -583,24 +587,37 @@ func Restore(ctx context.Context, cat *catalog.Catalog, o RestoreOptions) (*Rest
 					return nil
 				}
 			}
+			pick = func(fn func(selected) error) error {
+				return each(func(f catalog.File) error {
+					if o.Resume && sess.Restored(strings.TrimPrefix(f.Path, "/"), f.Type, f.Size, f.MTime, f.Link) {
+						return nil
+					}
+					return fn(selected{off: f.Offset, size: f.Size, path: f.Path})
+				})
+			}
+			var n, all int64
 			err := each(func(f catalog.File) error {
-				if o.Resume && sess.Restored(strings.TrimPrefix(f.Path, "/"), f.Type, f.Size, f.MTime, f.Link) {
-					res.Resumed++
-					return nil
-				}
-				sel = append(sel, selected{off: f.Offset, size: f.Size, path: f.Path})
+				all++
 				return nil
 			})
+			if err == nil {
+				err = pick(func(s selected) error {
+					n++
+					want += s.size + entryHeaderCost
+					return nil
+				})
+			}
 			if err != nil {
 				runErr = err
 				break
 			}
-			if len(sel) == 0 {
+			res.Resumed += all - n
+			if n == 0 {
 				continue
 			}
 		}
 		before := sess.Stats().Entries - sess.Stats().Skipped
-		runErr = restoreObject(ctx, cat, c, o, sess, whole, sel, &part, res)
+		runErr = restoreObject(ctx, cat, c, o, sess, whole, pick, want, &part, res)
 		part.Entries = sess.Stats().Entries - sess.Stats().Skipped - before
 		res.Chain = append(res.Chain, part)
 		if runErr != nil {
@@ -619,14 +636,11 @@ func Restore(ctx context.Context, cat *catalog.Catalog, o RestoreOptions) (*Rest
 // are listed in res.LostEntries; entries the catalog lists that are not
 // where it says, and a whole object whose entries do not number what the
 // catalog recorded, fail it.
-func restoreObject(ctx context.Context, cat *catalog.Catalog, obj catalog.Object, o RestoreOptions, sess *extract.Session, whole bool, sel []selected, part *RestorePart, res *RestoreResult) error {
-	var want int64
-	for _, s := range sel {
-		want += s.size + entryHeaderCost
-	}
-	p := &picker{obj: obj, sel: sel}
-	if !whole && sel == nil {
-		p.sel = []selected{}
+func restoreObject(ctx context.Context, cat *catalog.Catalog, obj catalog.Object, o RestoreOptions, sess *extract.Session, whole bool, pick func(fn func(selected) error) error, want int64, part *RestorePart, res *RestoreResult) error {
+	p := &picker{obj: obj}
+	if !whole {
+		p.src = newSelSource(pick)
+		defer p.src.close()
 	}
 	if whole || 2*want >= obj.Length {
 		part.Mode = "stream"
@@ -663,7 +677,7 @@ func restoreObject(ctx context.Context, cat *catalog.Catalog, obj catalog.Object
 				return err
 			}
 		}
-		return missingErr(p)
+		return p.end()
 	}
 	part.Mode = "seek"
 	rd, err := newObjectReader(ctx, cat, obj, o.Copy, o.Salvage, o.Logger)
@@ -678,7 +692,8 @@ func restoreObject(ctx context.Context, cat *catalog.Catalog, obj catalog.Object
 		res.Attempts = append(res.Attempts, CopyAttempt{Copy: rd.Copy()})
 		res.BytesRead += rd.BytesRead()
 	}()
-	for _, s := range sel {
+	for s, ok := p.src.peek(); ok; s, ok = p.src.peek() {
+		p.src.advance()
 		err := rd.SeekTo(s.off)
 		from := rd.off
 		if err == nil {
@@ -698,7 +713,7 @@ func restoreObject(ctx context.Context, cat *catalog.Catalog, obj catalog.Object
 			res.LostRanges = append(res.LostRanges, ObjectRange{Object: obj.ID, LostRange: LostRange{From: from, To: from, Error: err.Error()}})
 		}
 	}
-	return missingErr(p)
+	return p.end()
 }
 
 // missingErr fails a restore for the entries the catalog lists that the

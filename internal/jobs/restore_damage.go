@@ -63,8 +63,7 @@ func entriesFrom(ctx context.Context, cat *catalog.Catalog, obj catalog.Object, 
 // and tells which were found, lost or missing.
 type picker struct {
 	obj     catalog.Object
-	sel     []selected // nil: all entries
-	next    int
+	src     *selSource // nil: all entries
 	found   int
 	cur     *selected // the last entry kept
 	lost    []LostEntry
@@ -73,15 +72,15 @@ type picker struct {
 
 // keep is the extractor's keep function.
 func (p *picker) keep(off int64, name string) bool {
-	for p.next < len(p.sel) && p.sel[p.next].off < off {
-		p.miss(p.sel[p.next], "")
-		p.next++
+	s, ok := p.src.peek()
+	for ; ok && s.off < off; s, ok = p.src.peek() {
+		p.miss(s, "")
+		p.src.advance()
 	}
-	if p.next >= len(p.sel) || p.sel[p.next].off != off {
+	if !ok || s.off != off {
 		return false
 	}
-	s := p.sel[p.next]
-	p.next++
+	p.src.advance()
 	p.cur = &s
 	if strings.TrimSuffix(strings.TrimPrefix(s.path, "/"), "/") != strings.TrimSuffix(name, "/") {
 		p.miss(s, fmt.Sprintf("the stream has %q there", name))
@@ -103,7 +102,7 @@ func (p *picker) miss(s selected, why string) {
 // lose records the entries that start before next (after cut): those of
 // the catalog's list in files, or the selected ones.
 func (p *picker) lose(files []catalog.File, cut, next int64) {
-	if p.sel == nil {
+	if p.src == nil {
 		for _, f := range files {
 			p.lost = append(p.lost, LostEntry{Object: p.obj.ID, Path: f.Path, Offset: f.Offset})
 		}
@@ -115,17 +114,20 @@ func (p *picker) lose(files []catalog.File, cut, next int64) {
 		p.found--
 		p.cur = nil
 	}
-	for p.next < len(p.sel) && (next < 0 || p.sel[p.next].off < next) {
-		s := p.sel[p.next]
+	for s, ok := p.src.peek(); ok && (next < 0 || s.off < next); s, ok = p.src.peek() {
 		p.lost = append(p.lost, LostEntry{Object: p.obj.ID, Path: s.path, Offset: s.off})
-		p.next++
+		p.src.advance()
 	}
 }
 
 // finish reports the selected entries never reached as missing.
 func (p *picker) finish() {
-	for ; p.next < len(p.sel); p.next++ {
-		p.miss(p.sel[p.next], "")
+	if p.src == nil {
+		return
+	}
+	for s, ok := p.src.peek(); ok; s, ok = p.src.peek() {
+		p.miss(s, "")
+		p.src.advance()
 	}
 }
 
@@ -133,7 +135,7 @@ func (p *picker) finish() {
 // after each lost range at the next entry the catalog lists after it.
 func extractLossy(ctx context.Context, cat *catalog.Catalog, obj catalog.Object, sess *extract.Session, pipe *bufferedPipe, p *picker) error {
 	var keep func(int64, string) bool
-	if p.sel != nil {
+	if p.src != nil {
 		keep = p.keep
 	}
 	base := int64(0)
@@ -158,7 +160,7 @@ func extractLossy(ctx context.Context, cat *catalog.Catalog, obj catalog.Object,
 			if err != nil {
 				return err
 			}
-			if next < 0 && p.sel == nil && len(files) == 0 && cut < obj.Length-emptyTarLength {
+			if next < 0 && p.src == nil && len(files) == 0 && cut < obj.Length-emptyTarLength {
 				has, err := cat.HasFiles(ctx, obj.ID)
 				if err != nil {
 					return err
