@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"daisy/internal/catalog"
 	"daisy/internal/config"
 )
 
@@ -135,5 +136,45 @@ func TestInitSourceName(t *testing.T) {
 	}
 	if len(c.Sources) != 1 || c.Sources[0].Name != long {
 		t.Fatalf("sources %+v, want the one named %s", c.Sources, long)
+	}
+}
+
+// lsVolumes is `ls volumes --json` of cfg.
+func lsVolumes(t *testing.T, cfg string) []catalog.Volume {
+	t.Helper()
+	code, out, errs := run(t, "-c", cfg, "--json", "ls", "volumes")
+	if code != 0 {
+		t.Fatalf("ls volumes: exit %d\n%s", code, errs)
+	}
+	var vs []catalog.Volume
+	if err := json.Unmarshal([]byte(out), &vs); err != nil || len(vs) == 0 {
+		t.Fatalf("ls volumes: %v, %d volumes\n%s", err, len(vs), out)
+	}
+	return vs
+}
+
+// TestWrongVolumeNamesIDs: a volume file that holds another installation's
+// volume of the same label is named with both IDs, not "holds volume
+// default-0001, not default-0001".
+func TestWrongVolumeNamesIDs(t *testing.T) {
+	_, cfgA, _ := smallSetup(t, 3)
+	_, cfgB, _ := smallSetup(t, 3)
+	va, vb := lsVolumes(t, cfgA)[0], lsVolumes(t, cfgB)[0]
+	if va.Label != vb.Label || va.ID == vb.ID {
+		t.Fatalf("want two volumes of one label: %+v %+v", va, vb)
+	}
+	data, err := os.ReadFile(vb.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(va.Path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	obj := onlyObject(t, cfgA)
+	for _, args := range [][]string{{"cat", obj}, {"verify"}} {
+		code, out, errs := run(t, append([]string{"-c", cfgA}, args...)...)
+		if code == 0 || !strings.Contains(out+errs, va.ID) || !strings.Contains(out+errs, vb.ID) {
+			t.Errorf("%v: exit %d; want a failure naming volume IDs %s and %s\n%.2000s\n%s", args, code, va.ID, vb.ID, out, errs)
+		}
 	}
 }

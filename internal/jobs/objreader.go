@@ -196,7 +196,8 @@ func openVolume(ctx context.Context, cat *catalog.Catalog, id string) (device.Me
 	}
 	if rd.Label().VolumeID.String() != v.ID {
 		m.Close()
-		return nil, nil, fmt.Errorf("volume file %s holds volume %s, not %s", v.Path, rd.Label().Label, v.Label)
+		// Labels repeat across installations: the IDs tell them apart.
+		return nil, nil, fmt.Errorf("volume file %s holds volume %s (ID %s), not %s (ID %s)", v.Path, rd.Label().Label, rd.Label().VolumeID, v.Label, v.ID)
 	}
 	return m, rd, nil
 }

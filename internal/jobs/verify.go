@@ -506,7 +506,7 @@ func (v *verifyReader) open(volID string) *verifyMount {
 		return mv
 	}
 	if got := rd.Label().VolumeID.String(); got != cv.ID {
-		mv.err = fmt.Errorf("volume unavailable: volume file %s holds volume %s (%s), not %s", cv.Path, rd.Label().Label, got, cv.ID)
+		mv.err = fmt.Errorf("volume unavailable: volume file %s holds volume %s (ID %s), not %s (ID %s)", cv.Path, rd.Label().Label, got, cv.Label, cv.ID)
 		mv.unavailable = true
 		return mv
 	}
