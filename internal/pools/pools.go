@@ -339,6 +339,9 @@ func (d *Drive) Release(ctx context.Context, mt mediaagent.Mount, blocks int64, 
 	v.Blocks = blocks
 	v.Bytes = blocks * int64(v.BlockSize)
 	v.Updated = time.Now().UTC()
+	// Zero: the catalog sets it to Updated when the block count changed
+	// (passing the old value back would keep it forever).
+	v.LastWritten = time.Time{}
 	if full {
 		v.State = StateFull
 	}
