@@ -82,10 +82,7 @@ func twoBackups(t *testing.T, bin string, sameSecond bool) (string, []catalog.Ob
 	if err := os.MkdirAll(src, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cfg := "sources:\n  - name: S\n    paths: [data/S]\npools:\n  - name: default\n    type: vtape\n    volume_capacity: 64MiB\ndevices:\n  - name: tape0\n    type: vtape\nbackup_group:\n  - name: bma0\n    device: tape0\n    buffers:\n      - {name: B1, source: S}\n"
-	if err := os.WriteFile(filepath.Join(dir, "daisy.yaml"), []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	oneSourceConfig(t, dir)
 	nextSecond := func() {
 		time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 20*time.Millisecond)))
 	}
@@ -119,4 +116,16 @@ func sh(t *testing.T, dir, bin, line string) string {
 		t.Fatalf("sh -c %s: %v\n%s%s", line, err, out, stderr.String())
 	}
 	return string(out)
+}
+
+// oneSourceConfig writes dir/daisy.yaml: source S (dir/data/S) backed up
+// to a vtape pool, and returns its path.
+func oneSourceConfig(t *testing.T, dir string) string {
+	t.Helper()
+	cfg := "sources:\n  - name: S\n    paths: [data/S]\npools:\n  - name: default\n    type: vtape\n    volume_capacity: 64MiB\ndevices:\n  - name: tape0\n    type: vtape\nbackup_group:\n  - name: bma0\n    device: tape0\n    buffers:\n      - {name: B1, source: S}\n"
+	p := filepath.Join(dir, "daisy.yaml")
+	if err := os.WriteFile(p, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

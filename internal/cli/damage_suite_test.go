@@ -291,6 +291,9 @@ func listedIn(problem, src string) map[string]bool {
 	for _, f := range strings.FieldsFunc(problem, func(r rune) bool { return r == '"' || r == ':' }) {
 		f = strings.TrimSpace(f)
 		full := "/" + strings.TrimPrefix(f, "/")
+		if i := strings.Index(full, src+"/"); i > 0 {
+			full = full[i:] // a path in the restore's target
+		}
 		if rel, err := filepath.Rel(src, full); err == nil && !strings.HasPrefix(rel, "..") {
 			m[rel] = true
 		}

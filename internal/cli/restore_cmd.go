@@ -70,6 +70,9 @@ its row. The output says which backup was restored (ID, level, start).
 			}
 			o.Logger = g.log
 			res, err := jobs.Restore(cmd.Context(), cat, o)
+			if err == nil {
+				err = restoreOutcome(res)
+			}
 			if res != nil {
 				if g.json {
 					_ = g.printJSON(res)
@@ -90,6 +93,9 @@ its row. The output says which backup was restored (ID, level, start).
 						}
 						if res.Resumed > 0 {
 							fmt.Fprintf(g.stdout, "  %d entries were already restored (--resume)\n", res.Resumed)
+						}
+						if res.Kept > 0 {
+							fmt.Fprintf(g.stdout, "  %d entries existed in %s and were kept, not overwritten (%s)\n", res.Kept, res.Target, keptHint)
 						}
 					}
 					for i, p := range res.Problems {
@@ -174,6 +180,27 @@ too and writes zeros for a range no copy has (said on stderr, exit 3).
 	cmd.Flags().Var(copyNumber{&copyN}, "copy", "read only this copy")
 	cmd.Flags().BoolVar(&salvage, "salvage", false, "read copies marked failed too, and write zeros for ranges no copy has (exit 3)")
 	return cmd
+}
+
+// keptHint says what to do about entries a restore kept.
+const keptHint = "--overwrite replaces them; --resume writes over those that differ from the backup in size or modification time"
+
+// restoreOutcome fails a restore that returned without an error but did
+// not restore what it was asked to: entries it could not write into the
+// target (exit 1), or nothing restored because every entry already
+// existed and was kept (exit 1, with the hint).
+func restoreOutcome(res *jobs.RestoreResult) error {
+	switch {
+	case res.Failed > 0:
+		first := ""
+		if len(res.Problems) > 0 {
+			first = ": " + res.Problems[0]
+		}
+		return &exitError{ExitFailure, fmt.Errorf("restore into %s failed: %d entries could not be written (%d restored)%s", res.Target, res.Failed, res.Entries, first)}
+	case res.Entries == 0 && res.Kept > 0 && len(res.LostEntries) == 0 && len(res.LostRanges) == 0:
+		return &exitError{ExitFailure, fmt.Errorf("nothing restored from %s into %s: its %d files exist there and were kept, not overwritten; %s", res.Object, res.Target, res.Kept, keptHint)}
+	}
+	return nil
 }
 
 // writeZeros writes n zero bytes to w.

@@ -292,8 +292,8 @@ func TestRestoreResume(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(kept.Problems) == 0 {
-		t.Fatal("a restore into a filled target kept existing files without saying so")
+	if kept.Kept == 0 || kept.Entries >= first.Entries {
+		t.Fatalf("a restore into a filled target kept %d existing files and restored %d entries (of %d): it must say what it kept", kept.Kept, kept.Entries, first.Entries)
 	}
 	res, err := Restore(ctx, cat, RestoreOptions{Source: "S", Target: target, Resume: true})
 	if err != nil {

@@ -7,6 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -435,16 +437,24 @@ type RestoreResult struct {
 	StreamResult
 	// Level and Started are those of Object, the backup restored (as
 	// --at chose it).
-	Level    string        `json:"level"`
-	Started  time.Time     `json:"started"`
-	Chain    []RestorePart `json:"chain"`
-	Target   string        `json:"target"`
-	Entries  int64         `json:"entries"`
-	Files    int64         `json:"files"`
-	Skipped  int64         `json:"skipped"`
-	Refused  int64         `json:"refused"`
-	Resumed  int64         `json:"resumed,omitempty"` // entries found already restored (Resume)
-	Problems []string      `json:"problems,omitempty"`
+	Level   string        `json:"level"`
+	Started time.Time     `json:"started"`
+	Chain   []RestorePart `json:"chain"`
+	Target  string        `json:"target"`
+	// Entries counts the entries restored: neither kept, refused nor
+	// failed.
+	Entries int64 `json:"entries"`
+	Files   int64 `json:"files"`
+	Skipped int64 `json:"skipped"`
+	// Kept counts the entries that exist in the target and were kept (not
+	// overwritten, without --overwrite or --resume); Failed those that
+	// could not be written (permission, space, a read-only target): their
+	// paths and reasons are in Problems.
+	Kept     int64    `json:"kept"`
+	Failed   int64    `json:"failed"`
+	Refused  int64    `json:"refused"`
+	Resumed  int64    `json:"resumed,omitempty"` // entries found already restored (Resume)
+	Problems []string `json:"problems,omitempty"`
 	// LostRanges are the ranges of objects that no copy could give, and
 	// LostEntries the entries they held that were to be restored: every
 	// other entry was restored.
@@ -551,8 +561,12 @@ func Restore(ctx context.Context, cat *catalog.Catalog, o RestoreOptions) (*Rest
 	sess, err := extract.Open(extract.Options{
 		Target: o.Target, Overwrite: o.Overwrite || o.Resume, Owners: os.Geteuid() == 0,
 		OnError: func(name string, err error) {
+			if errors.Is(err, extract.ErrExists) {
+				res.Kept++ // said once, as a count
+				return
+			}
 			if len(res.Problems) < 1000 {
-				res.Problems = append(res.Problems, fmt.Sprintf("%s: %v", name, err))
+				res.Problems = append(res.Problems, problem(o.Target, name, err))
 			}
 		},
 	})
@@ -616,18 +630,35 @@ func Restore(ctx context.Context, cat *catalog.Catalog, o RestoreOptions) (*Rest
 				continue
 			}
 		}
-		before := sess.Stats().Entries - sess.Stats().Skipped
+		before := restoredEntries(sess.Stats())
 		runErr = restoreObject(ctx, cat, c, o, sess, whole, pick, want, &part, res)
-		part.Entries = sess.Stats().Entries - sess.Stats().Skipped - before
+		part.Entries = restoredEntries(sess.Stats()) - before
 		res.Chain = append(res.Chain, part)
 		if runErr != nil {
 			break
 		}
 	}
 	st := sess.Close()
-	res.Entries, res.Files, res.Skipped, res.Refused = st.Entries-st.Skipped, st.Files, st.Skipped, st.Refused
+	res.Entries, res.Files, res.Skipped, res.Refused = restoredEntries(st), st.Files, st.Skipped, st.Refused
+	res.Failed = st.Failed
 	res.Duration = time.Since(start)
 	return res, runErr
+}
+
+// restoredEntries is how many entries a session restored: those it read
+// less those it skipped (kept among them), refused or could not write.
+func restoredEntries(st extract.Stats) int64 {
+	return st.Entries - st.Skipped - st.Refused - st.Failed
+}
+
+// problem is the text of an entry's problem: its path in the target, then
+// the error without the entry name it repeats.
+func problem(target, name string, err error) string {
+	msg := err.Error()
+	if q := strconv.Quote(name); strings.Contains(msg, q) {
+		msg = strings.Replace(strings.Replace(msg, q+": ", "", 1), ": "+q, "", 1)
+	}
+	return filepath.Join(target, name) + ": " + msg
 }
 
 // restoreObject extracts the selected entries of one object of the chain
