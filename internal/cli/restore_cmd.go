@@ -35,7 +35,9 @@ the restore goes on at the next file after it, restores every intact file,
 lists the files it lost and exits 3. --salvage reads copies marked failed
 too (verify marks a copy failed for one damaged block). Nothing is written
 outside the target and no link is followed out of it; existing files are
-kept unless --overwrite. --resume goes on with an interrupted restore into
+kept unless --overwrite (counted in the output; when every file existed,
+nothing was restored: exit 1). An entry that cannot be written into the
+target (permission, space, read-only) fails the restore (exit 1). --resume goes on with an interrupted restore into
 the same target: files it already restored are not read again, the others
 are written over.
 
