@@ -113,3 +113,30 @@ func TestRestoreUnwritableTarget(t *testing.T) {
 		t.Errorf("restore --json into an unwritable target: exit %d, failed %d, entries %d (%v)\n%s", code, rr.Failed, rr.Entries, err, out)
 	}
 }
+
+// Issue 9: --at takes an object ID prefix without --source, in restore and
+// ls files, and ls files says on stderr which backup --at chose.
+func TestAtObjectPrefix(t *testing.T) {
+	cfg, src := restoreSetup(t)
+	code, out, errs := run(t, "-c", cfg, "--json", "ls", "objects")
+	var objs []struct {
+		ID    string `json:"id"`
+		Level string `json:"level"`
+	}
+	if err := json.Unmarshal([]byte(out), &objs); code != 0 || err != nil || len(objs) != 1 {
+		t.Fatalf("ls objects: exit %d, %v\n%s%s", code, err, out, errs)
+	}
+	prefix := objs[0].ID[:13]
+	code, out, errs = run(t, "-c", cfg, "ls", "files", "--at", prefix)
+	if code != 0 || !strings.Contains(out, src) || !strings.Contains(errs, "object "+objs[0].ID+" ("+objs[0].Level+" of S, started ") {
+		t.Errorf("ls files --at %s: exit %d\n%s%s", prefix, code, out, errs)
+	}
+	target := filepath.Join(t.TempDir(), "r")
+	rr := restoreJSON(t, 0, "-c", cfg, "restore", "--at", prefix, "--to", target)
+	if rr.Object != objs[0].ID || rr.Entries != 5 {
+		t.Errorf("restore --at %s: object %s, %d entries; want %s, 5", prefix, rr.Object, rr.Entries, objs[0].ID)
+	}
+	if code, _, errs := run(t, "-c", cfg, "restore", "--at", "nonsense", "--source", "S", "--to", target); code != ExitUsage || !strings.Contains(errs, `--at "nonsense"`) {
+		t.Errorf("restore --at nonsense: exit %d, %s", code, errs)
+	}
+}
