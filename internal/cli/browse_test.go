@@ -175,7 +175,7 @@ type foundRow struct {
 	Source  string    `json:"source"`
 	Started time.Time `json:"started"`
 	Path    string    `json:"path"`
-	Type    byte      `json:"type"`
+	Type    string    `json:"type"`
 	Size    int64     `json:"size"`
 	Mode    int64     `json:"mode"`
 	MTime   time.Time `json:"mtime"`
@@ -215,7 +215,7 @@ func TestFindCmd(t *testing.T) {
 	if len(rows) != 2 || rows[0].Object != ids[0] || rows[0].Path != "/x/etc/c.conf" || rows[1].Object != real || rows[1].Path != src+"/sub/b.conf" {
 		t.Fatalf("find *.conf = %v", rowPaths(rows))
 	}
-	if r := rows[0]; r.Source != "home" || !r.Started.Equal(times[0]) || r.Size != 7 || r.Mode != 0o600 || r.Type != '0' ||
+	if r := rows[0]; r.Source != "home" || !r.Started.Equal(times[0]) || r.Size != 7 || r.Mode != 0o600 || r.Type != "file" ||
 		!r.MTime.Equal(time.Date(2019, 12, 31, 10, 0, 0, 0, time.UTC)) {
 		t.Errorf("find *.conf first match %+v", r)
 	}

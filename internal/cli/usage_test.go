@@ -178,3 +178,41 @@ func TestWrongVolumeNamesIDs(t *testing.T) {
 		}
 	}
 }
+
+// TestLsFilesJSONTypeNames: ls files --json and find --json give the type
+// of an entry as a name ("dir", "file"), not the tar type's number.
+func TestLsFilesJSONTypeNames(t *testing.T) {
+	_, cfg, data := smallSetup(t, 3)
+	for _, args := range [][]string{{"ls", "files", "--source", "D", "-R"}, {"find", "*"}} {
+		code, out, errs := run(t, append([]string{"-c", cfg, "--json"}, args...)...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d\n%s", args, code, errs)
+		}
+		var raw []map[string]any
+		if err := json.Unmarshal([]byte(out), &raw); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+		types := map[any]int{}
+		for _, r := range raw {
+			types[r["type"]]++
+			if args[0] == "find" && (r["source"] != "D" || r["started"] == nil) {
+				t.Errorf("find: a match without its source or start: %v", r)
+			}
+		}
+		if types["file"] == 0 || types["dir"] == 0 {
+			t.Errorf("%v: types %v; want \"file\" and \"dir\" among them", args, types)
+		}
+		for ty := range types {
+			switch ty {
+			case "file", "dir", "symlink", "hardlink", "char", "block", "fifo", "deleted":
+			default:
+				t.Errorf("%v: type %v (%T) is not a name", args, ty, ty)
+			}
+		}
+	}
+	var fs []catalog.File
+	_, out, _ := run(t, "-c", cfg, "--json", "ls", "files", "--source", "D", data)
+	if err := json.Unmarshal([]byte(out), &fs); err != nil || len(fs) == 0 || fs[0].Type != '0' && fs[0].Type != '5' {
+		t.Fatalf("ls files --json does not read back: %v %+v", err, fs)
+	}
+}
