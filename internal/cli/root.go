@@ -181,6 +181,8 @@ mirror copy its chain asks for.
 			return nil
 		},
 	}
+	root.Version = versionString()
+	root.SetVersionTemplate("{{.Version}}")
 	root.PersistentFlags().StringVarP(&g.configPath, "config", "c", "daisy.yaml", "configuration file")
 	root.PersistentFlags().BoolVar(&g.json, "json", false, "print results as JSON (for scripts)")
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "warn", "log level: debug, info, warn, error")

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"daisy/internal/catalog"
 	"daisy/internal/config"
+	"daisy/internal/volume"
 )
 
 // TestUnknownKindIsUsageError: `ls bogus` (and `catalog bogus`) is a usage
@@ -214,5 +216,14 @@ func TestLsFilesJSONTypeNames(t *testing.T) {
 	_, out, _ := run(t, "-c", cfg, "--json", "ls", "files", "--source", "D", data)
 	if err := json.Unmarshal([]byte(out), &fs); err != nil || len(fs) == 0 || fs[0].Type != '0' && fs[0].Type != '5' {
 		t.Fatalf("ls files --json does not read back: %v %+v", err, fs)
+	}
+}
+
+// TestVersion: daisy --version prints the version and the volume format.
+func TestVersion(t *testing.T) {
+	code, out, errs := run(t, "--version")
+	want := fmt.Sprintf("volume format %d", volume.FormatVersion)
+	if code != 0 || !strings.HasPrefix(out, "daisy "+version) || !strings.Contains(out, want) {
+		t.Fatalf("exit %d, %q; want \"daisy %s ... %s\"\n%s", code, out, version, want, errs)
 	}
 }
