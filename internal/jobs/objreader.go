@@ -194,6 +194,7 @@ func openVolume(ctx context.Context, cat *catalog.Catalog, id string) (device.Me
 		m.Close()
 		return nil, nil, fmt.Errorf("volume %s: %w", v.Label, err)
 	}
+	rd.SetContext(ctx) // a signal stops a long read of damage, too
 	if rd.Label().VolumeID.String() != v.ID {
 		m.Close()
 		// Labels repeat across installations: the IDs tell them apart.

@@ -232,6 +232,7 @@ func (a *RMA) readVolume(ctx context.Context, vol string, ranges [][2]int64, byI
 	if err != nil {
 		return fmt.Errorf("media agent %s: %w", a.Name, err)
 	}
+	rd.SetContext(ctx) // a signal stops a long read of damage, too
 	label := rd.Label().Label
 	var damage []string
 	rd.SetOnDamage(func(d volume.Damage) { damage = append(damage, fmt.Sprintf("volume %s: %v", label, d.Err)) })

@@ -314,6 +314,9 @@ func (d *Drive) create(ctx context.Context, vols []catalog.Volume) (mediaagent.M
 // the cut fails, the next session on the volume cuts them.
 func (d *Drive) Release(ctx context.Context, mt mediaagent.Mount, blocks int64, full bool, failed error) error {
 	m := d.m
+	// The volume's state is recorded even when the job was cancelled (a
+	// signal): its file holds what it holds either way.
+	ctx = context.WithoutCancel(ctx)
 	id := mt.Label.VolumeID.String()
 	defer func() {
 		m.mu.Lock()
