@@ -107,9 +107,13 @@ func copyCommand(g *globals, use, short, long string, args cobra.PositionalArgs,
 
 func printCopy(g *globals, res *jobs.CopyResult) {
 	w := g.stdout
-	if res.DryRun {
+	switch {
+	case res.DryRun:
 		fmt.Fprintf(w, "%s (dry run): would copy %d object(s)\n", res.Kind, len(res.Objects))
-	} else {
+	case res.Job == 0:
+		// No job ran (jobs records none when nothing is selected).
+		fmt.Fprintf(w, "%s: nothing to do: no live copy was selected; no job was recorded\n", res.Kind)
+	default:
 		d := res.Finished.Sub(res.Started)
 		fmt.Fprintf(w, "%s job %d: %s, %d object(s), %s copied, %s read from volumes in %s\n", res.Kind, res.Job, res.State,
 			len(res.Objects), humanBytes(res.Bytes), humanBytes(res.BytesRead), d.Round(time.Millisecond))

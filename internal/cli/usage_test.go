@@ -227,3 +227,39 @@ func TestVersion(t *testing.T) {
 		t.Fatalf("exit %d, %q; want \"daisy %s ... %s\"\n%s", code, out, version, want, errs)
 	}
 }
+
+// TestRewriteRecyclableVolume: refresh or demux of a volume with nothing
+// live on it (recyclable after a demux) leaves it recyclable, records no
+// job and says there was nothing to do, not "job 0".
+func TestRewriteRecyclableVolume(t *testing.T) {
+	_, cfg, _ := smallSetup(t, 3)
+	vol := lsVolumes(t, cfg)[0]
+	if code, out, errs := run(t, "-c", cfg, "demux", vol.Label); code != 0 {
+		t.Fatalf("demux %s: exit %d\n%s%s", vol.Label, code, out, errs)
+	}
+	state := func() string {
+		for _, v := range lsVolumes(t, cfg) {
+			if v.ID == vol.ID {
+				return v.State
+			}
+		}
+		t.Fatalf("volume %s is gone", vol.Label)
+		return ""
+	}
+	if st := state(); st != "recyclable" {
+		t.Fatalf("demuxed volume is %s, want recyclable", st)
+	}
+	_, jobsBefore, _ := run(t, "-c", cfg, "--json", "ls", "jobs")
+	for _, kind := range []string{"refresh", "demux"} {
+		code, out, errs := run(t, "-c", cfg, kind, vol.Label)
+		if code != 0 || strings.Contains(out, "job 0") || !strings.Contains(out, "nothing to do") {
+			t.Errorf("%s of a recyclable volume: exit %d\n%s%s", kind, code, out, errs)
+		}
+		if st := state(); st != "recyclable" {
+			t.Errorf("%s of a recyclable volume made it %s", kind, st)
+		}
+	}
+	if _, jobsAfter, _ := run(t, "-c", cfg, "--json", "ls", "jobs"); jobsAfter != jobsBefore {
+		t.Errorf("jobs were recorded for nothing:\n%s\nbefore:\n%s", jobsAfter, jobsBefore)
+	}
+}

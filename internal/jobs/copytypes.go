@@ -247,7 +247,9 @@ func rewriteVolume(ctx context.Context, cfg *config.Config, cat *catalog.Catalog
 		return nil, err
 	}
 	spec.serial, spec.fresh = serial, true
-	if !o.DryRun {
+	// Nothing live on it (a recyclable or emptied volume): nothing to
+	// do, and its state stays as it is.
+	if !o.DryRun && len(spec.plan) > 0 {
 		if err := setVolumeState(ctx, cat, v.ID, pools.StateFull, nil); err != nil {
 			return nil, err
 		}
