@@ -53,8 +53,13 @@ With --dry-run nothing changes and the same lists are printed.
 func printPrune(g *globals, res *jobs.PruneResult) {
 	w := g.stdout
 	head, would := fmt.Sprintf("prune job %d", res.Job), ""
-	if res.DryRun {
+	switch {
+	case res.DryRun:
 		head, would = "prune (dry run)", "would be "
+	case res.Job == 0:
+		// jobs records no job when no pool has a retention.
+		fmt.Fprintln(w, "prune: nothing to do: no pool has a retention; no job was recorded")
+		return
 	}
 	fmt.Fprintf(w, "%s: %d cop%s %sexpired, %d object(s) %sremoved, %d volume(s) %smade recyclable\n", head,
 		len(res.Expired), map[bool]string{true: "y", false: "ies"}[len(res.Expired) == 1], would,

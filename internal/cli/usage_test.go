@@ -263,3 +263,13 @@ func TestRewriteRecyclableVolume(t *testing.T) {
 		t.Errorf("jobs were recorded for nothing:\n%s\nbefore:\n%s", jobsAfter, jobsBefore)
 	}
 }
+
+// TestPruneWithoutRetention: prune with no retention anywhere says there
+// is nothing to do, not "prune job 0".
+func TestPruneWithoutRetention(t *testing.T) {
+	_, cfg, _ := smallSetup(t, 3)
+	code, out, errs := run(t, "-c", cfg, "prune")
+	if code != 0 || strings.Contains(out, "job 0") || !strings.Contains(out, "nothing to do") {
+		t.Fatalf("prune: exit %d\n%s%s", code, out, errs)
+	}
+}
