@@ -34,7 +34,7 @@ type rmaMeta struct {
 }
 
 type rmaBufferMeta struct {
-	at, name pos
+	at, name, size pos
 	sel      selectMeta
 }
 
@@ -154,7 +154,7 @@ func (d *decoder) restoreGroup(c *Config, sub *meta, job *mapping, jobName pos) 
 				bmeta.name = bm.at
 			}
 			if v, at, ok := bm.size("size"); ok && d.checkBufferSize("size of "+bm.label, v, at) {
-				b.Size = v
+				b.Size, bmeta.size = v, at
 			}
 			switch f := bm.get("select"); {
 			case f == nil || f.value == nil:

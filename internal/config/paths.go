@@ -95,36 +95,87 @@ func physicalMemory() (int64, string) {
 	return 0, ""
 }
 
-// checkMemory checks that the buffers a backup fills together (the backup
-// group and every mirror group) fit in the machine's memory: a total above
-// it could never be allocated.
+// sizedBuffer is a buffer for checkMemory: its ID, size and where the
+// size is set.
+type sizedBuffer struct {
+	id       string
+	size     int64
+	at, name pos
+}
+
+// checkMemory checks that the buffers a job fills together fit in the
+// machine's memory: those of the backup (the backup group and every
+// mirror group), and those of each copy job (its restore group and its
+// stages). A total above it could never be allocated.
 func (d *decoder) checkMemory(c *Config, m *meta) {
 	mem, from := machineMemory()
 	if mem <= 0 {
 		return
 	}
-	levels := append([][]MediaAgent{c.BackupGroup}, c.MirrorGroups...)
-	metas := append([][]agentMeta{m.backup}, m.mirror...)
+	var backup []sizedBuffer
+	addAgents := func(bufs []sizedBuffer, agents []MediaAgent, metas []agentMeta) []sizedBuffer {
+		for i, a := range agents {
+			for j, b := range a.Buffers {
+				if i >= len(metas) || j >= len(metas[i].buffers) {
+					continue // not read whole (reported already)
+				}
+				bm := metas[i].buffers[j]
+				bufs = append(bufs, sizedBuffer{b.ID(a.Name), b.Size, bm.size, bm.name})
+			}
+		}
+		return bufs
+	}
+	backup = addAgents(backup, c.BackupGroup, m.backup)
+	for level, agents := range c.MirrorGroups {
+		if level >= len(m.mirror) {
+			break
+		}
+		backup = addAgents(backup, agents, m.mirror[level])
+	}
+	d.memoryOf("the backup", backup, m, mem, from)
+	for k, j := range c.CopyJobs {
+		if k >= len(m.copyJobs) {
+			break
+		}
+		jm := m.copyJobs[k]
+		var bufs []sizedBuffer
+		for i, a := range j.RestoreGroup {
+			for l, b := range a.Buffers {
+				if i >= len(jm.restore) || l >= len(jm.restore[i].buffers) {
+					continue
+				}
+				bm := jm.restore[i].buffers[l]
+				bufs = append(bufs, sizedBuffer{b.ID(a.Name), b.Size, bm.size, bm.name})
+			}
+		}
+		for stage, agents := range j.CopyGroups {
+			if stage >= len(jm.stages) {
+				break
+			}
+			bufs = addAgents(bufs, agents, jm.stages[stage])
+		}
+		d.memoryOf("copy job "+show(j.Name), bufs, m, mem, from)
+	}
+}
+
+// memoryOf reports bufs of what when their total is above mem, at the
+// size of the largest one.
+func (d *decoder) memoryOf(what string, bufs []sizedBuffer, m *meta, mem int64, from string) {
 	var total, largest int64
 	var at pos
 	var parts []string
-	for level, agents := range levels {
-		for i, a := range agents {
-			for j, b := range a.Buffers {
-				total += b.Size
-				parts = append(parts, fmt.Sprintf("%s %s", b.ID(a.Name), FormatSize(b.Size)))
-				if b.Size > largest {
-					largest = b.Size
-					bm := metas[level][i].buffers[j]
-					switch {
-					case bm.size.valid():
-						at = bm.size
-					case m.defaultBufferSize.valid():
-						at = m.defaultBufferSize
-					default:
-						at = bm.name
-					}
-				}
+	for _, b := range bufs {
+		total += b.size
+		parts = append(parts, fmt.Sprintf("%s %s", b.id, FormatSize(b.size)))
+		if b.size > largest {
+			largest = b.size
+			switch {
+			case b.at.valid():
+				at = b.at
+			case m.defaultBufferSize.valid():
+				at = m.defaultBufferSize
+			default:
+				at = b.name
 			}
 		}
 	}
@@ -134,7 +185,7 @@ func (d *decoder) checkMemory(c *Config, m *meta) {
 	if len(parts) > 12 {
 		parts = append(parts[:12], fmt.Sprintf("and %d more", len(parts)-12))
 	}
-	d.errorf(at, "the buffers of the backup total %s (%s), more than this machine's memory of %s (%s); make them smaller", approxSize(total), strings.Join(parts, ", "), approxSize(mem), from)
+	d.errorf(at, "the buffers of %s total %s (%s), more than this machine's memory of %s (%s); make them smaller", what, approxSize(total), strings.Join(parts, ", "), approxSize(mem), from)
 }
 
 // approxSize writes n for a message about memory: 23.5GiB, 640MiB.

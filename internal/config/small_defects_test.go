@@ -133,3 +133,24 @@ func TestBuffersAboveMemory(t *testing.T) {
 	wantError(t, file, initYAML(t, dir, "buffer_size: 64MiB", "buffer_size: "+big), "buffer_size:",
 		"bma0.B1 "+big, "more than this machine's memory", "/proc/meminfo")
 }
+
+// TestCopyJobBuffersAboveMemory: the buffers of a copy job, which runs
+// alone, are checked against the memory on their own.
+func TestCopyJobBuffersAboveMemory(t *testing.T) {
+	defer func(f func() (int64, string)) { machineMemory = f }(machineMemory)
+	machineMemory = func() (int64, string) { return 1 * GiB, "test" }
+	src, err := os.ReadFile(filepath.Join("..", "..", "examples", "figure5.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "daisy.yaml")
+	if _, err := Parse(file, src); err != nil {
+		t.Fatalf("figure5.yaml within 1GiB: %v", err)
+	}
+	old := "          - name: B2\n            select:\n              source: D5"
+	if !strings.Contains(string(src), old) {
+		t.Fatal("figure5.yaml changed shape")
+	}
+	data := []byte(strings.Replace(string(src), old, "          - name: B2\n            size: 1GiB\n            select:\n              source: D5", 1))
+	wantError(t, file, data, "size: 1GiB", "copy job figure5", "RMA150.B2 1GiB", "memory of 1.0GiB (test)")
+}
