@@ -35,7 +35,7 @@ type rmaMeta struct {
 
 type rmaBufferMeta struct {
 	at, name, size pos
-	sel      selectMeta
+	sel            selectMeta
 }
 
 type selectMeta struct {
