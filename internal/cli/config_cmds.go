@@ -109,8 +109,11 @@ func newCheckCmd(g *globals) *cobra.Command {
 		Short: "Validate the configuration (topology rules, sizes, references)",
 		Long: `check validates daisy.yaml: unknown keys, sizes and durations, references
 to sources, devices and pools, and the chain rules (one upstream and one
-downstream per buffer, no cycles, mirror levels follow the level before).
-Every problem is reported with file:line:column.
+downstream per buffer, no cycles, mirror levels follow the level before),
+the catalog file and pool directories (not under /dev, /proc or /sys, a
+file and directories where they exist, no two pools in one directory),
+and that the buffers of the backup, and of each copy job, fit in this
+machine's memory. Every problem is reported with file:line:column.
 
 ` + exitCodesHelp,
 		Args: exactArgs(0),

@@ -8,8 +8,13 @@
 // how to fix it. A file with problems yields an [*Errors] holding all of
 // them, not only the first: unknown keys, values of the wrong kind, missing
 // keys, duplicate names, bad sizes and durations, references to things that
-// do not exist, devices or sources used twice, and malformed chains. Relative paths in the file are relative to the file's directory;
-// the API returns absolute, cleaned paths.
+// do not exist, devices or sources used twice, and malformed chains. It
+// also looks at the machine: a catalog that exists is a regular file, no
+// catalog or pool is under /dev, /proc or /sys, no two pools share a
+// directory, and the buffers of the backup (and of each copy job) fit in
+// its memory (MemTotal of /proc/meminfo). A leading UTF-8 byte order mark
+// is ignored. Relative paths in the file are relative to the file's
+// directory; the API returns absolute, cleaned paths.
 //
 // [Graph] and [Dot] draw a topology in the shape of figure 2 of the patent,
 // [GraphCopyJob] and [DotCopyJob] a copy job in the shape of figure 5, and
