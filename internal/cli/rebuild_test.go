@@ -395,12 +395,18 @@ func TestRebuildTwoCopiesOnOneVolume(t *testing.T) {
 	if shared == 0 {
 		t.Fatal("no object has two copies on one volume: the test does not test what it should")
 	}
-	before := lsText(t, cfg, "ls", "copies")
+	before := copyRows(lsJSON[[]catalog.Copy](t, cfg, "copies"))
 	removeCatalog(t, dir)
 	rebuildJSON(t, cfg, 0)
-	if after := lsText(t, cfg, "ls", "copies"); after != before {
-		t.Fatalf("copies after the rebuild:\n%s\nbefore:\n%s", after, before)
+	// The device of a copy that an ad-hoc copy job wrote (its media agent
+	// BMA is not in the configuration, and the volume does not record the
+	// device) is not known to a rebuild: it comes back blank.
+	for i := range before {
+		if before[i].MediaAgent == "BMA" {
+			before[i].Device = ""
+		}
 	}
+	sameJSON(t, "ls copies", before, copyRows(lsJSON[[]catalog.Copy](t, cfg, "copies")))
 	for _, o := range res.Objects {
 		restoreAndCompare(t, dir, cfg, o.Source, o.FromCopy)
 		restoreAndCompare(t, dir, cfg, o.Source, o.NewCopies[0])
