@@ -2,10 +2,12 @@ package config
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -33,7 +35,9 @@ func (d *decoder) checkPaths(c *Config, m *meta) {
 	cat := c.Catalog.SQLite
 	if s := underSystemDir(cat); s != "" {
 		d.errorf(m.catalog, "catalog.sqlite %s is under %s, which holds the kernel's files; name a database file on a filesystem, e.g. %s", cat, s, DefaultCatalog)
-	} else if st, err := os.Stat(cat); err == nil && !st.Mode().IsRegular() {
+	} else if st, err := os.Stat(cat); errors.Is(err, syscall.ENOTDIR) {
+		d.errorf(m.catalog, "catalog.sqlite %s is below a file, not a directory; name a database file in a directory, e.g. %s", cat, DefaultCatalog)
+	} else if err == nil && !st.Mode().IsRegular() {
 		what := "not a regular file"
 		if st.IsDir() {
 			what = "a directory"

@@ -78,6 +78,11 @@ func TestCatalogPathNotAFile(t *testing.T) {
 	wantError(t, file, initYAML(t, dir, "sqlite: state/catalog.db", "sqlite: "+dir), "sqlite:", "catalog.sqlite "+dir, "a directory")
 	wantError(t, file, initYAML(t, dir, "sqlite: state/catalog.db", "sqlite: /dev/null"), "sqlite:", "catalog.sqlite /dev/null", "/dev")
 	wantError(t, file, initYAML(t, dir, "sqlite: state/catalog.db", "sqlite: /proc/x.db"), "sqlite:", "catalog.sqlite /proc/x.db")
+	if err := os.WriteFile(filepath.Join(dir, "f"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	below := filepath.Join(dir, "f", "c.db")
+	wantError(t, file, initYAML(t, dir, "sqlite: state/catalog.db", "sqlite: "+below), "sqlite:", "catalog.sqlite "+below, "below a file")
 	if _, err := Parse(file, initYAML(t, dir)); err != nil {
 		t.Fatalf("the catalog of the template: %v", err)
 	}
