@@ -389,6 +389,17 @@ WHERE e.volume_id = ? AND c.state = 'good'`
 WHERE id = ? AND state = 'recyclable'`
 )
 
+// Pools totals (pooltotals.go): per pool and volume state, the volumes and
+// the bytes they hold; per pool, the bytes of good copies' extents.
+const (
+	sqlPoolStateTotals = `SELECT pool, state, COUNT(*), COALESCE(SUM(bytes), 0) FROM volumes
+GROUP BY pool, state ORDER BY pool, state`
+	sqlPoolLiveBytes = `SELECT v.pool, COALESCE(SUM(e.bytes), 0) FROM extents e
+JOIN volumes v ON v.id = e.volume_id
+JOIN copies c ON c.object_id = e.object_id AND c.number = e.copy_number
+WHERE c.state = 'good' GROUP BY v.pool ORDER BY v.pool`
+)
+
 // What a catalog rebuilt from volumes (daisy scan --rebuild, rebuild.go)
 // needs beyond the methods a backup uses.
 const (

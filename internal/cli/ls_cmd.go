@@ -15,14 +15,15 @@ import (
 	"github.com/spf13/cobra"
 
 	"daisy/internal/catalog"
+	"daisy/internal/config"
 	"daisy/internal/jobs"
 )
 
 func newLsCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "ls objects|copies|volumes|files|jobs",
+		Use:   "ls objects|copies|volumes|pools|files|jobs",
 		Short: "List what the catalog knows",
-		Long: `ls lists objects, copies, volumes, files or jobs from the catalog (no
+		Long: `ls lists objects, copies, volumes, pools, files or jobs from the catalog (no
 volume is read).
 
 ` + exitCodesHelp,
@@ -119,10 +120,52 @@ volume is read).
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", v.Label, v.Pool, v.State, v.Blocks, humanBytes(v.Bytes), fill, v.Path)
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			tots, err := cat.PoolsTotals(cmd.Context(), pool)
+			if err != nil {
+				return err
+			}
+			for _, t := range tots {
+				fmt.Fprintf(g.stdout, "total %s: %d volume(s) (%s), %s used, %s live, %s recyclable\n",
+					t.Pool, t.Volumes, stateCounts(t.States), humanBytes(t.Used), humanBytes(t.Live), humanBytes(t.Recyclable))
+			}
+			return nil
 		},
 	}
 	volumes.Flags().StringVar(&pool, "pool", "", "only volumes of this pool")
+
+	poolsCmd := &cobra.Command{
+		Use: "pools", Short: "List pools with their totals: used, live and recyclable bytes, volumes per state",
+		Long: `ls pools lists the configured pools, and those the catalog still has
+volumes of, with their totals from the catalog: USED is the bytes their
+volumes hold, LIVE the bytes of good copies on them, RECYCLABLE the bytes
+held by recyclable volumes (kept until they are relabelled, or given back
+by daisy prune --reclaim), and the number of volumes in each state.`,
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, cat, err := g.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer cat.Close()
+			tots, err := cat.PoolsTotals(cmd.Context(), "")
+			if err != nil {
+				return err
+			}
+			rows := poolRows(cfg.Pools, tots)
+			if g.json {
+				return g.printJSON(rows)
+			}
+			tw := g.table("POOL\tTYPE\tVOLUMES\tUSED\tLIVE\tRECYCLABLE\tSTATES\tDIRECTORY")
+			for _, r := range rows {
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", r.Pool, r.Type, r.Volumes, humanBytes(r.Used), humanBytes(r.Live),
+					humanBytes(r.Recyclable), stateCounts(r.States), r.Directory)
+			}
+			return tw.Flush()
+		},
+	}
 
 	var fileSource, fileObject, fileAt string
 	var recursive bool
@@ -247,7 +290,7 @@ copies it left unfinished).`,
 		},
 	}
 	jobsCmd.Flags().IntVar(&limit, "limit", 50, "at most this many jobs")
-	cmd.AddCommand(objects, copies, volumes, files, jobsCmd)
+	cmd.AddCommand(objects, copies, volumes, poolsCmd, files, jobsCmd)
 	kindsOnly(cmd)
 	return cmd
 }
@@ -407,4 +450,53 @@ func modeString(typ byte, mode int64) string {
 		m |= fs.ModeNamedPipe
 	}
 	return m.String()
+}
+
+// poolRow is a line of ls pools: a pool's totals with its configuration
+// (Type and Directory are empty for a pool the configuration no longer
+// has).
+type poolRow struct {
+	catalog.PoolTotals
+	Type      string `json:"type"`
+	Directory string `json:"directory"`
+}
+
+// poolRows joins the configured pools (in their order, with zero totals
+// when they have no volume yet) and the totals of pools the catalog has
+// volumes of but the configuration no longer names.
+func poolRows(cfgPools []config.Pool, tots []catalog.PoolTotals) []poolRow {
+	byName := map[string]catalog.PoolTotals{}
+	for _, t := range tots {
+		byName[t.Pool] = t
+	}
+	rows := []poolRow{}
+	for _, p := range cfgPools {
+		t, ok := byName[p.Name]
+		if !ok {
+			t = catalog.PoolTotals{Pool: p.Name, States: map[string]int{}, StateBytes: map[string]int64{}}
+		}
+		delete(byName, p.Name)
+		rows = append(rows, poolRow{PoolTotals: t, Type: p.Type, Directory: p.Directory})
+	}
+	for _, t := range tots {
+		if _, ok := byName[t.Pool]; ok {
+			rows = append(rows, poolRow{PoolTotals: t})
+		}
+	}
+	return rows
+}
+
+// stateCounts formats volumes per state, in the order of their life:
+// "2 full, 1 recyclable" ("-" for none).
+func stateCounts(states map[string]int) string {
+	var parts []string
+	for _, st := range []string{catalog.VolumeBlank, catalog.VolumeAppendable, catalog.VolumeFull, catalog.VolumeRecyclable, catalog.VolumeRetired} {
+		if n := states[st]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, st))
+		}
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, ", ")
 }

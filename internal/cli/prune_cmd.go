@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -10,7 +11,7 @@ import (
 )
 
 func newPruneCmd(g *globals) *cobra.Command {
-	var dry bool
+	var dry, reclaim bool
 	cmd := &cobra.Command{
 		Use:   "prune",
 		Short: "Expire copies past their pool's retention; recycle emptied volumes",
@@ -22,7 +23,13 @@ and the older ones expire. Expired copies are dropped from the catalog, an objec
 without any copy is removed with its file list, and volumes left without a
 good copy become recyclable: they are labelled anew when their pool needs
 a volume. An object that a remaining object is based on is never expired.
-With --dry-run nothing changes and the same lists are printed.
+With --reclaim every recyclable vtape volume of the configured pools
+(those this prune made recyclable too) gives its space back: its file is
+cut to its label block and synced, and it stays recyclable, to be
+labelled anew when its pool needs a volume; the bytes freed are printed.
+Without it a recyclable volume keeps its bytes until it is relabelled.
+With --dry-run nothing changes and the same lists are printed (with
+--reclaim, what would be freed).
 
 ` + exitCodesHelp,
 		Args: exactArgs(0),
@@ -32,7 +39,7 @@ With --dry-run nothing changes and the same lists are printed.
 				return err
 			}
 			defer cat.Close()
-			res, err := jobs.Prune(cmd.Context(), cfg, cat, jobs.PruneOptions{Now: time.Now(), DryRun: dry, Logger: g.log})
+			res, err := jobs.Prune(cmd.Context(), cfg, cat, jobs.PruneOptions{Now: time.Now(), DryRun: dry, Reclaim: reclaim, Logger: g.log})
 			if res == nil {
 				return err
 			}
@@ -47,6 +54,7 @@ With --dry-run nothing changes and the same lists are printed.
 		},
 	}
 	cmd.Flags().BoolVar(&dry, "dry-run", false, "print what would expire and be recycled; change nothing")
+	cmd.Flags().BoolVar(&reclaim, "reclaim", false, "cut the files of recyclable vtape volumes to their label block, freeing their space")
 	return cmd
 }
 
@@ -58,7 +66,12 @@ func printPrune(g *globals, res *jobs.PruneResult) {
 		head, would = "prune (dry run)", "would be "
 	case res.Job == 0:
 		// jobs records no job when no pool has a retention.
-		fmt.Fprintln(w, "prune: nothing to do: no pool has a retention; no job was recorded")
+		if res.Reclaimed == nil {
+			fmt.Fprintln(w, "prune: nothing to do: no pool has a retention; no job was recorded")
+			return
+		}
+		fmt.Fprintln(w, "prune: no pool has a retention; no job was recorded")
+		printReclaim(w, res, would)
 		return
 	}
 	fmt.Fprintf(w, "%s: %d cop%s %sexpired, %d object(s) %sremoved, %d volume(s) %smade recyclable\n", head,
@@ -75,5 +88,18 @@ func printPrune(g *globals, res *jobs.PruneResult) {
 	}
 	for _, v := range res.Recycled {
 		fmt.Fprintf(w, "  volume   %s (pool %s): %s → recyclable\n", v.Label, v.Pool, v.From)
+	}
+	printReclaim(w, res, would)
+}
+
+// printReclaim prints what prune --reclaim freed (would free, with would
+// "would be ").
+func printReclaim(w io.Writer, res *jobs.PruneResult, would string) {
+	if res.Reclaimed == nil {
+		return
+	}
+	fmt.Fprintf(w, "reclaim: %d volume file(s) %scut to their label, %s (%d bytes) %sfreed\n", len(res.Reclaimed), would, humanBytes(res.Freed), res.Freed, would)
+	for _, r := range res.Reclaimed {
+		fmt.Fprintf(w, "  reclaim  %s (pool %s): %s → %s, %s\n", r.Label, r.Pool, humanBytes(r.Before), humanBytes(r.After), r.Path)
 	}
 }

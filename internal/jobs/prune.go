@@ -22,7 +22,11 @@ const KindPrune = "prune"
 type PruneOptions struct {
 	Now    time.Time // the time a retention in days (30d) is counted back from; zero: time.Now()
 	DryRun bool      // plan only: change nothing, report the same lists
-	Logger *slog.Logger
+	// Reclaim cuts the file of every recyclable vtape volume of the
+	// configured pools (those this prune made recyclable too) to its label
+	// block (pools.Reclaim); with DryRun it only says what that would free.
+	Reclaim bool
+	Logger  *slog.Logger
 }
 
 // ExpiredCopy is a copy past its pool's retention, dropped from the
@@ -71,6 +75,10 @@ type PruneResult struct {
 	Removed  []RemovedObject  `json:"removed"`
 	Kept     []KeptObject     `json:"kept,omitempty"`
 	Recycled []RecycledVolume `json:"recycled"`
+	// With Reclaim: the recyclable volume files cut to their label block
+	// (or that would be, with DryRun), and the bytes that freed.
+	Reclaimed []pools.Reclaimed `json:"reclaimed,omitempty"`
+	Freed     int64             `json:"freed_bytes"`
 }
 
 // Prune applies the retention of every pool that has one. With a
@@ -108,14 +116,14 @@ func Prune(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, o Prun
 			rules[p.Name] = retention{copies: p.RetentionCopies}
 		}
 	}
-	if len(rules) == 0 {
+	if len(rules) == 0 && !o.Reclaim {
 		return res, nil
 	}
 	if !o.DryRun {
 		mgr := pools.NewManager(cat)
 		defer mgr.Close()
 		for _, p := range cfg.Pools {
-			if p.HasRetention() {
+			if p.HasRetention() || o.Reclaim {
 				if err := mgr.Lock(p); err != nil {
 					return nil, err
 				}
@@ -127,7 +135,10 @@ func Prune(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, o Prun
 		return nil, err
 	}
 	if o.DryRun {
-		return res, nil
+		if o.Reclaim {
+			err = reclaim(ctx, cfg, cat, log, res, true)
+		}
+		return res, err
 	}
 	job, err := cat.StartJob(ctx, KindPrune)
 	if err != nil {
@@ -135,6 +146,9 @@ func Prune(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, o Prun
 	}
 	res.Job = job.ID
 	runErr := applyPrune(ctx, cat, log, plan, res)
+	if runErr == nil && o.Reclaim {
+		runErr = reclaim(ctx, cfg, cat, log, res, false)
+	}
 	job.State, job.Finished = JobSuccess, time.Now().UTC()
 	if runErr != nil {
 		job.State, job.Error = JobFailed, runErr.Error()
@@ -395,6 +409,51 @@ func applyPrune(ctx context.Context, cat *catalog.Catalog, log *slog.Logger, pla
 			return err
 		}
 		log.Info("volume recyclable", "volume", v.Label, "was", rv.From)
+	}
+	return nil
+}
+
+// reclaim cuts the recyclable vtape volumes of the configured pools to
+// their label block (pools.Reclaim), those the prune made recyclable
+// included (with dryRun: those it would make recyclable), and adds them
+// and the bytes freed to res. Volumes of pools the configuration no
+// longer has are left alone: their directory is not known to be theirs.
+func reclaim(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, log *slog.Logger, res *PruneResult, dryRun bool) error {
+	res.Reclaimed = []pools.Reclaimed{}
+	planned := map[string]bool{}
+	if dryRun {
+		for _, rv := range res.Recycled {
+			planned[rv.ID] = true
+		}
+	}
+	for _, p := range cfg.Pools {
+		vols, err := cat.Volumes(ctx, p.Name)
+		if err != nil {
+			return err
+		}
+		for _, v := range vols {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if planned[v.ID] {
+				v.State = pools.StateRecyclable
+			}
+			if v.State != pools.StateRecyclable {
+				continue
+			}
+			r, err := pools.Reclaim(ctx, cat, p, v, dryRun)
+			if err != nil {
+				return err
+			}
+			if r.Freed == 0 {
+				continue
+			}
+			res.Reclaimed = append(res.Reclaimed, r)
+			res.Freed += r.Freed
+			if !dryRun {
+				log.Info("volume reclaimed", "volume", v.Label, "freed", r.Freed)
+			}
+		}
 	}
 	return nil
 }
