@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"daisy/internal/catalog"
-	"daisy/internal/jobs"
 	"daisy/internal/testtree"
 )
 
@@ -23,6 +22,19 @@ type poolRowsJSON []struct {
 	Live       int64          `json:"live_bytes"`
 	Recyclable int64          `json:"recyclable_bytes"`
 	States     map[string]int `json:"states"`
+}
+
+// pruneReclaimJSON is the part of prune --json that --reclaim adds to.
+type pruneReclaimJSON struct {
+	Removed   []json.RawMessage `json:"removed"`
+	Recycled  []json.RawMessage `json:"recycled"`
+	Reclaimed []struct {
+		Label  string `json:"label"`
+		Before int64  `json:"before"`
+		After  int64  `json:"after"`
+		Freed  int64  `json:"freed"`
+	} `json:"reclaimed"`
+	Freed int64 `json:"freed_bytes"`
 }
 
 // Issue 9, space: after a backup whose every copy expires, prune
@@ -78,13 +90,13 @@ func TestPruneReclaimShrinksPool(t *testing.T) {
 		}
 	}
 
-	prune := func(args ...string) jobs.PruneResult {
+	prune := func(args ...string) pruneReclaimJSON {
 		t.Helper()
 		code, out, errs := run(t, append([]string{"-c", cfg, "--json", "prune", "--reclaim"}, args...)...)
 		if code != 0 {
 			t.Fatalf("prune --reclaim %v: exit %d\n%s%s", args, code, out, errs)
 		}
-		var res jobs.PruneResult
+		var res pruneReclaimJSON
 		if err := json.Unmarshal([]byte(out), &res); err != nil {
 			t.Fatalf("prune --json: %v\n%s", err, out)
 		}
