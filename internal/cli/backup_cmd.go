@@ -21,6 +21,7 @@ func newBackupCmd(g *globals) *cobra.Command {
 	var (
 		sources []string
 		level   string
+		wait    waitFlag
 	)
 	cmd := &cobra.Command{
 		Use:   "backup [--source S]...",
@@ -38,9 +39,14 @@ complete.
 				// it is a mistake, not a request for one.
 				return usageError("--level is empty: give full, incremental or differential")
 			}
-			return runBackup(cmd.Context(), g, jobs.BackupOptions{Sources: sources, Level: level})
+			locks, err := wait.locks(g)
+			if err != nil {
+				return err
+			}
+			return wait.busyHint(runBackup(cmd.Context(), g, jobs.BackupOptions{Sources: sources, Level: level, Locks: locks}))
 		},
 	}
+	wait.add(cmd.Flags())
 	cmd.Flags().StringArrayVar(&sources, "source", nil, "back up only this source (repeatable)")
 	cmd.Flags().StringVar(&level, "level", "full", "backup level: full, incremental (changes since the last backup) or differential (since the last full)")
 	return cmd

@@ -68,19 +68,26 @@ func parseWhen(flag, s string) (time.Time, error) {
 
 // copyCommand builds a copy job type's command around run.
 func copyCommand(g *globals, use, short, long string, args cobra.PositionalArgs, run func(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, args []string, o jobs.CopyOptions) (*jobs.CopyResult, error)) *cobra.Command {
-	var dry bool
+	var (
+		dry  bool
+		wait waitFlag
+	)
 	cmd := &cobra.Command{
 		Use: use, Short: short, Long: long + "\n\n" + exitCodesHelp, Args: args,
 		RunE: func(cmd *cobra.Command, a []string) error {
+			locks, err := wait.locks(g)
+			if err != nil {
+				return err
+			}
 			cfg, cat, err := g.openJob(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer cat.Close()
 			limitMemory(cfg)
-			res, err := run(cmd.Context(), cfg, cat, a, jobs.CopyOptions{DryRun: dry, Logger: g.log})
+			res, err := run(cmd.Context(), cfg, cat, a, jobs.CopyOptions{DryRun: dry, Logger: g.log, Locks: locks})
 			if res == nil {
-				return err
+				return wait.busyHint(err)
 			}
 			if g.json {
 				if perr := g.printJSON(res); perr != nil && err == nil {
@@ -102,6 +109,7 @@ func copyCommand(g *globals, use, short, long string, args cobra.PositionalArgs,
 		},
 	}
 	cmd.Flags().BoolVar(&dry, "dry-run", false, "print what would be copied; change nothing")
+	wait.add(cmd.Flags())
 	return cmd
 }
 

@@ -11,7 +11,10 @@ import (
 )
 
 func newPruneCmd(g *globals) *cobra.Command {
-	var dry, reclaim bool
+	var (
+		dry, reclaim bool
+		wait         waitFlag
+	)
 	cmd := &cobra.Command{
 		Use:   "prune",
 		Short: "Expire copies past their pool's retention; recycle emptied volumes",
@@ -34,14 +37,18 @@ With --dry-run nothing changes and the same lists are printed (with
 ` + exitCodesHelp,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			locks, err := wait.locks(g)
+			if err != nil {
+				return err
+			}
 			cfg, cat, err := g.openJob(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer cat.Close()
-			res, err := jobs.Prune(cmd.Context(), cfg, cat, jobs.PruneOptions{Now: time.Now(), DryRun: dry, Reclaim: reclaim, Logger: g.log})
+			res, err := jobs.Prune(cmd.Context(), cfg, cat, jobs.PruneOptions{Now: time.Now(), DryRun: dry, Reclaim: reclaim, Logger: g.log, Locks: locks})
 			if res == nil {
-				return err
+				return wait.busyHint(err)
 			}
 			if g.json {
 				if perr := g.printJSON(res); perr != nil && err == nil {
@@ -55,6 +62,7 @@ With --dry-run nothing changes and the same lists are printed (with
 	}
 	cmd.Flags().BoolVar(&dry, "dry-run", false, "print what would expire and be recycled; change nothing")
 	cmd.Flags().BoolVar(&reclaim, "reclaim", false, "cut the files of recyclable vtape volumes to their label block, freeing their space")
+	wait.add(cmd.Flags())
 	return cmd
 }
 

@@ -50,6 +50,8 @@ type BackupOptions struct {
 	// Monitor, if set, is called once the topology is wired, before any
 	// data moves, with live counters for progress displays.
 	Monitor func(*Monitor)
+	// Locks says how long to wait for pools another process writes.
+	Locks PoolWait
 }
 
 // Monitor exposes live counters of a running backup. Counters are atomic;
@@ -179,6 +181,13 @@ func Backup(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, o Bac
 	}
 	host, _ := os.Hostname()
 	r := &backupRun{cfg: cfg, cat: cat, log: log, host: host, bufs: map[string]*buffers.Buffer{}, objects: map[records.ID]*objectRun{}}
+	// The pools' locks first: a pool another process writes stops the job
+	// before it records or reads anything.
+	mgr := pools.NewManager(cat)
+	defer mgr.Close()
+	if err := lockJobPools(ctx, cfg, mgr, backupPools(cfg, selected), o.Locks); err != nil {
+		return nil, err
+	}
 	if err := registerPools(ctx, cfg, cat); err != nil {
 		return nil, err
 	}
@@ -187,8 +196,6 @@ func Backup(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, o Bac
 		return nil, err
 	}
 	res := &BackupResult{Job: r.job.ID, Started: r.job.Started}
-	mgr := pools.NewManager(cat)
-	defer mgr.Close()
 	// What the job records at its end is recorded even when ctx is
 	// cancelled (SIGINT, SIGTERM): the job ends interrupted, its
 	// unfinished copies failed, never left writing.

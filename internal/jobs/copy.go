@@ -94,6 +94,8 @@ type CopyResult struct {
 type CopyOptions struct {
 	DryRun bool
 	Logger *slog.Logger
+	// Locks says how long to wait for pools another process writes.
+	Locks PoolWait
 }
 
 // copySpec is what a copy job does, whatever asked for it.
@@ -320,6 +322,14 @@ func runCopy(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, s *c
 		res.Finished = time.Now().UTC()
 		return res, nil
 	}
+	// The locks of the pools it writes, and of those whose volumes it
+	// changes afterwards (migrate, compact, refresh, demux), before it
+	// records anything.
+	mgr := pools.NewManager(cat)
+	defer mgr.Close()
+	if err := lockJobPools(ctx, cfg, mgr, s.pools(), o.Locks); err != nil {
+		return nil, err
+	}
 	if err := registerPools(ctx, cfg, cat); err != nil {
 		return nil, err
 	}
@@ -328,7 +338,7 @@ func runCopy(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, s *c
 		return nil, err
 	}
 	res.Job = job.ID
-	runErr := s.execute(ctx, cfg, cat, log, job.ID, res)
+	runErr := s.execute(ctx, cfg, cat, mgr, log, job.ID, res)
 	if runErr == nil && s.after != nil {
 		runErr = s.after(ctx, res)
 	}
@@ -342,7 +352,22 @@ func runCopy(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, s *c
 	return res, runErr
 }
 
-func (s *copySpec) execute(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, log *slog.Logger, jobID int64, res *CopyResult) error {
+// pools names the pools the job writes, and with an after step those it
+// reads from, whose volumes that step may change.
+func (s *copySpec) pools() []string {
+	var names []string
+	for _, ma := range s.job.MediaAgents() {
+		names = append(names, ma.Pool)
+	}
+	if s.after != nil {
+		for _, p := range s.plan {
+			names = append(names, p.FromPool)
+		}
+	}
+	return names
+}
+
+func (s *copySpec) execute(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, mgr *pools.Manager, log *slog.Logger, jobID int64, res *CopyResult) error {
 	host, _ := os.Hostname()
 	// The new copies, in the catalog first (state writing).
 	copyFor := map[string]map[records.ID]int{} // stage buffer → object → copy number
@@ -376,8 +401,6 @@ func (s *copySpec) execute(ctx context.Context, cfg *config.Config, cat *catalog
 			bufs[b.ID(ma.Name)] = buffers.New(b.ID(ma.Name), b.Size)
 		}
 	}
-	mgr := pools.NewManager(cat)
-	defer mgr.Close()
 	var bmas []*mediaagent.BMA
 	for _, ma := range stageAgents {
 		pool, _ := cfg.Pool(ma.Pool)

@@ -27,6 +27,8 @@ type PruneOptions struct {
 	// block (pools.Reclaim); with DryRun it only says what that would free.
 	Reclaim bool
 	Logger  *slog.Logger
+	// Locks says how long to wait for pools another process writes.
+	Locks PoolWait
 }
 
 // ExpiredCopy is a copy past its pool's retention, dropped from the
@@ -122,12 +124,14 @@ func Prune(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, o Prun
 	if !o.DryRun {
 		mgr := pools.NewManager(cat)
 		defer mgr.Close()
+		var names []string
 		for _, p := range cfg.Pools {
 			if p.HasRetention() || o.Reclaim {
-				if err := mgr.Lock(p); err != nil {
-					return nil, err
-				}
+				names = append(names, p.Name)
 			}
+		}
+		if err := lockJobPools(ctx, cfg, mgr, names, o.Locks); err != nil {
+			return nil, err
 		}
 	}
 	plan, err := planPrune(ctx, cat, rules, res)

@@ -15,8 +15,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"daisy/internal/agent"
 	"daisy/internal/catalog"
 	"daisy/internal/config"
@@ -215,22 +213,20 @@ func lockPools(cfg *config.Config) (unlock func(), err error) {
 	var locks []*os.File
 	unlock = func() {
 		for _, f := range locks {
-			f.Close()
+			pools.Unlock(f)
 		}
 	}
 	for _, p := range cfg.Pools {
 		if st, err := os.Stat(p.Directory); p.Directory == "" || err != nil || !st.IsDir() {
 			continue
 		}
-		f, err := os.OpenFile(filepath.Join(p.Directory, ".daisy-lock"), os.O_CREATE|os.O_RDWR, 0o640)
+		f, err := pools.LockDir(p)
 		if err != nil {
 			unlock()
-			return nil, fmt.Errorf("pool %s: %w", p.Name, err)
-		}
-		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-			f.Close()
-			unlock()
-			return nil, fmt.Errorf("%w: %s (%s); rebuild when it is done", pools.ErrPoolBusy, p.Name, p.Directory)
+			if errors.Is(err, pools.ErrPoolBusy) {
+				return nil, fmt.Errorf("%w; rebuild when it is done", err)
+			}
+			return nil, err
 		}
 		locks = append(locks, f)
 	}

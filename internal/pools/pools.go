@@ -24,6 +24,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -96,7 +98,7 @@ func (m *Manager) Close() error {
 	defer m.mu.Unlock()
 	var errs []error
 	for name, f := range m.locks {
-		errs = append(errs, f.Close())
+		errs = append(errs, Unlock(f))
 		delete(m.locks, name)
 	}
 	return errors.Join(errs...)
@@ -147,16 +149,103 @@ func (m *Manager) lockPool(p config.Pool) error {
 	if err := durable.MkdirAll(p.Directory, 0o750); err != nil {
 		return fmt.Errorf("pool %s: %w", p.Name, err)
 	}
-	f, err := os.OpenFile(filepath.Join(p.Directory, ".daisy-lock"), os.O_CREATE|os.O_RDWR, 0o640)
+	f, err := LockDir(p)
 	if err != nil {
-		return fmt.Errorf("pool %s: %w", p.Name, err)
-	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		f.Close()
-		return fmt.Errorf("%w: %s (%s)", ErrPoolBusy, p.Name, p.Directory)
+		return err
 	}
 	m.locks[p.Name] = f
 	return nil
+}
+
+// lockPoll is how often LockAll tries again a lock another process holds.
+const lockPoll = 100 * time.Millisecond
+
+// LockAll takes the locks of pools ps (each once, in name order, so that
+// two processes taking several never wait for each other in a circle)
+// for this manager, until Close. A pool that another process holds is
+// tried again until wait has passed since the call (0: not at all); the
+// first time it waits for a pool it calls notify, if set, with a message
+// naming the pool and the holder. It fails with ErrPoolBusy (wrapped)
+// when wait ran out, or with ctx's error; the locks it took stay with
+// the manager either way.
+func (m *Manager) LockAll(ctx context.Context, ps []config.Pool, wait time.Duration, notify func(msg string)) error {
+	ps = slices.Clone(ps)
+	slices.SortFunc(ps, func(a, b config.Pool) int { return strings.Compare(a.Name, b.Name) })
+	ps = slices.CompactFunc(ps, func(a, b config.Pool) bool { return a.Name == b.Name })
+	deadline := time.Now().Add(wait)
+	for _, p := range ps {
+		for waited := false; ; waited = true {
+			err := m.Lock(p)
+			if err == nil || !errors.Is(err, ErrPoolBusy) {
+				if err == nil && waited && notify != nil {
+					notify(fmt.Sprintf("pool %s is free now", p.Name))
+				}
+				if err != nil {
+					return err
+				}
+				break
+			}
+			left := time.Until(deadline)
+			if left <= 0 {
+				if wait > 0 {
+					return fmt.Errorf("%w; waited %s for it", err, wait)
+				}
+				return err
+			}
+			if !waited && notify != nil {
+				notify(fmt.Sprintf("%v; waiting for it (at most %s)", err, left.Round(time.Millisecond)))
+			}
+			t := time.NewTimer(min(lockPoll, left))
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return fmt.Errorf("pool %s: waiting for its lock: %w", p.Name, ctx.Err())
+			case <-t.C:
+			}
+		}
+	}
+	return nil
+}
+
+// LockFile is the name of the lock file in a pool's directory.
+const LockFile = ".daisy-lock"
+
+// LockDir takes the lock (flock) of the existing directory of pool p for
+// the caller, who releases it with Unlock. The lock file says which
+// process holds it (pid, host, since when), so that a process refused
+// with ErrPoolBusy can name the holder.
+func LockDir(p config.Pool) (*os.File, error) {
+	path := filepath.Join(p.Directory, LockFile)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("pool %s: %w", p.Name, err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if !errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("pool %s: lock %s: %w", p.Name, path, err)
+		}
+		holder := ""
+		if b, rerr := os.ReadFile(path); rerr == nil {
+			if line, _, _ := strings.Cut(string(b), "\n"); line != "" {
+				holder = ", " + line
+			}
+		}
+		return nil, fmt.Errorf("%w: pool %s (%s%s)", ErrPoolBusy, p.Name, p.Directory, holder)
+	}
+	host, _ := os.Hostname()
+	owner := fmt.Sprintf("held by pid %d on host %s since %s\n", os.Getpid(), host, time.Now().UTC().Format(time.RFC3339))
+	// Best effort: the lock holds without the note.
+	if f.Truncate(0) == nil {
+		_, _ = f.WriteAt([]byte(owner), 0)
+	}
+	return f, nil
+}
+
+// Unlock releases a lock taken with LockDir, clearing its note first.
+func Unlock(f *os.File) error {
+	_ = f.Truncate(0)
+	return f.Close()
 }
 
 func (d *Drive) options() vtape.Options {
