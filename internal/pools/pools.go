@@ -4,7 +4,9 @@
 // their new block counts and states after each write session.
 //
 // A pool's directory is locked (flock) while a process writes to it, so
-// two daisy processes never append to the same volume.
+// two daisy processes never append to the same volume. Jobs take their
+// pools' locks before they start (Manager.LockAll, waiting for them if
+// asked); the lock file names its holder for the one refused.
 //
 // A full disk does not wedge daisy. The volumes of a pool leave free space
 // on its filesystem (FreeSpace): a volume gives its early warning when

@@ -2,8 +2,13 @@ package pools
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"daisy/internal/catalog"
 	"daisy/internal/config"
@@ -107,5 +112,41 @@ func TestNextRecyclesVolumes(t *testing.T) {
 	files, _ = filepath.Glob(filepath.Join(pool.Directory, "*.vtape"))
 	if len(files) != 2 {
 		t.Fatalf("%d volume files, want 2", len(files))
+	}
+}
+
+// LockAll waits for a pool another holder has, says so once, and takes it
+// when it is free; with no wait left it fails with ErrPoolBusy naming the
+// holder's pid; a cancelled context stops the wait.
+func TestLockAllWaitsForHolder(t *testing.T) {
+	p := config.Pool{Name: "p1", Directory: t.TempDir()}
+	held, err := LockDir(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := NewManager(nil)
+	defer m.Close()
+	err = m.LockAll(context.Background(), []config.Pool{p, p}, 0, nil)
+	if !errors.Is(err, ErrPoolBusy) || !strings.Contains(err.Error(), fmt.Sprintf("pid %d", os.Getpid())) || !strings.Contains(err.Error(), "pool p1") {
+		t.Fatalf("LockAll of a held pool: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := m.LockAll(ctx, []config.Pool{p}, time.Minute, nil); !errors.Is(err, context.Canceled) {
+		t.Fatalf("LockAll with a cancelled context: %v", err)
+	}
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		Unlock(held)
+	}()
+	var msgs []string
+	if err := m.LockAll(context.Background(), []config.Pool{p}, 10*time.Second, func(s string) { msgs = append(msgs, s) }); err != nil {
+		t.Fatalf("LockAll after the holder let go: %v", err)
+	}
+	if len(msgs) != 2 || !strings.Contains(msgs[0], "waiting") || !strings.Contains(msgs[1], "free") {
+		t.Fatalf("LockAll said %q", msgs)
+	}
+	if _, err := LockDir(p); !errors.Is(err, ErrPoolBusy) {
+		t.Fatalf("the manager does not hold p1: %v", err)
 	}
 }
