@@ -162,9 +162,8 @@ func checkReadmeResults(t *testing.T, root, clone, stdout string) {
 			t.Errorf("README: %s differs from %s", restored, orig)
 		}
 	}
-	// The one-file restore is the last restore into daisy-readme-r before
-	// the figure 2 lines; later ones (D3 of figure 5) land there too, at
-	// their own paths, so check the figure 5 one.
+	// The last restore into daisy-readme-r is the salvage of D3 of figure 5
+	// (a copy of docs/), at the original absolute path.
 	same(filepath.Join(root, "daisy-readme-r", root, "daisy-readme-fig5/data/D3/FORMAT.md"),
 		filepath.Join(clone, "docs/FORMAT.md"))
 	// Copy 3 of D2 of figure 2 holds examples/.
