@@ -17,7 +17,10 @@ type Job struct {
 	Bytes    int64     `json:"bytes"`
 	Files    int64     `json:"files"`
 	Error    string    `json:"error,omitempty"`
-	Owner    Owner     `json:"owner"`
+	// Warnings counts what a backup could not read (paths, files): a
+	// job of state success with warnings completed "with warnings".
+	Warnings int64 `json:"warnings"`
+	Owner    Owner `json:"owner"`
 }
 
 // StartJob records a new running job of the given kind, owned by this
@@ -37,12 +40,15 @@ func (c *Catalog) StartJob(ctx context.Context, kind string) (Job, error) {
 
 // FinishJob records the outcome of a job, found by ID: state (success,
 // partial, failed, or interrupted for a job a signal stopped), finished
-// (now if zero), bytes, files and error.
+// (now if zero), bytes, files, error and warnings.
 func (c *Catalog) FinishJob(ctx context.Context, j Job) error {
 	if !oneOf(j.State, JobSuccess, JobPartial, JobFailed, JobInterrupted) {
 		return fmt.Errorf("catalog: finish job %d: state %q is not success, partial, failed or interrupted", j.ID, j.State)
 	}
-	res, err := c.w.ExecContext(ctx, sqlFinishJob, j.State, nanos(nowIfZero(j.Finished)), j.Bytes, j.Files, j.Error, j.ID)
+	if j.Warnings < 0 {
+		return fmt.Errorf("catalog: finish job %d: %d warnings", j.ID, j.Warnings)
+	}
+	res, err := c.w.ExecContext(ctx, sqlFinishJob, j.State, nanos(nowIfZero(j.Finished)), j.Bytes, j.Files, j.Error, j.Warnings, j.ID)
 	if err == nil {
 		err = mustAffect(res)
 	}
@@ -56,7 +62,7 @@ func scanJob(s scanner) (Job, error) {
 	var j Job
 	var started, finished sql.NullInt64
 	if err := s.Scan(&j.ID, &j.Kind, &j.State, &started, &finished, &j.Bytes, &j.Files, &j.Error,
-		&j.Owner.PID, &j.Owner.Boot, &j.Owner.Start); err != nil {
+		&j.Owner.PID, &j.Owner.Boot, &j.Owner.Start, &j.Warnings); err != nil {
 		return Job{}, err
 	}
 	j.Started, j.Finished = fromNanos(started), fromNanos(finished)

@@ -33,6 +33,10 @@ var migrations = []migration{
 		description: "jobs record their owner (pid, boot id, process start); job state interrupted",
 		statements:  schemaV2,
 	},
+	{
+		description: "jobs count their warnings (source data that could not be read)",
+		statements:  schemaV3,
+	},
 }
 
 const sqlCreateSchemaVersion = `CREATE TABLE IF NOT EXISTS schema_version (
@@ -194,6 +198,14 @@ WHERE name = 'jobs_v2'`,
 	`CREATE INDEX jobs_state ON jobs (state)`,
 }
 
+// schemaV3 adds the warnings of a job: how many source paths or files a
+// backup could not read (it completed "with warnings"). A column, not a new
+// state, so that every reader of the state keeps its meaning and no table
+// is rebuilt; jobs of earlier versions have none.
+var schemaV3 = []string{
+	`ALTER TABLE jobs ADD COLUMN warnings BIGINT NOT NULL DEFAULT 0 CHECK (warnings >= 0)`,
+}
+
 // Clients and sources.
 const (
 	sqlEnsureClient = `INSERT INTO clients (name, created) VALUES (?, ?)
@@ -231,9 +243,9 @@ ORDER BY CASE WHEN id = ? THEN 0 ELSE 1 END LIMIT 1`
 
 // Jobs.
 const (
-	sqlJobColumns = `id, kind, state, started, finished, bytes, files, error, owner_pid, owner_boot, owner_start`
+	sqlJobColumns = `id, kind, state, started, finished, bytes, files, error, owner_pid, owner_boot, owner_start, warnings`
 	sqlStartJob   = `INSERT INTO jobs (kind, state, started, owner_pid, owner_boot, owner_start) VALUES (?, 'running', ?, ?, ?, ?) RETURNING id`
-	sqlFinishJob  = `UPDATE jobs SET state = ?, finished = ?, bytes = ?, files = ?, error = ? WHERE id = ?`
+	sqlFinishJob  = `UPDATE jobs SET state = ?, finished = ?, bytes = ?, files = ?, error = ?, warnings = ? WHERE id = ?`
 	sqlJob        = `SELECT ` + sqlJobColumns + ` FROM jobs WHERE id = ?`
 	sqlJobs       = `SELECT ` + sqlJobColumns + ` FROM jobs ORDER BY id DESC`
 	sqlJobsLimit  = `SELECT ` + sqlJobColumns + ` FROM jobs ORDER BY id DESC LIMIT ?`

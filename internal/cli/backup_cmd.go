@@ -85,9 +85,12 @@ func runBackup(ctx context.Context, g *globals, o jobs.BackupOptions) error {
 	}
 	switch res.State {
 	case jobs.JobPartial:
-		return &exitError{ExitPartial, fmt.Errorf("backup job %d completed, but %s", res.Job, failedCopies(res))}
+		return &exitError{ExitPartial, fmt.Errorf("backup job %d completed, but %s%s", res.Job, failedCopies(res), unreadNote(res))}
 	case jobs.JobFailed:
-		return fmt.Errorf("backup job %d failed: %s", res.Job, failedCopies(res))
+		return fmt.Errorf("backup job %d failed: %s%s", res.Job, failedCopies(res), unreadNote(res))
+	}
+	if res.Warnings > 0 {
+		return &exitError{ExitPartial, fmt.Errorf("backup job %d completed with warnings:%s", res.Job, strings.TrimPrefix(unreadNote(res), ";"))}
 	}
 	return nil
 }
@@ -134,6 +137,21 @@ func peakRSS() int64 {
 	return 0
 }
 
+// unreadNote says, after "; ", how many paths each source could not read,
+// or is "" when every one was read.
+func unreadNote(res *jobs.BackupResult) string {
+	var parts []string
+	for _, o := range res.Objects {
+		if o.Unread > 0 {
+			parts = append(parts, fmt.Sprintf("%s: %d path(s) could not be read", o.Source, o.Unread))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "; " + strings.Join(parts, ", ")
+}
+
 func failedCopies(res *jobs.BackupResult) string {
 	var parts []string
 	for _, o := range res.Objects {
@@ -153,7 +171,11 @@ func failedCopies(res *jobs.BackupResult) string {
 func printBackup(g *globals, cfg *config.Config, res *jobs.BackupResult, d time.Duration) {
 	w := g.stdout
 	rate := float64(res.Bytes) / d.Seconds() / 1e6
-	fmt.Fprintf(w, "backup job %d: %s, %d object(s), %s in %s (%.0f MB/s)\n", res.Job, res.State, len(res.Objects), humanBytes(res.Bytes), d.Round(time.Millisecond), rate)
+	state := res.State
+	if res.Warnings > 0 {
+		state += fmt.Sprintf(" with %d warning(s)", res.Warnings)
+	}
+	fmt.Fprintf(w, "backup job %d: %s, %d object(s), %s in %s (%.0f MB/s)\n", res.Job, state, len(res.Objects), humanBytes(res.Bytes), d.Round(time.Millisecond), rate)
 	if len(res.Excluded) > 0 {
 		fmt.Fprintf(w, "  left out daisy's own state: %s\n", strings.Join(res.Excluded, ", "))
 	}

@@ -113,7 +113,8 @@ downstream per buffer, no cycles, mirror levels follow the level before),
 the catalog file and pool directories (not under /dev, /proc or /sys, a
 file and directories where they exist, no two pools in one directory),
 and that the buffers of the backup, and of each copy job, fit in this
-machine's memory. Every problem is reported with file:line:column.
+machine's memory. Every problem is reported with file:line:column. A
+source path that does not exist on this host is a warning (exit 0).
 
 ` + exitCodesHelp,
 		Args: exactArgs(0),
@@ -127,8 +128,9 @@ machine's memory. Every problem is reported with file:line:column.
 				return err
 			}
 			agents := cfg.MediaAgents()
+			warnings := cfg.MissingSourcePaths()
 			if g.json {
-				return g.printJSON(map[string]any{"ok": true, "file": cfg.File, "sources": len(cfg.Sources), "devices": len(cfg.Devices), "media_agents": len(agents), "mirror_levels": len(cfg.MirrorGroups)})
+				return g.printJSON(map[string]any{"ok": true, "file": cfg.File, "sources": len(cfg.Sources), "devices": len(cfg.Devices), "media_agents": len(agents), "mirror_levels": len(cfg.MirrorGroups), "warnings": warnings})
 			}
 			fmt.Fprintf(g.stdout, "%s: ok: %d sources, %d devices, %d media agents, %d mirror level(s)\n",
 				cfg.File, len(cfg.Sources), len(cfg.Devices), len(agents), len(cfg.MirrorGroups))
@@ -140,6 +142,9 @@ machine's memory. Every problem is reported with file:line:column.
 				default:
 					fmt.Fprintf(g.stdout, "  %s: %d cop%s\n", s.Name, n, map[bool]string{true: "y", false: "ies"}[n == 1])
 				}
+			}
+			for _, w := range warnings {
+				fmt.Fprintf(g.stdout, "warning: %s\n", w)
 			}
 			return nil
 		},

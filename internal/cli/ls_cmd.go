@@ -265,7 +265,8 @@ Which backup --at chose is said on stderr.
 partial (a copy failed, every object has a good one), failed, or
 interrupted (stopped by SIGINT or SIGTERM, or its process is gone: killed,
 crashed, power lost; found by the next command, which also fails the
-copies it left unfinished).`,
+copies it left unfinished). WARNINGS counts what a backup could not read
+(a job "success" with warnings exited 3).`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.withCatalog(cmd.Context(), func(cat *catalog.Catalog) error {
@@ -276,14 +277,14 @@ copies it left unfinished).`,
 				if g.json {
 					return g.printJSON(nonNil(js))
 				}
-				tw := g.table("JOB\tKIND\tSTATE\tSTARTED\tDURATION\tSIZE\tFILES\tERROR")
+				tw := g.table("JOB\tKIND\tSTATE\tSTARTED\tDURATION\tSIZE\tFILES\tWARNINGS\tERROR")
 				for _, j := range js {
 					dur := "-"
 					if !j.Finished.IsZero() {
 						dur = j.Finished.Sub(j.Started).Round(time.Millisecond).String()
 					}
 					msg, _, _ := strings.Cut(j.Error, "\n")
-					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", j.ID, j.Kind, j.State, j.Started.Local().Format(time.DateTime), dur, humanBytes(j.Bytes), j.Files, msg)
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", j.ID, j.Kind, j.State, j.Started.Local().Format(time.DateTime), dur, humanBytes(j.Bytes), j.Files, j.Warnings, msg)
 				}
 				return tw.Flush()
 			})

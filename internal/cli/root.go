@@ -32,14 +32,15 @@ const (
 	ExitOK      = 0 // everything asked for was done
 	ExitFailure = 1 // the command failed
 	ExitUsage   = 2 // bad command line or configuration
-	ExitPartial = 3 // completed, but at least one copy failed
+	ExitPartial = 3 // completed, but at least one copy failed, or some source data could not be read
 )
 
 const exitCodesHelp = `Exit codes:
   0  success
   1  failure
   2  usage or configuration error
-  3  completed, but at least one copy failed (or damage was found)`
+  3  completed, but at least one copy failed (or damage was found, or a
+     backup could not read some files: it succeeded with warnings)`
 
 // exitError carries an exit code chosen by a command.
 type exitError struct {

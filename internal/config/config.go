@@ -58,6 +58,12 @@ type Source struct {
 	// Compression is "" (none) or "zstd": the object's data records are
 	// compressed, each on its own (see records).
 	Compression string
+	// MayBeAbsent ("may_be_absent: true") says that a path of the source
+	// may be missing on the client (a removable or unmounted disk): a
+	// backup then records it as absent. Without it a missing path fails
+	// the source's object, so that an unmounted disk is never taken for
+	// an empty one.
+	MayBeAbsent bool
 }
 
 // Pool is a set of volumes.

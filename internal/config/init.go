@@ -94,7 +94,9 @@ clients:
 
 # Sources: named sets of paths on a client. Add "exclude" patterns to skip
 # files, e.g. exclude: ["*.tmp", "cache/"], and "compression: zstd" to
-# compress what the source writes to the volumes.
+# compress what the source writes to the volumes. A path that does not
+# exist fails the backup of its source (an unmounted disk is not an empty
+# one); add "may_be_absent: true" to a source whose paths may be missing.
 `, q(host))
 	if len(sources) == 0 {
 		w("sources: []\n")

@@ -323,7 +323,7 @@ func (d *decoder) decodeSources(c *Config, m *meta, top *mapping) {
 		if im == nil {
 			continue
 		}
-		im.only("name", "client", "paths", "exclude", "compression")
+		im.only("name", "client", "paths", "exclude", "compression", "may_be_absent")
 		var s Source
 		var sm sourceMeta
 		s.Name, sm.name = im.name(m, kindSource, nameWithDots)
@@ -362,6 +362,9 @@ func (d *decoder) decodeSources(c *Config, m *meta, top *mapping) {
 			default:
 				d.errorf(vat, "compression %q of %s is not known; write zstd, or none (the default)", v, im.label)
 			}
+		}
+		if v, _, ok := im.boolean("may_be_absent"); ok {
+			s.MayBeAbsent = v
 		}
 		c.Sources = append(c.Sources, s)
 		m.sources = append(m.sources, sm)

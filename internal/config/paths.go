@@ -202,3 +202,29 @@ func approxSize(n int64) string {
 	}
 	return FormatSize(n)
 }
+
+// MissingSourcePaths returns a warning for each source path that does not
+// exist on this host (an unmounted disk, a typing error), for check to
+// print: a backup of such a source fails unless the source says
+// may_be_absent, which the warning then mentions.
+func (c *Config) MissingSourcePaths() []string {
+	var out []string
+	for _, s := range c.Sources {
+		for _, p := range s.Paths {
+			_, err := os.Lstat(p)
+			if err == nil {
+				continue
+			}
+			if !errors.Is(err, os.ErrNotExist) {
+				out = append(out, fmt.Sprintf("source %s: path %s cannot be examined on this host: %v", s.Name, p, err))
+				continue
+			}
+			if s.MayBeAbsent {
+				out = append(out, fmt.Sprintf("source %s: path %s does not exist on this host (may_be_absent: a backup records it as absent)", s.Name, p))
+			} else {
+				out = append(out, fmt.Sprintf("source %s: path %s does not exist on this host; a backup of %s fails until it does (mount it, or add may_be_absent: true)", s.Name, p, s.Name))
+			}
+		}
+	}
+	return out
+}

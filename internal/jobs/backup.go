@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"daisy/internal/agent"
@@ -101,24 +105,30 @@ type ObjectOutcome struct {
 	// deletion entries.
 	Unchanged int64 `json:"unchanged,omitempty"`
 	// Stored is Bytes after compression (compressed sources only).
-	Stored   int64         `json:"stored,omitempty"`
-	Deleted  int64         `json:"deleted,omitempty"`
-	State    string        `json:"state"`
-	Bytes    int64         `json:"bytes"`
-	Files    int64         `json:"files"`
-	Hash     string        `json:"hash,omitempty"`
-	Error    string        `json:"error,omitempty"`
-	Warnings []string      `json:"warnings,omitempty"`
-	Copies   []CopyOutcome `json:"copies"`
+	Stored   int64    `json:"stored,omitempty"`
+	Deleted  int64    `json:"deleted,omitempty"`
+	State    string   `json:"state"`
+	Bytes    int64    `json:"bytes"`
+	Files    int64    `json:"files"`
+	Hash     string   `json:"hash,omitempty"`
+	Error    string   `json:"error,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
+	// Unread counts the paths and files of the source that could not be
+	// read (skipped, or changed while read): each is one of Warnings.
+	Unread int64         `json:"unread,omitempty"`
+	Copies []CopyOutcome `json:"copies"`
 }
 
 // BackupResult is the outcome of a backup job.
 type BackupResult struct {
-	Job      int64           `json:"job"`
-	State    string          `json:"state"`
-	Started  time.Time       `json:"started"`
-	Finished time.Time       `json:"finished"`
-	Bytes    int64           `json:"bytes"` // object stream bytes read from the sources
+	Job      int64     `json:"job"`
+	State    string    `json:"state"`
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+	Bytes    int64     `json:"bytes"` // object stream bytes read from the sources
+	// Warnings counts the paths and files that could not be read, over
+	// all objects: a job that succeeded with warnings is incomplete.
+	Warnings int64           `json:"warnings"`
 	Objects  []ObjectOutcome `json:"objects"`
 	// Excluded lists daisy's own state (catalog files, pool directories)
 	// that a source holds and the backup left out.
@@ -157,6 +167,8 @@ type objectRun struct {
 	filesErr           error // some of its file entries are not in the catalog
 	files              int64
 	warnings           []string
+	unread             int64    // paths and files that could not be read
+	missing            []string // roots of the source that do not exist
 	progress           *SourceProgress
 }
 
@@ -435,12 +447,24 @@ func (r *backupRun) readSource(ctx context.Context, o *objectRun, buf *buffers.B
 			}
 		},
 		OnError: func(path string, err error) {
-			r.log.Warn("skipped", "source", o.src.Name, "path", path, "err", err)
 			r.mu.Lock()
+			defer r.mu.Unlock()
+			if isRoot(o.src.Paths, path) && (errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)) {
+				// A root that does not exist is not a file that
+				// could not be read: an unmounted disk must not pass
+				// for an empty one (see the check after Archive).
+				o.missing = append(o.missing, path)
+				if o.src.MayBeAbsent {
+					r.log.Info("absent, as the source allows", "source", o.src.Name, "path", path)
+					o.warnings = append(o.warnings, fmt.Sprintf("%s: absent (may_be_absent)", path))
+				}
+				return
+			}
+			r.log.Warn("skipped", "source", o.src.Name, "path", path, "err", err)
+			o.unread++
 			if len(o.warnings) < 1000 {
 				o.warnings = append(o.warnings, fmt.Sprintf("%s: %v", path, err))
 			}
-			r.mu.Unlock()
 		},
 	}
 	st, err := agent.Archive(ctx, sw, opts)
@@ -449,6 +473,9 @@ func (r *backupRun) readSource(ctx context.Context, o *objectRun, buf *buffers.B
 	}
 	o.files = st.Entries + st.Deleted
 	o.unchanged, o.deleted = st.Unchanged, st.Deleted
+	if err == nil && len(o.missing) > 0 && !o.src.MayBeAbsent {
+		err = fmt.Errorf("path %s does not exist (a disk not mounted?); the object is failed so that it never passes for an empty tree; mount it, or add \"may_be_absent: true\" to source %s", strings.Join(o.missing, ", "), o.src.Name)
+	}
 	if err != nil {
 		o.err = fmt.Errorf("source %s: %w", o.src.Name, err)
 		_ = sw.Abort(o.err.Error())
@@ -489,7 +516,7 @@ func (r *backupRun) commit(ctx context.Context, results map[string][]mediaagent.
 	sort.Slice(ids, func(i, j int) bool { return ids[i].src.Name < ids[j].src.Name })
 	for _, o := range ids {
 		out := ObjectOutcome{Source: o.src.Name, Object: o.obj.ID, Level: o.obj.Level, Base: o.obj.Base, Bytes: int64(o.end.Length), Files: o.files,
-			Unchanged: o.unchanged, Deleted: o.deleted, Stored: int64(o.end.Stored), Hash: o.end.Hash, Warnings: o.warnings}
+			Unchanged: o.unchanged, Deleted: o.deleted, Stored: int64(o.end.Stored), Hash: o.end.Hash, Warnings: o.warnings, Unread: o.unread}
 		upstream := o.err
 		if upstream == nil {
 			upstream = o.filesErr
@@ -527,6 +554,7 @@ func (r *backupRun) commit(ctx context.Context, results map[string][]mediaagent.
 		}
 		out.State = state
 		res.Bytes += out.Bytes
+		res.Warnings += out.Unread
 		res.Objects = append(res.Objects, out)
 	}
 }
@@ -553,7 +581,7 @@ func (r *backupRun) finishJob(ctx context.Context, res *BackupResult, runErr err
 	res.State = state
 	res.Finished = time.Now().UTC()
 	j := r.job
-	j.State, j.Finished, j.Bytes = state, res.Finished, res.Bytes
+	j.State, j.Finished, j.Bytes, j.Warnings = state, res.Finished, res.Bytes, res.Warnings
 	for _, o := range res.Objects {
 		j.Files += o.Files
 	}
@@ -578,6 +606,17 @@ func (r *backupRun) finishJob(ctx context.Context, res *BackupResult, runErr err
 	if err := r.cat.FinishJob(ctx, j); err != nil {
 		r.log.Error("record job end", "job", j.ID, "err", err)
 	}
+}
+
+// isRoot reports whether path is one of the source's paths as the agent
+// reports it (cleaned).
+func isRoot(paths []string, path string) bool {
+	for _, p := range paths {
+		if filepath.Clean(p) == path {
+			return true
+		}
+	}
+	return false
 }
 
 // errOr is err's text, or s for a nil error.
