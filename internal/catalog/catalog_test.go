@@ -305,7 +305,7 @@ func TestJobs(t *testing.T) {
 		ids = append(ids, j.ID)
 	}
 	fin := time.Date(2025, 6, 1, 0, 0, 0, 123, time.UTC)
-	if err := c.FinishJob(ctx, Job{ID: ids[0], State: JobPartial, Finished: fin, Bytes: 5, Files: 2, Error: "copy 2 failed"}); err != nil {
+	if err := c.FinishJob(ctx, Job{ID: ids[0], State: JobPartial, Finished: fin, Bytes: 5, Files: 2, Error: "copy 2 failed", Warnings: 7}); err != nil {
 		t.Fatalf("FinishJob: %v", err)
 	}
 	if err := c.FinishJob(ctx, Job{ID: ids[1], State: JobRunning}); err == nil {
@@ -323,7 +323,7 @@ func TestJobs(t *testing.T) {
 		t.Fatalf("Jobs(0) = %d jobs, %v", len(js), err)
 	}
 	j := js[2]
-	if j.State != JobPartial || !j.Finished.Equal(fin) || j.Bytes != 5 || j.Files != 2 || j.Error != "copy 2 failed" {
+	if j.State != JobPartial || !j.Finished.Equal(fin) || j.Bytes != 5 || j.Files != 2 || j.Error != "copy 2 failed" || j.Warnings != 7 {
 		t.Fatalf("finished job = %+v", j)
 	}
 	if j2, err := c.Job(ctx, ids[1]); err != nil || j2.State != JobRunning || !j2.Finished.IsZero() {

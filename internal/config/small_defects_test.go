@@ -159,3 +159,33 @@ func TestCopyJobBuffersAboveMemory(t *testing.T) {
 	data := []byte(strings.Replace(string(src), old, "          - name: B2\n            size: 1GiB\n            select:\n              source: D5", 1))
 	wantError(t, file, data, "size: 1GiB", "copy job figure5", "RMA150.B2 1GiB", "memory of 1.0GiB (test)")
 }
+
+// TestSourceMayBeAbsent: may_be_absent is a boolean of a source; anything
+// else is an error at its line naming the key. MissingSourcePaths warns of
+// a path that does not exist, saying whether the source allows it.
+func TestSourceMayBeAbsent(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "daisy.yaml")
+	src := "    paths: ["
+	c, err := Parse(file, initYAML(t, dir, src, "    may_be_absent: true\n"+src))
+	if err != nil || len(c.Sources) != 1 || !c.Sources[0].MayBeAbsent {
+		t.Fatalf("may_be_absent: true: %+v, %v", c.Sources, err)
+	}
+	if w := c.MissingSourcePaths(); len(w) != 0 {
+		t.Fatalf("warnings %q for a path that exists", w)
+	}
+	wantError(t, file, initYAML(t, dir, src, "    may_be_absent: sometimes\n"+src), "may_be_absent:", "may_be_absent", "true or false")
+
+	gone := filepath.Join(dir, "usb")
+	c, err = Parse(file, initYAML(t, dir, src, src+gone+", "))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := c.MissingSourcePaths(); len(w) != 1 || !strings.Contains(w[0], gone+" does not exist") || !strings.Contains(w[0], "add may_be_absent: true") {
+		t.Fatalf("warnings %q; want one for %s", w, gone)
+	}
+	c.Sources[0].MayBeAbsent = true
+	if w := c.MissingSourcePaths(); len(w) != 1 || !strings.Contains(w[0], "may_be_absent: a backup records it as absent") {
+		t.Fatalf("warnings %q with may_be_absent", w)
+	}
+}
