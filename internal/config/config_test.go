@@ -193,7 +193,7 @@ func TestRules(t *testing.T) {
         Size: 8MiB
 `, []string{`17:9: unknown key "Size" in buffer BMA1.B1; did you mean "size"? valid keys are name, source, follows, size`}},
 		{"unknown key in a source, flow style", "sources: [{name: D1, paths: [d1], excludes: [x]}]\n",
-			[]string{`1:35: unknown key "excludes" in source D1; did you mean "exclude"? valid keys are name, client, paths, exclude, compression`}},
+			[]string{`1:35: unknown key "excludes" in source D1; did you mean "exclude"? valid keys are name, client, paths, exclude, compression, may_be_absent`}},
 		{"sources is not a list", "sources:\n  name: D1\n",
 			[]string{`2:3: sources must be a list, not a mapping; write e.g. sources: [{name: home, paths: [/home]}]`}},
 		{"an entry that is not a mapping", "sources:\n  - D1\n",

@@ -248,7 +248,7 @@ func TestLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := Load(path)
-	want := path + `:4:5: unknown key "clinet" in source D1; did you mean "client"? valid keys are name, client, paths, exclude, compression`
+	want := path + `:4:5: unknown key "clinet" in source D1; did you mean "client"? valid keys are name, client, paths, exclude, compression, may_be_absent`
 	if err == nil || err.Error() != want {
 		t.Fatalf("Load: %v\nwant %s", err, want)
 	}
