@@ -146,7 +146,7 @@ func TestBackupUnreadableFileWarns(t *testing.T) {
 	}
 	// The table is aligned: the job's warnings stand below WARNINGS.
 	col := strings.Index(lines[0], "WARNINGS")
-	if col < 0 || len(lines[1]) <= col || strings.Fields(lines[1][col:]+" -")[0] != "1" {
+	if col < 0 || len(lines[1]) <= col || strings.Fields(lines[1][col:] + " -")[0] != "1" {
 		t.Fatalf("ls jobs shows no WARNINGS 1 for the job:\n%s", out)
 	}
 }
