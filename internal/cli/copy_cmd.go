@@ -85,7 +85,9 @@ func copyCommand(g *globals, use, short, long string, args cobra.PositionalArgs,
 			}
 			defer cat.Close()
 			limitMemory(cfg)
-			res, err := run(cmd.Context(), cfg, cat, a, jobs.CopyOptions{DryRun: dry, Logger: g.log, Locks: locks})
+			onProgress, stopProgress := jobProgress(g, cmd.Name())
+			res, err := run(cmd.Context(), cfg, cat, a, jobs.CopyOptions{DryRun: dry, Logger: g.log, Locks: locks, Progress: onProgress})
+			stopProgress()
 			if res == nil {
 				return wait.busyHint(err)
 			}

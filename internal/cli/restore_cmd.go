@@ -71,7 +71,10 @@ its row. The output says which backup was restored (ID, level, start).
 				o.Object, o.Source = obj.ID, ""
 			}
 			o.Logger = g.log
+			var stopProgress func()
+			o.Progress, stopProgress = jobProgress(g, "restore")
 			res, err := jobs.Restore(cmd.Context(), cat, o)
+			stopProgress()
 			if err == nil {
 				err = restoreOutcome(res)
 			}

@@ -45,7 +45,10 @@ verified.
 			}
 			defer cat.Close()
 			o.Logger = g.log
+			var stopProgress func()
+			o.Progress, stopProgress = jobProgress(g, "verify")
 			res, err := jobs.Verify(cmd.Context(), cat, o)
+			stopProgress()
 			if res != nil {
 				if g.json {
 					_ = g.printJSON(res)

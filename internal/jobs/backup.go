@@ -460,7 +460,9 @@ func (r *backupRun) readSource(ctx context.Context, o *objectRun, buf *buffers.B
 				}
 				return
 			}
-			r.log.Warn("skipped", "source", o.src.Name, "path", path, "err", err)
+			// A warning of the result, printed with it (text or
+			// JSON): logged at debug only, or it is said twice.
+			r.log.Debug("skipped", "source", o.src.Name, "path", path, "err", err)
 			o.unread++
 			if len(o.warnings) < 1000 {
 				o.warnings = append(o.warnings, fmt.Sprintf("%s: %v", path, err))

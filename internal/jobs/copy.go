@@ -96,6 +96,10 @@ type CopyOptions struct {
 	Logger *slog.Logger
 	// Locks says how long to wait for pools another process writes.
 	Locks PoolWait
+	// Progress, if set, is called once the job is planned, before any
+	// data moves, with counters of the bytes written to the new copies
+	// against the planned objects' lengths times their new copies.
+	Progress func(*Progress)
 }
 
 // copySpec is what a copy job does, whatever asked for it.
@@ -108,6 +112,7 @@ type copySpec struct {
 	// after runs when every new copy was attempted (not on a dry run).
 	after   func(ctx context.Context, res *CopyResult) error
 	skipped []string
+	prog    *Progress // nil: nobody watches
 }
 
 // CopyJob runs the copy job of the configuration named name.
@@ -338,6 +343,13 @@ func runCopy(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, s *c
 		return nil, err
 	}
 	res.Job = job.ID
+	var total int64
+	for _, p := range s.plan {
+		total += p.Bytes * int64(len(p.links))
+		log.Debug(s.kind+": planned object", "object", p.Object, "source", p.Source, "from_copy", p.FromCopy, "from_pool", p.FromPool, "new_copies", p.NewCopies, "bytes", p.Bytes)
+	}
+	s.prog = startProgress(o.Progress, s.kind, total)
+	defer s.prog.end()
 	runErr := s.execute(ctx, cfg, cat, mgr, log, job.ID, res)
 	if runErr == nil && s.after != nil {
 		runErr = s.after(ctx, res)
@@ -411,6 +423,9 @@ func (s *copySpec) execute(ctx context.Context, cfg *config.Config, cat *catalog
 		drive := mgr.Drive(pool, dev)
 		drive.Fresh = s.fresh
 		a := &mediaagent.BMA{Name: ma.Name, Device: ma.Device, Volumes: drive, Notify: make(chan struct{}, 1), ExtentTarget: ma.ExtentSize}
+		if prog := s.prog; prog != nil {
+			a.OnWrite = func(n int) { prog.add(int64(n)) }
+		}
 		a.Session.Job, a.Session.Host = jobID, host
 		for _, b := range ma.Buffers {
 			bid := b.ID(ma.Name)
@@ -545,6 +560,7 @@ func (s *copySpec) execute(ctx context.Context, cfg *config.Config, cat *catalog
 				cr = &c
 			}
 			out := commitCopy(ctx, cat, log, co.Object, co.NewCopies[j], l.Agent.Name, cr, upstream)
+			log.Debug(s.kind+": copy committed", "object", co.Object, "copy", co.NewCopies[j], "state", out.State, "volumes", out.Volumes)
 			out.MediaAgent, out.Device, out.Pool = l.Agent.Name, l.Agent.Device, l.Agent.Pool
 			co.Copies = append(co.Copies, out)
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 
 	"daisy/internal/catalog"
@@ -32,7 +33,8 @@ type copyReader struct {
 	rd     *volume.Reader
 	volID  string
 	damage []string
-	read   int64 // device bytes read by media already closed
+	read   int64        // device bytes read by media already closed
+	log    *slog.Logger // nil: says nothing
 }
 
 func newCopyReader(ctx context.Context, cat *catalog.Catalog, id records.ID, cp catalog.Copy) (*copyReader, error) {
@@ -79,6 +81,9 @@ func (c *copyReader) open(id string) error {
 		c.damage = append(c.damage, fmt.Sprintf("volume %s block %d: %v", lbl, d.Block, d.Err))
 	})
 	c.med, c.rd, c.volID = m, rd, id
+	if c.log != nil {
+		c.log.Debug("opened volume", "volume", lbl, "object", c.id.String(), "copy", c.cp.Number)
+	}
 	return nil
 }
 

@@ -79,6 +79,7 @@ func (r *objectReader) reader(i int) (*copyReader, error) {
 		if err != nil {
 			return nil, err
 		}
+		c.log = r.log
 		r.readers[i] = c
 	}
 	return r.readers[i], nil

@@ -179,6 +179,8 @@ func Stream(ctx context.Context, cat *catalog.Catalog, obj catalog.Object, w io.
 		sc := &streamCopy{cp: cp}
 		if sc.c, err = newCopyReader(ctx, cat, id, cp); err != nil {
 			sc.fail(0, nil, err)
+		} else {
+			sc.c.log = log
 		}
 		s.copies = append(s.copies, sc)
 	}
@@ -412,6 +414,10 @@ type RestoreOptions struct {
 	// Salvage reads copies marked failed too (after the good ones).
 	Salvage bool
 	Logger  *slog.Logger
+	// Progress, if set, is called once the chain is known, before any
+	// data moves, with counters of the object bytes restored against the
+	// chain's length.
+	Progress func(*Progress)
 }
 
 // RestorePart is what a restore took from one object of the chain.
@@ -491,6 +497,11 @@ const entryHeaderCost = 1536
 // (what no newer object of the chain records again, deletions left out).
 func Restore(ctx context.Context, cat *catalog.Catalog, o RestoreOptions) (*RestoreResult, error) {
 	start := time.Now()
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	log := o.Logger
+	log.Debug("restore: resolving the object", "object", o.Object, "source", o.Source, "at", o.At)
 	var obj catalog.Object
 	var err error
 	switch {
@@ -526,6 +537,12 @@ func Restore(ctx context.Context, cat *catalog.Catalog, o RestoreOptions) (*Rest
 	if err != nil {
 		return nil, err
 	}
+	var total int64
+	for _, c := range chain {
+		total += c.Length
+		log.Debug("restore: chain object", "object", c.ID, "source", c.Source, "level", c.Level, "started", c.Started, "bytes", c.Length, "entries", c.Files)
+	}
+	log.Debug("restore: resolved", "object", obj.ID, "source", obj.Source, "level", obj.Level, "chain", len(chain), "target", o.Target)
 	for _, c := range chain {
 		if _, err := copiesToRead(ctx, cat, c, o.Copy, o.Salvage); err != nil {
 			return nil, err
@@ -573,6 +590,8 @@ func Restore(ctx context.Context, cat *catalog.Catalog, o RestoreOptions) (*Rest
 	if err != nil {
 		return nil, err
 	}
+	prog := startProgress(o.Progress, "restore", total)
+	defer prog.end()
 	var runErr error
 	for i, c := range chain {
 		part := RestorePart{Object: c.ID, Level: c.Level}
@@ -627,18 +646,27 @@ func Restore(ctx context.Context, cat *catalog.Catalog, o RestoreOptions) (*Rest
 			}
 			res.Resumed += all - n
 			if n == 0 {
+				log.Debug("restore: nothing to take from object", "object", c.ID, "entries", all, "resumed", all-n)
+				prog.Total.Add(-c.Length)
 				continue
 			}
+			if 2*want < c.Length && prog != nil {
+				// Only the selected entries are read (seek).
+				prog.Total.Add(want - c.Length)
+			}
 		}
+		log.Debug("restore: reading object", "object", c.ID, "level", c.Level, "whole", whole, "selected_bytes", want)
 		before := restoredEntries(sess.Stats())
-		runErr = restoreObject(ctx, cat, c, o, sess, whole, pick, want, &part, res)
+		runErr = restoreObject(ctx, cat, c, o, sess, whole, pick, want, &part, res, prog)
 		part.Entries = restoredEntries(sess.Stats()) - before
 		res.Chain = append(res.Chain, part)
+		log.Debug("restore: object done", "object", c.ID, "mode", part.Mode, "copy", part.Copy, "entries", part.Entries, "bytes_read", part.BytesRead, "err", runErr)
 		if runErr != nil {
 			break
 		}
 	}
 	st := sess.Close()
+	log.Debug("restore: target closed", "target", o.Target, "entries", restoredEntries(st), "files", st.Files, "kept", res.Kept, "failed", st.Failed)
 	res.Entries, res.Files, res.Skipped, res.Refused = restoredEntries(st), st.Files, st.Skipped, st.Refused
 	res.Failed = st.Failed
 	res.Duration = time.Since(start)
@@ -667,7 +695,7 @@ func problem(target, name string, err error) string {
 // are listed in res.LostEntries; entries the catalog lists that are not
 // where it says, and a whole object whose entries do not number what the
 // catalog recorded, fail it.
-func restoreObject(ctx context.Context, cat *catalog.Catalog, obj catalog.Object, o RestoreOptions, sess *extract.Session, whole bool, pick func(fn func(selected) error) error, want int64, part *RestorePart, res *RestoreResult) error {
+func restoreObject(ctx context.Context, cat *catalog.Catalog, obj catalog.Object, o RestoreOptions, sess *extract.Session, whole bool, pick func(fn func(selected) error) error, want int64, part *RestorePart, res *RestoreResult, prog *Progress) error {
 	p := &picker{obj: obj}
 	if !whole {
 		p.src = newSelSource(pick)
@@ -683,7 +711,11 @@ func restoreObject(ctx context.Context, cat *catalog.Catalog, obj catalog.Object
 			pipe.CloseRead(err)
 			done <- err
 		}()
-		sr, serr := Stream(ctx, cat, obj, pipe, StreamOptions{Copy: o.Copy, Salvage: o.Salvage, Logger: o.Logger, OnLost: pipe.Lost})
+		var sink io.Writer = pipe
+		if prog != nil {
+			sink = progressWriter{pipe, prog}
+		}
+		sr, serr := Stream(ctx, cat, obj, sink, StreamOptions{Copy: o.Copy, Salvage: o.Salvage, Logger: o.Logger, OnLost: pipe.Lost})
 		pipe.CloseWrite(serr)
 		xerr := <-done
 		part.Copy, part.BytesRead, part.Hash = sr.Copy, sr.BytesRead, sr.Hash
@@ -731,6 +763,7 @@ func restoreObject(ctx context.Context, cat *catalog.Catalog, obj catalog.Object
 			err = sess.ExtractOne(ctx, rd, strings.TrimPrefix(s.path, "/"))
 		}
 		res.Bytes += rd.off - from
+		prog.add(rd.off - from)
 		switch {
 		case err == nil:
 		case ctx.Err() != nil:

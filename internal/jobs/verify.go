@@ -51,6 +51,10 @@ type VerifyOptions struct {
 	// failed that verifies clean is marked good again.
 	NoMark bool
 	Logger *slog.Logger
+	// Progress, if set, is called once the copies to read are known,
+	// before any is read, with counters of the object bytes checked
+	// against the sum of their lengths.
+	Progress func(*Progress)
 }
 
 // VerifyDamage is one loss found in a copy: the object's bytes [From, To)
@@ -197,6 +201,13 @@ func Verify(ctx context.Context, cat *catalog.Catalog, o VerifyOptions) (*Verify
 		return nil, err
 	}
 	res := &VerifyResult{Job: job.ID, Started: job.Started, Copies: []CopyVerify{}, Skipped: skipped, NoMark: o.NoMark}
+	var total int64
+	for _, s := range sel {
+		total += s.obj.Length
+	}
+	log.Debug("verify: resolved", "job", job.ID, "copies", len(sel), "skipped", len(skipped), "bytes", total)
+	prog := startProgress(o.Progress, "verify", total)
+	defer prog.end()
 	var runErr error
 	labelSeen := map[string]bool{}
 	onLabel := func(label string, err error) {
@@ -211,7 +222,8 @@ func Verify(ctx context.Context, cat *catalog.Catalog, o VerifyOptions) (*Verify
 			runErr = err
 			break
 		}
-		cv, err := verifyCopy(ctx, cat, s.obj, s.cp, onLabel)
+		log.Debug("verify: reading copy", "object", s.obj.ID, "source", s.obj.Source, "copy", s.cp.Number, "pool", s.cp.Pool, "bytes", s.obj.Length)
+		cv, err := verifyCopy(ctx, cat, s.obj, s.cp, onLabel, prog, log)
 		if err != nil {
 			runErr = fmt.Errorf("verify %s copy %d: %w", s.obj.ID, s.cp.Number, err)
 			break
@@ -242,6 +254,7 @@ func Verify(ctx context.Context, cat *catalog.Catalog, o VerifyOptions) (*Verify
 			}
 			res.OK++
 		}
+		log.Debug("verify: copy read", "object", cv.Object, "copy", cv.Copy, "state", cv.State, "volumes", cv.Volumes, "bytes", cv.Bytes, "bytes_read", cv.BytesRead)
 		res.Bytes += cv.Bytes
 		res.BytesRead += cv.BytesRead
 		res.Copies = append(res.Copies, *cv)
@@ -437,17 +450,19 @@ type verifyReader struct {
 	seq     uint32 // sequence number expected next
 	off     uint64 // object offset after the last good data record
 	end     bool   // the End record was read
+	prog    *Progress
+	log     *slog.Logger
 }
 
 // verifyCopy reads one copy through its catalog extents. Errors are those
 // of the catalog or a cancelled context; damage is in the result.
-func verifyCopy(ctx context.Context, cat *catalog.Catalog, obj catalog.Object, cp catalog.Copy, onLabel func(string, error)) (*CopyVerify, error) {
+func verifyCopy(ctx context.Context, cat *catalog.Catalog, obj catalog.Object, cp catalog.Copy, onLabel func(string, error), prog *Progress, log *slog.Logger) (*CopyVerify, error) {
 	id, err := records.ParseID(obj.ID)
 	if err != nil {
 		return nil, fmt.Errorf("catalog object id %q: %w", obj.ID, err)
 	}
 	v := &verifyReader{
-		ctx: ctx, onLabel: onLabel, cat: cat, obj: obj, id: id,
+		ctx: ctx, onLabel: onLabel, cat: cat, obj: obj, id: id, prog: prog, log: log,
 		cv: &CopyVerify{Object: obj.ID, Source: obj.Source, Copy: cp.Number, Pool: cp.Pool, Catalog: cp.State,
 			Volumes: []string{}},
 		asm: records.NewAssembler(id, io.Discard),
@@ -481,6 +496,9 @@ type verifyMount struct {
 
 func (v *verifyReader) open(volID string) *verifyMount {
 	mv := &verifyMount{label: volID}
+	if v.log != nil {
+		v.log.Debug("verify: opening volume", "volume", volID, "object", v.obj.ID, "copy", v.cv.Copy)
+	}
 	cv, err := v.cat.Volume(v.ctx, volID)
 	if err != nil {
 		mv.err = fmt.Errorf("not in the catalog: %w", err)
@@ -661,6 +679,7 @@ func (v *verifyReader) record(label string, rec volume.Record) {
 	}
 	if h.Type.IsData() {
 		v.cv.Bytes += int64(h.Length)
+		v.prog.add(int64(to - from)) // object bytes, compressed or not
 	}
 	v.seq, v.off = h.Seq+1, to
 	if h.Type == records.TypeEnd {
