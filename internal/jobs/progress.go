@@ -34,6 +34,13 @@ func (p *Progress) add(n int64) {
 	}
 }
 
+// addTotal corrects the total by n (a job that learns it reads less).
+func (p *Progress) addTotal(n int64) {
+	if p != nil && n != 0 {
+		p.Total.Add(n)
+	}
+}
+
 // end marks the job finished.
 func (p *Progress) end() {
 	if p != nil {

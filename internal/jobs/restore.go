@@ -647,12 +647,12 @@ func Restore(ctx context.Context, cat *catalog.Catalog, o RestoreOptions) (*Rest
 			res.Resumed += all - n
 			if n == 0 {
 				log.Debug("restore: nothing to take from object", "object", c.ID, "entries", all, "resumed", all-n)
-				prog.Total.Add(-c.Length)
+				prog.addTotal(-c.Length)
 				continue
 			}
-			if 2*want < c.Length && prog != nil {
+			if 2*want < c.Length {
 				// Only the selected entries are read (seek).
-				prog.Total.Add(want - c.Length)
+				prog.addTotal(want - c.Length)
 			}
 		}
 		log.Debug("restore: reading object", "object", c.ID, "level", c.Level, "whole", whole, "selected_bytes", want)
