@@ -160,5 +160,6 @@ func etaString(done, total int64, elapsed time.Duration) string {
 	case left >= time.Minute:
 		return fmt.Sprintf("%dm%02ds", int(left.Minutes()), int(left.Seconds())%60)
 	}
-	return fmt.Sprintf("%ds", int(left.Seconds()))
+	// Rounded up: a job not done is never said to need 0s.
+	return fmt.Sprintf("%ds", int((left+time.Second-1)/time.Second))
 }

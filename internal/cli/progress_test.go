@@ -47,6 +47,9 @@ func TestRenderProgressFitsWidth(t *testing.T) {
 	if got := renderProgress("restore", total/2, total, 60*time.Second, 200); !strings.Contains(got, " 50%") || !strings.Contains(got, "ETA 1m00s") {
 		t.Errorf("half done in a minute: %q, want 50%% and ETA 1m00s", got)
 	}
+	if got := etaString(99, 100, 10*time.Second); got != "1s" {
+		t.Errorf("almost done: ETA %q, want 1s (never 0s before the end)", got)
+	}
 	for _, width := range []int{1, 5, 12} {
 		if line := renderProgress("consolidate", 1, 2, time.Second, width); utf8.RuneCountInString(line) > max(width-1, 0) {
 			t.Errorf("width %d: %q does not fit", width, line)
