@@ -113,6 +113,13 @@ func (c *Catalog) Jobs(ctx context.Context, limit int) ([]Job, error) {
 // or another daisy, are left alone. It returns the jobs it marked, as they
 // now are. Open calls it.
 func (c *Catalog) ReapInterrupted(ctx context.Context) ([]Job, error) {
+	// A read first: every command opens the catalog, and most find nothing
+	// to reap; they need not wait for the write lock a running job holds.
+	if gone, err := c.anyJobGone(ctx); err != nil {
+		return nil, fmt.Errorf("catalog: mark interrupted jobs: %w", err)
+	} else if !gone {
+		return nil, nil
+	}
 	var out []Job
 	err := c.inTx(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, sqlRunningJobs)
@@ -158,6 +165,26 @@ func (c *Catalog) ReapInterrupted(ctx context.Context) ([]Job, error) {
 		return nil, fmt.Errorf("catalog: mark interrupted jobs: %w", err)
 	}
 	return out, nil
+}
+
+// anyJobGone reports whether a running job's owner is gone, read without
+// the write lock. ReapInterrupted checks again inside its transaction.
+func (c *Catalog) anyJobGone(ctx context.Context) (bool, error) {
+	rows, err := c.r.QueryContext(ctx, sqlRunningJobs)
+	if err != nil {
+		return false, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var j Job
+		if err := rows.Scan(&j.ID, &j.Kind, &j.Owner.PID, &j.Owner.Boot, &j.Owner.Start); err != nil {
+			return false, err
+		}
+		if j.Owner.gone() {
+			return true, nil
+		}
+	}
+	return false, rows.Err()
 }
 
 // FailUnfinished marks what a job left unfinished failed, with the reason:
