@@ -140,6 +140,11 @@ func queryExtentsTx(ctx context.Context, tx *sql.Tx, objectID string, number int
 	if err != nil {
 		return nil, err
 	}
+	return collectExtents(rows)
+}
+
+// collectExtents reads every extent of rows and closes them.
+func collectExtents(rows *sql.Rows) ([]Extent, error) {
 	defer rows.Close()
 	var out []Extent
 	for rows.Next() {
@@ -360,16 +365,8 @@ func (c *Catalog) queryExtents(ctx context.Context, what, query string, args ...
 	if err != nil {
 		return nil, fmt.Errorf("catalog: %s: %w", what, err)
 	}
-	defer rows.Close()
-	var out []Extent
-	for rows.Next() {
-		e, err := scanExtent(rows)
-		if err != nil {
-			return nil, fmt.Errorf("catalog: %s: %w", what, err)
-		}
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := collectExtents(rows)
+	if err != nil {
 		return nil, fmt.Errorf("catalog: %s: %w", what, err)
 	}
 	return out, nil
