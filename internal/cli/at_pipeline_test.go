@@ -19,6 +19,9 @@ import (
 // through sh with the real binary.
 func TestAtFromLsObjects(t *testing.T) {
 	if _, err := exec.LookPath("awk"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CI has no awk: the README's pipeline cannot be checked")
+		}
 		t.Skip("no awk")
 	}
 	bin := buildDaisy(t, t.TempDir())
