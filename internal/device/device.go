@@ -1,11 +1,14 @@
 // Package device defines what daisy asks of a drive and its mounted medium:
 // fixed-size blocks written in sequence, read back in sequence, and
-// optionally positioned. Implementations live in subpackages (vtape, and
-// later tape and object storage); capabilities beyond the core, such as
-// seeking, are optional interfaces.
+// optionally positioned (Medium, with the optional Locator and Truncater),
+// and of the place the volumes of a pool live (Library: create, open,
+// erase and list volumes by reference, with the capabilities of its media).
+// Implementations live in subpackages, one per device type; the rest of
+// daisy reaches media only through these interfaces.
 package device
 
 import (
+	"context"
 	"errors"
 )
 
@@ -68,3 +71,83 @@ type Truncater interface {
 	// Truncate cuts the data so that block n is the next one written.
 	Truncate(n int64) error
 }
+
+// Caps says what a device library's media can do beyond the core of
+// Medium. Code that needs a capability asks for it here (and for the
+// optional interface on the medium), never for a device type.
+type Caps struct {
+	// Seekable: Locate is cheap (a file, an object store); a tape drive
+	// can locate too, but in seconds, and is not Seekable.
+	Seekable bool
+	// Append: a volume written in an earlier session can be mounted again
+	// and appended to.
+	Append bool
+	// Truncate: the media implement Truncater (a failed session is cut).
+	Truncate bool
+	// EarlyWarning: WriteBlock gives ErrEndOfMedium before the medium is
+	// full, with a reserve for a trailer after it.
+	EarlyWarning bool
+}
+
+// Mode says what a volume is mounted for.
+type Mode int
+
+const (
+	// ReadOnly mounts a volume for reading.
+	ReadOnly Mode = iota
+	// Append mounts a volume for reading and for writing after its last
+	// block.
+	Append
+)
+
+// VolumeRef names one volume in its library: what the catalog records as
+// the volume's location (a file path for vtape, a key prefix for s3, a
+// barcode for tape). Only the library that made it interprets it.
+type VolumeRef = string
+
+// Found is a volume found by Library.List: its reference and its size in
+// bytes when the library knows it without mounting (-1 otherwise).
+type Found struct {
+	Ref  VolumeRef
+	Size int64
+}
+
+// Library is where the volumes of a pool live and how they are mounted:
+// a directory of volume files, a tape drive with its changer, a bucket
+// prefix. The media agents (and the pools that hand them volumes) reach
+// media only through a Library; each device type implements it in its own
+// package under internal/device, and nothing outside internal/device names
+// one of them.
+//
+// Methods may be called from several goroutines; each Medium returned is
+// used by one goroutine at a time. A library whose drive holds one medium
+// at a time (a tape drive) fails Open and Create with ErrBusy while a
+// medium it returned is still open.
+type Library interface {
+	// Name identifies the library in messages ("vtape /srv/pool1",
+	// "tape /dev/nst0", "s3 https://host/bucket/prefix").
+	Name() string
+	// Caps says what its media can do.
+	Caps() Caps
+	// Create makes a new, empty volume named label (unique in the
+	// library), mounts it for writing at block 0, and returns it with its
+	// reference. blockSize is the size of every block on it.
+	Create(ctx context.Context, label string, blockSize int) (Medium, VolumeRef, error)
+	// Open mounts the volume at ref, positioned at block 0. blockSize 0
+	// takes the block size from the volume's label.
+	Open(ctx context.Context, ref VolumeRef, mode Mode, blockSize int) (Medium, error)
+	// Erase empties the volume at ref (a recycled volume about to be
+	// labelled again) and mounts it for writing at block 0.
+	Erase(ctx context.Context, ref VolumeRef, blockSize int) (Medium, error)
+	// List returns the volumes in the library, for a catalog rebuild.
+	List(ctx context.Context) ([]Found, error)
+	// Close releases the library (a drive's lock, a client's connections).
+	Close() error
+}
+
+// ErrBusy is returned by a library whose drive already holds a medium.
+var ErrBusy = errors.New("device: drive busy")
+
+// ErrNoVolume is returned (wrapped) by Open and Erase for a reference the
+// library does not hold.
+var ErrNoVolume = errors.New("device: no such volume")
