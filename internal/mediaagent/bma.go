@@ -16,6 +16,8 @@
 // worth moving to: sources are usually slower than the
 // device, and moving on at every pause cuts an object into many short
 // extents, each of which costs a reader up to two blocks of other objects.
+// That rule is the Policy (policy.go), apart from cursors and clock, so
+// that the simulator (internal/simulate) runs it on a virtual clock.
 package mediaagent
 
 import (
@@ -190,75 +192,35 @@ func (a *BMA) Run(ctx context.Context) ([]CopyResult, error) {
 }
 
 func (a *BMA) mux(ctx context.Context) error {
-	ended := make([]bool, len(a.Inputs))
-	nlive := len(a.Inputs)
-	cur := -1
-	var run int64
+	f := &cursorFeeds{a: a, ended: make([]bool, len(a.Inputs)), nlive: len(a.Inputs)}
+	p := NewPolicy(a.ExtentTarget, a.HoldRun)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
-	var holdUntil time.Time // while the run's buffer is waited for
-	for nlive > 0 {
+	for f.nlive > 0 {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		progressed, holding := false, false
-		for k := 0; k < len(a.Inputs); k++ {
-			i := k
-			if cur >= 0 {
-				// The current input first, then the others in turn.
-				i = (cur + k) % len(a.Inputs)
-			}
-			if ended[i] {
-				continue
-			}
-			in := &a.Inputs[i]
-			r, st := in.Cursor.TryNext()
-			switch st {
-			case buffers.Done:
-				ended[i] = true
-				nlive--
-				a.inputEnded(in)
-				continue
-			case buffers.Empty:
-				if i == cur && run > 0 && run < a.ExtentTarget && !a.otherHolds(cur, 8) {
-					if holdUntil.IsZero() {
-						holdUntil = time.Now().Add(a.HoldRun)
-					}
-					if time.Now().Before(holdUntil) {
-						holding = true
-						break
-					}
-				}
-				continue
-			}
-			if holding {
-				break
-			}
-			holdUntil = time.Time{}
-			if i != cur {
-				cur, run = i, 0
-			}
+		i, hold := p.Next(f)
+		if i >= 0 {
+			in, r := &a.Inputs[i], f.rec
+			f.rec = nil
 			n := r.Len()
 			err := a.write(ctx, in, r)
 			in.Cursor.Ack()
 			if err != nil {
 				return err
 			}
-			run += int64(n)
-			progressed = true
-			if run >= a.ExtentTarget && a.otherFilling(cur) {
-				cur, run = (cur+1)%len(a.Inputs), 0
-			}
-			break
-		}
-		if progressed || nlive == 0 {
+			p.Wrote(f, i, int64(n))
 			continue
 		}
-		if holding {
+		if f.nlive == 0 {
+			continue
+		}
+		if !hold.IsZero() {
 			// Wait for the run's buffer (or any), at most until the
 			// hold ends.
-			timer.Reset(time.Until(holdUntil))
+			timer.Reset(time.Until(hold))
 			select {
 			case <-a.Notify:
 			case <-timer.C:
@@ -294,22 +256,38 @@ func (a *BMA) mux(ctx context.Context) error {
 	return nil
 }
 
-// otherFilling reports whether an input other than cur is over half full.
-func (a *BMA) otherFilling(cur int) bool { return a.otherHolds(cur, 2) }
+// cursorFeeds shows the BMA's cursors to its Policy. Poll takes the record
+// of a Ready input (rec), which the agent then writes, and handles the
+// end of an input.
+type cursorFeeds struct {
+	a     *BMA
+	ended []bool
+	nlive int
+	rec   *records.Record
+}
 
-// otherHolds reports whether an input other than cur holds at least 1/part
-// of its buffer's capacity.
-func (a *BMA) otherHolds(cur int, part int64) bool {
-	for i := range a.Inputs {
-		if i == cur {
-			continue
-		}
-		s := a.Inputs[i].Cursor.Buffer().Stats()
-		if s.Used*part >= s.Capacity {
-			return true
-		}
+func (f *cursorFeeds) Len() int { return len(f.a.Inputs) }
+
+func (f *cursorFeeds) Poll(i int) buffers.State {
+	if f.ended[i] {
+		return buffers.Done
 	}
-	return false
+	in := &f.a.Inputs[i]
+	r, st := in.Cursor.TryNext()
+	switch st {
+	case buffers.Done:
+		f.ended[i] = true
+		f.nlive--
+		f.a.inputEnded(in)
+	case buffers.Ready:
+		f.rec = r
+	}
+	return st
+}
+
+func (f *cursorFeeds) Holds(i int, part int64) bool {
+	s := f.a.Inputs[i].Cursor.Buffer().Stats()
+	return s.Used*part >= s.Capacity
 }
 
 // inputEnded marks the objects of an input that ended without their End
