@@ -9,7 +9,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"daisy/internal/device/vtape"
 	"daisy/internal/jobs"
 	"daisy/internal/volume"
 )
@@ -164,13 +163,11 @@ type scanReport struct {
 }
 
 func scanFile(ctx context.Context, path string) (scanReport, error) {
-	m, err := vtape.Open(path, vtape.Options{})
+	res, err := jobs.ScanVolume(ctx, path)
 	if err != nil {
-		return scanReport{}, err
-	}
-	defer m.Close()
-	res, err := volume.ScanContext(ctx, m)
-	if err != nil {
+		if errors.Is(err, context.Canceled) || strings.Contains(err.Error(), path) {
+			return scanReport{}, err
+		}
 		return scanReport{}, fmt.Errorf("scan %s: %w", path, err)
 	}
 	r := scanReport{File: path, ScanResult: res, Damage: []scanDamage{}}

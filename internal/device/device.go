@@ -21,7 +21,7 @@ var ErrEndOfMedium = errors.New("device: end of medium")
 // used up: nothing more can be written.
 var ErrFull = errors.New("device: medium full")
 
-// ErrInjected marks a failure injected for tests (the fail_after option).
+// ErrInjected marks a failure injected by a test (internal/device/fault).
 var ErrInjected = errors.New("device: injected failure")
 
 // Stats counts the bytes a medium moved since it was opened.
@@ -151,3 +151,19 @@ var ErrBusy = errors.New("device: drive busy")
 // ErrNoVolume is returned (wrapped) by Open and Erase for a reference the
 // library does not hold.
 var ErrNoVolume = errors.New("device: no such volume")
+
+// Space is implemented by libraries whose volumes take their room from a
+// filesystem shared with other data (a directory of volume files next to
+// the catalog). A pool keeps some of it free: its media give the early
+// warning before the filesystem fills, and it mounts no volume while too
+// little is free. Libraries with room of their own (a cartridge, a
+// bucket) do not implement it.
+type Space interface {
+	// Free returns the bytes free for new data where the library keeps
+	// its volumes.
+	Free() (int64, error)
+	// KeepFree sets the bytes that the media the library mounts from now
+	// on leave free there: a medium gives its early warning when a block
+	// would leave less than that plus its reserve.
+	KeepFree(n int64)
+}

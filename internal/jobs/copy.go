@@ -15,7 +15,7 @@ import (
 	"daisy/internal/catalog"
 	"daisy/internal/config"
 	"daisy/internal/device"
-	"daisy/internal/device/vtape"
+	"daisy/internal/device/devices"
 	"daisy/internal/mediaagent"
 	"daisy/internal/pools"
 	"daisy/internal/records"
@@ -264,9 +264,10 @@ func selectObjects(ctx context.Context, cat *catalog.Catalog, sel config.Selecti
 // catalogVolumes opens volumes for restore media agents through the
 // catalog.
 type catalogVolumes struct {
-	cat *catalog.Catalog
-	mu  sync.Mutex
-	vol map[string]catalog.Volume
+	cat  *catalog.Catalog
+	devs *devices.Set
+	mu   sync.Mutex
+	vol  map[string]catalog.Volume
 }
 
 func (c *catalogVolumes) volume(ctx context.Context, id string) (catalog.Volume, error) {
@@ -291,7 +292,7 @@ func (c *catalogVolumes) Open(ctx context.Context, id string) (device.Medium, er
 	if err != nil {
 		return nil, fmt.Errorf("volume %s: %w", id, err)
 	}
-	m, err := vtape.Open(v.Path, vtape.Options{BlockSize: v.BlockSize})
+	m, err := openMedium(ctx, c.devs, v, device.ReadOnly)
 	if err != nil {
 		return nil, fmt.Errorf("volume %s: %w", v.Label, err)
 	}
@@ -438,7 +439,9 @@ func (s *copySpec) execute(ctx context.Context, cfg *config.Config, cat *catalog
 		bmas = append(bmas, a)
 	}
 	// Restore media agents and their tasks.
-	vols := &catalogVolumes{cat: cat}
+	devs := devices.New(cfg)
+	defer devs.Close()
+	vols := &catalogVolumes{cat: cat, devs: devs}
 	pool := &records.Pool{}
 	var rmas []*mediaagent.RMA
 	used := map[string]bool{}

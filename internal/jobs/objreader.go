@@ -9,7 +9,6 @@ import (
 
 	"daisy/internal/catalog"
 	"daisy/internal/device"
-	"daisy/internal/device/vtape"
 	"daisy/internal/records"
 	"daisy/internal/volume"
 )
@@ -186,7 +185,7 @@ func openVolume(ctx context.Context, cat *catalog.Catalog, id string) (device.Me
 	if err != nil {
 		return nil, nil, fmt.Errorf("volume %s: %w", id, err)
 	}
-	m, err := vtape.Open(v.Path, vtape.Options{BlockSize: v.BlockSize})
+	m, err := openMedium(ctx, nil, v, device.ReadOnly)
 	if err != nil {
 		return nil, nil, fmt.Errorf("volume %s: %w", v.Label, err)
 	}

@@ -18,7 +18,6 @@ import (
 	"daisy/internal/agent"
 	"daisy/internal/catalog"
 	"daisy/internal/config"
-	"daisy/internal/device/vtape"
 	"daisy/internal/durable"
 	"daisy/internal/extract"
 	"daisy/internal/pools"
@@ -320,13 +319,7 @@ func scanVolumes(ctx context.Context, files []string) []scannedFile {
 				out[i].err = ctx.Err()
 				return
 			}
-			m, err := vtape.Open(f, vtape.Options{})
-			if err != nil {
-				out[i].err = err
-				return
-			}
-			defer m.Close()
-			out[i].res, out[i].err = volume.ScanContext(ctx, m)
+			out[i].res, out[i].err = ScanVolume(ctx, f)
 		})
 	}
 	wg.Wait()

@@ -14,7 +14,6 @@ import (
 
 	"daisy/internal/catalog"
 	"daisy/internal/device"
-	"daisy/internal/device/vtape"
 	"daisy/internal/records"
 	"daisy/internal/volume"
 )
@@ -505,12 +504,12 @@ func (v *verifyReader) open(volID string) *verifyMount {
 		return mv
 	}
 	mv.label = cv.Label
-	m, err := vtape.Open(cv.Path, vtape.Options{BlockSize: cv.BlockSize})
+	m, err := openMedium(v.ctx, nil, cv, device.ReadOnly)
 	if err != nil {
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			mv.err, mv.unavailable = fmt.Errorf("volume unavailable: volume file %s is missing", cv.Path), true
-		case errors.Is(err, fs.ErrPermission):
+		case errors.Is(err, fs.ErrPermission), errors.Is(err, device.ErrNoVolume):
 			mv.err, mv.unavailable = fmt.Errorf("volume unavailable: %w", err), true
 		default:
 			mv.err = err
