@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -14,7 +13,6 @@ import (
 	"daisy/internal/buffers"
 	"daisy/internal/catalog"
 	"daisy/internal/config"
-	"daisy/internal/device"
 	"daisy/internal/device/devices"
 	"daisy/internal/mediaagent"
 	"daisy/internal/pools"
@@ -261,57 +259,6 @@ func selectObjects(ctx context.Context, cat *catalog.Catalog, sel config.Selecti
 	return out, nil
 }
 
-// catalogVolumes opens volumes for restore media agents through the
-// catalog.
-type catalogVolumes struct {
-	cat  *catalog.Catalog
-	devs *devices.Set
-	mu   sync.Mutex
-	vol  map[string]catalog.Volume
-}
-
-func (c *catalogVolumes) volume(ctx context.Context, id string) (catalog.Volume, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if v, ok := c.vol[id]; ok {
-		return v, nil
-	}
-	v, err := c.cat.Volume(ctx, id)
-	if err != nil {
-		return v, err
-	}
-	if c.vol == nil {
-		c.vol = map[string]catalog.Volume{}
-	}
-	c.vol[id] = v
-	return v, nil
-}
-
-func (c *catalogVolumes) Open(ctx context.Context, id string) (device.Medium, error) {
-	v, err := c.volume(ctx, id)
-	if err != nil {
-		return nil, fmt.Errorf("volume %s: %w", id, err)
-	}
-	m, err := openMedium(ctx, c.devs, v, device.ReadOnly)
-	if err != nil {
-		return nil, fmt.Errorf("volume %s: %w", v.Label, err)
-	}
-	return m, nil
-}
-
-func (c *catalogVolumes) Order(ids []string) []string {
-	out := append([]string(nil), ids...)
-	sort.SliceStable(out, func(i, j int) bool {
-		a, _ := c.volume(context.Background(), out[i])
-		b, _ := c.volume(context.Background(), out[j])
-		if !a.Created.Equal(b.Created) {
-			return a.Created.Before(b.Created)
-		}
-		return a.Label < b.Label
-	})
-	return out
-}
-
 // runCopy runs a planned copy job: restore media agents read the planned
 // objects into their buffers, the copy stages' media agents write them.
 func runCopy(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, s *copySpec, o CopyOptions) (*CopyResult, error) {
@@ -441,7 +388,7 @@ func (s *copySpec) execute(ctx context.Context, cfg *config.Config, cat *catalog
 	// Restore media agents and their tasks.
 	devs := devices.New(cfg)
 	defer devs.Close()
-	vols := &catalogVolumes{cat: cat, devs: devs}
+	vols := newCatalogVolumes(cat, devs)
 	pool := &records.Pool{}
 	var rmas []*mediaagent.RMA
 	used := map[string]bool{}
@@ -569,15 +516,6 @@ func (s *copySpec) execute(ctx context.Context, cfg *config.Config, cat *catalog
 		}
 	}
 	return runErr
-}
-
-// readExtents turns catalog extents into what a restore media agent reads.
-func readExtents(exts []catalog.Extent) []mediaagent.ReadExtent {
-	out := make([]mediaagent.ReadExtent, 0, len(exts))
-	for _, e := range exts {
-		out = append(out, mediaagent.ReadExtent{VolumeID: e.VolumeID, FirstBlock: e.FirstBlock, LastBlock: e.LastBlock})
-	}
-	return out
 }
 
 // registerPools records the configured pools in the catalog.

@@ -25,6 +25,7 @@ type dirVolumes struct {
 	fault    *vtape.Fault
 	n        int
 	released []string
+	made     []Volume // every volume created, for readers
 }
 
 func (d *dirVolumes) Next(ctx context.Context) (Mount, error) {
@@ -38,6 +39,7 @@ func (d *dirVolumes) Next(ctx context.Context) (Mount, error) {
 	if err := volume.Format(m, l); err != nil {
 		return Mount{}, err
 	}
+	d.made = append(d.made, Volume{ID: l.VolumeID.String(), Label: label, Pool: "p", Ref: m.Name(), BlockSize: volume.DefaultBlockSize, Created: l.Created})
 	return Mount{Medium: m, Label: l, At: 1}, nil
 }
 

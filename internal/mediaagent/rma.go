@@ -8,7 +8,6 @@ import (
 	"sort"
 
 	"daisy/internal/buffers"
-	"daisy/internal/device"
 	"daisy/internal/records"
 	"daisy/internal/volume"
 )
@@ -26,14 +25,6 @@ import (
 // damaged block) goes on from the next copy at the record where it
 // stopped: the records before it were checked and passed on already, and
 // the object's hash is still checked over the whole.
-
-// ReadExtent is a run of blocks of a volume holding records of one copy
-// of an object.
-type ReadExtent struct {
-	VolumeID   string
-	FirstBlock int64
-	LastBlock  int64
-}
 
 // ReadTask is one object to read: its extents on the copy being read, in
 // copy order, and the buffer its records go to. Fallbacks are the extents
@@ -58,21 +49,12 @@ type ReadResult struct {
 	Fallback int
 }
 
-// VolumeOpener mounts a volume for reading.
-type VolumeOpener interface {
-	// Open mounts the volume with the given ID.
-	Open(ctx context.Context, volumeID string) (device.Medium, error)
-	// Order sorts volume IDs in the order their data was written (spanning
-	// goes forward), so that each object's records are met in sequence.
-	Order(ids []string) []string
-}
-
 // RMA is a restore media agent.
 type RMA struct {
 	Name    string
 	Device  string
 	Tasks   []ReadTask
-	Volumes VolumeOpener
+	Volumes Volumes
 	Pool    *records.Pool
 	// Serial reads the tasks one after the other, each object whole before
 	// the next, so that the media agents downstream write each object as
@@ -83,10 +65,14 @@ type RMA struct {
 	OnRead func(n int64)
 
 	bytesRead int64
+	reads     []VolumeRead
 }
 
 // BytesRead returns the bytes read from devices so far.
 func (a *RMA) BytesRead() int64 { return a.bytesRead }
+
+// Reads returns the device counters per volume read so far.
+func (a *RMA) Reads() []VolumeRead { return a.reads }
 
 type readState struct {
 	task    *ReadTask
@@ -156,7 +142,8 @@ func (a *RMA) read(ctx context.Context, tasks []ReadTask, results []ReadResult) 
 }
 
 // readPass reads the objects of byID that have not failed from their
-// current copies' extents, each volume once.
+// current copies' extents, each volume once, in the order the volumes were
+// written, each in block order.
 func (a *RMA) readPass(ctx context.Context, byID map[records.ID]*readState) error {
 	ranges := map[string][][2]int64{}
 	var vols []string
@@ -168,20 +155,73 @@ func (a *RMA) readPass(ctx context.Context, byID map[records.ID]*readState) erro
 			ranges[e.VolumeID] = append(ranges[e.VolumeID], [2]int64{e.FirstBlock, e.LastBlock})
 		}
 	}
+	var exts []ReadExtent
+	for _, vol := range a.order(ctx, vols) {
+		for _, r := range merge(ranges[vol]) {
+			exts = append(exts, ReadExtent{VolumeID: vol, FirstBlock: r[0], LastBlock: r[1]})
+		}
+	}
+	// failVolume fails every object still waiting for records from vol.
+	failVolume := func(vol string, err error) {
+		for _, st := range byID {
+			if !st.done && st.res.Err == nil && st.usesVolume(vol) {
+				st.res.Err = err
+			}
+		}
+	}
+	rd := NewExtentReader(ctx, a.Volumes, records.ID{}, exts)
+	var damage []string
+	rd.OnDamage = func(d Damage) {
+		var me *MountError
+		if errors.As(d.Err, &me) {
+			failVolume(me.Volume.ID, fmt.Errorf("media agent %s: %w", a.Name, me))
+			return
+		}
+		damage = append(damage, d.Error())
+	}
+	defer func() {
+		n := rd.BytesRead()
+		a.reads = AddReads(a.reads, rd.Reads())
+		a.bytesRead += n
+		if a.OnRead != nil {
+			a.OnRead(n)
+		}
+		rd.Close()
+	}()
 	var runErr error
-	for _, vol := range a.Volumes.Order(vols) {
-		if err := a.readVolume(ctx, vol, merge(ranges[vol]), byID); err != nil {
+	for {
+		rec, err := rd.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
 			if ctx.Err() != nil {
 				runErr = ctx.Err()
 				break
 			}
-			// The volume could not be read: every object still waiting for
-			// records from it fails.
+			// The rest of the volume cannot be read.
+			failVolume(exts[rd.k].VolumeID, err)
+			continue
+		}
+		if len(damage) > 0 {
+			// Objects of the damaged blocks show it as a sequence gap
+			// at their next record; name the damage there.
 			for _, st := range byID {
-				if !st.done && st.res.Err == nil && st.usesVolume(vol) {
-					st.res.Err = err
-				}
+				st.damage = append(st.damage, damage...)
 			}
+			damage = damage[:0]
+		}
+		h := rec.Header
+		st := byID[h.Object]
+		if st == nil || st.done || st.res.Err != nil || !h.Type.IsObject() || h.Seq < st.asm.NextSeq() {
+			continue
+		}
+		if err := a.pass(ctx, st, rec); err != nil {
+			if ctx.Err() != nil {
+				runErr = ctx.Err()
+				break
+			}
+			st.res.Err = err
 		}
 	}
 	for _, st := range byID {
@@ -190,6 +230,24 @@ func (a *RMA) readPass(ctx context.Context, byID map[records.ID]*readState) erro
 		}
 	}
 	return runErr
+}
+
+// order sorts volume IDs in the order their data was written (spanning
+// goes forward), so that each object's records are met in sequence.
+func (a *RMA) order(ctx context.Context, ids []string) []string {
+	out := append([]string(nil), ids...)
+	info := map[string]Volume{}
+	for _, id := range out {
+		info[id], _ = a.Volumes.Volume(ctx, id) // an unknown volume fails when mounted
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		x, y := info[out[i]], info[out[j]]
+		if !x.Created.Equal(y.Created) {
+			return x.Created.Before(y.Created)
+		}
+		return x.Label < y.Label
+	})
+	return out
 }
 
 func (st *readState) usesVolume(vol string) bool {
@@ -213,67 +271,6 @@ func merge(rs [][2]int64) [][2]int64 {
 		out = append(out, r)
 	}
 	return out
-}
-
-func (a *RMA) readVolume(ctx context.Context, vol string, ranges [][2]int64, byID map[records.ID]*readState) error {
-	m, err := a.Volumes.Open(ctx, vol)
-	if err != nil {
-		return fmt.Errorf("media agent %s: %w", a.Name, err)
-	}
-	defer func() {
-		n := m.Stats().BytesRead
-		a.bytesRead += n
-		if a.OnRead != nil {
-			a.OnRead(n)
-		}
-		m.Close()
-	}()
-	rd, err := volume.NewReader(m)
-	if err != nil {
-		return fmt.Errorf("media agent %s: %w", a.Name, err)
-	}
-	rd.SetContext(ctx) // a signal stops a long read of damage, too
-	label := rd.Label().Label
-	var damage []string
-	rd.SetOnDamage(func(d volume.Damage) { damage = append(damage, fmt.Sprintf("volume %s: %v", label, d.Err)) })
-	for _, r := range ranges {
-		rd.SetLimit(r[1])
-		if err := rd.SeekBlock(r[0]); err != nil {
-			return err
-		}
-		for {
-			rec, err := rd.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				return fmt.Errorf("volume %s: %w", label, err)
-			}
-			if rec.Block > r[1] {
-				break
-			}
-			if len(damage) > 0 {
-				// Objects of the damaged blocks show it as a sequence gap
-				// at their next record; name the damage there.
-				for _, st := range byID {
-					st.damage = append(st.damage, damage...)
-				}
-				damage = damage[:0]
-			}
-			h := rec.Header
-			st := byID[h.Object]
-			if st == nil || st.done || st.res.Err != nil || !h.Type.IsObject() || h.Seq < st.asm.NextSeq() {
-				continue
-			}
-			if err := a.pass(ctx, st, rec); err != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				st.res.Err = err
-			}
-		}
-	}
-	return nil
 }
 
 // pass checks one record of a selected object and puts it into the

@@ -1,0 +1,71 @@
+package jobs
+
+import (
+	"context"
+	"sync"
+
+	"daisy/internal/catalog"
+	"daisy/internal/device"
+	"daisy/internal/device/devices"
+	"daisy/internal/mediaagent"
+)
+
+// catalogVolumes gives the media agents' readers (mediaagent.Volumes) the
+// volumes of the catalog: what it records of each, and the medium mounted
+// through the device of its pool.
+type catalogVolumes struct {
+	cat  *catalog.Catalog
+	devs *devices.Set // nil: volumes by their reference alone
+	mu   sync.Mutex
+	vol  map[string]catalog.Volume
+}
+
+func newCatalogVolumes(cat *catalog.Catalog, devs *devices.Set) *catalogVolumes {
+	return &catalogVolumes{cat: cat, devs: devs}
+}
+
+func (c *catalogVolumes) volume(ctx context.Context, id string) (catalog.Volume, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if v, ok := c.vol[id]; ok {
+		return v, nil
+	}
+	v, err := c.cat.Volume(ctx, id)
+	if err != nil {
+		return v, err
+	}
+	if c.vol == nil {
+		c.vol = map[string]catalog.Volume{}
+	}
+	c.vol[id] = v
+	return v, nil
+}
+
+// Volume returns what the catalog records of volume id.
+func (c *catalogVolumes) Volume(ctx context.Context, id string) (mediaagent.Volume, error) {
+	v, err := c.volume(ctx, id)
+	if err != nil {
+		return mediaagent.Volume{}, err
+	}
+	return mediaagent.Volume{ID: v.ID, Label: v.Label, Pool: v.Pool, Ref: v.Path, BlockSize: v.BlockSize, Created: v.Created}, nil
+}
+
+// Open mounts v for reading.
+func (c *catalogVolumes) Open(ctx context.Context, v mediaagent.Volume) (device.Medium, error) {
+	devs := c.devs
+	if devs == nil {
+		devs = noConfig
+	}
+	return devs.Open(ctx, devices.Volume{Pool: v.Pool, Label: v.Label, Ref: v.Ref, BlockSize: v.BlockSize}, device.ReadOnly)
+}
+
+// readExtents turns catalog extents into what the media agents' readers
+// read.
+func readExtents(exts []catalog.Extent) []mediaagent.ReadExtent {
+	out := make([]mediaagent.ReadExtent, 0, len(exts))
+	for _, e := range exts {
+		out = append(out, mediaagent.ReadExtent{VolumeID: e.VolumeID, FirstBlock: e.FirstBlock, LastBlock: e.LastBlock,
+			FirstOffset: e.FirstOffset, EndOffset: e.EndOffset})
+	}
+	return out
+}
