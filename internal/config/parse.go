@@ -434,7 +434,7 @@ func (d *decoder) decodeDevices(c *Config, m *meta, top *mapping) {
 		if im == nil {
 			continue
 		}
-		im.only("name", "type", "block_size", "fail_after")
+		im.only("name", "type", "block_size", "fail_after", "timing")
 		dv := Device{BlockSize: c.Defaults.BlockSize}
 		var dm deviceMeta
 		dv.Name, dm.name = im.name(m, kindDevice, nameWithDots)
@@ -449,6 +449,7 @@ func (d *decoder) decodeDevices(c *Config, m *meta, top *mapping) {
 				dv.FailAfter = v
 			}
 		}
+		dv.Timing = d.deviceTiming(im, dv.BlockSize)
 		c.Devices = append(c.Devices, dv)
 		m.devices = append(m.devices, dm)
 	}
