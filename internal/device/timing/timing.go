@@ -57,8 +57,8 @@ const (
 type Stats struct {
 	Model string `json:"model,omitempty"`
 	// Bytes written to tape and read from it.
-	Bytes     int64 `json:"bytes"`
-	BytesRead int64 `json:"bytes_read,omitempty"`
+	Bytes     int64   `json:"bytes"`
+	BytesRead int64   `json:"bytes_read,omitempty"`
 	Window    float64 `json:"window_seconds"`
 	// Streaming is the time the tape moved writing (or reading);
 	// StreamingShare is Streaming / Window.
