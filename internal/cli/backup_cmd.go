@@ -10,8 +10,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"github.com/vbauerster/mpb/v8"
-	"github.com/vbauerster/mpb/v8/decor"
+	"golang.org/x/term"
 
 	"daisy/internal/config"
 	"daisy/internal/jobs"
@@ -206,54 +205,38 @@ func printBackup(g *globals, cfg *config.Config, res *jobs.BackupResult, d time.
 	}
 }
 
-// showProgress draws one bar per source (bytes read) and per media agent
-// (bytes written) until the returned stop function is called.
+// showProgress draws one line per source (bytes and entries read) and
+// per media agent (bytes written) on the terminal on stderr, fitted to
+// its width as the other jobs' progress lines are, until the returned
+// stop function is called.
 func showProgress(g *globals, m *jobs.Monitor) func() {
-	p := mpb.New(mpb.WithOutput(g.stderr), mpb.WithRefreshRate(150*time.Millisecond))
-	type tracked struct {
-		bar  *mpb.Bar
-		cur  func() int64
-		done func() bool
-	}
-	var all []tracked
-	for _, s := range m.Sources {
-		b := p.New(0, mpb.SpinnerStyle(),
-			mpb.PrependDecorators(decor.Name("read  "+s.Name, decor.WC{W: 22, C: decor.DindentRight})),
-			mpb.AppendDecorators(decor.Current(decor.SizeB1024(0), "% .1f"), decor.Name("  "), decor.AverageSpeed(decor.SizeB1024(0), "% .1f")))
-		all = append(all, tracked{b, s.Bytes.Load, s.Done.Load})
-	}
-	for _, a := range m.Agents {
-		b := p.New(0, mpb.SpinnerStyle(),
-			mpb.PrependDecorators(decor.Name(fmt.Sprintf("write %s→%s", a.Name, a.Device), decor.WC{W: 22, C: decor.DindentRight})),
-			mpb.AppendDecorators(decor.Current(decor.SizeB1024(0), "% .1f"), decor.Name("  "), decor.AverageSpeed(decor.SizeB1024(0), "% .1f")))
-		all = append(all, tracked{b, a.Bytes.Load, a.Done.Load})
+	f := g.stderr.(*os.File)
+	width := func() int {
+		w, _, err := term.GetSize(int(f.Fd()))
+		if err != nil || w <= 0 {
+			return 80
+		}
+		return w
 	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		t := time.NewTicker(150 * time.Millisecond)
-		defer t.Stop()
-		for {
-			final := false
-			select {
-			case <-t.C:
-			case <-stop:
-				final = true
-			}
-			for _, tr := range all {
-				tr.bar.SetCurrent(tr.cur())
-				if final || tr.done() {
-					tr.bar.SetTotal(-1, true)
-				}
-			}
-			if final {
-				return
-			}
-		}
-	})
+	lines := backupLines(m)
+	wg.Go(func() { drawCounters(f, width, lines, progressRefresh, stop) })
 	return func() {
 		close(stop)
 		wg.Wait()
-		p.Wait()
 	}
+}
+
+// backupLines are the progress lines of a backup: "read" per source,
+// "write" per media agent with its device.
+func backupLines(m *jobs.Monitor) []counterLine {
+	var lines []counterLine
+	for _, s := range m.Sources {
+		lines = append(lines, counterLine{"read  " + s.Name, s.Bytes.Load, s.Files.Load, s.Done.Load})
+	}
+	for _, a := range m.Agents {
+		lines = append(lines, counterLine{fmt.Sprintf("write %s→%s", a.Name, a.Device), a.Bytes.Load, nil, a.Done.Load})
+	}
+	return lines
 }

@@ -163,3 +163,97 @@ func etaString(done, total int64, elapsed time.Duration) string {
 	// Rounded up: a job not done is never said to need 0s.
 	return fmt.Sprintf("%ds", int((left+time.Second-1)/time.Second))
 }
+
+// counterLine is one line of a backup's progress: what a source read or a
+// media agent wrote. A backup's totals are not known before it ends, so
+// its lines count up (bytes, entries, rate) instead of showing a bar.
+type counterLine struct {
+	label string
+	bytes func() int64
+	files func() int64 // nil: no entry count
+	done  func() bool
+}
+
+// drawCounters redraws lines on w (a terminal), one per counter, until
+// stop is closed, then draws them a last time; the cursor is left below
+// them. Each line fits width()-1 columns, so that none wraps and moving
+// back up by the number of lines (ESC [ n A) finds the first again.
+func drawCounters(w io.Writer, width func() int, lines []counterLine, every time.Duration, stop <-chan struct{}) {
+	if len(lines) == 0 {
+		<-stop
+		return
+	}
+	pad := 0
+	for _, l := range lines {
+		pad = max(pad, utf8.RuneCountInString(l.label))
+	}
+	began := time.Now()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for frame := 0; ; frame++ {
+		final := false
+		select {
+		case <-t.C:
+		case <-stop:
+			final = true
+		}
+		var b strings.Builder
+		if frame > 0 {
+			fmt.Fprintf(&b, "\x1b[%dA", len(lines))
+		}
+		wd := width()
+		for _, l := range lines {
+			files := int64(-1)
+			if l.files != nil {
+				files = l.files()
+			}
+			fmt.Fprintf(&b, "\r%s\x1b[K\n", renderCounter(l.label, pad, l.bytes(), files, time.Since(began), final || l.done(), frame, wd))
+		}
+		io.WriteString(w, b.String())
+		if final {
+			return
+		}
+	}
+}
+
+// renderCounter formats one counter line of at most width-1 characters:
+// the label (padded to pad columns when there is room, so that the lines
+// align), the bytes, the entries (files >= 0), the rate and a spinner, or
+// "done". What does not fit is left out, least useful first (rate,
+// entries, padding); the label is cut last.
+func renderCounter(label string, pad int, bytes, files int64, elapsed time.Duration, done bool, frame, width int) string {
+	room := width - 1
+	if room <= 0 {
+		return ""
+	}
+	size := humanBytes(bytes)
+	entries := ""
+	if files >= 0 {
+		entries = fmt.Sprintf("%d entries", files)
+	}
+	rate := ""
+	if s := elapsed.Seconds(); s >= 0.5 {
+		rate = fmt.Sprintf("%.0f MB/s", float64(bytes)/s/1e6)
+	}
+	status := "done"
+	if !done {
+		status = string(`|/-\`[frame%4])
+	}
+	padded := label
+	if n := utf8.RuneCountInString(label); n < pad {
+		padded += strings.Repeat(" ", pad-n)
+	}
+	for _, parts := range [][]string{
+		{size, entries, rate, status}, {size, entries, status}, {size, status}, {size},
+	} {
+		tail := joinNonEmpty(parts)
+		for _, l := range []string{padded, label} {
+			if utf8.RuneCountInString(l)+2+utf8.RuneCountInString(tail) <= room {
+				return l + "  " + tail
+			}
+		}
+	}
+	// Narrower than the label and the bytes: cut the label.
+	r := []rune(label + " " + size)
+	return string(r[:min(len(r), room)])
+}
