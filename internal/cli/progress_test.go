@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -208,5 +209,46 @@ func TestBackupWarningPrintedOnce(t *testing.T) {
 		if n := strings.Count(out+errs, p); n != 1 {
 			t.Errorf("the warning about %s is printed %d times, want once:\nstdout:\n%s\nstderr:\n%s", p, n, out, errs)
 		}
+	}
+}
+
+// Issue 9: --log-level debug says what each stage of a backup does: the
+// object registered, the media agent and the source's agent started, the
+// volumes mounted and spanned from, the catalog batches of file entries,
+// the stream's end and each copy committed.
+func TestBackupDebugLog(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "data", "S")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	big := make([]byte, 10<<20)
+	_, _ = rand.NewChaCha8([32]byte{1}).Read(big) // incompressible
+	if err := os.WriteFile(filepath.Join(src, "big"), big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := oneSourceConfig(t, dir)
+	text, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Volumes of 4 MiB: the 10 MiB file spans them.
+	if err := os.WriteFile(cfg, []byte(strings.ReplaceAll(string(text), "volume_capacity: 64MiB", "volume_capacity: 4MiB")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := run(t, "-c", cfg, "--log-level", "debug", "backup")
+	if code != 0 {
+		t.Fatalf("backup: exit %d\n%s%s", code, out, errs)
+	}
+	for _, want := range []string{"level=DEBUG", "backup: object registered", "backup: media agent started", "backup: agent started",
+		"backup: mounted volume", "backup: volume full, spanning to the next", "backup: file entries recorded",
+		"backup: object stream ended", "backup: released volume", "backup: media agent done", "backup: copy committed"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("--log-level debug: no %q in stderr:\n%s", want, errs)
+		}
+	}
+	// At the default level none of it.
+	if _, _, errs = run(t, "-c", cfg, "backup"); strings.Contains(errs, "DEBUG") {
+		t.Errorf("default log level prints debug lines:\n%s", errs)
 	}
 }

@@ -288,7 +288,7 @@ func (r *backupRun) wire(mgr *pools.Manager) {
 		prog := &AgentProgress{Name: ma.Name, Device: ma.Device, Copy: ma.Level + 1}
 		r.mon.Agents = append(r.mon.Agents, prog)
 		a := &mediaagent.BMA{
-			Name: ma.Name, Device: ma.Device, Volumes: mgr.Drive(pool, dev),
+			Name: ma.Name, Device: ma.Device, Volumes: &loggedVolumes{VolumeSource: mgr.Drive(pool, dev), log: r.log, agent: ma.Name},
 			Notify: make(chan struct{}, 1), ExtentTarget: ma.ExtentSize,
 			OnWrite: func(n int) { prog.Bytes.Add(int64(n)) },
 		}
@@ -328,6 +328,7 @@ func (r *backupRun) addObject(ctx context.Context, src config.Source, level stri
 	}
 	r.objects[id] = o
 	r.mon.Sources = append(r.mon.Sources, o.progress)
+	r.log.Debug("backup: object registered", "object", o.obj.ID, "source", src.Name, "level", level, "base", o.obj.Base, "copies", len(o.links))
 	return nil
 }
 
@@ -352,12 +353,14 @@ func (r *backupRun) run(ctx context.Context, selected []config.Source) (map[stri
 	var agents sync.WaitGroup
 	for i, a := range r.agents {
 		prog := r.mon.Agents[i]
+		r.log.Debug("backup: media agent started", "media_agent", a.Name, "device", a.Device, "buffers", len(a.Inputs))
 		agents.Go(func() {
 			res, err := a.Run(ctx)
 			if err != nil {
 				r.log.Error("media agent failed; its copies are marked failed, the chain goes on", "media_agent", a.Name, "device", a.Device, "err", err)
 			}
 			prog.Done.Store(true)
+			r.log.Debug("backup: media agent done", "media_agent", a.Name, "objects", len(res), "volumes", a.VolumesWritten(), "err", err)
 			resMu.Lock()
 			results[a.Name] = res
 			resMu.Unlock()
@@ -380,6 +383,7 @@ func (r *backupRun) run(ctx context.Context, selected []config.Source) (map[stri
 		for batch := range files {
 			if catErr == nil {
 				catErr = r.cat.AddFiles(ctx, batch)
+				r.log.Debug("backup: file entries recorded", "object", batch[0].ObjectID, "entries", len(batch), "err", catErr)
 			}
 			if catErr != nil {
 				unlisted[batch[0].ObjectID] = true
@@ -391,6 +395,7 @@ func (r *backupRun) run(ctx context.Context, selected []config.Source) (map[stri
 		o := byName[src.Name]
 		buf := r.bufs[o.links[0].Buffer.ID(o.links[0].Agent.Name)]
 		used[buf.Name()] = true
+		r.log.Debug("backup: agent started", "source", o.src.Name, "object", o.obj.ID, "paths", o.src.Paths, "buffer", buf.Name())
 		sources.Go(func() { r.readSource(ctx, o, buf, files) })
 	}
 	// Backup-group buffers without a selected source carry nothing.
@@ -482,6 +487,7 @@ func (r *backupRun) readSource(ctx context.Context, o *objectRun, buf *buffers.B
 		o.err = fmt.Errorf("source %s: %w", o.src.Name, err)
 		_ = sw.Abort(o.err.Error())
 		buf.Fail(o.err)
+		r.log.Debug("backup: object stream aborted", "source", o.src.Name, "object", o.obj.ID, "err", o.err)
 		return
 	}
 	end, err := sw.Close()
@@ -491,6 +497,7 @@ func (r *backupRun) readSource(ctx context.Context, o *objectRun, buf *buffers.B
 		return
 	}
 	o.end = end
+	r.log.Debug("backup: object stream ended", "source", o.src.Name, "object", o.obj.ID, "entries", o.files, "bytes", end.Length, "records", end.Records, "unread", o.unread)
 	buf.Close()
 }
 
@@ -542,6 +549,7 @@ func (r *backupRun) commit(ctx context.Context, results map[string][]mediaagent.
 			}
 			co := commitCopy(ctx, r.cat, r.log, o.obj.ID, l.Copy, l.Agent.Name, cr, upstream)
 			co.MediaAgent, co.Device, co.Pool = l.Agent.Name, l.Agent.Device, l.Agent.Pool
+			r.log.Debug("backup: copy committed", "object", o.obj.ID, "copy", co.Number, "state", co.State, "volumes", co.Volumes, "extents", co.Extents)
 			if co.State == CopyGood {
 				good++
 			}
@@ -627,4 +635,33 @@ func errOr(err error, s string) string {
 		return s
 	}
 	return err.Error()
+}
+
+// loggedVolumes is a media agent's volume source that says at debug level
+// what the agent mounts and releases: a volume released full is one the
+// agent spans from.
+type loggedVolumes struct {
+	mediaagent.VolumeSource
+	log   *slog.Logger
+	agent string
+}
+
+func (v *loggedVolumes) Next(ctx context.Context) (mediaagent.Mount, error) {
+	m, err := v.VolumeSource.Next(ctx)
+	if err != nil {
+		v.log.Debug("backup: no volume to mount", "media_agent", v.agent, "err", err)
+		return m, err
+	}
+	v.log.Debug("backup: mounted volume", "media_agent", v.agent, "volume", m.Label.Label, "pool", m.Label.Pool, "at_block", m.At)
+	return m, nil
+}
+
+func (v *loggedVolumes) Release(ctx context.Context, m mediaagent.Mount, blocks int64, full bool, failed error) error {
+	err := v.VolumeSource.Release(ctx, m, blocks, full, failed)
+	msg := "backup: released volume"
+	if full {
+		msg = "backup: volume full, spanning to the next"
+	}
+	v.log.Debug(msg, "media_agent", v.agent, "volume", m.Label.Label, "blocks", blocks, "session_failed", failed, "err", err)
+	return err
 }
