@@ -128,7 +128,12 @@ source path that does not exist on this host is a warning (exit 0).
 				return err
 			}
 			agents := cfg.MediaAgents()
-			warnings := cfg.MissingSourcePaths()
+			// Warnings are said as errors are, at the position in
+			// the file: "FILE:LINE:COLUMN: warning: ...".
+			var warnings []string
+			for _, w := range cfg.MissingSourcePaths() {
+				warnings = append(warnings, fmt.Sprintf("%s:%d:%d: warning: %s", w.File, w.Line, w.Column, w.Msg))
+			}
 			if g.json {
 				return g.printJSON(map[string]any{"ok": true, "file": cfg.File, "sources": len(cfg.Sources), "devices": len(cfg.Devices), "media_agents": len(agents), "mirror_levels": len(cfg.MirrorGroups), "warnings": warnings})
 			}
@@ -144,7 +149,7 @@ source path that does not exist on this host is a warning (exit 0).
 				}
 			}
 			for _, w := range warnings {
-				fmt.Fprintf(g.stdout, "warning: %s\n", w)
+				fmt.Fprintln(g.stdout, w)
 			}
 			return nil
 		},

@@ -25,6 +25,11 @@ type Config struct {
 	// Their media agents are not among MediaAgents, Buffer and Chain of
 	// Config, which describe the backup topology.
 	CopyJobs []CopyJob
+
+	// name is the file's name as given to Parse (as in its errors);
+	// pathAt holds, per source, where each of its Paths is written.
+	name   string
+	pathAt map[string][]pos
 }
 
 // Catalog says where the catalog lives.

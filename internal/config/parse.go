@@ -56,7 +56,7 @@ func Parse(file string, data []byte) (*Config, error) {
 	// first key.
 	data = bytes.TrimPrefix(data, []byte("\ufeff"))
 	d := &decoder{file: file, anchors: map[string][]anchorDef{}, maxSteps: minSteps + stepsPerByte*len(data)}
-	c := &Config{File: abs, Dir: filepath.Dir(abs)}
+	c := &Config{File: abs, Dir: filepath.Dir(abs), name: file, pathAt: map[string][]pos{}}
 	root := d.parseYAML(data)
 	if root != nil {
 		m := d.decode(c, root)
@@ -341,6 +341,7 @@ func (d *decoder) decodeSources(c *Config, m *meta, top *mapping) {
 				continue
 			}
 			s.Paths = append(s.Paths, c.abs(p))
+			c.pathAt[s.Name] = append(c.pathAt[s.Name], pat[j])
 		}
 		ex, eat, _ := im.strList("exclude", "exclude: [\"*.tmp\", \"cache/\"]")
 		for j, e := range ex {

@@ -205,25 +205,33 @@ func approxSize(n int64) string {
 
 // MissingSourcePaths returns a warning for each source path that does not
 // exist on this host (an unmounted disk, a typing error), for check to
-// print: a backup of such a source fails unless the source says
-// may_be_absent, which the warning then mentions.
-func (c *Config) MissingSourcePaths() []string {
-	var out []string
+// print, at the position of the path in the file: a backup of such a
+// source fails unless the source says may_be_absent, which the warning
+// then mentions.
+func (c *Config) MissingSourcePaths() []*Error {
+	var out []*Error
 	for _, s := range c.Sources {
-		for _, p := range s.Paths {
+		for i, p := range s.Paths {
 			_, err := os.Lstat(p)
 			if err == nil {
 				continue
 			}
-			if !errors.Is(err, os.ErrNotExist) {
-				out = append(out, fmt.Sprintf("source %s: path %s cannot be examined on this host: %v", s.Name, p, err))
-				continue
+			w := &Error{File: c.name, Line: 1, Column: 1}
+			if w.File == "" {
+				w.File = c.File
 			}
-			if s.MayBeAbsent {
-				out = append(out, fmt.Sprintf("source %s: path %s does not exist on this host (may_be_absent: a backup records it as absent)", s.Name, p))
-			} else {
-				out = append(out, fmt.Sprintf("source %s: path %s does not exist on this host; a backup of %s fails until it does (mount it, or add may_be_absent: true)", s.Name, p, s.Name))
+			if at := c.pathAt[s.Name]; i < len(at) && at[i].valid() {
+				w.Line, w.Column = at[i].line, at[i].col
 			}
+			switch {
+			case !errors.Is(err, os.ErrNotExist):
+				w.Msg = fmt.Sprintf("source %s: path %s cannot be examined on this host: %v", s.Name, p, err)
+			case s.MayBeAbsent:
+				w.Msg = fmt.Sprintf("source %s: path %s does not exist on this host (may_be_absent: a backup records it as absent)", s.Name, p)
+			default:
+				w.Msg = fmt.Sprintf("source %s: path %s does not exist on this host; a backup of %s fails until it does (mount it, or add may_be_absent: true)", s.Name, p, s.Name)
+			}
+			out = append(out, w)
 		}
 	}
 	return out

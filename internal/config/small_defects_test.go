@@ -181,11 +181,11 @@ func TestSourceMayBeAbsent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if w := c.MissingSourcePaths(); len(w) != 1 || !strings.Contains(w[0], gone+" does not exist") || !strings.Contains(w[0], "add may_be_absent: true") {
+	if w := c.MissingSourcePaths(); len(w) != 1 || !strings.Contains(w[0].Msg, gone+" does not exist") || !strings.Contains(w[0].Msg, "add may_be_absent: true") {
 		t.Fatalf("warnings %q; want one for %s", w, gone)
 	}
 	c.Sources[0].MayBeAbsent = true
-	if w := c.MissingSourcePaths(); len(w) != 1 || !strings.Contains(w[0], "may_be_absent: a backup records it as absent") {
+	if w := c.MissingSourcePaths(); len(w) != 1 || !strings.Contains(w[0].Msg, "may_be_absent: a backup records it as absent") {
 		t.Fatalf("warnings %q with may_be_absent", w)
 	}
 }
