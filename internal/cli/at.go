@@ -39,9 +39,16 @@ var zoneRE = regexp.MustCompile(`^[+-]\d{2}(?::?\d{2})?$`)
 // be a duration or an object ID); err is set when it has the form of one
 // but is not a valid time.
 func parseAtTime(s string) (last time.Time, isTime bool, err error) {
+	_, last, isTime, err = parseAtSpan(s)
+	return last, isTime, err
+}
+
+// parseAtSpan is parseAtTime that also returns the first instant s
+// covers (a date's midnight, a time to the second its start).
+func parseAtSpan(s string) (first, last time.Time, isTime bool, err error) {
 	m := atRE.FindStringSubmatch(strings.TrimSpace(s))
 	if m == nil {
-		return time.Time{}, false, nil
+		return time.Time{}, time.Time{}, false, nil
 	}
 	date, hm, sec, frac, zone := m[1], m[2], m[3], m[4], strings.TrimSpace(m[5])
 	loc := time.Local
@@ -57,7 +64,7 @@ func parseAtTime(s string) (last time.Time, isTime bool, err error) {
 			mins, _ = strconv.Atoi(digits[2:])
 		}
 		if h > 23 || mins > 59 {
-			return time.Time{}, true, fmt.Errorf("zone offset %s is out of range", zone)
+			return time.Time{}, time.Time{}, true, fmt.Errorf("zone offset %s is out of range", zone)
 		}
 		off := (h*60 + mins) * 60
 		if zone[0] == '-' {
@@ -68,7 +75,7 @@ func parseAtTime(s string) (last time.Time, isTime bool, err error) {
 		// A zone name: only the local zone's (as ls would print it),
 		// since other abbreviations are ambiguous.
 	default:
-		return time.Time{}, true, fmt.Errorf("%q after the time is not a zone (give one as +01:00 or Z)", zone)
+		return time.Time{}, time.Time{}, true, fmt.Errorf("%q after the time is not a zone (give one as +01:00 or Z)", zone)
 	}
 	text, layout := date, time.DateOnly
 	unit := time.Duration(0) // 0: a day
@@ -81,7 +88,7 @@ func parseAtTime(s string) (last time.Time, isTime bool, err error) {
 			text, layout, unit = text+":"+sec, layout+":05", time.Second
 			if frac != "" {
 				if len(frac) > 9 {
-					return time.Time{}, true, fmt.Errorf("more than 9 digits after the second")
+					return time.Time{}, time.Time{}, true, fmt.Errorf("more than 9 digits after the second")
 				}
 				text += "." + frac
 				unit = time.Duration(1)
@@ -95,19 +102,19 @@ func parseAtTime(s string) (last time.Time, isTime bool, err error) {
 	if err != nil {
 		var pe *time.ParseError
 		if errors.As(err, &pe) && pe.Message != "" {
-			return time.Time{}, true, errors.New(strings.TrimPrefix(pe.Message, ": "))
+			return time.Time{}, time.Time{}, true, errors.New(strings.TrimPrefix(pe.Message, ": "))
 		}
-		return time.Time{}, true, fmt.Errorf("not a valid date and time")
+		return time.Time{}, time.Time{}, true, fmt.Errorf("not a valid date and time")
 	}
 	if isLetters(zone) && loc == time.Local {
 		if name, _ := t.Zone(); !strings.EqualFold(name, zone) {
-			return time.Time{}, true, fmt.Errorf("zone %s is not the local zone (%s); give the zone as an offset (+01:00) or Z", zone, name)
+			return time.Time{}, time.Time{}, true, fmt.Errorf("zone %s is not the local zone (%s); give the zone as an offset (+01:00) or Z", zone, name)
 		}
 	}
 	if unit == 0 {
-		return t.AddDate(0, 0, 1).Add(-time.Nanosecond), true, nil
+		return t, t.AddDate(0, 0, 1).Add(-time.Nanosecond), true, nil
 	}
-	return t.Add(unit - time.Nanosecond), true, nil
+	return t, t.Add(unit - time.Nanosecond), true, nil
 }
 
 func isLetters(s string) bool {

@@ -28,8 +28,8 @@ func (s *selectFlags) add(f *pflag.FlagSet) {
 	f.StringArrayVar(&s.objects, "object", nil, "this object (ID or unique prefix; repeatable)")
 	f.StringVar(&s.source, "source", "", "objects of this source")
 	f.StringVar(&s.client, "client", "", "objects of this client")
-	f.StringVar(&s.since, "since", "", "objects backed up since: 2026-11-01, an RFC 3339 time, or a duration ago (7d)")
-	f.StringVar(&s.until, "until", "", "objects backed up until (same forms as --since)")
+	f.StringVar(&s.since, "since", "", "objects backed up since: "+whenHelp)
+	f.StringVar(&s.until, "until", "", "objects backed up until, inclusive (same forms as --since)")
 	f.StringVar(&s.fromPool, "from-pool", "", "objects with a good copy in this pool (read from it)")
 	f.StringVar(&s.volume, "volume", "", "objects with a good copy on this volume (read from it)")
 	f.StringVar(&s.notInPool, "not-in-pool", "", "only objects with no good copy in this pool yet")
@@ -39,32 +39,42 @@ func (s *selectFlags) add(f *pflag.FlagSet) {
 func (s *selectFlags) resolve() (jobs.CopySelect, error) {
 	sel := jobs.CopySelect{Objects: s.objects, Source: s.source, Client: s.client, FromPool: s.fromPool, Volume: s.volume, NotInPool: s.notInPool, All: s.all}
 	var err error
-	if sel.Since, err = parseWhen("--since", s.since); err != nil {
+	if sel.Since, err = parseWhen("--since", s.since, false); err != nil {
 		return sel, err
 	}
-	if sel.Until, err = parseWhen("--until", s.until); err != nil {
+	if sel.Until, err = parseWhen("--until", s.until, true); err != nil {
 		return sel, err
 	}
 	return sel, nil
 }
 
-// parseWhen reads a point in time: RFC 3339, a date (local midnight), or a
-// duration before now.
-func parseWhen(flag, s string) (time.Time, error) {
+// parseWhen reads a bound of --since or --until in the forms --at takes
+// for a time (see at.go): as ls objects shows a start, RFC 3339, a date,
+// a duration ago. A time covers the whole of its last field: --since
+// takes its first instant, --until its last, so that both bounds include
+// what they name (--since 2026-11-01 --until 2026-11-01 is that day; the
+// STARTED column of ls objects selects that backup).
+func parseWhen(flag, s string, until bool) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
-	}
-	if t, err := time.ParseInLocation(time.DateOnly, s, time.Local); err == nil {
-		return t, nil
+	first, last, isTime, err := parseAtSpan(s)
+	switch {
+	case err != nil:
+		return time.Time{}, usageError("%s %q: %v", flag, s, err)
+	case isTime && until:
+		return last, nil
+	case isTime:
+		return first, nil
 	}
 	if d, err := config.ParseDuration(s); err == nil {
 		return time.Now().Add(-d), nil
 	}
-	return time.Time{}, usageError("%s %q: give a date (2026-11-01), an RFC 3339 time or a duration ago (7d)", flag, s)
+	return time.Time{}, usageError("%s %q: give %s", flag, s, whenHelp)
 }
+
+// whenHelp says what --since and --until take.
+const whenHelp = "a time as ls objects shows it (2026-11-01 08:00:00.250, local time, or with a zone: 2026-11-01T08:00:00+01:00), a date (2026-11-01) or a duration ago (7d, 12h)"
 
 // copyCommand builds a copy job type's command around run.
 func copyCommand(g *globals, use, short, long string, args cobra.PositionalArgs, run func(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, args []string, o jobs.CopyOptions) (*jobs.CopyResult, error)) *cobra.Command {
