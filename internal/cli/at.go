@@ -23,8 +23,9 @@ import (
 // milliseconds, selects the backup of its row: a backup that started later
 // within the same millisecond is the only other one it could select.
 
-// startedLayout is how ls shows a backup's start, in local time: --at
-// takes it back.
+// startedLayout is how ls objects, ls jobs, find and prune show when a
+// backup or a job started, in local time, to the millisecond: --at,
+// --since and --until take it back.
 const startedLayout = "2006-01-02 15:04:05.000"
 
 // atRE splits a time into its date, its time of day (minutes, seconds and

@@ -69,7 +69,7 @@ on stderr says when the limit cut the search short.
 					if f.Link != "" {
 						name += " -> " + f.Link
 					}
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", f.ObjectID, f.Source, f.Started.Local().Format(time.DateTime),
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", f.ObjectID, f.Source, f.Started.Local().Format(startedLayout),
 						modeString(f.Type, f.Mode), f.Size, f.MTime.Local().Format(time.DateTime), name)
 				}
 				return tw.Flush()

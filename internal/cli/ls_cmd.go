@@ -284,7 +284,7 @@ copies it left unfinished). WARNINGS counts what a backup could not read
 						dur = j.Finished.Sub(j.Started).Round(time.Millisecond).String()
 					}
 					msg, _, _ := strings.Cut(j.Error, "\n")
-					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", j.ID, j.Kind, j.State, j.Started.Local().Format(time.DateTime), dur, humanBytes(j.Bytes), j.Files, j.Warnings, msg)
+					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", j.ID, j.Kind, j.State, j.Started.Local().Format(startedLayout), dur, humanBytes(j.Bytes), j.Files, j.Warnings, msg)
 				}
 				return tw.Flush()
 			})
@@ -339,7 +339,7 @@ func listDir(ctx context.Context, cat *catalog.Catalog, chain []catalog.Object, 
 		return nil, err
 	}
 	return nil, fmt.Errorf("%s is not in object %s of %s (%s); daisy ls files without a path lists the top of the tree",
-		dir, o.ID, o.Source, o.Started.Local().Format(time.DateTime))
+		dir, o.ID, o.Source, o.Started.Local().Format(startedLayout))
 }
 
 func nonNil[T any](s []T) []T {

@@ -86,10 +86,10 @@ func printPrune(g *globals, res *jobs.PruneResult) {
 		len(res.Expired), map[bool]string{true: "y", false: "ies"}[len(res.Expired) == 1], would,
 		len(res.Removed), would, len(res.Recycled), would)
 	for _, e := range res.Expired {
-		fmt.Fprintf(w, "  expired  %-10s %s copy %d (pool %s, %s, backed up %s)\n", e.Source, e.Object, e.Copy, e.Pool, e.State, e.Started.Local().Format(time.DateTime))
+		fmt.Fprintf(w, "  expired  %-10s %s copy %d (pool %s, %s, backed up %s)\n", e.Source, e.Object, e.Copy, e.Pool, e.State, e.Started.Local().Format(startedLayout))
 	}
 	for _, r := range res.Removed {
-		fmt.Fprintf(w, "  removed  %-10s %s (backed up %s)\n", r.Source, r.Object, r.Started.Local().Format(time.DateTime))
+		fmt.Fprintf(w, "  removed  %-10s %s (backed up %s)\n", r.Source, r.Object, r.Started.Local().Format(startedLayout))
 	}
 	for _, k := range res.Kept {
 		fmt.Fprintf(w, "  kept     %-10s %s: past retention, but %s is based on it\n", k.Source, k.Object, k.NeededBy)
