@@ -130,9 +130,9 @@ func printCopy(g *globals, res *jobs.CopyResult) {
 	switch {
 	case res.DryRun:
 		fmt.Fprintf(w, "%s (dry run): would copy %d object(s)\n", res.Kind, len(res.Objects))
-	case res.Job == 0:
+	case res.NothingToDo != "":
 		// No job ran (jobs records none when nothing is selected).
-		fmt.Fprintf(w, "%s: nothing to do: no live copy was selected; no job was recorded\n", res.Kind)
+		fmt.Fprintf(w, "%s: nothing to do: %s\n", res.Kind, res.NothingToDo)
 	default:
 		d := res.Finished.Sub(res.Started)
 		fmt.Fprintf(w, "%s job %d: %s, %d object(s), %s copied, %s read from volumes in %s\n", res.Kind, res.Job, res.State,

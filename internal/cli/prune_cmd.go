@@ -75,7 +75,7 @@ func printPrune(g *globals, res *jobs.PruneResult) {
 	case res.Job == 0:
 		// jobs records no job when no pool has a retention.
 		if res.Reclaimed == nil {
-			fmt.Fprintln(w, "prune: nothing to do: no pool has a retention; no job was recorded")
+			fmt.Fprintf(w, "prune: nothing to do: %s\n", res.NothingToDo)
 			return
 		}
 		fmt.Fprintln(w, "prune: no pool has a retention; no job was recorded")

@@ -86,6 +86,9 @@ type CopyResult struct {
 	Skipped   []string       `json:"skipped,omitempty"`
 	Volumes   []VolumeChange `json:"volumes,omitempty"`
 	Dropped   []DroppedCopy  `json:"dropped,omitempty"`
+	// NothingToDo says why no job ran (Job is 0, not in the JSON): no
+	// live copy was selected.
+	NothingToDo string `json:"nothing_to_do,omitempty"`
 }
 
 // CopyOptions are common to every copy job.
@@ -273,6 +276,12 @@ func runCopy(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, s *c
 	if o.DryRun || len(s.plan) == 0 {
 		res.State = JobSuccess
 		res.Finished = time.Now().UTC()
+		if res.Objects == nil {
+			res.Objects = []CopiedObject{}
+		}
+		if !o.DryRun {
+			res.NothingToDo = "no live copy was selected; no job was recorded"
+		}
 		return res, nil
 	}
 	// The locks of the pools it writes, and of those whose volumes it

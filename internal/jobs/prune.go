@@ -81,6 +81,9 @@ type PruneResult struct {
 	// (or that would be, with DryRun), and the bytes that freed.
 	Reclaimed []pools.Reclaimed `json:"reclaimed,omitempty"`
 	Freed     int64             `json:"freed_bytes"`
+	// NothingToDo says why no job ran (Job is 0, not in the JSON): no
+	// pool has a retention.
+	NothingToDo string `json:"nothing_to_do,omitempty"`
 }
 
 // Prune applies the retention of every pool that has one. With a
@@ -119,6 +122,7 @@ func Prune(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, o Prun
 		}
 	}
 	if len(rules) == 0 && !o.Reclaim {
+		res.NothingToDo = "no pool has a retention; no job was recorded"
 		return res, nil
 	}
 	if !o.DryRun {
