@@ -1,0 +1,240 @@
+package tape_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"daisy/internal/device"
+	"daisy/internal/device/tape"
+	"daisy/internal/device/tape/sttest"
+)
+
+// The lines of mtx.c's Status, with the padding of SCSI volume tags.
+const realStatus = `  Storage Changer /dev/sg1:2 Drives, 5 Slots ( 1 Import/Export )
+Data Transfer Element 0:Full (Storage Element 3 Loaded):VolumeTag = DLY003L9                        
+Data Transfer Element 1:Full (Unknown Storage Element Loaded):VolumeTag = X9:AlternateVolumeTag = ALT
+      Storage Element 1:Full :VolumeTag=DLY001L9                        
+      Storage Element 2:Empty
+      Storage Element 3:Empty
+      Storage Element 4:Full 
+      Storage Element 5 IMPORT/EXPORT:Full :VolumeTag=CLN001L1
+`
+
+func TestParseStatus(t *testing.T) {
+	inv, err := tape.ParseStatus([]byte(realStatus))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := tape.Inventory{
+		Drives: []tape.Element{{Number: 0, Full: true, Tag: "DLY003L9", Source: 3}, {Number: 1, Full: true, Tag: "X9"}},
+		Slots: []tape.Element{{Number: 1, Full: true, Tag: "DLY001L9"}, {Number: 2}, {Number: 3}, {Number: 4, Full: true},
+			{Number: 5, Full: true, Tag: "CLN001L1", ImportExport: true}},
+	}
+	if len(inv.Drives) != 2 || len(inv.Slots) != 5 {
+		t.Fatalf("inventory %+v", inv)
+	}
+	for i := range want.Drives {
+		if inv.Drives[i] != want.Drives[i] {
+			t.Errorf("drive %d: %+v, want %+v", i, inv.Drives[i], want.Drives[i])
+		}
+	}
+	for i := range want.Slots {
+		if inv.Slots[i] != want.Slots[i] {
+			t.Errorf("slot %d: %+v, want %+v", i+1, inv.Slots[i], want.Slots[i])
+		}
+	}
+	if d, s := inv.Find("DLY003L9"); d != 0 || s != 3 {
+		t.Errorf("Find(DLY003L9) = %d, %d", d, s)
+	}
+	if d, s := inv.Find("DLY001L9"); d != -1 || s != 1 {
+		t.Errorf("Find(DLY001L9) = %d, %d", d, s)
+	}
+}
+
+func TestParseStatusErrors(t *testing.T) {
+	for _, c := range []struct{ out, want string }{
+		{"", "no \"Storage Changer\" header"},
+		{"Data Transfer Element 0:Empty\n", `line 1 "Data Transfer Element 0:Empty": expected the header`},
+		{"  Storage Changer /dev/sg1:1 Drives, 1 Slots ( 0 Import/Export )\nData Transfer Element 0:Empty\n      Storage Element 1:Fool\n", `line 3 "      Storage Element 1:Fool": not a line of mtx status`},
+		{"  Storage Changer /dev/sg1:1 Drives, 2 Slots ( 0 Import/Export )\nData Transfer Element 0:Empty\n      Storage Element 2:Empty\n", "line 3 \"      Storage Element 2:Empty\": slot 2 out of order (expected 1)"},
+		{"  Storage Changer /dev/sg1:1 Drives, 2 Slots ( 0 Import/Export )\nData Transfer Element 0:Empty\n      Storage Element 1:Empty\n", "the header says 2 slots, 1 listed"},
+		{"  Storage Changer /dev/sg1:1 Drives, 1 Slots ( 0 Import/Export )\nData Transfer Element 0:Empty:VolumeTag = X\n      Storage Element 1:Empty\n", "line 2 \"Data Transfer Element 0:Empty:VolumeTag = X\": cannot read the volume tag"},
+	} {
+		_, err := tape.ParseStatus([]byte(c.out))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("ParseStatus(%q): %v, want %q", c.out, err, c.want)
+		}
+	}
+}
+
+// changer sets up a shelf of cartridges in a fake changer whose mtx is
+// first in PATH.
+func changer(t *testing.T, capacity, ew int64, slots ...string) (*sttest.Shelf, *tape.Changer) {
+	t.Helper()
+	if _, err := exec.LookPath("sh"); err != nil {
+		t.Fatal("the fake mtx needs sh")
+	}
+	s := sttest.NewShelf(t.TempDir())
+	for _, tag := range slots {
+		if tag != "" {
+			if err := s.AddCartridge(tag, capacity, ew); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	bin := t.TempDir()
+	if _, err := s.InstallMtx(bin, slots, 1); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	return s, &tape.Changer{Device: "/dev/sg1"}
+}
+
+func TestFakeMtx(t *testing.T) {
+	s, c := changer(t, 1<<20, 1<<19, "V1", "", "V3")
+	ctx := context.Background()
+	inv, err := c.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(inv.Drives) != 1 || inv.Drives[0].Full || len(inv.Slots) != 3 || inv.Slots[2].Tag != "V3" || inv.Slots[1].Full {
+		t.Fatalf("inventory %+v", inv)
+	}
+	if err := c.Load(ctx, 3, 0); err != nil {
+		t.Fatal(err)
+	}
+	if tag, _ := s.Loaded(0); tag != "V3" {
+		t.Fatalf("drive 0 holds %q after load 3", tag)
+	}
+	inv, _ = c.Status(ctx)
+	if d := inv.Drives[0]; !d.Full || d.Tag != "V3" || d.Source != 3 || inv.Slots[2].Full {
+		t.Fatalf("after load: %+v", inv)
+	}
+	if err := c.Load(ctx, 1, 0); err == nil || !strings.Contains(err.Error(), "Drive 0 Full (Storage Element 3 loaded)") {
+		t.Fatalf("load into a full drive: %v", err)
+	}
+	if err := c.Unload(ctx, 1, 0); err == nil || !strings.Contains(err.Error(), "Storage Element 1 is Already Full") {
+		t.Fatalf("unload into a full slot: %v", err)
+	}
+	if err := c.Unload(ctx, 2, 0); err != nil {
+		t.Fatal(err)
+	}
+	if tag, _ := s.Loaded(0); tag != "" {
+		t.Fatalf("drive 0 holds %q after unload", tag)
+	}
+	inv, _ = c.Status(ctx)
+	if inv.Drives[0].Full || inv.Slots[1].Tag != "V3" {
+		t.Fatalf("after unload to 2: %+v", inv)
+	}
+	if err := c.Load(ctx, 3, 0); err == nil || !strings.Contains(err.Error(), "Source Element Address 3 is Empty") {
+		t.Fatalf("load from an empty slot: %v", err)
+	}
+	bad := &tape.Changer{Device: "/dev/sg1", Command: "/nonexistent/mtx"}
+	if _, err := bad.Status(ctx); err == nil {
+		t.Fatal("status with a missing mtx succeeded")
+	}
+}
+
+func TestLibraryChanger(t *testing.T) {
+	s, c := changer(t, 20*bs, 16*bs, "V1", "CLN1", "V2", "V3")
+	s.AddCartridge("CLN1", bs*4, bs*2)
+	ctx := context.Background()
+	lib, err := tape.New(tape.Options{Path: "/dev/nst0", Changer: c, Open: s.Open})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, ref, err := lib.Create(ctx, "DAILY-1", bs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ref != "V1" {
+		t.Fatalf("first new volume on %s, want V1", ref)
+	}
+	if _, _, err := lib.Create(ctx, "DAILY-2", bs); !errors.Is(err, device.ErrBusy) {
+		t.Fatalf("Create while V1 is mounted: %v, want ErrBusy", err)
+	}
+	if _, err := lib.Open(ctx, "V1", device.ReadOnly, 0); !errors.Is(err, device.ErrBusy) {
+		t.Fatalf("Open while V1 is mounted: %v, want ErrBusy", err)
+	}
+	writeBlocks(t, m, 0, 3, 1)
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	m, ref, err = lib.Create(ctx, "DAILY-2", bs)
+	if err != nil || ref != "V2" {
+		t.Fatalf("second new volume: %s, %v; want V2 (V1 holds data, CLN1 cleans)", ref, err)
+	}
+	writeBlocks(t, m, 0, 2, 2)
+	m.Close()
+	m, ref, err = lib.Create(ctx, "V1", bs)
+	if err == nil || !strings.Contains(err.Error(), "V1 is not blank") {
+		t.Fatalf("Create on the named cartridge V1 with data: %s, %v", ref, err)
+	}
+	med, err := lib.Open(ctx, "V1", device.ReadOnly, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tag, _ := s.Loaded(0); tag != "V1" || med.(*tape.Medium).Blocks() != 3 {
+		t.Fatalf("Open(V1) mounted %s with %d blocks", tag, med.(*tape.Medium).Blocks())
+	}
+	med.Close()
+	if _, err := lib.Open(ctx, "NOPE", device.ReadOnly, 0); !errors.Is(err, device.ErrNoVolume) {
+		t.Fatalf("Open of an unknown barcode: %v, want ErrNoVolume", err)
+	}
+	found, err := lib.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refs []string
+	for _, f := range found {
+		refs = append(refs, f.Ref)
+	}
+	if strings.Join(refs, " ") != "V1 V2 V3" {
+		t.Fatalf("List: %v, want V1 V2 V3", refs)
+	}
+	med, err = lib.Erase(ctx, "V2", bs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if med.Position() != 0 || med.(*tape.Medium).Blocks() != 0 {
+		t.Fatal("Erase did not empty V2")
+	}
+	med.Close()
+	cart, _ := s.Cartridge("V2")
+	if len(cart.Objects) != 0 {
+		t.Fatalf("V2 after Erase holds %d objects", len(cart.Objects))
+	}
+}
+
+func TestLibrarySingleDrive(t *testing.T) {
+	s := shelf(t, 1<<20, 1<<19)
+	ctx := context.Background()
+	lib, err := tape.New(tape.Options{Path: "/dev/nst0", Open: s.Open})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, ref, err := lib.Create(ctx, "ANY", bs)
+	if err != nil || ref != "nst0" {
+		t.Fatalf("Create: %s, %v", ref, err)
+	}
+	writeBlocks(t, m, 0, 2, 1)
+	m.Close()
+	if _, _, err := lib.Create(ctx, "ANY", bs); !errors.Is(err, tape.ErrNotBlank) {
+		t.Fatalf("Create on the used cartridge: %v, want ErrNotBlank", err)
+	}
+	if _, err := lib.Open(ctx, "other", device.ReadOnly, 0); !errors.Is(err, device.ErrNoVolume) {
+		t.Fatalf("Open(other): %v, want ErrNoVolume", err)
+	}
+	med, err := lib.Open(ctx, "nst0", device.Append, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	med.Close()
+	if _, err := tape.New(tape.Options{}); err == nil {
+		t.Fatal("New without a path succeeded")
+	}
+}
