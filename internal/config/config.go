@@ -74,8 +74,8 @@ type Source struct {
 // Pool is a set of volumes.
 type Pool struct {
 	Name           string
-	Type           string // "vtape"
-	Directory      string // absolute, cleaned; where vtape volumes live
+	Type           string // "vtape" or "tape"
+	Directory      string // absolute, cleaned; where vtape volumes live (for tape: the pool's lock)
 	VolumeCapacity int64  // bytes
 	// FreeSpace is what the pool's volumes leave free on the filesystem of
 	// Directory ("free_space"), so that the catalog and other writers
@@ -93,6 +93,11 @@ type Pool struct {
 	// expire.
 	Retention       time.Duration
 	RetentionCopies int
+	// Drive names the tape device a pool of type tape is read through
+	// ("drive:"; default: the drive of the first media agent writing
+	// into it, or the only tape drive), and Tape is that drive.
+	Drive string
+	Tape  *TapeDrive
 }
 
 // FreeSpaceAuto as a pool's FreeSpace derives it from the filesystem.
@@ -104,13 +109,18 @@ func (p Pool) HasRetention() bool { return p.Retention > 0 || p.RetentionCopies 
 // Device is a drive that writes volumes.
 type Device struct {
 	Name      string
-	Type      string // "vtape"
+	Type      string // "vtape", "tape" or "changer"
 	BlockSize int64  // bytes
 	FailAfter int64  // test-only fault injection: fail after this many bytes written; 0 = never
 	// Timing, if set, models the device as a tape drive on a virtual
 	// clock (internal/device/timing): a backup reports whether it would
 	// have streamed, and daisy simulate runs on it.
 	Timing *Timing
+	// Path is the device of a tape drive or changer ("path:").
+	Path string
+	// Tape is set for a device of type tape: its path, changer and
+	// drive number.
+	Tape *TapeDrive
 }
 
 // Roles of media agents.

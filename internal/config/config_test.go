@@ -348,9 +348,8 @@ pools:
   - name: p
     type: tape
 `, []string{
-			`3:11: type "tape" of device R1 is not supported yet; use type: vtape`,
-			`5:11: unknown type "disk" of device R2; use type: vtape`,
-			`8:11: type "tape" of pool p is not supported yet; use type: vtape`,
+			`3:11: device R1 of type tape needs the path of its device, e.g. path: /dev/nst0`,
+			`5:11: unknown type "disk" of device R2; use type: vtape, tape or changer`,
 		}},
 		{"unknown source, device and pool", base + `backup_group:
   - name: BMA1

@@ -154,8 +154,8 @@ type meta struct {
 }
 
 type sourceMeta struct{ name, client pos }
-type poolMeta struct{ name, capacity, dir pos }
-type deviceMeta struct{ name pos }
+type poolMeta struct{ name, capacity, dir, drive pos }
+type deviceMeta struct{ name, changer, drive pos }
 type agentMeta struct {
 	at, name, device, pool pos
 	buffers                []bufferMeta
@@ -389,7 +389,7 @@ func (d *decoder) decodePools(c *Config, m *meta, top *mapping) {
 		if im == nil {
 			continue
 		}
-		im.only("name", "type", "directory", "volume_capacity", "free_space", "retention")
+		im.only("name", "type", "directory", "volume_capacity", "free_space", "retention", "drive")
 		p := Pool{VolumeCapacity: DefaultVolumeCapacity, FreeSpace: FreeSpaceAuto}
 		var pm poolMeta
 		p.Name, pm.name = im.name(m, kindPool, nameWithDots)
@@ -420,6 +420,7 @@ func (d *decoder) decodePools(c *Config, m *meta, top *mapping) {
 				p.Retention = age
 			}
 		}
+		d.poolTape(im, &p, &pm)
 		c.Pools = append(c.Pools, p)
 		m.pools = append(m.pools, pm)
 	}
@@ -435,7 +436,7 @@ func (d *decoder) decodeDevices(c *Config, m *meta, top *mapping) {
 		if im == nil {
 			continue
 		}
-		im.only("name", "type", "block_size", "fail_after", "timing")
+		im.only(append([]string{"name", "type", "block_size", "fail_after", "timing"}, tapeDeviceKeys...)...)
 		dv := Device{BlockSize: c.Defaults.BlockSize}
 		var dm deviceMeta
 		dv.Name, dm.name = im.name(m, kindDevice, nameWithDots)
@@ -451,6 +452,7 @@ func (d *decoder) decodeDevices(c *Config, m *meta, top *mapping) {
 			}
 		}
 		dv.Timing = d.deviceTiming(im, dv.BlockSize)
+		d.deviceTape(im, &dv, &dm)
 		c.Devices = append(c.Devices, dv)
 		m.devices = append(m.devices, dm)
 	}
@@ -619,11 +621,9 @@ func (d *decoder) mediaType(m *mapping) string {
 		return TypeVTape
 	}
 	switch s {
-	case TypeVTape:
-	case "tape":
-		d.errorf(at, "type \"tape\" of %s is not supported yet; use type: vtape", m.label)
+	case TypeVTape, TypeTape, TypeChanger:
 	default:
-		d.errorf(at, "unknown type %q of %s; use type: vtape", s, m.label)
+		d.errorf(at, "unknown type %q of %s; use type: vtape, tape or changer", s, m.label)
 	}
 	return s
 }

@@ -103,6 +103,7 @@ func (d *decoder) validate(c *Config, m *meta) {
 		}
 	}
 	d.checkCopyJobs(c, m)
+	d.checkTape(c, m)
 	d.checkCapacities(c, m)
 	d.checkBuffers(c, m)
 	d.checkPaths(c, m)
@@ -246,6 +247,9 @@ func (d *decoder) checkCapacities(c *Config, m *meta) {
 		writers = append(writers, c.CopyJobs[i].MediaAgents()...)
 	}
 	for i, p := range c.Pools {
+		if p.Type == TypeTape {
+			continue // a cartridge ends at the drive's early warning
+		}
 		block, by := c.Defaults.BlockSize, "the default block size"
 		for _, a := range writers {
 			if a.Pool != p.Name {

@@ -34,9 +34,53 @@ type Options struct {
 // Create and Erase fail with device.ErrBusy while a medium it mounted is
 // open.
 type Library struct {
-	o    Options
+	o     Options
+	drive *driveLock
+}
+
+// driveLock holds a drive for one medium at a time. The libraries of one
+// process on the same device path share it (a configuration builds a
+// library per pool and per pool and device), as the st driver allows one
+// open of a drive.
+type driveLock struct {
 	mu   sync.Mutex
 	busy bool
+}
+
+var (
+	locksMu sync.Mutex
+	locks   = map[string]*driveLock{}
+)
+
+func lockOf(path string) *driveLock {
+	locksMu.Lock()
+	defer locksMu.Unlock()
+	l := locks[path]
+	if l == nil {
+		l = &driveLock{}
+		locks[path] = l
+	}
+	return l
+}
+
+var (
+	openerMu   sync.Mutex
+	testOpener Opener
+)
+
+// SetTestOpener makes the libraries made from now on, without an Opener
+// of their own, open drives with o (a fake st driver, sttest), until the
+// returned function is called. For tests only.
+func SetTestOpener(o Opener) (undo func()) {
+	openerMu.Lock()
+	defer openerMu.Unlock()
+	old := testOpener
+	testOpener = o
+	return func() {
+		openerMu.Lock()
+		defer openerMu.Unlock()
+		testOpener = old
+	}
 }
 
 var _ device.Library = (*Library)(nil)
@@ -53,9 +97,14 @@ func New(o Options) (*Library, error) {
 		o.Name = o.Path[strings.LastIndexByte(o.Path, '/')+1:]
 	}
 	if o.Open == nil {
+		openerMu.Lock()
+		o.Open = testOpener
+		openerMu.Unlock()
+	}
+	if o.Open == nil {
 		o.Open = OpenDevice
 	}
-	return &Library{o: o}, nil
+	return &Library{o: o, drive: lockOf(o.Path)}, nil
 }
 
 // Name identifies the library in messages.
@@ -74,19 +123,19 @@ func (l *Library) Caps() device.Caps {
 
 // acquire takes the drive for one medium.
 func (l *Library) acquire() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.busy {
+	l.drive.mu.Lock()
+	defer l.drive.mu.Unlock()
+	if l.drive.busy {
 		return fmt.Errorf("%s: %w: a cartridge is mounted", l.Name(), device.ErrBusy)
 	}
-	l.busy = true
+	l.drive.busy = true
 	return nil
 }
 
 func (l *Library) release() {
-	l.mu.Lock()
-	l.busy = false
-	l.mu.Unlock()
+	l.drive.mu.Lock()
+	l.drive.busy = false
+	l.drive.mu.Unlock()
 }
 
 // mount loads ref into the drive (through the changer) and opens it; the
