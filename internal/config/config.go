@@ -74,9 +74,11 @@ type Source struct {
 // Pool is a set of volumes.
 type Pool struct {
 	Name           string
-	Type           string // "vtape" or "tape"
-	Directory      string // absolute, cleaned; where vtape volumes live (for tape: the pool's lock)
+	Type           string // "vtape", "tape" or "s3"
+	Directory      string // absolute, cleaned; where vtape volumes live (for tape and s3: the pool's lock)
 	VolumeCapacity int64  // bytes
+	// S3 is where the volumes of a pool of type s3 live (nil for others).
+	S3 *S3
 	// FreeSpace is what the pool's volumes leave free on the filesystem of
 	// Directory ("free_space"), so that the catalog and other writers
 	// there still have room when the volumes fill it: at that point a

@@ -349,7 +349,7 @@ pools:
     type: tape
 `, []string{
 			`3:11: device R1 of type tape needs the path of its device, e.g. path: /dev/nst0`,
-			`5:11: unknown type "disk" of device R2; use type: vtape, tape or changer`,
+			`5:11: unknown type "disk" of device R2; use type: vtape, tape, changer or s3`,
 		}},
 		{"unknown source, device and pool", base + `backup_group:
   - name: BMA1

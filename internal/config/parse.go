@@ -389,13 +389,19 @@ func (d *decoder) decodePools(c *Config, m *meta, top *mapping) {
 		if im == nil {
 			continue
 		}
-		im.only("name", "type", "directory", "volume_capacity", "free_space", "retention", "drive")
 		p := Pool{VolumeCapacity: DefaultVolumeCapacity, FreeSpace: FreeSpaceAuto}
 		var pm poolMeta
 		p.Name, pm.name = im.name(m, kindPool, nameWithDots)
 		p.Type = d.mediaType(im)
 		p.Directory = c.abs(filepath.Join("state", "volumes", p.Name))
-		if s, at, ok := im.str("directory"); ok {
+		if p.Type == TypeS3 {
+			im.handle("drive") // poolTape says why not
+			im.only(s3PoolKeys...)
+			d.decodeS3Pool(c, im, &p)
+		} else {
+			im.only("name", "type", "directory", "volume_capacity", "free_space", "retention", "drive")
+		}
+		if s, at, ok := im.str("directory"); ok && p.Type != TypeS3 {
 			if strings.TrimSpace(s) == "" {
 				d.errorf(at, "%s has an empty directory; name one, e.g. state/volumes/%s, or remove the key", im.label, p.Name)
 			} else {
@@ -405,7 +411,7 @@ func (d *decoder) decodePools(c *Config, m *meta, top *mapping) {
 		if v, at, ok := im.size("volume_capacity"); ok {
 			p.VolumeCapacity, pm.capacity = v, at
 		}
-		if v, _, ok := im.size("free_space"); ok {
+		if v, _, ok := im.size("free_space"); ok && p.Type != TypeS3 {
 			p.FreeSpace = v
 		}
 		if s, at, ok := im.str("retention"); ok {
@@ -621,9 +627,9 @@ func (d *decoder) mediaType(m *mapping) string {
 		return TypeVTape
 	}
 	switch s {
-	case TypeVTape, TypeTape, TypeChanger:
+	case TypeVTape, TypeTape, TypeChanger, TypeS3:
 	default:
-		d.errorf(at, "unknown type %q of %s; use type: vtape, tape or changer", s, m.label)
+		d.errorf(at, "unknown type %q of %s; use type: vtape, tape, changer or s3", s, m.label)
 	}
 	return s
 }

@@ -73,7 +73,7 @@ func TestTapeConfigErrors(t *testing.T) {
 			`media agent b writes through device r, a changer`},
 		{"pools:\n  - {name: w}\ndevices:\n  - {name: t, type: tape, path: /dev/nst0}\nbackup_group:\n  - {name: b, device: t, pool: w, buffers: [{name: B1, source: home}]}\n",
 			`media agent b writes through device t of type tape into pool w of type vtape`},
-		{"devices:\n  - {name: t, type: tapes, path: /dev/nst0}\n", `unknown type "tapes" of device t; use type: vtape, tape or changer`},
+		{"devices:\n  - {name: t, type: tapes, path: /dev/nst0}\n", `unknown type "tapes" of device t; use type: vtape, tape, changer or s3`},
 	} {
 		_, err := Parse("daisy.yaml", []byte(base+tc.yaml))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

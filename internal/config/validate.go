@@ -107,6 +107,7 @@ func (d *decoder) validate(c *Config, m *meta) {
 	d.checkCapacities(c, m)
 	d.checkBuffers(c, m)
 	d.checkPaths(c, m)
+	d.checkS3Pools(c, m)
 	d.checkMemory(c, m)
 }
 
