@@ -455,7 +455,9 @@ func TestUploadRetried(t *testing.T) {
 		}
 	}
 	// Reads are retried too.
-	f.match = func(r *http.Request) bool { return r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/part-") }
+	f.match = func(r *http.Request) bool {
+		return r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/part-")
+	}
 	f.fail.Store(2)
 	r.(device.Locator).Locate(4)
 	b := make([]byte, testBS)
