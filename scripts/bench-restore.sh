@@ -2,23 +2,27 @@
 # Restore benchmark: restoring one source (D2, 30 % of the bytes) of the
 # standard data set from a volume on which one media agent interleaved all
 # four sources, against plain tar extracting an archive that holds D2 alone,
-# in one run, alternating tools so that both see the same machine state.
-# Prints a markdown table of medians, the bytes daisy read from the volume
-# against the volume's size, and checks once that the restored tree equals
-# the source.
+# in one run. Each run is prepared the same way (bench-lib.sh's settle: the
+# previous output of both tools deleted, the volume and the archive read
+# once, sync, 8 s idle); the tools alternate run by run (tar first in odd
+# pairs, daisy first in even ones). Prints min/median/max of wall time,
+# MB/s and CPU seconds per GiB of each tool, the daisy/tar ratio pair by
+# pair, the bytes daisy read from the volume against the volume's size, and
+# checks that both restored trees equal the source.
 #
-#   scripts/bench-restore.sh [RUNS]      (default 3)
+#   scripts/bench-restore.sh [RUNS]      (default 5)
 #
-# MB/s = bytes of src/D2 (du -sb --apparent-size) / wall time, each run into
-# a new empty directory and followed by sync (the rm before is not timed).
-# ratio = daisy MB/s / tar MB/s (= tar seconds / daisy seconds): above 1.0
-# daisy restores faster than tar extracts. Writes a CPU profile of one more
-# restore to .bench/cpu-restore.prof; removes .bench/restore at the end
-# (KEEP=1 keeps it).
+# MB/s = bytes of src/D2 (du -sb --apparent-size) / wall time; the wall time
+# includes the sync after the command. ratio = daisy MB/s / tar MB/s (= tar
+# seconds / daisy seconds): above 1.0 daisy restores faster than tar
+# extracts. CPU = user + system seconds of the command (and its children).
+# Writes a CPU profile of one more restore to .bench/cpu-restore.prof;
+# removes .bench/restore at the end (KEEP=1 keeps it). SETTLE=SECONDS
+# changes the idle time.
 set -euo pipefail
 # shellcheck source=scripts/bench-lib.sh
 . "$(dirname "$0")/bench-lib.sh"
-runs=${1:-3}
+runs=${1:-5}
 work=$root/restore
 daisy() { "$root/daisy" -c "$work/daisy.yaml" --no-progress "$@"; }
 # jnum FIELD FILE: the first number of "FIELD": in a JSON file.
@@ -57,53 +61,51 @@ tarbytes=$(stat -c %s "$work/d2.tar")
 bytes=$(du -sb --apparent-size "$src/D2" | cut -f1)
 sync
 
+rm -f "$work"/t-*
+# Both outputs are deleted before every run, whichever tool runs next.
+prepare() {
+	rm -rf "$work/out-daisy" "$work/out-tar"
+	mkdir -p "$work/out-tar"
+	settle "${vols[0]}" "$work/d2.tar"
+}
+# Each restored tree must equal the source, every run (daisy puts D2 at
+# its absolute path under the target); checked after the timing.
 run_daisy() {
-	local out=$work/out-daisy
-	rm -rf "$out" && sync
-	local t0 t1
-	t0=$(now)
-	daisy --json restore --source D2 --to "$out" >"$work/restore.json"
-	sync
-	t1=$(now)
-	echo "$t0 $t1" | awk '{print $2-$1}'
+	prepare
+	timed "$work/t-daisy" "$root/daisy" -c "$work/daisy.yaml" --no-progress --json restore --source D2 --to "$work/out-daisy" >"$work/restore.json"
+	diff -r "$src/D2" "$work/out-daisy$src/D2" >/dev/null || { echo "restored D2 differs from the source" >&2; exit 1; }
+	nres=$(find "$work/out-daisy$src/D2" -type f | wc -l)
 }
-
 run_tar() {
-	local out=$work/out-tar
-	rm -rf "$out" && mkdir -p "$out" && sync
-	local t0 t1
-	t0=$(now)
-	tar -xf "$work/d2.tar" -C "$out"
-	sync
-	t1=$(now)
-	echo "$t0 $t1" | awk '{print $2-$1}'
+	prepare
+	timed "$work/t-tar" tar -xf "$work/d2.tar" -C "$work/out-tar"
+	diff -r "$src/D2" "$work/out-tar/D2" >/dev/null || { echo "extracted D2 differs from the source" >&2; exit 1; }
 }
-
-# Warm the page cache with the volume and the archive once.
-cat "${vols[0]}" "$work/d2.tar" >/dev/null
-dt=() tt=()
-for _ in $(seq 1 "$runs"); do
-	dt+=("$(run_daisy)")
-	tt+=("$(run_tar)")
+for i in $(seq 1 "$runs"); do
+	if [ $((i % 2)) -eq 1 ]; then run_tar; run_daisy; else run_daisy; run_tar; fi
 done
-dm=$(printf '%s\n' "${dt[@]}" | median)
-tm=$(printf '%s\n' "${tt[@]}" | median)
-
-# The restored tree must equal the source (daisy puts it at its absolute path).
-diff -r "$src/D2" "$work/out-daisy$src/D2" >/dev/null || { echo "restored D2 differs from the source" >&2; exit 1; }
-diff -r "$src/D2" "$work/out-tar/D2" >/dev/null || { echo "extracted D2 differs from the source" >&2; exit 1; }
 nsrc=$(find "$src/D2" -type f | wc -l)
-nres=$(find "$work/out-daisy$src/D2" -type f | wc -l)
 
-# The machine is noisy: also the median of the ratios of each daisy/tar pair.
-pr=$(for i in "${!dt[@]}"; do echo "${tt[$i]} ${dt[$i]}" | awk '{print $1/$2}'; done | median)
-echo "runs: daisy ${dt[*]} s; tar ${tt[*]} s; median of per-pair ratios $(printf '%.2f' "$pr")×"
+# row NAME FILE: min/median/max of the wall time, MB/s and CPU s/GiB.
+row() {
+	read -r wmin wmed wmax < <(col 1 "$2" | spread)
+	read -r cmin cmed cmax < <(cpu "$2" | spread)
+	awk -v n="$1" -v b="$bytes" -v a="$wmin" -v m="$wmed" -v z="$wmax" -v c1="$cmin" -v c2="$cmed" -v c3="$cmax" 'BEGIN {
+		g = b / 1073741824
+		printf "| %s | %.2f / %.2f / %.2f | %.0f / %.0f / %.0f | %.2f / %.2f / %.2f |\n", n, a, m, z, b/z/1e6, b/m/1e6, b/a/1e6, c1/g, c2/g, c3/g }'
+}
+echo "$runs runs of each, alternating; every run after settle (${SETTLE:-8} s idle)"
 echo
-echo "| run | seconds | MB/s (D2 bytes) | daisy / tar |"
+echo "| run | wall s (min / median / max) | MB/s of D2 (min / median / max) | CPU s/GiB (min / median / max) |"
 echo "|---|---|---|---|"
-awk -v t="$tm" -v d="$dm" -v b="$bytes" 'BEGIN {
-	printf "| tar -xf d2.tar, sync | %.2f | %.0f | 1.00× |\n", t, b/t/1e6
-	printf "| daisy restore --source D2, sync | %.2f | %.0f | %.2f× |\n", d, b/d/1e6, t/d }'
+row "tar -xf d2.tar, sync" "$work/t-tar"
+row "daisy restore --source D2, sync" "$work/t-daisy"
+echo
+read -r rmin rmed rmax < <(ratios "$work/t-tar" "$work/t-daisy" | spread)
+echo "daisy / tar (tar seconds / daisy seconds), pair by pair: $(ratios "$work/t-tar" "$work/t-daisy" | tr '\n' ' ')"
+echo "ratio min / median / max: $rmin / $rmed / $rmax"
+echo "wall s, user s, sys s per run: tar $(tr '\n' ';' <"$work/t-tar")"
+echo "                              daisy $(tr '\n' ';' <"$work/t-daisy")"
 echo
 read_=$(jnum bytes_read "$work/restore.json")
 obj=$(jnum bytes "$work/restore.json")
@@ -111,8 +113,7 @@ awk -v r="$read_" -v o="$obj" -v v="$volbytes" -v b="$bytes" -v tb="$tarbytes" '
 	printf "D2: %.0f bytes (du), object (pax stream) %.0f bytes, d2.tar %.0f bytes\n", b, o, tb
 	printf "daisy bytes_read %.0f = %.1f %% of the volume (%.0f bytes), %.2f× the object\n", r, 100*r/v, v, r/o }'
 echo "D2 extents on the volume: $(awk '/"source": "D2"/ {f=1} f && /"extents"/ {gsub(/[ ,]/, "", $2); print $2; exit}' FS=': ' "$work/backup.json")"
-echo "restored tree equals the source (diff -r): $nres of $nsrc files"
-
+echo "restored trees equal the source (diff -r) after every run: $nres of $nsrc files"
 # One more restore under the CPU profiler.
 rm -rf "$work/out-daisy" && sync
 daisy --cpu-profile "$root/cpu-restore.prof" restore --source D2 --to "$work/out-daisy" >/dev/null

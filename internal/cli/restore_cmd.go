@@ -132,6 +132,7 @@ its row. The output says which backup was restored (ID, level, start).
 	cmd.Flags().Var(copyNumber{&o.Copy}, "copy", "read only this copy (default: first good copy, with fallback)")
 	cmd.Flags().StringVar(&o.Target, "to", "", "target directory")
 	cmd.Flags().BoolVar(&o.Overwrite, "overwrite", false, "replace existing files in the target")
+	cmd.Flags().BoolVar(&o.Buffered, "buffered", false, "write every file through the page cache (by default the content of files of 1 MiB or more is written with O_DIRECT, straight to the disk)")
 	cmd.Flags().StringVar(&at, "at", "", "the tree as it was at the latest backup of --source started within this time (as ls objects shows it), or an object ID")
 	cmd.Flags().StringArrayVar(&o.Paths, "path", nil, "restore only this path or pattern (repeatable)")
 	cmd.Flags().BoolVar(&o.Resume, "resume", false, "go on with an interrupted restore into the same target")

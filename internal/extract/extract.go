@@ -34,6 +34,7 @@ import (
 type Options struct {
 	Target    string                       // created (mode 0700) if missing
 	Overwrite bool                         // replace existing files; otherwise an existing file is kept and reported as skipped (ErrExists)
+	Buffered  bool                         // write every file through the page cache; otherwise files of DirectMin bytes or more are written with O_DIRECT (direct.go)
 	Owners    bool                         // chown to header uid/gid (only meaningful as root), and keep setuid/setgid bits
 	Select    func(name string) bool       // nil = everything; entries not selected are skipped (content consumed). name is the cleaned entry name
 	OnError   func(name string, err error) // per-entry problem (refused entry, failed chmod...); restore continues. may be nil
@@ -49,6 +50,8 @@ type Options struct {
 type Stats struct {
 	Entries, Files, Dirs, Symlinks, HardLinks, Skipped, Refused int64
 	Bytes                                                       int64
+	// DirectBytes counts the bytes of Bytes written with O_DIRECT.
+	DirectBytes int64
 	// Failed counts entries that could not be created because of an error
 	// of the file system (permission, space, missing hard link target...).
 	Failed int64
@@ -88,7 +91,7 @@ var zeroBlock [holeBlock]byte
 
 // bufPool holds copy buffers, so that many small restores do not each
 // allocate one.
-var bufPool = sync.Pool{New: func() any { return new([bufferSize]byte) }}
+var bufPool = sync.Pool{New: func() any { return new(copyBuffer) }}
 
 // refusal is an entry rejected for safety; its text says why.
 type refusal string
@@ -104,7 +107,8 @@ func (r refusal) Error() string { return string(r) }
 // mode 0755. Character and block devices are created only when running as
 // root (refused otherwise); FIFOs need no privilege and are always created.
 // Runs of zeros in file content (64 KiB aligned, 4 KiB in an entry stored
-// sparse) are left as holes.
+// sparse) are left as holes. Files of DirectMin bytes or more are written
+// with O_DIRECT unless opts.Buffered is set (direct.go).
 func Extract(ctx context.Context, r io.Reader, opts Options) (Stats, error) {
 	s, err := Open(opts)
 	if err != nil {
@@ -135,29 +139,31 @@ func Open(opts Options) (*Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("extract: opening target: %w", err)
 	}
-	return &Session{x: &extractor{
+	x := &extractor{
 		opts:     opts,
 		root:     root,
-		buf:      bufPool.Get().(*[bufferSize]byte)[:],
+		cbuf:     bufPool.Get().(*copyBuffer),
 		verified: map[string]bool{},
 		subdirs:  map[string][]string{},
 		dirs:     map[string]*dirMeta{},
 		parents:  map[string]*parentDir{},
 		isRoot:   geteuid() == 0,
-	}}, nil
+	}
+	x.buf = x.cbuf.aligned()
+	return &Session{x: x}, nil
 }
 
 // Close applies the directories' final metadata, releases the target and
 // returns what the session did.
 func (s *Session) Close() Stats {
 	x := s.x
-	if x.buf == nil {
+	if x.cbuf == nil {
 		return x.stats
 	}
 	x.finishDirs()
 	x.close()
-	bufPool.Put((*[bufferSize]byte)(x.buf))
-	x.buf = nil
+	bufPool.Put(x.cbuf)
+	x.cbuf, x.buf = nil, nil
 	return x.stats
 }
 
@@ -334,10 +340,13 @@ type parentDir struct {
 }
 
 type extractor struct {
-	opts     Options
-	root     *os.Root
-	stats    Stats
-	buf      []byte
+	opts  Options
+	root  *os.Root
+	stats Stats
+	cbuf  *copyBuffer
+	buf   []byte // cbuf's aligned bytes
+	// noDirect is set when the target's file system refused O_DIRECT.
+	noDirect bool
 	verified map[string]bool // directories known to be real directories (not symlinks)
 	// subdirs holds the verified directories of each verified directory,
 	// so that forget walks only the subtree of what it removed. Every
@@ -707,7 +716,8 @@ func (x *extractor) file(tr *tar.Reader, hdr *tar.Header, name string, p *parent
 	if hdr.PAXRecords["GNU.sparse.major"] != "" {
 		gran = sparseHoleBlock
 	}
-	n, werr, rerr := x.copy(f, tr, hdr.Size, gran)
+	w := newFileWriter(f, !x.opts.Buffered && hdr.Size >= DirectMin, &x.noDirect)
+	n, werr, rerr := x.copy(w, tr, hdr.Size, gran)
 	if rerr != nil || werr != nil {
 		f.Close()
 		p.root.Remove(base)
@@ -735,15 +745,18 @@ func (x *extractor) file(tr *tar.Reader, hdr *tar.Header, name string, p *parent
 	x.setTimes(p, base, name, hdr.ModTime)
 	x.stats.Files++
 	x.stats.Bytes += n
+	x.stats.DirectBytes += w.directBytes
 	return nil
 }
 
 // copy writes the content of the current entry to f, leaving runs of zeros
 // aligned to gran as holes. rerr is an error of the stream, werr of f.
-func (x *extractor) copy(f *os.File, r io.Reader, size int64, gran int) (n int64, werr, rerr error) {
+func (x *extractor) copy(f *fileWriter, r io.Reader, size int64, gran int) (n int64, werr, rerr error) {
 	var end int64 // end of the data written
 	for {
-		m, err := r.Read(x.buf)
+		// Whole buffers, so that every write but the file's last is
+		// aligned (for O_DIRECT) and large.
+		m, err := fill(r, x.buf)
 		if m > 0 && werr == nil {
 			last, e := writeSparse(f, x.buf[:m], n, gran)
 			if e != nil {
@@ -762,7 +775,7 @@ func (x *extractor) copy(f *os.File, r io.Reader, size int64, gran int) (n int64
 	}
 	if werr == nil && n > end {
 		// Trailing zeros were not written: set the size.
-		werr = f.Truncate(n)
+		werr = f.f.Truncate(n)
 	}
 	if werr == nil && n != size {
 		// The tar reader delivers exactly size bytes; anything else is a
@@ -772,12 +785,26 @@ func (x *extractor) copy(f *os.File, r io.Reader, size int64, gran int) (n int64
 	return n, werr, nil
 }
 
+// fill reads from r until p is full or r returns an error (io.EOF at the
+// end of the entry), which it returns with the bytes read.
+func fill(r io.Reader, p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		m, err := r.Read(p[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
 // writeSparse writes p, the file content at offset off, to f. Pieces cut at
 // gran (at most holeBlock) boundaries of the file that are all zeros are
 // skipped (left as holes of the new file); consecutive other pieces are
 // written in one call. It returns the end offset of the last data written,
 // 0 if none.
-func writeSparse(f *os.File, p []byte, off int64, gran int) (end int64, err error) {
+func writeSparse(f io.WriterAt, p []byte, off int64, gran int) (end int64, err error) {
 	runStart := -1 // index in p of the pending run of data
 	i := 0
 	for i < len(p) {

@@ -413,7 +413,11 @@ type RestoreOptions struct {
 	Resume bool
 	// Salvage reads copies marked failed too (after the good ones).
 	Salvage bool
-	Logger  *slog.Logger
+	// Buffered writes every file through the page cache; otherwise the
+	// content of files of extract.DirectMin bytes or more is written with
+	// O_DIRECT.
+	Buffered bool
+	Logger   *slog.Logger
 	// Progress, if set, is called once the chain is known, before any
 	// data moves, with counters of the object bytes restored against the
 	// chain's length.
@@ -576,7 +580,7 @@ func Restore(ctx context.Context, cat *catalog.Catalog, o RestoreOptions) (*Rest
 	res.Object, res.Source = obj.ID, obj.Source
 	res.Level, res.Started = obj.Level, obj.Started
 	sess, err := extract.Open(extract.Options{
-		Target: o.Target, Overwrite: o.Overwrite || o.Resume, Owners: os.Geteuid() == 0,
+		Target: o.Target, Overwrite: o.Overwrite || o.Resume, Owners: os.Geteuid() == 0, Buffered: o.Buffered,
 		OnError: func(name string, err error) {
 			if errors.Is(err, extract.ErrExists) {
 				res.Kept++ // said once, as a count
@@ -666,7 +670,7 @@ func Restore(ctx context.Context, cat *catalog.Catalog, o RestoreOptions) (*Rest
 		}
 	}
 	st := sess.Close()
-	log.Debug("restore: target closed", "target", o.Target, "entries", restoredEntries(st), "files", st.Files, "kept", res.Kept, "failed", st.Failed)
+	log.Debug("restore: target closed", "target", o.Target, "entries", restoredEntries(st), "files", st.Files, "kept", res.Kept, "failed", st.Failed, "bytes", st.Bytes, "direct_bytes", st.DirectBytes)
 	res.Entries, res.Files, res.Skipped, res.Refused = restoredEntries(st), st.Files, st.Skipped, st.Refused
 	res.Failed = st.Failed
 	res.Duration = time.Since(start)
