@@ -638,3 +638,35 @@ func TestMemoryBounded(t *testing.T) {
 		}
 	}
 }
+
+// A recyclable volume is cut to its label block: the part holding it is
+// uploaded again with that block only, and the others are deleted.
+func TestCutToLabel(t *testing.T) {
+	l, _ := newLib(t, nil)
+	ctx := context.Background()
+	m, ref, _ := l.Create(ctx, "K", testBS)
+	writeBlocks(t, m, 0, 8, 12)
+	m.Close()
+	before, err := l.VolumeSize(ctx, ref)
+	if err != nil || before != 8*testBS {
+		t.Fatalf("size %d, %v", before, err)
+	}
+	after, err := l.Cut(ctx, ref, testBS, 1)
+	if err != nil || after != testBS {
+		t.Fatalf("cut: %d, %v", after, err)
+	}
+	if got := keysOf(objects(t, l)); strings.Join(got, " ") != "K/manifest.json K/part-00000004-000000000000" {
+		t.Fatalf("objects after the cut: %v", got)
+	}
+	if n, _ := l.VolumeSize(ctx, ref); n != testBS {
+		t.Fatalf("size after the cut %d", n)
+	}
+	r, _ := l.Open(ctx, ref, device.ReadOnly, 0)
+	blocks := readAll(t, r)
+	if len(blocks) != 1 || !bytes.Equal(blocks[0], block(0, 12)) {
+		t.Fatalf("after the cut: %d blocks", len(blocks))
+	}
+	if _, err := l.VolumeSize(ctx, "NONE"); !errors.Is(err, device.ErrNoVolume) {
+		t.Fatalf("size of a missing volume: %v", err)
+	}
+}
