@@ -180,6 +180,19 @@ func (s *Server) Env() []string {
 	return []string{"AWS_ACCESS_KEY_ID=" + s.AccessKey, "AWS_SECRET_ACCESS_KEY=" + s.SecretKey}
 }
 
+// Objects returns the keys of the objects in the bucket under prefix.
+func (s *Server) Objects(t testing.TB, prefix string) map[string]bool {
+	t.Helper()
+	out := map[string]bool{}
+	for oi := range s.Client(t).ListObjects(context.Background(), s.Bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+		if oi.Err != nil {
+			t.Fatalf("list %s: %v", prefix, oi.Err)
+		}
+		out[oi.Key] = true
+	}
+	return out
+}
+
 // Logs returns what the server printed so far.
 func (s *Server) Logs() string { return s.logs.String() }
 
