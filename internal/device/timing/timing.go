@@ -30,7 +30,7 @@ import (
 // Params describe a drive. They have the fields of config.Timing, in the
 // same order: timing.Params(cfg) converts.
 type Params struct {
-	Name      string        // the preset the values came from, or ""
+	Preset    string        // the preset the values came from, or ""
 	Native    float64       // bytes per second at full speed
 	MinStream float64       // slowest streaming speed, bytes per second
 	Backhitch time.Duration // lost each time the drive stops and must reposition
@@ -246,7 +246,7 @@ func (d *Drive) Read(at time.Duration, n int) time.Duration {
 // tape; bytes still in the buffer are not counted.
 func (d *Drive) Stats() Stats {
 	s := d.st
-	s.Model = d.p.Name
+	s.Model = d.p.Preset
 	s.Bytes = int64(math.Round(d.tapeBytes))
 	if d.started {
 		s.Window = d.lastTape - d.start

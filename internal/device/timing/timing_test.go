@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-var lto9 = Params{Name: "lto9", Native: 400e6, MinStream: 177e6, Backhitch: 2500 * time.Millisecond, Locate: 50 * time.Second, Load: 15 * time.Second, Buffer: 1 << 30}
+var lto9 = Params{Preset: "lto9", Native: 400e6, MinStream: 177e6, Backhitch: 2500 * time.Millisecond, Locate: 50 * time.Second, Load: 15 * time.Second, Buffer: 1 << 30}
 
 const block = 256 << 10
 
