@@ -101,7 +101,8 @@ func runBackup(ctx context.Context, g *globals, o jobs.BackupOptions) error {
 const memorySlack = 64 << 20
 
 // limitMemory tells the Go runtime to keep the heap within the configured
-// buffer sizes plus memorySlack, so that garbage collection, not the
+// buffer sizes, the parts s3 media hold (config.DeviceMemory) and
+// memorySlack, so that garbage collection, not the
 // kernel, bounds memory whatever the size of the data. GOMEMLIMIT, when
 // set, wins.
 func limitMemory(cfg *config.Config) {
@@ -114,7 +115,7 @@ func limitMemory(cfg *config.Config) {
 			sum += b.Size
 		}
 	}
-	debug.SetMemoryLimit(sum + memorySlack)
+	debug.SetMemoryLimit(sum + cfg.DeviceMemory() + memorySlack)
 }
 
 // peakRSS returns the process's peak resident set size in bytes (VmHWM in

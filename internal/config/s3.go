@@ -300,3 +300,16 @@ func (p Pool) S3Location() string {
 	}
 	return "s3://" + filepath.ToSlash(strings.TrimSuffix(p.S3.Bucket+"/"+p.S3.Prefix, "/"))
 }
+
+// DeviceMemory returns the memory the media of the backup topology's
+// media agents hold beyond their buffers: a part of each one writing into
+// an s3 pool (blocks wait in memory until a part is full).
+func (c *Config) DeviceMemory() int64 {
+	var n int64
+	for _, a := range c.MediaAgents() {
+		if p, ok := c.Pool(a.Pool); ok && p.S3 != nil {
+			n += p.S3.PartSize
+		}
+	}
+	return n
+}

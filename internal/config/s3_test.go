@@ -58,6 +58,9 @@ func TestS3Pool(t *testing.T) {
 	if lab.S3Location() != "s3://lab/x/y" || plain.S3Location() != "s3://lab" {
 		t.Fatalf("locations %s %s", lab.S3Location(), plain.S3Location())
 	}
+	if c.DeviceMemory() != 16<<20 { // mma0 writes into off
+		t.Fatalf("device memory %d, want the part size of off", c.DeviceMemory())
+	}
 	if d, _ := c.Pool("default"); d.S3 != nil {
 		t.Fatal("a vtape pool has S3 settings")
 	}
