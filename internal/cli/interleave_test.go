@@ -44,6 +44,7 @@ func TestInterleavedVolumeReadsLittle(t *testing.T) {
 	cat := openCatalog(t, dir)
 	var target jobs.ObjectOutcome
 	extents := 0
+	var targetBlocks int64 // blocks of the target's extents
 	for _, o := range res.Objects {
 		exts, err := cat.Extents(context.Background(), o.Object, 1)
 		if err != nil {
@@ -52,6 +53,9 @@ func TestInterleavedVolumeReadsLittle(t *testing.T) {
 		extents += len(exts)
 		if o.Source == "S5" {
 			target = o
+			for _, e := range exts {
+				targetBlocks += e.LastBlock - e.FirstBlock + 1
+			}
 		}
 	}
 	vols, _ := cat.Volumes(context.Background(), "p1")
@@ -72,10 +76,20 @@ func TestInterleavedVolumeReadsLittle(t *testing.T) {
 	if rr.BytesRead <= 0 || rr.BytesRead > limit {
 		t.Fatalf("restore of one object read %d bytes, more than 1.25 × %d", rr.BytesRead, target.Bytes)
 	}
+	// The device counters per volume: the blocks of the object's extents
+	// (each shares at most its first and last block with other objects)
+	// and the label, once per mount; nothing else.
+	if len(rr.VolumesRead) != 1 || rr.VolumesRead[0].Volume != vols[0].Label || rr.VolumesRead[0].Mounts != 1 ||
+		rr.VolumesRead[0].Blocks != targetBlocks+1 || rr.VolumesRead[0].Bytes != rr.BytesRead || len(rr.Chain) != 1 || len(rr.Chain[0].VolumesRead) != 1 {
+		t.Fatalf("restore's volumes_read %+v (chain %+v): want %d blocks of volume %s read in one mount", rr.VolumesRead, rr.Chain, targetBlocks+1, vols[0].Label)
+	}
 
 	cr := copyJSON(t, 0, "-c", path, "copy", "--object", target.Object, "--to-pool", "p2")
 	t.Logf("copy read %d bytes (%.2f×)", cr.BytesRead, float64(cr.BytesRead)/float64(target.Bytes))
 	if cr.BytesRead <= 0 || cr.BytesRead > limit {
 		t.Fatalf("copy of one object read %d bytes, more than 1.25 × %d", cr.BytesRead, target.Bytes)
+	}
+	if len(cr.VolumesRead) != 1 || cr.VolumesRead[0].Blocks != targetBlocks+1 || cr.VolumesRead[0].Bytes != cr.BytesRead {
+		t.Fatalf("copy's volumes_read %+v: want %d blocks of volume %s", cr.VolumesRead, targetBlocks+1, vols[0].Label)
 	}
 }

@@ -73,19 +73,22 @@ type DroppedCopy struct {
 
 // CopyResult is the outcome of a copy job (or its plan, with DryRun).
 type CopyResult struct {
-	Job       int64          `json:"job,omitempty"`
-	Kind      string         `json:"kind"`
-	Name      string         `json:"name,omitempty"`
-	DryRun    bool           `json:"dry_run,omitempty"`
-	State     string         `json:"state"`
-	Started   time.Time      `json:"started"`
-	Finished  time.Time      `json:"finished"`
-	BytesRead int64          `json:"bytes_read"` // read from devices by the restore media agents
-	Bytes     int64          `json:"bytes"`      // object bytes copied
-	Objects   []CopiedObject `json:"objects"`
-	Skipped   []string       `json:"skipped,omitempty"`
-	Volumes   []VolumeChange `json:"volumes,omitempty"`
-	Dropped   []DroppedCopy  `json:"dropped,omitempty"`
+	Job       int64     `json:"job,omitempty"`
+	Kind      string    `json:"kind"`
+	Name      string    `json:"name,omitempty"`
+	DryRun    bool      `json:"dry_run,omitempty"`
+	State     string    `json:"state"`
+	Started   time.Time `json:"started"`
+	Finished  time.Time `json:"finished"`
+	BytesRead int64     `json:"bytes_read"` // read from devices by the restore media agents
+	// Volumes are the device counters of the volumes the restore media
+	// agents read.
+	VolumesRead []mediaagent.VolumeRead `json:"volumes_read,omitempty"`
+	Bytes       int64                   `json:"bytes"` // object bytes copied
+	Objects     []CopiedObject          `json:"objects"`
+	Skipped     []string                `json:"skipped,omitempty"`
+	Volumes     []VolumeChange          `json:"volumes,omitempty"`
+	Dropped     []DroppedCopy           `json:"dropped,omitempty"`
 	// NothingToDo says why no job ran (Job is 0, not in the JSON): no
 	// live copy was selected.
 	NothingToDo string `json:"nothing_to_do,omitempty"`
@@ -477,6 +480,7 @@ func (s *copySpec) execute(ctx context.Context, cfg *config.Config, cat *catalog
 				}
 			}
 			res.BytesRead += a.BytesRead()
+			res.VolumesRead = mediaagent.AddReads(res.VolumesRead, a.Reads())
 			mu.Unlock()
 		})
 	}

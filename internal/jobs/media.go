@@ -2,12 +2,15 @@ package jobs
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"sync"
 
 	"daisy/internal/catalog"
 	"daisy/internal/device"
 	"daisy/internal/device/devices"
 	"daisy/internal/mediaagent"
+	"daisy/internal/records"
 )
 
 // catalogVolumes gives the media agents' readers (mediaagent.Volumes) the
@@ -68,4 +71,23 @@ func readExtents(exts []catalog.Extent) []mediaagent.ReadExtent {
 			FirstOffset: e.FirstOffset, EndOffset: e.EndOffset})
 	}
 	return out
+}
+
+// copyExtentReader returns a reader of the records of object id in the
+// extents of its copy cp.
+func copyExtentReader(ctx context.Context, cat *catalog.Catalog, vols mediaagent.Volumes, id records.ID, cp catalog.Copy, log *slog.Logger) (*mediaagent.ExtentReader, error) {
+	exts, err := cat.Extents(ctx, id.String(), cp.Number)
+	if err != nil {
+		return nil, err
+	}
+	if len(exts) == 0 {
+		return nil, fmt.Errorf("copy %d of object %s: the catalog lists no extent", cp.Number, id)
+	}
+	rd := mediaagent.NewExtentReader(ctx, vols, id, readExtents(exts))
+	if log != nil {
+		rd.OnVolume = func(v mediaagent.Volume) {
+			log.Debug("opened volume", "volume", v.Label, "object", id.String(), "copy", cp.Number)
+		}
+	}
+	return rd, nil
 }

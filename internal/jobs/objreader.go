@@ -8,15 +8,14 @@ import (
 	"strings"
 
 	"daisy/internal/catalog"
-	"daisy/internal/device"
+	"daisy/internal/mediaagent"
 	"daisy/internal/records"
-	"daisy/internal/volume"
 )
 
 // objectReader reads an object stream from any offset, for restores of a
 // few entries of a large object: SeekTo finds the block that holds an offset
 // from the catalog's extents and an interpolation search over the blocks of
-// one extent (copyReader.locate), so that reading a small file from a large
+// one extent (mediaagent.ExtentReader.Locate), so that reading a small file from a large
 // object reads a few blocks, not the object. Every record's CRC and the
 // continuity of the offsets are checked, as in a full read; the hash of the
 // whole object cannot be, since the whole object is not read. When a copy
@@ -31,10 +30,11 @@ type objectReader struct {
 	id      records.ID
 	log     *slog.Logger
 	copies  []catalog.Copy
-	readers []*copyReader // per copy, opened when first needed
-	failAt  []int64       // per copy, the offset where it last failed; -1 if none
-	ci      int           // index of the copy being read
-	c       *copyReader   // readers[ci], positioned (nil before Seek)
+	vols    mediaagent.Volumes
+	readers []*mediaagent.ExtentReader // per copy, opened when first needed
+	failAt  []int64                    // per copy, the offset where it last failed; -1 if none
+	ci      int                        // index of the copy being read
+	c       *mediaagent.ExtentReader   // readers[ci], positioned (nil before Seek)
 
 	zbuf    []byte // decompressed payload
 	off     int64  // object offset of the next byte Read delivers
@@ -64,7 +64,7 @@ func newObjectReader(ctx context.Context, cat *catalog.Catalog, obj catalog.Obje
 		log = slog.New(slog.DiscardHandler)
 	}
 	r := &objectReader{ctx: ctx, cat: cat, obj: obj, id: id, log: log, copies: cps,
-		readers: make([]*copyReader, len(cps)), failAt: make([]int64, len(cps))}
+		vols: newCatalogVolumes(cat, nil), readers: make([]*mediaagent.ExtentReader, len(cps)), failAt: make([]int64, len(cps))}
 	for i := range r.failAt {
 		r.failAt[i] = -1
 	}
@@ -72,13 +72,12 @@ func newObjectReader(ctx context.Context, cat *catalog.Catalog, obj catalog.Obje
 }
 
 // reader returns the copy reader of copy index i.
-func (r *objectReader) reader(i int) (*copyReader, error) {
+func (r *objectReader) reader(i int) (*mediaagent.ExtentReader, error) {
 	if r.readers[i] == nil {
-		c, err := newCopyReader(r.ctx, r.cat, r.id, r.copies[i])
+		c, err := copyExtentReader(r.ctx, r.cat, r.vols, r.id, r.copies[i], r.log)
 		if err != nil {
 			return nil, err
 		}
-		c.log = r.log
 		r.readers[i] = c
 	}
 	return r.readers[i], nil
@@ -89,10 +88,21 @@ func (r *objectReader) BytesRead() int64 {
 	var n int64
 	for _, c := range r.readers {
 		if c != nil {
-			n += c.bytesRead()
+			n += c.BytesRead()
 		}
 	}
 	return n
+}
+
+// Reads returns the device counters of the volumes read so far.
+func (r *objectReader) Reads() []mediaagent.VolumeRead {
+	var out []mediaagent.VolumeRead
+	for _, c := range r.readers {
+		if c != nil {
+			out = mediaagent.AddReads(out, c.Reads())
+		}
+	}
+	return out
 }
 
 // Copy returns the number of the copy being read.
@@ -102,7 +112,7 @@ func (r *objectReader) Copy() int { return r.copies[r.ci].Number }
 func (r *objectReader) Close() {
 	for _, c := range r.readers {
 		if c != nil {
-			c.close()
+			c.Close()
 		}
 	}
 }
@@ -137,7 +147,7 @@ func (r *objectReader) retry(f func() error) error {
 		r.log.Warn("copy unreadable", "object", r.obj.ID, "copy", r.Copy(), "at_offset", r.off, "err", err)
 		r.failAt[r.ci] = r.off
 		if r.c != nil {
-			r.c.close()
+			r.c.Close()
 			r.c = nil
 		}
 		next := -1
@@ -170,37 +180,12 @@ func (r *objectReader) locate(off int64) error {
 		return err
 	}
 	r.c = c
-	c.damage = nil
-	if err := c.locate(off); err != nil {
+	c.TakeDamage()
+	if err := c.Locate(off); err != nil {
 		return err
 	}
 	r.off, r.pending, r.eof = off, nil, false
 	return nil
-}
-
-// openVolume opens a volume of the catalog for reading and checks that the
-// file holds that volume.
-func openVolume(ctx context.Context, cat *catalog.Catalog, id string) (device.Medium, *volume.Reader, error) {
-	v, err := cat.Volume(ctx, id)
-	if err != nil {
-		return nil, nil, fmt.Errorf("volume %s: %w", id, err)
-	}
-	m, err := openMedium(ctx, nil, v, device.ReadOnly)
-	if err != nil {
-		return nil, nil, fmt.Errorf("volume %s: %w", v.Label, err)
-	}
-	rd, err := volume.NewReader(m)
-	if err != nil {
-		m.Close()
-		return nil, nil, fmt.Errorf("volume %s: %w", v.Label, err)
-	}
-	rd.SetContext(ctx) // a signal stops a long read of damage, too
-	if rd.Label().VolumeID.String() != v.ID {
-		m.Close()
-		// Labels repeat across installations: the IDs tell them apart.
-		return nil, nil, fmt.Errorf("volume file %s holds volume %s (ID %s), not %s (ID %s)", v.Path, rd.Label().Label, rd.Label().VolumeID, v.Label, v.ID)
-	}
-	return m, rd, nil
 }
 
 // Read delivers object bytes from the current offset.
@@ -238,9 +223,9 @@ func (r *objectReader) next() error {
 		return r.locate(r.off)
 	}
 	for {
-		rec, err := r.c.next()
+		rec, err := r.c.Next()
 		if err == io.EOF {
-			if derr := r.c.takeDamage(); derr != nil {
+			if derr := r.c.TakeDamageErr(); derr != nil {
 				return derr
 			}
 			return fmt.Errorf("copy %d: its extents end at offset %d before the object's end record", r.Copy(), r.off)
@@ -252,12 +237,12 @@ func (r *objectReader) next() error {
 		switch h.Type {
 		case records.TypeEnd:
 			if int64(h.Offset) != r.off && r.off != r.obj.Length {
-				if derr := r.c.takeDamage(); derr != nil {
+				if derr := r.c.TakeDamageErr(); derr != nil {
 					return derr
 				}
 				return fmt.Errorf("%w: object %s: end record at offset %d, expected %d", records.ErrCorrupt, r.obj.ID, h.Offset, r.off)
 			}
-			r.c.takeDamage()
+			r.c.TakeDamageErr()
 			r.eof = true
 			return nil
 		case records.TypeData, records.TypeDataZstd:
@@ -271,15 +256,15 @@ func (r *objectReader) next() error {
 		start, end := int64(h.Offset), int64(h.Offset)+int64(n)
 		switch {
 		case end <= r.off:
-			r.c.takeDamage() // before the position: not ours
+			r.c.TakeDamageErr() // before the position: not ours
 			continue
 		case start > r.off:
-			if derr := r.c.takeDamage(); derr != nil {
+			if derr := r.c.TakeDamageErr(); derr != nil {
 				return derr
 			}
 			return fmt.Errorf("%w: object %s: data at offset %d, expected %d", records.ErrCorrupt, r.obj.ID, start, r.off)
 		}
-		r.c.takeDamage()
+		r.c.TakeDamageErr()
 		data, err := records.Data(h, rec.Payload, r.zbuf)
 		if err != nil {
 			return err

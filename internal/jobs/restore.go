@@ -14,6 +14,7 @@ import (
 
 	"daisy/internal/catalog"
 	"daisy/internal/extract"
+	"daisy/internal/mediaagent"
 	"daisy/internal/records"
 	"daisy/internal/volume"
 )
@@ -69,6 +70,9 @@ type StreamResult struct {
 	Attempts  []CopyAttempt `json:"attempts"`
 	Bytes     int64         `json:"bytes"`      // object stream bytes delivered
 	BytesRead int64         `json:"bytes_read"` // bytes read from devices
+	// Volumes are the device counters of the volumes read: blocks and
+	// bytes per volume.
+	VolumesRead []mediaagent.VolumeRead `json:"volumes_read,omitempty"`
 	// Hash is the object's hash, checked against its End record and the
 	// catalog; empty when a range was lost (it cannot be checked then).
 	Hash string      `json:"hash"`
@@ -175,12 +179,11 @@ func Stream(ctx context.Context, cat *catalog.Catalog, obj catalog.Object, w io.
 		return res, err
 	}
 	s := &objStream{ctx: ctx, obj: obj, asm: records.NewAssembler(id, sinkWriter{w}), log: log, res: res}
+	vols := newCatalogVolumes(cat, nil)
 	for _, cp := range cps {
 		sc := &streamCopy{cp: cp}
-		if sc.c, err = newCopyReader(ctx, cat, id, cp); err != nil {
+		if sc.c, err = copyExtentReader(ctx, cat, vols, id, cp, log); err != nil {
 			sc.fail(0, nil, err)
-		} else {
-			sc.c.log = log
 		}
 		s.copies = append(s.copies, sc)
 	}
@@ -212,7 +215,7 @@ func Stream(ctx context.Context, cat *catalog.Catalog, obj catalog.Object, w io.
 // from there on.
 type streamCopy struct {
 	cp      catalog.Copy
-	c       *copyReader // nil when its extents could not be listed
+	c       *mediaagent.ExtentReader // nil when its extents could not be listed
 	failed  bool
 	failSeq uint32
 	peek    *volume.Record // first record after the damage; nil: none
@@ -247,8 +250,9 @@ type objStream struct {
 func (s *objStream) close() {
 	for _, sc := range s.copies {
 		if sc.c != nil {
-			s.res.BytesRead += sc.c.bytesRead()
-			sc.c.close()
+			s.res.BytesRead += sc.c.BytesRead()
+			s.res.VolumesRead = mediaagent.AddReads(s.res.VolumesRead, sc.c.Reads())
+			sc.c.Close()
 		}
 	}
 }
@@ -331,24 +335,24 @@ func (s *objStream) feed(sc *streamCopy) error {
 	if !haveRec && (!sc.started || int64(s.asm.Offset())-sc.at > skipAhead) {
 		var err error
 		if need == 0 {
-			err = c.startExtent(0)
+			err = c.Start(0)
 		} else {
-			err = c.seekNear(int64(s.asm.Offset()))
+			err = c.SeekNear(int64(s.asm.Offset()))
 		}
 		if err != nil {
-			c.close()
+			c.Close()
 			sc.fail(need, nil, err)
 			return err
 		}
-		c.damage = nil
+		c.TakeDamage()
 		sc.started = true
 	}
 	for {
 		if !haveRec {
 			var err error
-			rec, err = c.next()
+			rec, err = c.Next()
 			if err == io.EOF {
-				err = c.takeDamage()
+				err = c.TakeDamageErr()
 				if err == nil {
 					err = fmt.Errorf("the copy's extents end at offset %d before the object's end record", s.asm.Offset())
 				}
@@ -356,7 +360,7 @@ func (s *objStream) feed(sc *streamCopy) error {
 				return err
 			}
 			if err != nil {
-				c.close()
+				c.Close()
 				sc.started = false
 				sc.fail(need, nil, err)
 				return err
@@ -366,11 +370,11 @@ func (s *objStream) feed(sc *streamCopy) error {
 		h := rec.Header
 		need = s.asm.NextSeq()
 		if h.Seq < need {
-			c.takeDamage() // before the position: not a loss
+			c.TakeDamageErr() // before the position: not a loss
 			continue
 		}
 		if h.Seq > need {
-			err := c.takeDamage()
+			err := c.TakeDamageErr()
 			if err == nil {
 				err = fmt.Errorf("%w: record %d missing (found %d at offset %d)", records.ErrCorrupt, need, h.Seq, h.Offset)
 			}
@@ -378,7 +382,7 @@ func (s *objStream) feed(sc *streamCopy) error {
 			sc.fail(need, &r, err)
 			return err
 		}
-		c.takeDamage() // the damaged blocks held none of its records
+		c.TakeDamageErr() // the damaged blocks held none of its records
 		sc.at = int64(h.Offset)
 		if err := s.asm.Add(h, rec.Payload); err != nil {
 			if se := (*errSink)(nil); errors.As(err, &se) || errors.Is(err, records.ErrAborted) {
@@ -435,6 +439,8 @@ type RestorePart struct {
 	Mode      string `json:"mode"`
 	Copy      int    `json:"copy"`
 	BytesRead int64  `json:"bytes_read"`
+	// Volumes are the device counters of the volumes read for it.
+	VolumesRead []mediaagent.VolumeRead `json:"volumes_read,omitempty"`
 	// Hash is the object's hash when the whole object was read and checked
 	// against its End record and the catalog; empty otherwise (seek mode,
 	// or a range was lost).
@@ -722,7 +728,8 @@ func restoreObject(ctx context.Context, cat *catalog.Catalog, obj catalog.Object
 		sr, serr := Stream(ctx, cat, obj, sink, StreamOptions{Copy: o.Copy, Salvage: o.Salvage, Logger: o.Logger, OnLost: pipe.Lost})
 		pipe.CloseWrite(serr)
 		xerr := <-done
-		part.Copy, part.BytesRead, part.Hash = sr.Copy, sr.BytesRead, sr.Hash
+		part.Copy, part.BytesRead, part.Hash, part.VolumesRead = sr.Copy, sr.BytesRead, sr.Hash, sr.VolumesRead
+		res.VolumesRead = mediaagent.AddReads(res.VolumesRead, sr.VolumesRead)
 		res.Copy = sr.Copy
 		res.Attempts = append(res.Attempts, sr.Attempts...)
 		res.Bytes += sr.Bytes
@@ -753,7 +760,8 @@ func restoreObject(ctx context.Context, cat *catalog.Catalog, obj catalog.Object
 	}
 	defer func() {
 		rd.Close()
-		part.Copy, part.BytesRead = rd.Copy(), rd.BytesRead()
+		part.Copy, part.BytesRead, part.VolumesRead = rd.Copy(), rd.BytesRead(), rd.Reads()
+		res.VolumesRead = mediaagent.AddReads(res.VolumesRead, part.VolumesRead)
 		res.Copy = rd.Copy()
 		res.Attempts = append(res.Attempts, rd.attempts...)
 		res.Attempts = append(res.Attempts, CopyAttempt{Copy: rd.Copy()})
