@@ -6,14 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"sort"
 	"strings"
 	"time"
 
 	"daisy/internal/catalog"
-	"daisy/internal/device"
+	"daisy/internal/mediaagent"
 	"daisy/internal/records"
 	"daisy/internal/volume"
 )
@@ -208,6 +207,7 @@ func Verify(ctx context.Context, cat *catalog.Catalog, o VerifyOptions) (*Verify
 	prog := startProgress(o.Progress, "verify", total)
 	defer prog.end()
 	var runErr error
+	vols := newCatalogVolumes(cat, nil)
 	labelSeen := map[string]bool{}
 	onLabel := func(label string, err error) {
 		if !labelSeen[label] {
@@ -222,7 +222,7 @@ func Verify(ctx context.Context, cat *catalog.Catalog, o VerifyOptions) (*Verify
 			break
 		}
 		log.Debug("verify: reading copy", "object", s.obj.ID, "source", s.obj.Source, "copy", s.cp.Number, "pool", s.cp.Pool, "bytes", s.obj.Length)
-		cv, err := verifyCopy(ctx, cat, s.obj, s.cp, onLabel, prog, log)
+		cv, err := verifyCopy(ctx, cat, vols, s.obj, s.cp, onLabel, prog, log)
 		if err != nil {
 			runErr = fmt.Errorf("verify %s copy %d: %w", s.obj.ID, s.cp.Number, err)
 			break
@@ -441,6 +441,7 @@ type verifyReader struct {
 	ctx     context.Context
 	onLabel func(label string, err error) // a volume's label block is damaged
 	cat     *catalog.Catalog
+	vols    mediaagent.Volumes
 	obj     catalog.Object
 	id      records.ID
 	cv      *CopyVerify
@@ -455,13 +456,13 @@ type verifyReader struct {
 
 // verifyCopy reads one copy through its catalog extents. Errors are those
 // of the catalog or a cancelled context; damage is in the result.
-func verifyCopy(ctx context.Context, cat *catalog.Catalog, obj catalog.Object, cp catalog.Copy, onLabel func(string, error), prog *Progress, log *slog.Logger) (*CopyVerify, error) {
+func verifyCopy(ctx context.Context, cat *catalog.Catalog, vols mediaagent.Volumes, obj catalog.Object, cp catalog.Copy, onLabel func(string, error), prog *Progress, log *slog.Logger) (*CopyVerify, error) {
 	id, err := records.ParseID(obj.ID)
 	if err != nil {
 		return nil, fmt.Errorf("catalog object id %q: %w", obj.ID, err)
 	}
 	v := &verifyReader{
-		ctx: ctx, onLabel: onLabel, cat: cat, obj: obj, id: id, prog: prog, log: log,
+		ctx: ctx, onLabel: onLabel, cat: cat, vols: vols, obj: obj, id: id, prog: prog, log: log,
 		cv: &CopyVerify{Object: obj.ID, Source: obj.Source, Copy: cp.Number, Pool: cp.Pool, Catalog: cp.State,
 			Volumes: []string{}},
 		asm: records.NewAssembler(id, io.Discard),
@@ -480,165 +481,50 @@ func verifyCopy(ctx context.Context, cat *catalog.Catalog, obj catalog.Object, c
 	return v.cv, nil
 }
 
-// verifyMount is a volume opened for reading, or why it could not be.
-type verifyMount struct {
-	label string
-	med   device.Medium
-	rd    *volume.Reader
-	err   error
-	// unavailable: err says the volume is not there to be read (not
-	// damage).
-	unavailable bool
-	// ext is the extent being read: damage is counted only inside it.
-	ext *catalog.Extent
-}
-
-func (v *verifyReader) open(volID string) *verifyMount {
-	mv := &verifyMount{label: volID}
-	if v.log != nil {
-		v.log.Debug("verify: opening volume", "volume", volID, "object", v.obj.ID, "copy", v.cv.Copy)
-	}
-	cv, err := v.cat.Volume(v.ctx, volID)
-	if err != nil {
-		mv.err = fmt.Errorf("not in the catalog: %w", err)
-		return mv
-	}
-	mv.label = cv.Label
-	m, err := openMedium(v.ctx, nil, cv, device.ReadOnly)
-	if err != nil {
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			mv.err, mv.unavailable = fmt.Errorf("volume unavailable: volume file %s is missing", cv.Path), true
-		case errors.Is(err, fs.ErrPermission), errors.Is(err, device.ErrNoVolume):
-			mv.err, mv.unavailable = fmt.Errorf("volume unavailable: %w", err), true
-		default:
-			mv.err = err
-		}
-		return mv
-	}
-	mv.med = m
-	rd, err := volume.NewReader(m)
-	if err != nil {
-		mv.err = err
-		return mv
-	}
-	if got := rd.Label().VolumeID.String(); got != cv.ID {
-		mv.err = fmt.Errorf("volume unavailable: volume file %s holds volume %s (ID %s), not %s (ID %s)", cv.Path, rd.Label().Label, got, cv.Label, cv.ID)
-		mv.unavailable = true
-		return mv
-	}
-	if err := rd.LabelDamage(); err != nil && v.onLabel != nil {
-		v.onLabel(mv.label, err)
-	}
-	rd.SetContext(v.ctx)
-	rd.SetOnDamage(func(d volume.Damage) {
-		e := mv.ext
-		if e == nil {
-			return
-		}
-		// The part of the damaged run (one block, or a hole) inside the
-		// extent.
-		first, last := max(d.Block, e.FirstBlock), min(d.LastBlock(), e.LastBlock)
-		if first <= last {
-			v.pend = append(v.pend, verifyPending{volume: mv.label, block: first, last: last, err: strings.TrimPrefix(d.Err.Error(), "volume: ")})
-		}
-	})
-	mv.rd = rd
-	return mv
-}
-
-func (mv *verifyMount) close() int64 {
-	if mv.med == nil {
-		return 0
-	}
-	n := mv.med.Stats().BytesRead
-	mv.med.Close()
-	mv.med = nil
-	return n
-}
-
-// read goes through the copy's extents in order.
+// read goes through the copy's extents in order, until the End record.
 func (v *verifyReader) read(exts []catalog.Extent) error {
-	var mv *verifyMount
+	rd := mediaagent.NewExtentReader(v.ctx, v.vols, v.id, readExtents(exts))
 	defer func() {
-		if mv != nil {
-			v.cv.BytesRead += mv.close()
-		}
+		v.cv.BytesRead += rd.BytesRead()
+		rd.Close()
 	}()
 	failed := map[string]bool{} // volumes whose failure was reported
-	for i := range exts {
-		e := &exts[i]
-		if v.end {
-			break
-		}
-		if err := v.ctx.Err(); err != nil {
-			return err
-		}
-		if mv == nil || e.VolumeID != exts[i-1].VolumeID {
-			if mv != nil {
-				v.cv.BytesRead += mv.close()
+	rd.OnDamage = func(d mediaagent.Damage) {
+		var me *mediaagent.MountError
+		if errors.As(d.Err, &me) {
+			if failed[me.Volume.ID] {
+				return
 			}
-			mv = v.open(e.VolumeID)
-			if len(v.cv.Volumes) == 0 || v.cv.Volumes[len(v.cv.Volumes)-1] != mv.label {
-				v.cv.Volumes = append(v.cv.Volumes, mv.label)
-			}
+			failed[me.Volume.ID] = true
 		}
-		if mv.err != nil {
-			if !failed[e.VolumeID] {
-				failed[e.VolumeID] = true
-				v.pend = append(v.pend, verifyPending{volume: mv.label, block: -1, err: mv.err.Error(), unavailable: mv.unavailable})
-			}
-			continue
-		}
-		if err := v.readExtent(mv, e); err != nil {
-			return err
+		v.pend = append(v.pend, verifyPending{volume: d.Volume.Label, block: d.Block, last: d.Last, err: d.Reason(), unavailable: d.Unavailable})
+	}
+	rd.OnLabel = func(vol mediaagent.Volume, err error) {
+		if v.onLabel != nil {
+			v.onLabel(vol.Label, err)
 		}
 	}
-	return nil
-}
-
-// readExtent reads the blocks of one extent. It returns only a cancelled
-// context; read errors are damage.
-func (v *verifyReader) readExtent(mv *verifyMount, e *catalog.Extent) error {
-	mv.ext = e
-	defer func() { mv.ext = nil }()
-	mv.rd.SetLimit(e.LastBlock)
-	if err := mv.rd.SeekBlock(e.FirstBlock); err != nil {
-		v.pend = append(v.pend, verifyPending{volume: mv.label, block: e.FirstBlock, err: err.Error()})
-		return nil
+	rd.OnVolume = func(vol mediaagent.Volume) {
+		if v.log != nil {
+			v.log.Debug("verify: opening volume", "volume", vol.Label, "object", v.obj.ID, "copy", v.cv.Copy)
+		}
+		if n := len(v.cv.Volumes); n == 0 || v.cv.Volumes[n-1] != vol.Label {
+			v.cv.Volumes = append(v.cv.Volumes, vol.Label)
+		}
 	}
-	last := e.FirstBlock - 1 // the last block known to have been read
 	for !v.end {
-		if err := v.ctx.Err(); err != nil {
-			return err
-		}
-		rec, err := mv.rd.Next()
-		if n := len(v.pend); n > 0 && max(v.pend[n-1].block, v.pend[n-1].last) > last {
-			last = max(v.pend[n-1].block, v.pend[n-1].last)
-		}
-		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-			return err
-		}
-		if err == io.EOF {
-			if last < e.LastBlock {
-				v.pend = append(v.pend, verifyPending{volume: mv.label, block: -1,
-					err: fmt.Sprintf("the volume ends before block %d: blocks %d..%d are missing", last+1, last+1, e.LastBlock)})
-			}
+		rec, err := rd.Next()
+		switch {
+		case err == io.EOF:
 			return nil
-		}
-		if err != nil {
-			v.pend = append(v.pend, verifyPending{volume: mv.label, block: -1, err: err.Error()})
-			return nil
-		}
-		if rec.Block > e.LastBlock {
-			return nil
-		}
-		last = rec.Block
-		h := rec.Header
-		if h.Object != v.id || !h.Type.IsObject() {
+		case v.ctx.Err() != nil:
+			return v.ctx.Err()
+		case err != nil:
+			// A read error: the rest of the extent is damage.
+			v.pend = append(v.pend, verifyPending{volume: rd.Current().Label, block: -1, last: -1, err: err.Error()})
 			continue
 		}
-		v.record(mv.label, rec)
+		v.record(rd.Current().Label, rec)
 	}
 	return nil
 }

@@ -194,6 +194,14 @@ func NewExtentReader(ctx context.Context, vols Volumes, obj records.ID, exts []R
 	return &ExtentReader{ctx: ctx, vols: vols, obj: obj, all: obj == records.ID{}, exts: exts, k: -1}
 }
 
+// Current returns the volume being read (the zero Volume if none).
+func (r *ExtentReader) Current() Volume {
+	if r.cur == nil {
+		return Volume{}
+	}
+	return r.cur.v
+}
+
 // Extents returns the reader's extents.
 func (r *ExtentReader) Extents() []ReadExtent { return r.exts }
 
@@ -428,7 +436,7 @@ func (r *ExtentReader) Next() (volume.Record, error) {
 			if r.ctx.Err() != nil {
 				return volume.Record{}, r.ctx.Err()
 			}
-			return rec, fmt.Errorf("volume %s: %w", r.cur.v.Label, err)
+			return rec, err // names the volume and block
 		}
 		r.last = max(r.last, rec.Block)
 		if h := rec.Header; !r.all && (h.Object != r.obj || !h.Type.IsObject()) {
