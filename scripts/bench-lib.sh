@@ -19,8 +19,12 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a
 # back to its host, so a run right after another measures its leftovers.
 # Before each run, settle reads the inputs once (page cache warm), syncs and
 # idles SETTLE seconds (default 8), which puts every run in the same state.
+# A directory among the inputs is read whole with tar.
 settle() {
-	cat "$@" >/dev/null
+	local in
+	for in in "$@"; do
+		if [ -d "$in" ]; then tar -cf - -C "$in" . >/dev/null; else cat "$in" >/dev/null; fi
+	done
 	sync
 	sleep "${SETTLE:-8}"
 }
@@ -51,4 +55,4 @@ col() { awk -v n="$1" '{print $n}' "$2"; }
 cpu() { awk '{printf "%.3f\n", $2+$3}' "$1"; }
 
 # ratios A B: A's wall / B's wall, run by run (pair by pair).
-ratios() { paste -d' ' "$1" "$2" | awk '{printf "%.3f\n", $1/$4}'; }
+ratios() { paste -d' ' "$1" "$2" | awk '{printf "%.2f\n", $1/$4}'; }
