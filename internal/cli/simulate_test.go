@@ -78,3 +78,43 @@ func TestSimulateCommand(t *testing.T) {
 		}
 	}
 }
+
+// A backup to virtual tapes whose device has timing: reports per device
+// what the modelled drive did with the blocks, at their real times.
+func TestBackupReportsDeviceTiming(t *testing.T) {
+	_, cfg := figure2(t, nil, func(s string) string {
+		return strings.Replace(s, "  - name: R1\n    type: vtape\n", "  - name: R1\n    type: vtape\n    timing: {preset: lto9, load: 2s}\n", 1)
+	})
+	code, out, errs := run(t, "-c", cfg, "--json", "backup")
+	if code != 0 {
+		t.Fatalf("backup: exit %d: %s", code, errs)
+	}
+	var res struct {
+		Devices []struct {
+			Device      string  `json:"device"`
+			MediaAgent  string  `json:"media_agent"`
+			Model       string  `json:"model"`
+			Bytes       int64   `json:"bytes"`
+			Window      float64 `json:"window_seconds"`
+			Share       float64 `json:"streaming_share"`
+			Loads       int64   `json:"loads"`
+			Backhitches *int64  `json:"backhitches"`
+			Idle        float64 `json:"idle_seconds"`
+		} `json:"device_timing"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Devices) != 1 {
+		t.Fatalf("device_timing %+v, want R1 alone", res.Devices)
+	}
+	d := res.Devices[0]
+	// BMA124 writes D2, D3 and D4 (40 small files and 1 MiB each) plus
+	// labels and marks: at least 3 MiB.
+	if d.Device != "R1" || d.MediaAgent != "BMA124" || d.Model != "lto9" || d.Bytes < 3<<20 || d.Loads < 1 || d.Backhitches == nil {
+		t.Fatalf("device_timing %+v", d)
+	}
+	if d.Window < 2 || d.Share <= 0 || d.Share > 1 {
+		t.Fatalf("window %.3fs with a 2s load, share %.3f", d.Window, d.Share)
+	}
+}

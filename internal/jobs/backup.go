@@ -136,6 +136,9 @@ type BackupResult struct {
 	// PeakRSS is the process's peak resident memory when the job ended
 	// (Linux VmHWM), filled in by the command line.
 	PeakRSS int64 `json:"peak_rss_bytes,omitempty"`
+	// DeviceTiming holds, for each device with a timing model, what a
+	// tape drive would have done with the job's blocks.
+	DeviceTiming []DeviceTiming `json:"device_timing,omitempty"`
 }
 
 // backupRun holds the wiring of one backup.
@@ -149,6 +152,7 @@ type backupRun struct {
 
 	bufs   map[string]*buffers.Buffer // by "AGENT.BUFFER"
 	agents []*mediaagent.BMA
+	timed  []timedDevice // devices with a timing model
 	mon    Monitor
 
 	mu      sync.Mutex
@@ -237,6 +241,7 @@ func Backup(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, o Bac
 		o.Monitor(&r.mon)
 	}
 	results, runErr := r.run(ctx, selected)
+	res.DeviceTiming = deviceTimings(r.timed)
 	r.commit(wctx, results, res)
 	r.finishJob(wctx, res, runErr)
 	return res, runErr
@@ -288,7 +293,7 @@ func (r *backupRun) wire(mgr *pools.Manager) {
 		prog := &AgentProgress{Name: ma.Name, Device: ma.Device, Copy: ma.Level + 1}
 		r.mon.Agents = append(r.mon.Agents, prog)
 		a := &mediaagent.BMA{
-			Name: ma.Name, Device: ma.Device, Volumes: &loggedVolumes{VolumeSource: mgr.Drive(pool, dev), log: r.log, agent: ma.Name},
+			Name: ma.Name, Device: ma.Device, Volumes: withTiming(&loggedVolumes{VolumeSource: mgr.Drive(pool, dev), log: r.log, agent: ma.Name}, ma, dev, &r.timed),
 			Notify: make(chan struct{}, 1), ExtentTarget: ma.ExtentSize,
 			OnWrite: func(n int) { prog.Bytes.Add(int64(n)) },
 		}
