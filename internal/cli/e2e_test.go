@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"daisy/internal/catalog"
+	"daisy/internal/device/devices"
+	"daisy/internal/device/fault"
 	"daisy/internal/jobs"
 	"daisy/internal/testtree"
 )
@@ -82,14 +84,15 @@ func example(t *testing.T, file string, specs map[string]testtree.Spec, def test
 	return dir, cfg
 }
 
-// injectFault makes device dev of the figure 2 configuration fail after n.
-func injectFault(dev, n string) func(string) string {
+// injectFault makes device dev of the figure 2 configuration fail after n
+// bytes, for the rest of the test (the fault wrapper around its library).
+func injectFault(t *testing.T, dev string, n int64) func(string) string {
+	t.Cleanup(devices.SetTestWrap(fault.Device(dev, &fault.Fault{After: n})))
 	return func(s string) string {
-		old := "  - name: " + dev + "\n    type: vtape\n"
-		if !strings.Contains(s, old) {
-			panic("figure2.yaml changed shape: no device " + dev)
+		if !strings.Contains(s, "  - name: "+dev+"\n") {
+			t.Fatalf("figure2.yaml changed shape: no device %s", dev)
 		}
-		return strings.Replace(s, old, old+"    fail_after: "+n+"\n", 1)
+		return s
 	}
 }
 
@@ -203,7 +206,7 @@ func TestFigure2EveryCopyRestores(t *testing.T) {
 // Acceptance 2: a mirror device failing mid-backup fails only its copies.
 func TestMirrorDeviceFailure(t *testing.T) {
 	spec := testtree.Spec{SmallFiles: 200, LargeFiles: 2, LargeSize: 6 << 20}
-	dir, cfg := figure2(t, map[string]testtree.Spec{"D2": spec, "D4": spec}, injectFault("R5", "3MiB"))
+	dir, cfg := figure2(t, map[string]testtree.Spec{"D2": spec, "D4": spec}, injectFault(t, "R5", 3<<20))
 	res := backupJSON(t, cfg, ExitPartial)
 	st := copyStates(res)
 	if st["D2"][1] != jobs.CopyGood || st["D2"][2] != jobs.CopyFailed || st["D2"][3] != jobs.CopyGood {
@@ -224,7 +227,7 @@ func TestMirrorDeviceFailure(t *testing.T) {
 // Acceptance 2: the primary device failing does not lose the mirror copies.
 func TestPrimaryDeviceFailure(t *testing.T) {
 	spec := testtree.Spec{SmallFiles: 200, LargeFiles: 2, LargeSize: 6 << 20}
-	dir, cfg := figure2(t, map[string]testtree.Spec{"D2": spec, "D4": spec}, injectFault("R1", "3MiB"))
+	dir, cfg := figure2(t, map[string]testtree.Spec{"D2": spec, "D4": spec}, injectFault(t, "R1", 3<<20))
 	// D3 has a single copy on R1, so the job has lost an object: failure.
 	res := backupJSON(t, cfg, ExitFailure)
 	st := copyStates(res)

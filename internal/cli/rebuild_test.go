@@ -320,7 +320,7 @@ func itoa(n int64) string {
 // too.
 func TestRebuildAfterDeviceFailure(t *testing.T) {
 	spec := testtree.Spec{SmallFiles: 200, LargeFiles: 2, LargeSize: 6 << 20}
-	dir, cfg := figure2(t, map[string]testtree.Spec{"D2": spec, "D4": spec}, injectFault("R5", "3MiB"))
+	dir, cfg := figure2(t, map[string]testtree.Spec{"D2": spec, "D4": spec}, injectFault(t, "R5", 3<<20))
 	backupJSON(t, cfg, ExitPartial)
 	before := lsJSON[[]catalog.Copy](t, cfg, "copies")
 	removeCatalog(t, dir)

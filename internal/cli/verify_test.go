@@ -330,7 +330,7 @@ func TestVerify(t *testing.T) {
 // it has no extents (it was never complete), so it stays failed.
 func TestVerifyLeavesWriteFailuresFailed(t *testing.T) {
 	spec := testtree.Spec{SmallFiles: 50, LargeFiles: 1, LargeSize: 6 << 20}
-	dir, cfg := figure2(t, map[string]testtree.Spec{"D2": spec}, injectFault("R5", "3MiB"))
+	dir, cfg := figure2(t, map[string]testtree.Spec{"D2": spec}, injectFault(t, "R5", 3<<20))
 	d2 := objectOf(t, backupJSON(t, cfg, ExitPartial), "D2")
 	if c := findCopy(t, lsCopies(t, cfg), d2, 2); c.State != jobs.CopyFailed {
 		t.Fatalf("D2 copy 2 (device R5 failed) is %s", c.State)

@@ -113,7 +113,6 @@ type Device struct {
 	Name      string
 	Type      string // "vtape", "tape" or "changer"
 	BlockSize int64  // bytes
-	FailAfter int64  // test-only fault injection: fail after this many bytes written; 0 = never
 	// Timing, if set, models the device as a tape drive on a virtual
 	// clock (internal/device/timing): a backup reports whether it would
 	// have streamed, and daisy simulate runs on it.

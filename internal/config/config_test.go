@@ -91,7 +91,7 @@ func TestFigure2Loads(t *testing.T) {
 	var devs []string
 	for _, d := range c.Devices {
 		devs = append(devs, d.Name)
-		if d.Type != "vtape" || d.BlockSize != 256*KiB || d.FailAfter != 0 {
+		if d.Type != "vtape" || d.BlockSize != 256*KiB {
 			t.Fatalf("device %+v", d)
 		}
 	}
@@ -338,7 +338,10 @@ backup_group:
     fail_after: 0
   - name: R2
     fail_after: 100MiB
-`, []string{`3:17: fail_after of device R1 must be more than 0 bytes; remove the key to disable fault injection`}},
+`, []string{
+			`3:5: fail_after of device R1 was removed: daisy.yaml no longer injects device faults (that is for tests, which wrap the device); remove the key`,
+			`5:5: fail_after of device R2 was removed: daisy.yaml no longer injects device faults (that is for tests, which wrap the device); remove the key`,
+		}},
 		{"device types", `devices:
   - name: R1
     type: tape

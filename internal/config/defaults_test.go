@@ -114,7 +114,6 @@ devices:
   - name: R1
   - name: R2
     block_size: 64KiB
-    fail_after: 100MB
 backup_group:
   - name: BMA1
     device: R1
@@ -133,7 +132,7 @@ mirror_groups:
 	if err != nil {
 		t.Fatalf("Parse: %v", err)
 	}
-	if c.Defaults.Pool != "only" || c.Devices[0].BlockSize != MiB || c.Devices[1].BlockSize != 64*KiB || c.Devices[1].FailAfter != 100000000 {
+	if c.Defaults.Pool != "only" || c.Devices[0].BlockSize != MiB || c.Devices[1].BlockSize != 64*KiB {
 		t.Fatalf("defaults %+v, devices %+v", c.Defaults, c.Devices)
 	}
 	if c.BackupGroup[0].Buffers[0].Size != 2*MiB || c.MirrorGroups[0][0].Buffers[0].Size != 8*MiB {

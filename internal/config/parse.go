@@ -442,20 +442,19 @@ func (d *decoder) decodeDevices(c *Config, m *meta, top *mapping) {
 		if im == nil {
 			continue
 		}
-		im.only(append([]string{"name", "type", "block_size", "fail_after", "timing"}, tapeDeviceKeys...)...)
+		if f := im.get("fail_after"); f != nil {
+			// Fault injection moved out of the product (issue 10): tests
+			// wrap a device's library (internal/device/fault).
+			d.errorf(f.key, "fail_after of %s was removed: daisy.yaml no longer injects device faults (that is for tests, which wrap the device); remove the key", im.label)
+			im.handle("fail_after")
+		}
+		im.only(append([]string{"name", "type", "block_size", "timing"}, tapeDeviceKeys...)...)
 		dv := Device{BlockSize: c.Defaults.BlockSize}
 		var dm deviceMeta
 		dv.Name, dm.name = im.name(m, kindDevice, nameWithDots)
 		dv.Type = d.mediaType(im)
 		if v, at, ok := im.size("block_size"); ok && d.checkBlockSize("block_size of "+im.label, v, at) {
 			dv.BlockSize = v
-		}
-		if v, at, ok := im.size("fail_after"); ok {
-			if v == 0 {
-				d.errorf(at, "fail_after of %s must be more than 0 bytes; remove the key to disable fault injection", im.label)
-			} else {
-				dv.FailAfter = v
-			}
 		}
 		dv.Timing = d.deviceTiming(im, dv.BlockSize)
 		d.deviceTape(im, &dv, &dm)

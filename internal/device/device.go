@@ -167,3 +167,44 @@ type Space interface {
 	// would leave less than that plus its reserve.
 	KeepFree(n int64)
 }
+
+// ErrExists is returned (wrapped) by Create for a label the library
+// already holds a volume of.
+var ErrExists = errors.New("device: volume exists")
+
+// Reclaimer is implemented by libraries that can give back the room a
+// volume's data takes without erasing its label (a volume file cut after
+// its label block), for the recyclable volumes of `prune --reclaim`.
+type Reclaimer interface {
+	// VolumeSize returns the bytes the volume at ref takes now; it wraps
+	// ErrNoVolume when there is none.
+	VolumeSize(ctx context.Context, ref VolumeRef) (int64, error)
+	// Cut gives back the room of the volume at ref after its first keep
+	// blocks of blockSize bytes, durably, and returns its new size. The
+	// first keep blocks stay as they are.
+	Cut(ctx context.Context, ref VolumeRef, blockSize int, keep int64) (int64, error)
+}
+
+// Wrapper is implemented by a library that wraps another (a test's fault
+// wrapper), so that As finds the optional interfaces of the one inside.
+type Wrapper interface {
+	Unwrap() Library
+}
+
+// As returns lib, or the first library it wraps (Wrapper), that
+// implements T (Space, Reclaimer): optional capabilities of a library are
+// asked for with As, never with a type assertion on lib itself.
+func As[T any](lib Library) (T, bool) {
+	for lib != nil {
+		if t, ok := lib.(T); ok {
+			return t, true
+		}
+		w, ok := lib.(Wrapper)
+		if !ok {
+			break
+		}
+		lib = w.Unwrap()
+	}
+	var zero T
+	return zero, false
+}

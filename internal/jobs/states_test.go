@@ -13,6 +13,8 @@ import (
 
 	"daisy/internal/catalog"
 	"daisy/internal/config"
+	"daisy/internal/device/devices"
+	"daisy/internal/device/fault"
 	"daisy/internal/testtree"
 )
 
@@ -113,10 +115,9 @@ func TestObjectFailsWithItsOnlyCopy(t *testing.T) {
 		t.Fatalf("first backup: %v %+v", err, first)
 	}
 	sh(t, src, `echo later > later.txt`)
-	for i := range cfg.Devices {
-		cfg.Devices[i].FailAfter = 8 << 20 // the device fails amid A
-	}
+	undo := devices.SetTestWrap(fault.Every(8 << 20)) // the device fails amid A
 	second, err := Backup(ctx, cfg, cat, BackupOptions{})
+	undo()
 	if err != nil {
 		t.Fatalf("second backup: %v", err)
 	}
@@ -144,9 +145,6 @@ func TestObjectFailsWithItsOnlyCopy(t *testing.T) {
 		t.Fatalf("restore --source restored %s, want %s", got, first.Objects[0].Object)
 	}
 	// Nor is it a base: the next incremental is based on the first.
-	for i := range cfg.Devices {
-		cfg.Devices[i].FailAfter = 0
-	}
 	inc, err := Backup(ctx, cfg, cat, BackupOptions{Sources: []string{"S"}, Level: LevelIncremental})
 	if err != nil || inc.State != JobSuccess || inc.Objects[0].Base != first.Objects[0].Object {
 		t.Fatalf("incremental: %v, %s, base %s; want based on %s", err, inc.State, inc.Objects[0].Base, first.Objects[0].Object)

@@ -12,6 +12,7 @@ import (
 
 	"daisy/internal/buffers"
 	"daisy/internal/device"
+	"daisy/internal/device/fault"
 	"daisy/internal/device/vtape"
 	"daisy/internal/records"
 	"daisy/internal/volume"
@@ -22,7 +23,7 @@ import (
 type dirVolumes struct {
 	dir      string
 	capacity int64
-	fault    *vtape.Fault
+	fault    *fault.Fault
 	n        int
 	released []string
 	made     []Volume // every volume created, for readers
@@ -31,9 +32,13 @@ type dirVolumes struct {
 func (d *dirVolumes) Next(ctx context.Context) (Mount, error) {
 	d.n++
 	label := fmt.Sprintf("T%03d", d.n)
-	m, err := vtape.Create(filepath.Join(d.dir, label+".vtape"), vtape.Options{BlockSize: volume.DefaultBlockSize, Capacity: d.capacity, Fault: d.fault})
+	vm, err := vtape.Create(filepath.Join(d.dir, label+".vtape"), vtape.Options{BlockSize: volume.DefaultBlockSize, Capacity: d.capacity})
 	if err != nil {
 		return Mount{}, err
+	}
+	var m device.Medium = vm
+	if d.fault != nil {
+		m = fault.Medium(vm, d.fault)
 	}
 	l := volume.Label{VolumeID: records.NewID(), Label: label, Pool: "p", BlockSize: volume.DefaultBlockSize, Created: time.Now()}
 	if err := volume.Format(m, l); err != nil {
@@ -163,7 +168,7 @@ func TestDeviceFailureFailsCopiesAndDetaches(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var pool records.Pool
-	vols := &dirVolumes{dir: t.TempDir(), fault: &vtape.Fault{FailAfter: 3 << 20}}
+	vols := &dirVolumes{dir: t.TempDir(), fault: &fault.Fault{After: 3 << 20}}
 	b := buffers.New("B1", 1<<20)
 	// A second consumer, as a chain's forwarder would be.
 	other := b.Attach("mirror", nil)
@@ -227,7 +232,7 @@ func TestFailedTrailerReleasesBothVolumes(t *testing.T) {
 	// 16 blocks per volume: the label and 13 blocks before the early
 	// warning, then the next volume's label; the 16th block written is
 	// the old volume's trailer.
-	vols := &dirVolumes{dir: t.TempDir(), capacity: 16 * bs, fault: &vtape.Fault{FailAfter: 15 * bs}}
+	vols := &dirVolumes{dir: t.TempDir(), capacity: 16 * bs, fault: &fault.Fault{After: 15 * bs}}
 	b := buffers.New("B1", 4<<20)
 	a := newBMA(vols, b)
 	feed(t, ctx, &pool, b, 10<<20)

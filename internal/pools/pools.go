@@ -36,7 +36,7 @@ import (
 	"daisy/internal/catalog"
 	"daisy/internal/config"
 	"daisy/internal/device"
-	"daisy/internal/device/vtape"
+	"daisy/internal/device/devices"
 	"daisy/internal/durable"
 	"daisy/internal/mediaagent"
 	"daisy/internal/records"
@@ -83,18 +83,18 @@ func FreeSpace(p config.Pool) (int64, error) {
 type Manager struct {
 	cat *catalog.Catalog
 
-	mu     sync.Mutex
-	inUse  map[string]bool     // volume IDs mounted now
-	locks  map[string]*os.File // pool name -> lock file
-	faults map[string]*vtape.Fault
+	mu    sync.Mutex
+	inUse map[string]bool     // volume IDs mounted now
+	locks map[string]*os.File // pool name -> lock file
+	devs  *devices.Set        // the libraries of the drives
 }
 
 // NewManager returns a manager recording volumes in cat.
 func NewManager(cat *catalog.Catalog) *Manager {
-	return &Manager{cat: cat, inUse: map[string]bool{}, locks: map[string]*os.File{}, faults: map[string]*vtape.Fault{}}
+	return &Manager{cat: cat, inUse: map[string]bool{}, locks: map[string]*os.File{}, devs: devices.New(nil)}
 }
 
-// Close releases the pool locks.
+// Close releases the pool locks and the drives' libraries.
 func (m *Manager) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -103,29 +103,24 @@ func (m *Manager) Close() error {
 		errs = append(errs, Unlock(f))
 		delete(m.locks, name)
 	}
+	errs = append(errs, m.devs.Close())
 	return errors.Join(errs...)
 }
 
-// Drive returns the volume source of a device writing into a pool.
+// Drive returns the volume source of a device writing into a pool. Its
+// library (internal/device/devices) is built at the first Next.
 func (m *Manager) Drive(pool config.Pool, dev config.Device) *Drive {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	f := m.faults[dev.Name]
-	if f == nil && dev.FailAfter > 0 {
-		f = &vtape.Fault{FailAfter: dev.FailAfter}
-		m.faults[dev.Name] = f
-	}
-	return &Drive{m: m, pool: pool, dev: dev, fault: f}
+	return &Drive{m: m, pool: pool, dev: dev}
 }
 
 // Drive is a device loading volumes of one pool; it implements
 // mediaagent.VolumeSource.
 type Drive struct {
-	m     *Manager
-	pool  config.Pool
-	dev   config.Device
-	fault *vtape.Fault
-	// minFree is the pool's FreeSpace, derived at each Next.
+	m    *Manager
+	pool config.Pool
+	dev  config.Device
+	// minFree is the pool's FreeSpace, derived at each Next, for a library
+	// whose volumes share a filesystem (device.Space).
 	minFree int64
 	// Fresh makes the drive label a new volume every time instead of
 	// appending to one that has room (a copy job that must put its objects
@@ -250,14 +245,15 @@ func Unlock(f *os.File) error {
 	return f.Close()
 }
 
-func (d *Drive) options() vtape.Options {
-	return vtape.Options{BlockSize: int(d.dev.BlockSize), Capacity: d.pool.VolumeCapacity, Fault: d.fault, MinFree: d.minFree}
+// library returns the drive's library.
+func (d *Drive) library() (device.Library, error) {
+	return d.m.devs.Library(d.pool, d.dev)
 }
 
 // checkRoom fails with ErrNoRoom when the pool's filesystem has less free
 // than the pool keeps free plus room bytes.
-func (d *Drive) checkRoom(room int64) error {
-	free, err := vtape.FreeSpace(d.pool.Directory)
+func (d *Drive) checkRoom(sp device.Space, room int64) error {
+	free, err := sp.Free()
 	if err != nil {
 		return fmt.Errorf("pool %s: %w", d.pool.Name, err)
 	}
@@ -280,12 +276,18 @@ func (d *Drive) Next(ctx context.Context) (mediaagent.Mount, error) {
 		return mediaagent.Mount{}, err
 	}
 	minRoom := 8 * d.dev.BlockSize
-	var err error
-	if d.minFree, err = FreeSpace(d.pool); err != nil {
+	lib, err := d.library()
+	if err != nil {
 		return mediaagent.Mount{}, err
 	}
-	if err := d.checkRoom(minRoom); err != nil {
-		return mediaagent.Mount{}, err
+	if sp, ok := device.As[device.Space](lib); ok {
+		if d.minFree, err = FreeSpace(d.pool); err != nil {
+			return mediaagent.Mount{}, err
+		}
+		sp.KeepFree(d.minFree)
+		if err := d.checkRoom(sp, minRoom); err != nil {
+			return mediaagent.Mount{}, err
+		}
 	}
 	vols, err := m.cat.Volumes(ctx, d.pool.Name)
 	if err != nil {
@@ -301,7 +303,7 @@ func (d *Drive) Next(ctx context.Context) (mediaagent.Mount, error) {
 		if v.Capacity > 0 && v.Capacity-v.Blocks*int64(v.BlockSize) < minRoom {
 			continue
 		}
-		mt, err := d.mount(v)
+		mt, err := d.mount(ctx, lib, v)
 		if errors.Is(err, volume.ErrLabelDamaged) {
 			// Its data reads, from the block headers, but nothing more is
 			// written to it: full from now on (refresh rewrites it).
@@ -317,7 +319,7 @@ func (d *Drive) Next(ctx context.Context) (mediaagent.Mount, error) {
 		m.inUse[v.ID] = true
 		return mt, nil
 	}
-	mt, err := d.create(ctx, vols)
+	mt, err := d.create(ctx, lib, vols)
 	if err != nil {
 		return mediaagent.Mount{}, err
 	}
@@ -325,8 +327,8 @@ func (d *Drive) Next(ctx context.Context) (mediaagent.Mount, error) {
 	return mt, nil
 }
 
-func (d *Drive) mount(v catalog.Volume) (mediaagent.Mount, error) {
-	med, err := vtape.Open(v.Path, d.options())
+func (d *Drive) mount(ctx context.Context, lib device.Library, v catalog.Volume) (mediaagent.Mount, error) {
+	med, err := lib.Open(ctx, v.Path, device.Append, int(d.dev.BlockSize))
 	if err != nil {
 		return mediaagent.Mount{}, fmt.Errorf("pool %s: mount %s: %w", d.pool.Name, v.Label, err)
 	}
@@ -342,17 +344,17 @@ func (d *Drive) mount(v catalog.Volume) (mediaagent.Mount, error) {
 	l := r.Label()
 	if l.VolumeID.String() != v.ID || l.Label != v.Label {
 		med.Close()
-		return mediaagent.Mount{}, fmt.Errorf("pool %s: volume file %s holds %s (%s), the catalog expects %s (%s)", d.pool.Name, v.Path, l.Label, l.VolumeID, v.Label, v.ID)
+		return mediaagent.Mount{}, fmt.Errorf("pool %s: volume %s holds %s (%s), the catalog expects %s (%s)", d.pool.Name, v.Path, l.Label, l.VolumeID, v.Label, v.ID)
 	}
 	return mediaagent.Mount{Medium: med, Label: l, At: v.Blocks}, nil
 }
 
-func (d *Drive) create(ctx context.Context, vols []catalog.Volume) (mediaagent.Mount, error) {
+func (d *Drive) create(ctx context.Context, lib device.Library, vols []catalog.Volume) (mediaagent.Mount, error) {
 	for _, v := range vols {
 		if v.State != StateRecyclable || d.m.inUse[v.ID] || v.Path == "" {
 			continue
 		}
-		mt, ok, err := d.recycle(ctx, v)
+		mt, ok, err := d.recycle(ctx, lib, v)
 		if err != nil {
 			return mediaagent.Mount{}, err
 		}
@@ -364,22 +366,30 @@ func (d *Drive) create(ctx context.Context, vols []catalog.Volume) (mediaagent.M
 	for _, v := range vols {
 		taken[v.Label] = true
 	}
-	var label string
-	for n := len(vols) + 1; ; n++ {
+	// The next label the catalog has not seen that the library holds no
+	// volume of (a file left by a catalog rebuilt without it).
+	var (
+		label string
+		path  device.VolumeRef
+		med   device.Medium
+	)
+	for n, tries := len(vols)+1, 0; ; n++ {
 		label = fmt.Sprintf("%s-%04d", d.pool.Name, n)
-		if _, err := os.Lstat(filepath.Join(d.pool.Directory, label+".vtape")); !taken[label] && errors.Is(err, os.ErrNotExist) {
+		if taken[label] {
+			continue
+		}
+		var err error
+		med, path, err = lib.Create(ctx, label, int(d.dev.BlockSize))
+		if err == nil {
 			break
 		}
-	}
-	path := filepath.Join(d.pool.Directory, label+".vtape")
-	med, err := vtape.Create(path, d.options())
-	if err != nil {
-		return mediaagent.Mount{}, fmt.Errorf("pool %s: new volume: %w", d.pool.Name, err)
+		if tries++; !errors.Is(err, device.ErrExists) || tries >= maxCreateTries {
+			return mediaagent.Mount{}, fmt.Errorf("pool %s: new volume: %w", d.pool.Name, err)
+		}
 	}
 	l := volume.Label{VolumeID: records.NewID(), Label: label, Pool: d.pool.Name, BlockSize: int(d.dev.BlockSize), Created: time.Now().UTC()}
 	if err := volume.Format(med, l); err != nil {
 		med.Close()
-		os.Remove(path)
 		return mediaagent.Mount{}, err
 	}
 	if err := med.Sync(); err != nil {
@@ -445,31 +455,35 @@ func (d *Drive) Release(ctx context.Context, mt mediaagent.Mount, blocks int64, 
 	return closeErr
 }
 
+// maxCreateTries bounds the labels Drive.create tries that the library
+// already holds.
+const maxCreateTries = 1000
+
 // recycle labels a recyclable volume anew: it checks that no good copy is
 // on it, cuts its file to nothing, writes a label with a new volume ID and
 // the same label string, and records the new ID in the catalog row (state
 // appendable, one block). ok is false, with no error, for a volume that
-// cannot be reused now (a good copy still on it, the file is not a regular
-// file); the caller then tries another one or labels a new file.
-func (d *Drive) recycle(ctx context.Context, v catalog.Volume) (mt mediaagent.Mount, ok bool, err error) {
+// cannot be reused now (a good copy still on it, the library holds no
+// volume there and cannot make one: not a regular file); the caller then tries another one or labels a new file.
+func (d *Drive) recycle(ctx context.Context, lib device.Library, v catalog.Volume) (mt mediaagent.Mount, ok bool, err error) {
 	n, err := d.m.cat.GoodExtentsOnVolume(ctx, v.ID)
 	if err != nil || n > 0 {
 		return mediaagent.Mount{}, false, err
 	}
-	var med *vtape.Medium
-	fi, err := os.Lstat(v.Path)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		med, err = vtape.Create(v.Path, d.options())
-	case err != nil:
-		return mediaagent.Mount{}, false, fmt.Errorf("pool %s: recycle %s: %w", d.pool.Name, v.Label, err)
-	case !fi.Mode().IsRegular():
-		return mediaagent.Mount{}, false, nil
-	default:
-		if err := os.Truncate(v.Path, 0); err != nil {
-			return mediaagent.Mount{}, false, fmt.Errorf("pool %s: recycle %s: %w", d.pool.Name, v.Label, err)
+	bs := int(d.dev.BlockSize)
+	med, err := lib.Erase(ctx, v.Path, bs)
+	if errors.Is(err, device.ErrNoVolume) {
+		// Gone (or not a volume): a new one under its label, at the same
+		// reference; else it cannot be reused now.
+		var ref device.VolumeRef
+		med, ref, err = lib.Create(ctx, v.Label, bs)
+		switch {
+		case errors.Is(err, device.ErrExists):
+			return mediaagent.Mount{}, false, nil
+		case err == nil && ref != v.Path:
+			med.Close()
+			return mediaagent.Mount{}, false, nil
 		}
-		med, err = vtape.Open(v.Path, d.options())
 	}
 	if err != nil {
 		return mediaagent.Mount{}, false, fmt.Errorf("pool %s: recycle %s: %w", d.pool.Name, v.Label, err)

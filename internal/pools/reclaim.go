@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"daisy/internal/catalog"
 	"daisy/internal/config"
-	"daisy/internal/device/vtape"
+	"daisy/internal/device"
+	"daisy/internal/device/devices"
 	"daisy/internal/volume"
 )
 
@@ -26,12 +26,13 @@ type Reclaimed struct {
 	Freed  int64 `json:"freed"`
 }
 
-// Reclaim gives back the space of a recyclable vtape volume of pool p:
-// its file is cut to its label block, synced, and the catalog row keeps
+// Reclaim gives back the space of a recyclable volume of pool p, when its
+// library can (device.Reclaimer: a volume file is cut to its label block),
+// durably, and the catalog row keeps
 // state recyclable with one block. The volume stays in the pool: Drive
 // relabels it (cut to nothing, a new volume ID) when the pool needs a
 // volume, as it does any recyclable one. It refuses a volume that is not
-// recyclable, that a good copy still has an extent on, or whose file holds
+// recyclable, that a good copy still has an extent on, or that holds
 // another volume's label. With dryRun it only measures the file (a
 // volume a dry-run prune would make recyclable is given as recyclable).
 // A volume already
@@ -42,7 +43,16 @@ func Reclaim(ctx context.Context, cat *catalog.Catalog, p config.Pool, v catalog
 	if v.State != StateRecyclable {
 		return r, fmt.Errorf("pool %s: reclaim %s: the volume is %s, not recyclable", p.Name, v.Label, v.State)
 	}
-	if p.Type != config.TypeVTape || v.Path == "" {
+	if v.Path == "" {
+		return r, nil
+	}
+	lib, err := devices.Build(p, config.Device{})
+	if err != nil {
+		return r, err
+	}
+	defer lib.Close()
+	rc, ok := device.As[device.Reclaimer](lib)
+	if !ok {
 		return r, nil
 	}
 	if !dryRun {
@@ -54,16 +64,14 @@ func Reclaim(ctx context.Context, cat *catalog.Catalog, p config.Pool, v catalog
 			return r, fmt.Errorf("pool %s: reclaim %s: %w: %d extent(s) of good copies are on it", p.Name, v.Label, catalog.ErrVolumeInUse, n)
 		}
 	}
-	fi, err := os.Lstat(v.Path)
+	size, err := rc.VolumeSize(ctx, v.Path)
 	switch {
-	case errors.Is(err, os.ErrNotExist):
+	case errors.Is(err, device.ErrNoVolume):
 		return r, nil
 	case err != nil:
 		return r, fmt.Errorf("pool %s: reclaim %s: %w", p.Name, v.Label, err)
-	case !fi.Mode().IsRegular():
-		return r, fmt.Errorf("pool %s: reclaim %s: %s is not a regular file", p.Name, v.Label, v.Path)
 	}
-	r.Before, r.After = fi.Size(), fi.Size()
+	r.Before, r.After = size, size
 	keep := int64(v.BlockSize)
 	if r.Before <= keep {
 		return r, nil
@@ -72,27 +80,28 @@ func Reclaim(ctx context.Context, cat *catalog.Catalog, p config.Pool, v catalog
 	if dryRun {
 		return r, nil
 	}
-	med, err := vtape.Open(v.Path, vtape.Options{BlockSize: v.BlockSize})
+	med, err := lib.Open(ctx, v.Path, device.ReadOnly, v.BlockSize)
 	if err != nil {
 		return r, fmt.Errorf("pool %s: reclaim %s: %w", p.Name, v.Label, err)
 	}
 	rd, err := volume.NewReader(med)
 	if err == nil {
 		if l := rd.Label(); l.VolumeID.String() != v.ID || l.Label != v.Label {
-			err = fmt.Errorf("the file holds volume %s (%s), the catalog expects %s (%s); left as it is", l.Label, l.VolumeID, v.Label, v.ID)
+			err = fmt.Errorf("the volume holds %s (%s), the catalog expects %s (%s); left as it is", l.Label, l.VolumeID, v.Label, v.ID)
 		}
-	}
-	if err == nil {
-		err = med.Truncate(1)
-	}
-	if err == nil {
-		err = med.Sync()
 	}
 	if cerr := med.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
 		r.After, r.Freed = r.Before, 0
+		return r, fmt.Errorf("pool %s: reclaim %s: %w", p.Name, v.Label, err)
+	}
+	// A failed cut says what the volume takes now; the catalog row keeps
+	// its old count then, which recycling cuts anyway.
+	r.After, err = rc.Cut(ctx, v.Path, v.BlockSize, 1)
+	r.Freed = r.Before - r.After
+	if err != nil {
 		return r, fmt.Errorf("pool %s: reclaim %s: %w", p.Name, v.Label, err)
 	}
 	// The file is cut and synced before the catalog says so: a crash in

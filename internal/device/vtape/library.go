@@ -34,7 +34,7 @@ type LibraryOptions struct {
 
 // Library is a directory of volume files: a volume's reference is the
 // path of its file, a new volume named L is the file L.vtape in the
-// directory. It implements device.Library and device.Space. Open and
+// directory. It implements device.Library, device.Space and device.Reclaimer. Open and
 // Erase take any volume file path, in the directory or not (a catalog
 // records absolute paths; a pool directory may have moved), so that one
 // Library reads every vtape volume of a pool.
@@ -45,8 +45,9 @@ type Library struct {
 }
 
 var (
-	_ device.Library = (*Library)(nil)
-	_ device.Space   = (*Library)(nil)
+	_ device.Library   = (*Library)(nil)
+	_ device.Space     = (*Library)(nil)
+	_ device.Reclaimer = (*Library)(nil)
 )
 
 // NewLibrary returns the library of the volume files in o.Dir. It does
@@ -80,8 +81,8 @@ func (l *Library) options(bs int) Options {
 }
 
 // Create makes the volume file LABEL.vtape in the directory (and the
-// directory if it is missing); it fails, wrapping fs.ErrExist, if the file
-// exists.
+// directory if it is missing); it fails, wrapping device.ErrExists and
+// fs.ErrExist, if the file exists.
 func (l *Library) Create(ctx context.Context, label string, blockSize int) (device.Medium, device.VolumeRef, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, "", err
@@ -205,6 +206,56 @@ func (l *Library) Free() (int64, error) { return FreeSpace(l.dir) }
 // KeepFree sets the free space the media mounted from now on keep on the
 // filesystem (Options.MinFree).
 func (l *Library) KeepFree(n int64) { l.minFree.Store(max(n, 0)) }
+
+// VolumeSize returns the size of the volume file at ref, which must be a
+// regular file.
+func (l *Library) VolumeSize(ctx context.Context, ref device.VolumeRef) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	fi, err := os.Lstat(ref)
+	if err != nil {
+		return 0, openError(ref, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return 0, fmt.Errorf("vtape: %s is not a regular file", ref)
+	}
+	return fi.Size(), nil
+}
+
+// Cut cuts the volume file at ref after its first keep blocks and syncs
+// it; a file no longer than that is left as it is.
+func (l *Library) Cut(ctx context.Context, ref device.VolumeRef, blockSize int, keep int64) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if blockSize <= 0 || keep < 0 {
+		return 0, fmt.Errorf("vtape: cut %s: block size %d, keep %d blocks", ref, blockSize, keep)
+	}
+	f, err := os.OpenFile(ref, os.O_RDWR|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return 0, openError(ref, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("vtape: cut %s: %w", ref, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return 0, fmt.Errorf("vtape: cut %s: not a regular file", ref)
+	}
+	size := min(fi.Size(), keep*int64(blockSize))
+	if size == fi.Size() {
+		return size, nil
+	}
+	if err := f.Truncate(size); err != nil {
+		return fi.Size(), fmt.Errorf("vtape: cut %s: %w", ref, err)
+	}
+	if err := f.Sync(); err != nil {
+		return size, fmt.Errorf("vtape: cut %s: %w", ref, err)
+	}
+	return size, f.Close()
+}
 
 // Close does nothing: a directory holds no resources.
 func (l *Library) Close() error { return nil }

@@ -26,7 +26,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -56,64 +55,6 @@ const (
 // that does not start with a daisy block header to take it from.
 var ErrNoLabel = errors.New("vtape: no daisy label to take the block size from")
 
-// Fault injects a device failure: once FailAfter bytes have been written
-// through the media sharing it, every write fails with an I/O error that
-// wraps device.ErrInjected (and syscall.EIO). A write that would go past
-// FailAfter fails and writes nothing. A Fault is shared by all the media a
-// device mounts, so a failed drive stays failed when the next volume is
-// mounted. It is safe for concurrent use.
-type Fault struct {
-	// FailAfter is the number of bytes written before writes fail; 0 means
-	// never.
-	FailAfter int64
-
-	written atomic.Int64
-	tripped atomic.Bool
-}
-
-// Written returns the bytes written through the media sharing f.
-func (f *Fault) Written() int64 { return f.written.Load() }
-
-// Failed reports whether the fault has been triggered.
-func (f *Fault) Failed() bool { return f.tripped.Load() }
-
-// errInjectedIO is what an injected failure looks like: an I/O error.
-var errInjectedIO = fmt.Errorf("%w (%w)", syscall.EIO, device.ErrInjected)
-
-// reserve admits a write of n bytes or fails it.
-func (f *Fault) reserve(n int64) bool {
-	if f == nil || f.FailAfter <= 0 {
-		return true
-	}
-	for {
-		if f.tripped.Load() {
-			return false
-		}
-		w := f.written.Load()
-		if w+n > f.FailAfter {
-			f.tripped.Store(true)
-			return false
-		}
-		if f.written.CompareAndSwap(w, w+n) {
-			return true
-		}
-	}
-}
-
-// unreserve returns bytes reserved for a write that did not happen.
-func (f *Fault) unreserve(n int64) {
-	if f != nil && f.FailAfter > 0 {
-		f.written.Add(-n)
-	}
-}
-
-// count records bytes written when no limit is set (so Written is exact).
-func (f *Fault) count(n int64) {
-	if f != nil && f.FailAfter <= 0 {
-		f.written.Add(n)
-	}
-}
-
 // Options configure a medium.
 type Options struct {
 	// BlockSize is the size of every block. Create needs it; Open reads it
@@ -123,8 +64,6 @@ type Options struct {
 	// unlimited. It must leave room for at least four blocks: the label,
 	// one data block and the reserve.
 	Capacity int64
-	// Fault injects a failure after some bytes; nil means none.
-	Fault *Fault
 	// MinFree is the free space, in bytes, to keep on the filesystem of
 	// the volume file; 0 means none. The early warning comes when a block
 	// would leave less than MinFree plus the reserve free (checked with
@@ -142,7 +81,6 @@ type Medium struct {
 	bs       int64
 	capacity int64
 	minFree  int64
-	fault    *Fault
 	readOnly bool
 
 	pos    int64 // block the next read or write uses
@@ -197,7 +135,7 @@ func Create(path string, o Options) (*Medium, error) {
 	if err != nil {
 		switch {
 		case errors.Is(err, fs.ErrExist):
-			return nil, fmt.Errorf("vtape: create %s: the volume file already exists (a new volume needs a new file): %w", path, fs.ErrExist)
+			return nil, fmt.Errorf("vtape: create %s: the volume file already exists (a new volume needs a new file): %w (%w)", path, device.ErrExists, fs.ErrExist)
 		case errors.Is(err, fs.ErrNotExist):
 			return nil, fmt.Errorf("vtape: create %s: directory %s does not exist: %w", path, filepath.Dir(path), fs.ErrNotExist)
 		}
@@ -208,7 +146,7 @@ func Create(path string, o Options) (*Medium, error) {
 		os.Remove(path)
 		return nil, fmt.Errorf("vtape: create %s: %w", path, err)
 	}
-	return &Medium{f: f, path: path, bs: int64(o.BlockSize), capacity: o.Capacity, minFree: o.MinFree, fault: o.Fault}, nil
+	return &Medium{f: f, path: path, bs: int64(o.BlockSize), capacity: o.Capacity, minFree: o.MinFree}, nil
 }
 
 // Open mounts an existing volume file, positioned at block 0, for reading
@@ -277,7 +215,7 @@ func open(f *os.File, path string, o Options, readOnly bool) (*Medium, error) {
 	if err := checkCapacity(path, o.Capacity, bs); err != nil {
 		return nil, err
 	}
-	return &Medium{f: f, path: path, bs: bs, capacity: o.Capacity, minFree: o.MinFree, fault: o.Fault, readOnly: readOnly, size: size}, nil
+	return &Medium{f: f, path: path, bs: bs, capacity: o.Capacity, minFree: o.MinFree, readOnly: readOnly, size: size}, nil
 }
 
 // Name returns the volume file's path.
@@ -330,15 +268,11 @@ func (m *Medium) WriteBlock(b []byte) error {
 	if err := m.earlyWarning(end); err != nil {
 		return err
 	}
-	if !m.fault.reserve(m.bs) {
-		return &os.PathError{Op: "write", Path: m.path, Err: errInjectedIO}
-	}
 	n, err := m.f.WriteAt(b, m.size)
 	if n > 0 {
 		m.stats.BytesWritten += int64(n)
 	}
 	if err != nil {
-		m.fault.unreserve(m.bs)
 		// The file may now hold part of the block: it is a partial tail,
 		// which readers report and Truncate cuts.
 		if n > 0 {
@@ -346,7 +280,6 @@ func (m *Medium) WriteBlock(b []byte) error {
 		}
 		return err
 	}
-	m.fault.count(m.bs)
 	m.unchecked -= m.bs
 	m.size = end
 	m.pos++

@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 
 	"daisy/internal/device"
@@ -277,116 +276,6 @@ func TestEarlyWarningAfterReopen(t *testing.T) {
 	writeN(t, m2, 4, 2)
 	if err := m2.WriteBlock(blockOf(6, tbs)); !errors.Is(err, device.ErrFull) {
 		t.Fatalf("write past the reserve: %v", err)
-	}
-}
-
-func isInjected(err error) bool {
-	var pe *os.PathError
-	return errors.Is(err, device.ErrInjected) && errors.Is(err, syscall.EIO) && errors.As(err, &pe)
-}
-
-func TestFault(t *testing.T) {
-	for _, failAfter := range []int64{3 * tbs, 3*tbs + 10, 4*tbs - 1} {
-		f := &Fault{FailAfter: failAfter}
-		m, path := create(t, Options{Fault: f})
-		writeN(t, m, 0, 3)
-		err := m.WriteBlock(blockOf(3, tbs))
-		if !isInjected(err) {
-			t.Fatalf("FailAfter %d: 4th write: %v, want an I/O error wrapping ErrInjected", failAfter, err)
-		}
-		if !f.Failed() || f.Written() != 3*tbs {
-			t.Fatalf("FailAfter %d: failed %v written %d", failAfter, f.Failed(), f.Written())
-		}
-		if m.Size() != 3*tbs || m.Position() != 3 {
-			t.Fatalf("FailAfter %d: failed write changed the medium: size %d position %d", failAfter, m.Size(), m.Position())
-		}
-		if fi, _ := os.Stat(path); fi.Size() != 3*tbs {
-			t.Fatalf("FailAfter %d: failed write changed the file: %d bytes", failAfter, fi.Size())
-		}
-		// Stays failed, even for a write that would fit now.
-		if err := m.Truncate(0); err != nil {
-			t.Fatal(err)
-		}
-		if err := m.WriteBlock(blockOf(0, tbs)); !isInjected(err) {
-			t.Fatalf("FailAfter %d: write after the failure: %v", failAfter, err)
-		}
-		// Reads still work.
-		m2, err := Create(filepath.Join(t.TempDir(), "other"), Options{BlockSize: tbs, Fault: f})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := m2.WriteBlock(blockOf(0, tbs)); !isInjected(err) {
-			t.Fatalf("FailAfter %d: write to a second medium of the failed device: %v", failAfter, err)
-		}
-		m2.Close()
-	}
-}
-
-func TestFaultSharedByMedia(t *testing.T) {
-	f := &Fault{FailAfter: 5 * tbs}
-	a, _ := create(t, Options{Fault: f})
-	b, _ := create(t, Options{Fault: f})
-	writeN(t, a, 0, 2)
-	writeN(t, b, 0, 3)
-	if f.Written() != 5*tbs {
-		t.Fatalf("written %d, want %d", f.Written(), 5*tbs)
-	}
-	if err := a.WriteBlock(blockOf(2, tbs)); !isInjected(err) {
-		t.Fatalf("6th block through the device: %v", err)
-	}
-	if err := b.WriteBlock(blockOf(3, tbs)); !isInjected(err) {
-		t.Fatalf("the other medium after the failure: %v", err)
-	}
-	b.Locate(0)
-	buf := make([]byte, tbs)
-	if err := b.ReadBlock(buf); err != nil || !bytes.Equal(buf, blockOf(0, tbs)) {
-		t.Fatalf("read after the failure: %v", err)
-	}
-
-	// Without a limit the fault only counts.
-	c := &Fault{}
-	m, _ := create(t, Options{Fault: c})
-	writeN(t, m, 0, 3)
-	if c.Failed() || c.Written() != 3*tbs {
-		t.Fatalf("no limit: failed %v written %d", c.Failed(), c.Written())
-	}
-}
-
-func TestFaultConcurrent(t *testing.T) {
-	// Media of one device written from several goroutines: exactly
-	// FailAfter bytes get through, then everything fails.
-	f := &Fault{FailAfter: 40 * tbs}
-	media := make([]*Medium, 4)
-	for i := range media {
-		media[i], _ = create(t, Options{Fault: f})
-	}
-	ok := make(chan int64, len(media))
-	for _, m := range media {
-		go func() {
-			var n int64
-			for i := 0; i < 20; i++ {
-				if err := m.WriteBlock(blockOf(i, tbs)); err == nil {
-					n++
-				} else if !isInjected(err) {
-					t.Errorf("write: %v", err)
-				}
-			}
-			ok <- n
-		}()
-	}
-	var total int64
-	for range media {
-		total += <-ok
-	}
-	if total != 40 || f.Written() != 40*tbs || !f.Failed() {
-		t.Fatalf("%d blocks written, fault counted %d bytes, failed %v; want 40 blocks", total, f.Written(), f.Failed())
-	}
-	var sum int64
-	for _, m := range media {
-		sum += m.Size()
-	}
-	if sum != 40*tbs {
-		t.Fatalf("media hold %d bytes, want %d", sum, 40*tbs)
 	}
 }
 
