@@ -4,7 +4,9 @@
 // and of the place the volumes of a pool live (Library: create, open,
 // erase and list volumes by reference, with the capabilities of its media).
 // Implementations live in subpackages, one per device type; the rest of
-// daisy reaches media only through these interfaces.
+// daisy reaches media only through these interfaces and the registry
+// (internal/device/devices). Every implementation runs the conformance
+// suite internal/device/devicetest.
 package device
 
 import (
@@ -130,11 +132,15 @@ type Library interface {
 	// Caps says what its media can do.
 	Caps() Caps
 	// Create makes a new, empty volume named label (unique in the
-	// library), mounts it for writing at block 0, and returns it with its
-	// reference. blockSize is the size of every block on it.
+	// library: a label it holds fails wrapping ErrExists), mounts it for
+	// writing at block 0, and returns it with its reference. blockSize is
+	// the size of every block on it.
 	Create(ctx context.Context, label string, blockSize int) (Medium, VolumeRef, error)
 	// Open mounts the volume at ref, positioned at block 0. blockSize 0
-	// takes the block size from the volume's label.
+	// takes the block size from the volume's label; another block size
+	// than the volume's fails. A ReadOnly medium refuses writes; an
+	// Append one is written after its last block (positioned there with
+	// Truncater or Locator, as volume.NewWriter does).
 	Open(ctx context.Context, ref VolumeRef, mode Mode, blockSize int) (Medium, error)
 	// Erase empties the volume at ref (a recycled volume about to be
 	// labelled again) and mounts it for writing at block 0.

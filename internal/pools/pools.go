@@ -2,6 +2,11 @@
 // it mounts an appendable volume, or labels a new one when none is left,
 // records every volume in the catalog, and takes the volumes back with
 // their new block counts and states after each write session.
+// It reaches the volumes only through the device library of the pool and
+// device (internal/device/devices), and asks for what only some media can
+// do through their capabilities: free space on a shared filesystem
+// (device.Space), cutting a failed session (device.Truncater), giving back
+// a recyclable volume's room (device.Reclaimer).
 //
 // A pool's directory is locked (flock) while a process writes to it, so
 // two daisy processes never append to the same volume. Jobs take their
@@ -9,7 +14,7 @@
 // asked); the lock file names its holder for the one refused.
 //
 // A full disk does not wedge daisy. The volumes of a pool leave free space
-// on its filesystem (FreeSpace): a volume gives its early warning when
+// on its filesystem (FreeSpace, for a device.Space library): a volume gives its early warning when
 // that is reached, so it spans or its session fails before the filesystem
 // is full, and the catalog, often on the same filesystem, can still record
 // the job's end. A drive mounts no volume while the filesystem has less

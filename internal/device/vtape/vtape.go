@@ -9,6 +9,9 @@
 // fails cleanly before the filesystem is full, and what is kept free stays
 // for the catalog and for cutting the session's tail.
 //
+// Library is the device.Library of a directory of volume files (a vtape
+// pool), with the optional device.Space and device.Reclaimer.
+//
 // A new volume file's directory entry is synced (internal/durable) before
 // Create returns, so a catalog that records the volume never outlives the
 // file's name.

@@ -1,0 +1,116 @@
+// Package archtest checks the layering of daisy's packages from their
+// import declarations (acceptance 1 of issue 10): rules that hold for
+// every non-test Go file of the module. Each rule is a test of its own;
+// add one with the files (goFiles) and a check of their imports.
+package archtest
+
+import (
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+const module = "daisy/"
+
+// goFile is one Go file of the module with its imports.
+type goFile struct {
+	path    string // relative to the module root, slash-separated
+	pkg     string // import path of its package (daisy/internal/x)
+	test    bool   // a _test.go file
+	imports []string
+}
+
+// goFiles parses the import declarations of every Go file of the module
+// (not testdata, not hidden directories).
+func goFiles(t *testing.T) []goFile {
+	t.Helper()
+	_, here, _, ok := runtime.Caller(0)
+	if !ok {
+		t.Fatal("no caller information")
+	}
+	root := filepath.Clean(filepath.Join(filepath.Dir(here), "..", ".."))
+	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
+		t.Fatalf("module root %s: %v", root, err)
+	}
+	var out []goFile
+	fset := token.NewFileSet()
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		name := d.Name()
+		if d.IsDir() {
+			if p != root && (strings.HasPrefix(name, ".") || name == "testdata" || name == "vendor") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(name, ".go") {
+			return nil
+		}
+		f, err := parser.ParseFile(fset, p, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		rel = filepath.ToSlash(rel)
+		gf := goFile{path: rel, pkg: module + filepath.ToSlash(filepath.Dir(rel)), test: strings.HasSuffix(name, "_test.go")}
+		for _, im := range f.Imports {
+			s, err := strconv.Unquote(im.Path.Value)
+			if err != nil {
+				return err
+			}
+			gf.imports = append(gf.imports, s)
+		}
+		out = append(out, gf)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out) < 100 {
+		t.Fatalf("only %d Go files found under %s", len(out), root)
+	}
+	return out
+}
+
+func under(pkg, dir string) bool { return pkg == dir || strings.HasPrefix(pkg, dir+"/") }
+
+const deviceDir = module + "internal/device"
+
+// Only packages under internal/device name a device implementation: the
+// rest of daisy imports internal/device (the interfaces) and
+// internal/device/devices (the registry), nothing else below it. The
+// fault wrapper and the conformance suite are for tests: no product file
+// imports them, wherever it is.
+func TestOnlyDevicePackagesNameImplementations(t *testing.T) {
+	allowed := map[string]bool{deviceDir: true, deviceDir + "/devices": true}
+	testOnly := map[string]bool{deviceDir + "/fault": true, deviceDir + "/devicetest": true}
+	checked := 0
+	for _, f := range goFiles(t) {
+		if f.test {
+			continue
+		}
+		for _, im := range f.imports {
+			if !under(im, deviceDir) {
+				continue
+			}
+			checked++
+			switch {
+			case testOnly[im] && !testOnly[f.pkg]:
+				t.Errorf("%s imports %s, which is for tests only", f.path, im)
+			case !under(f.pkg, deviceDir) && !allowed[im]:
+				t.Errorf("%s imports the device implementation %s: outside internal/device, use internal/device/devices", f.path, im)
+			}
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no import of internal/device found: the walk is broken")
+	}
+}
