@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"daisy/internal/config"
 	"daisy/internal/jobs"
@@ -212,17 +211,10 @@ func printBackup(g *globals, cfg *config.Config, res *jobs.BackupResult, d time.
 // stop function is called.
 func showProgress(g *globals, m *jobs.Monitor) func() {
 	f := g.stderr.(*os.File)
-	width := func() int {
-		w, _, err := term.GetSize(int(f.Fd()))
-		if err != nil || w <= 0 {
-			return 80
-		}
-		return w
-	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	lines := backupLines(m)
-	wg.Go(func() { drawCounters(f, width, lines, progressRefresh, stop) })
+	wg.Go(func() { drawCounters(f, termWidth(f), lines, progressRefresh, stop) })
 	return func() {
 		close(stop)
 		wg.Wait()

@@ -26,13 +26,7 @@ func jobProgress(g *globals, label string) (func(*jobs.Progress), func()) {
 		return nil, func() {}
 	}
 	f := g.stderr.(*os.File)
-	width := func() int {
-		w, _, err := term.GetSize(int(f.Fd()))
-		if err != nil || w <= 0 {
-			return 80
-		}
-		return w
-	}
+	width := termWidth(f)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var once sync.Once
@@ -42,6 +36,19 @@ func jobProgress(g *globals, label string) (func(*jobs.Progress), func()) {
 	return start, func() {
 		once.Do(func() { close(stop) })
 		wg.Wait()
+	}
+}
+
+// termWidth returns the function that asks the terminal f for its width
+// (80 when it cannot say), called before each redraw so that a resized
+// terminal is followed.
+func termWidth(f *os.File) func() int {
+	return func() int {
+		w, _, err := term.GetSize(int(f.Fd()))
+		if err != nil || w <= 0 {
+			return 80
+		}
+		return w
 	}
 }
 
