@@ -30,37 +30,96 @@ type Options struct {
 
 // Library is a tape drive, with its changer if it has one, as a
 // device.Library. References are barcodes (with a changer) or the fixed
-// name of the drive (without one). The drive holds one cartridge: Open,
-// Create and Erase fail with device.ErrBusy while a medium it mounted is
-// open.
+// name of the drive (without one).
+//
+// With a changer, several media may be open at once although the drive
+// holds one cartridge: each medium keeps its place, and the operation of
+// one whose cartridge is not in the drive unloads the other (a filemark
+// first after a write) and loads its own. That is how a media agent with
+// one drive spans: the next volume is created, the trailer written on the
+// last one, and the records carried over go to the next one, at the cost
+// of three cartridge moves. Without a changer the drive holds its one
+// cartridge: Open, Create and Erase fail with device.ErrBusy while a
+// medium is open. The libraries of a process on the same device path share
+// the drive.
 type Library struct {
 	o     Options
-	drive *driveLock
+	dr    *drive
+	shelf *shelf
 }
 
-// driveLock holds a drive for one medium at a time. The libraries of one
-// process on the same device path share it (a configuration builds a
-// library per pool and per pool and device), as the st driver allows one
-// open of a drive.
-type driveLock struct {
+// drive is a drive's state in the process: the medium whose cartridge is
+// mounted (its device open) and how many media are open.
+type drive struct {
 	mu   sync.Mutex
-	busy bool
+	cur  *Medium
+	open int
+	// inUse counts the open media per barcode: Create does not take a
+	// cartridge that is open.
+	inUse map[string]int
+	// loads counts the cartridges loaded by the changer.
+	loads int64
+}
+
+// shelf is what the process learned of a changer's (or a drive's)
+// cartridges: barcode to the label of the volume on it, "" blank.
+type shelf struct {
+	mu     sync.Mutex
+	labels map[string]string
+}
+
+func (s *shelf) learn(tag, label string) {
+	s.mu.Lock()
+	s.labels[tag] = label
+	s.mu.Unlock()
+}
+
+func (s *shelf) forget(tag string) {
+	s.mu.Lock()
+	delete(s.labels, tag)
+	s.mu.Unlock()
+}
+
+// known returns the label learned for tag and whether one was.
+func (s *shelf) known(tag string) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l, ok := s.labels[tag]
+	return l, ok
+}
+
+// holder returns the barcode of the cartridge learned to hold label.
+func (s *shelf) holder(label string) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for tag, l := range s.labels {
+		if l == label {
+			return tag, true
+		}
+	}
+	return "", false
 }
 
 var (
-	locksMu sync.Mutex
-	locks   = map[string]*driveLock{}
+	statesMu sync.Mutex
+	drives   = map[string]*drive{}
+	shelves  = map[string]*shelf{}
 )
 
-func lockOf(path string) *driveLock {
-	locksMu.Lock()
-	defer locksMu.Unlock()
-	l := locks[path]
-	if l == nil {
-		l = &driveLock{}
-		locks[path] = l
+func stateOf(path, shelfKey string) (*drive, *shelf) {
+	statesMu.Lock()
+	defer statesMu.Unlock()
+	d := drives[path]
+	if d == nil {
+		d = &drive{inUse: map[string]int{}}
+		drives[path] = d
 	}
-	return l
+	s := shelves[shelfKey]
+	if s == nil {
+		s = &shelf{labels: map[string]string{}}
+		shelves[shelfKey] = s
+	}
+	return d, s
 }
 
 var (
@@ -104,7 +163,12 @@ func New(o Options) (*Library, error) {
 	if o.Open == nil {
 		o.Open = OpenDevice
 	}
-	return &Library{o: o, drive: lockOf(o.Path)}, nil
+	key := "drive " + o.Path
+	if o.Changer != nil {
+		key = "changer " + o.Changer.Device
+	}
+	dr, sh := stateOf(o.Path, key)
+	return &Library{o: o, dr: dr, shelf: sh}, nil
 }
 
 // Name identifies the library in messages.
@@ -121,56 +185,101 @@ func (l *Library) Caps() device.Caps {
 	return device.Caps{Seekable: false, Append: true, Truncate: true, EarlyWarning: true}
 }
 
-// acquire takes the drive for one medium.
-func (l *Library) acquire() error {
-	l.drive.mu.Lock()
-	defer l.drive.mu.Unlock()
-	if l.drive.busy {
-		return fmt.Errorf("%s: %w: a cartridge is mounted", l.Name(), device.ErrBusy)
-	}
-	l.drive.busy = true
-	return nil
+// Loads returns how many cartridges the changer loaded into the drive in
+// this process.
+func (l *Library) Loads() int64 {
+	l.dr.mu.Lock()
+	defer l.dr.mu.Unlock()
+	return l.dr.loads
 }
 
-func (l *Library) release() {
-	l.drive.mu.Lock()
-	l.drive.busy = false
-	l.drive.mu.Unlock()
-}
-
-// mount loads ref into the drive (through the changer) and opens it; the
-// drive is held until the medium closes. f mounts the open drive.
-func (l *Library) mount(ctx context.Context, ref device.VolumeRef, write bool, f func(Drive) (*Medium, error)) (*Medium, error) {
-	if err := l.acquire(); err != nil {
-		return nil, err
+// mount makes a medium of the cartridge ref and mounts it in the drive
+// (f reads or formats it there).
+func (l *Library) mount(ctx context.Context, ref device.VolumeRef, write bool, f func(*Medium) error) (*Medium, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", l.Name(), err)
 	}
-	m, err := l.mountHeld(ctx, ref, write, f)
-	if err != nil {
-		l.release()
-		return nil, err
-	}
-	m.onClose = l.release
-	return m, nil
-}
-
-func (l *Library) mountHeld(ctx context.Context, ref device.VolumeRef, write bool, f func(Drive) (*Medium, error)) (*Medium, error) {
+	l.dr.mu.Lock()
+	defer l.dr.mu.Unlock()
 	if l.o.Changer == nil {
 		if ref != l.o.Name {
 			return nil, fmt.Errorf("%s: %w: %q (the drive has no changer; its cartridge is %q)", l.Name(), device.ErrNoVolume, ref, l.o.Name)
 		}
-	} else if err := l.load(ctx, ref); err != nil {
+		if l.dr.open > 0 {
+			return nil, fmt.Errorf("%s: %w: a cartridge is mounted", l.Name(), device.ErrBusy)
+		}
+	}
+	m := &Medium{lib: l, name: ref, write: write, tpos: -1}
+	if err := l.attach(ctx, m); err != nil {
 		return nil, err
 	}
-	d, err := l.o.Open(l.o.Path, write)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", l.Name(), err)
-	}
-	m, err := f(d)
-	if err != nil {
-		d.Close()
+	if err := f(m); err != nil {
+		m.d.Close()
+		m.d, l.dr.cur = nil, nil
 		return nil, err
 	}
+	l.dr.open++
+	l.dr.inUse[ref]++
 	return m, nil
+}
+
+// attach puts m's cartridge in the drive and opens the device for it,
+// after closing the drive under the medium that had it. Called with the
+// drive's lock held.
+func (l *Library) attach(ctx context.Context, m *Medium) error {
+	dr := l.dr
+	if dr.cur == m {
+		return nil
+	}
+	if cur := dr.cur; cur != nil {
+		dr.cur = nil
+		if err := cur.detach(); err != nil {
+			return fmt.Errorf("%s: unmount %s for %s: %w", l.Name(), cur.name, m.name, err)
+		}
+	}
+	if l.o.Changer != nil {
+		if err := l.load(ctx, m.name); err != nil {
+			return err
+		}
+	}
+	d, err := l.o.Open(l.o.Path, m.write)
+	if err != nil {
+		return fmt.Errorf("%s: %w", l.Name(), err)
+	}
+	if err := d.Op(MTSETBLK, 0); err != nil {
+		d.Close()
+		return fmt.Errorf("%s: MTSETBLK 0 (variable block mode): %w", l.Name(), err)
+	}
+	m.d, m.tpos, m.lastWrite = d, -1, false
+	dr.cur = m
+	return nil
+}
+
+// closeMedium ends m's session (a filemark, loading its cartridge again if
+// another took the drive) and releases it.
+func (l *Library) closeMedium(m *Medium) error {
+	dr := l.dr
+	dr.mu.Lock()
+	defer dr.mu.Unlock()
+	var err error
+	if m.unmarked {
+		if err = l.attach(context.Background(), m); err == nil {
+			if err = m.seek(m.end); err == nil {
+				err = m.filemark()
+			}
+		}
+	}
+	if dr.cur == m {
+		if e := m.d.Close(); e != nil && err == nil {
+			err = e
+		}
+		m.d, dr.cur = nil, nil
+	}
+	dr.open--
+	if dr.inUse[m.name]--; dr.inUse[m.name] <= 0 {
+		delete(dr.inUse, m.name)
+	}
+	return err
 }
 
 // load puts the cartridge with barcode tag into the drive, unloading the
@@ -199,7 +308,11 @@ func (l *Library) load(ctx context.Context, tag string) error {
 			return err
 		}
 	}
-	return c.Load(ctx, slot, l.o.Drive)
+	if err := c.Load(ctx, slot, l.o.Drive); err != nil {
+		return err
+	}
+	l.dr.loads++
+	return nil
 }
 
 // unload ejects the cartridge in the drive and moves it to its slot (or
@@ -232,7 +345,7 @@ func (l *Library) unload(ctx context.Context, cur Element, inv Inventory) error 
 // label (with blockSize 0 the label gives the block size).
 func (l *Library) Open(ctx context.Context, ref device.VolumeRef, mode device.Mode, blockSize int) (device.Medium, error) {
 	write := mode == device.Append
-	m, err := l.mount(ctx, ref, write, func(d Drive) (*Medium, error) { return Mount(d, ref, write, blockSize) })
+	m, err := l.mount(ctx, ref, write, func(m *Medium) error { return m.mount(blockSize) })
 	if err != nil {
 		return nil, err
 	}
@@ -241,22 +354,38 @@ func (l *Library) Open(ctx context.Context, ref device.VolumeRef, mode device.Mo
 
 // Erase empties the cartridge ref and mounts it for writing at block 0.
 func (l *Library) Erase(ctx context.Context, ref device.VolumeRef, blockSize int) (device.Medium, error) {
-	m, err := l.mount(ctx, ref, true, func(d Drive) (*Medium, error) { return Format(d, ref, blockSize, false) })
+	if blockSize < labelHeaderLen || blockSize > MaxBlockSize {
+		return nil, fmt.Errorf("%s: erase %s: block size %d, must be %d..%d", l.Name(), ref, blockSize, labelHeaderLen, MaxBlockSize)
+	}
+	m, err := l.mount(ctx, ref, true, func(m *Medium) error { return m.format(blockSize, false) })
 	if err != nil {
 		return nil, err
 	}
 	return m, nil
 }
 
-// Create mounts a blank cartridge for a new volume: with a changer the one
-// whose barcode is label if there is one, else the first blank one in
-// slot order (cleaning cartridges, barcodes CLN..., are skipped); without,
-// the cartridge in the drive, which must be blank. The reference is the
-// cartridge's barcode (the drive's name without a changer).
+// Create mounts a blank cartridge for a new volume labelled label: with a
+// changer the one whose barcode is label if there is one, else the first
+// blank one in slot order that no open medium holds (cleaning cartridges,
+// barcodes CLN..., are skipped); without, the cartridge in the drive,
+// which must be blank. The reference is the cartridge's barcode (the
+// drive's name without a changer). A label the library knows on a
+// cartridge (from mounting it in this process) fails with
+// device.ErrExists.
 func (l *Library) Create(ctx context.Context, label string, blockSize int) (device.Medium, device.VolumeRef, error) {
+	if blockSize < labelHeaderLen || blockSize > MaxBlockSize {
+		return nil, "", fmt.Errorf("%s: new volume %s: block size %d, must be %d..%d", l.Name(), label, blockSize, labelHeaderLen, MaxBlockSize)
+	}
+	if tag, ok := l.shelf.holder(label); ok {
+		return nil, "", fmt.Errorf("%s: %w: cartridge %s holds volume %s", l.Name(), device.ErrExists, tag, label)
+	}
+	format := func(m *Medium) error { return m.format(blockSize, true) }
 	if l.o.Changer == nil {
-		m, err := l.mount(ctx, l.o.Name, true, func(d Drive) (*Medium, error) { return Format(d, l.o.Name, blockSize, true) })
+		m, err := l.mount(ctx, l.o.Name, true, format)
 		if err != nil {
+			if tag, ok := l.shelf.holder(label); ok {
+				return nil, "", fmt.Errorf("%s: %w: cartridge %s holds volume %s", l.Name(), device.ErrExists, tag, label)
+			}
 			return nil, "", err
 		}
 		return m, l.o.Name, nil
@@ -269,44 +398,73 @@ func (l *Library) Create(ctx context.Context, label string, blockSize int) (devi
 	if d, s := inv.Find(label); d >= 0 || s > 0 {
 		tags = append(tags, label)
 	} else {
+		l.dr.mu.Lock()
 		for _, e := range append(append([]Element(nil), inv.Drives...), inv.Slots...) {
-			if e.Full && e.Tag != "" && !strings.HasPrefix(e.Tag, "CLN") && !e.ImportExport {
+			known, ok := l.shelf.known(e.Tag)
+			if e.Full && e.Tag != "" && !strings.HasPrefix(e.Tag, "CLN") && !e.ImportExport &&
+				l.dr.inUse[e.Tag] == 0 && (!ok || known == "") {
 				tags = append(tags, e.Tag)
 			}
 		}
+		l.dr.mu.Unlock()
 	}
 	var notBlank []string
 	for _, tag := range tags {
-		m, err := l.mount(ctx, tag, true, func(d Drive) (*Medium, error) { return Format(d, tag, blockSize, true) })
+		m, err := l.mount(ctx, tag, true, format)
 		if err == nil {
 			return m, tag, nil
 		}
 		if !errors.Is(err, ErrNotBlank) {
 			return nil, "", err
 		}
+		if holder, ok := l.shelf.holder(label); ok {
+			return nil, "", fmt.Errorf("%s: %w: cartridge %s holds volume %s", l.Name(), device.ErrExists, holder, label)
+		}
 		notBlank = append(notBlank, tag)
 	}
 	if len(tags) == 1 && tags[0] == label {
-		return nil, "", fmt.Errorf("%s: cartridge %s is not blank", l.Name(), label)
+		return nil, "", fmt.Errorf("%s: %w: cartridge %s is not blank", l.Name(), device.ErrExists, label)
 	}
-	return nil, "", fmt.Errorf("%s: no blank cartridge in the changer (%d with data: %s)", l.Name(), len(notBlank), strings.Join(notBlank, " "))
+	return nil, "", fmt.Errorf("%s: no blank cartridge in the changer (%d more with data: %s)", l.Name(), len(notBlank), strings.Join(notBlank, " "))
 }
 
-// List returns the cartridges the library holds, by barcode (the drive's
-// cartridge without a changer); sizes are unknown without mounting.
+// List returns the cartridges that hold volumes, by barcode (the drive's
+// cartridge without a changer); sizes are unknown without reading them.
+// A cartridge the process has not mounted yet is mounted to see whether
+// it is blank (a catalog rebuild reads every one anyway).
 func (l *Library) List(ctx context.Context) ([]device.Found, error) {
-	if l.o.Changer == nil {
-		return []device.Found{{Ref: l.o.Name, Size: -1}}, nil
-	}
-	inv, err := l.o.Changer.Status(ctx)
-	if err != nil {
-		return nil, err
+	refs := []string{l.o.Name}
+	if l.o.Changer != nil {
+		inv, err := l.o.Changer.Status(ctx)
+		if err != nil {
+			return nil, err
+		}
+		refs = nil
+		for _, e := range append(append([]Element(nil), inv.Drives...), inv.Slots...) {
+			if e.Full && e.Tag != "" && !strings.HasPrefix(e.Tag, "CLN") {
+				refs = append(refs, e.Tag)
+			}
+		}
 	}
 	var out []device.Found
-	for _, e := range append(append([]Element(nil), inv.Drives...), inv.Slots...) {
-		if e.Full && e.Tag != "" && !strings.HasPrefix(e.Tag, "CLN") {
-			out = append(out, device.Found{Ref: e.Tag, Size: -1})
+	for _, ref := range refs {
+		if _, ok := l.shelf.known(ref); !ok {
+			m, err := l.mount(ctx, ref, false, func(m *Medium) error { return m.mount(0) })
+			switch {
+			case err == nil:
+				m.Close()
+			case errors.Is(err, device.ErrBusy):
+				// The drive's one cartridge is mounted: it holds a volume.
+				out = append(out, device.Found{Ref: ref, Size: -1})
+				continue
+			case !errors.Is(err, ErrBlank):
+				return nil, err
+			}
 		}
+		if label, ok := l.shelf.known(ref); ok && label == "" {
+			continue // blank
+		}
+		out = append(out, device.Found{Ref: ref, Size: -1})
 	}
 	return out, nil
 }

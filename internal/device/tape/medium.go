@@ -1,7 +1,9 @@
 package tape
 
 import (
+	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -62,7 +64,12 @@ type Medium struct {
 	stats   device.Stats
 	locates int64
 	closed  bool
-	onClose func()
+
+	// lib is the library that mounted the medium (nil for Mount and
+	// Format on a drive of the caller's): through its changer another
+	// medium can take the drive while this one is open, and the drive
+	// is given back to this one (use) before it moves.
+	lib *Library
 }
 
 var (
@@ -77,61 +84,103 @@ var (
 // size is the label's. For writing (write set) the drive must have been
 // opened for writing; new blocks go after the last one.
 func Mount(d Drive, name string, write bool, bs int) (*Medium, error) {
-	m := &Medium{d: d, name: name, bs: int64(bs), write: write, tpos: -1}
-	if bs < 0 || bs > MaxBlockSize {
-		return nil, m.errf("mount", "block size %d, must be 1..%d", bs, MaxBlockSize)
-	}
-	if err := m.op(MTSETBLK, 0); err != nil {
-		return nil, err
-	}
-	if err := m.mapFilemarks(); err != nil {
-		return nil, err
-	}
-	if err := m.readLabel(); err != nil {
+	m := &Medium{d: d, name: name, write: write, tpos: -1}
+	if err := m.mount(bs); err != nil {
 		return nil, err
 	}
 	return m, nil
+}
+
+func (m *Medium) mount(bs int) error {
+	m.bs = int64(bs)
+	if bs < 0 || bs > MaxBlockSize {
+		return m.errf("mount", "block size %d, must be 1..%d", bs, MaxBlockSize)
+	}
+	if err := m.op(MTSETBLK, 0); err != nil {
+		return err
+	}
+	if err := m.mapFilemarks(); err != nil {
+		return err
+	}
+	return m.readLabel()
 }
 
 // Format mounts the cartridge in d for writing a new volume from its
 // beginning: variable block mode, rewind and a short erase, so that the
 // tape holds nothing. With blank set the cartridge must be blank already.
 func Format(d Drive, name string, bs int, blank bool) (*Medium, error) {
-	m := &Medium{d: d, name: name, bs: int64(bs), write: true, tpos: -1}
+	m := &Medium{d: d, name: name, write: true, tpos: -1}
+	if err := m.format(bs, blank); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (m *Medium) format(bs int, blank bool) error {
+	m.bs = int64(bs)
 	if bs < labelHeaderLen || bs > MaxBlockSize {
-		return nil, m.errf("format", "block size %d, must be %d..%d", bs, labelHeaderLen, MaxBlockSize)
+		return m.errf("format", "block size %d, must be %d..%d", bs, labelHeaderLen, MaxBlockSize)
 	}
 	if err := m.op(MTSETBLK, 0); err != nil {
-		return nil, err
+		return err
 	}
 	if err := m.op(MTREW, 0); err != nil {
-		return nil, err
+		return err
 	}
-	m.tpos = 0
 	if blank {
-		b := make([]byte, 64<<10)
-		n, err := d.Read(b)
-		st, serr := d.Status()
+		b := make([]byte, bs)
+		n, err := m.d.Read(b)
+		st, serr := m.d.Status()
 		switch {
 		case errors.Is(err, syscall.EIO) || (err == nil && n == 0 && serr == nil && st.Gstat&GMT_EOD != 0):
 			// blank: the data ends at the beginning
 		case err != nil && !errors.Is(err, syscall.ENOMEM):
-			return nil, m.errf("format", "read at the beginning of the tape: %w", err)
+			return m.errf("format", "read at the beginning of the tape: %w", err)
 		default:
-			return nil, m.errf("format", "%w", ErrNotBlank)
+			if err == nil {
+				m.learn(b[:n])
+			}
+			return m.errf("format", "%w", ErrNotBlank)
 		}
 		if err := m.op(MTREW, 0); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if err := m.op(MTERASE, 0); err != nil {
-		return nil, err
+		return err
 	}
 	if err := m.op(MTREW, 0); err != nil {
-		return nil, err
+		return err
 	}
 	m.tpos = 0
-	return m, nil
+	if m.lib != nil {
+		m.lib.shelf.learn(m.name, "")
+	}
+	return nil
+}
+
+// learn records, for the library, the volume label that block 0 of the
+// cartridge holds: the "label" of the label block's JSON payload.
+// A block 0 that does not give one leaves the cartridge's label unknown
+// (but not blank).
+func (m *Medium) learn(b []byte) {
+	if m.lib == nil {
+		return
+	}
+	m.lib.shelf.forget(m.name)
+	if len(b) < labelHeaderLen || string(b[:4]) != labelMagic {
+		return
+	}
+	n := int(binary.LittleEndian.Uint32(b[32:]))
+	if n <= 0 || labelHeaderLen+n > len(b) {
+		return
+	}
+	var l struct {
+		Label string `json:"label"`
+	}
+	if json.Unmarshal(b[labelHeaderLen:labelHeaderLen+n], &l) == nil && l.Label != "" {
+		m.lib.shelf.learn(m.name, l.Label)
+	}
 }
 
 // mapFilemarks rewinds and spaces over every filemark to the end of the
@@ -174,6 +223,9 @@ func (m *Medium) readLabel() error {
 	}
 	m.tpos = 0
 	if m.Blocks() == 0 {
+		if m.lib != nil {
+			m.lib.shelf.learn(m.name, "")
+		}
 		return fmt.Errorf("%w: %s", ErrBlank, m.name)
 	}
 	size := m.bs
@@ -193,7 +245,6 @@ func (m *Medium) readLabel() error {
 			}
 			continue
 		}
-		m.stats.BytesRead += int64(n)
 		if err != nil {
 			if errors.Is(err, syscall.ENOMEM) {
 				return m.errf("mount", "the label block is longer than the block size %d", m.bs)
@@ -206,6 +257,7 @@ func (m *Medium) readLabel() error {
 	if len(b) < labelHeaderLen || string(b[:4]) != labelMagic {
 		return m.errf("mount", "block 0 (%d bytes) is not a daisy label", len(b))
 	}
+	m.learn(b)
 	labelBS := int64(binary.LittleEndian.Uint32(b[labelSizeField:]))
 	switch {
 	case m.bs == 0 && (labelBS < labelHeaderLen || labelBS > MaxBlockSize):
@@ -326,6 +378,10 @@ func (m *Medium) ReadBlock(b []byte) error {
 	case m.pos >= m.Blocks():
 		return io.EOF
 	}
+	if err := m.use(); err != nil {
+		return err
+	}
+	defer m.unuse()
 	if err := m.seek(m.logical(m.pos)); err != nil {
 		return err
 	}
@@ -389,6 +445,10 @@ func (m *Medium) WriteBlock(b []byte) error {
 	case m.pos != m.Blocks():
 		return m.errf("write", "at block %d, but the data ends at block %d: a tape is written only at its end (truncate first)", m.pos, m.Blocks())
 	}
+	if err := m.use(); err != nil {
+		return err
+	}
+	defer m.unuse()
 	if err := m.seek(m.end); err != nil {
 		return err
 	}
@@ -410,6 +470,9 @@ func (m *Medium) WriteBlock(b []byte) error {
 	if n != len(b) {
 		m.tpos = -1
 		return m.errf("write", "block %d: the drive took %d of %d bytes", m.pos, n, len(b))
+	}
+	if m.pos == 0 {
+		m.learn(b)
 	}
 	m.lastWrite, m.unmarked = true, true
 	m.stats.BytesWritten += int64(n)
@@ -436,6 +499,10 @@ func (m *Medium) Truncate(n int64) error {
 	if n == m.Blocks() {
 		return nil
 	}
+	if err := m.use(); err != nil {
+		return err
+	}
+	defer m.unuse()
 	if err := m.seek(m.logical(n)); err != nil {
 		return err
 	}
@@ -456,6 +523,10 @@ func (m *Medium) Sync() error {
 	if !m.write {
 		return nil
 	}
+	if err := m.use(); err != nil {
+		return err
+	}
+	defer m.unuse()
 	return m.op(MTWEOF, 0)
 }
 
@@ -466,6 +537,9 @@ func (m *Medium) Close() error {
 		return m.errf("close", "%w", os.ErrClosed)
 	}
 	m.closed = true
+	if m.lib != nil {
+		return m.lib.closeMedium(m)
+	}
 	var err error
 	if m.unmarked {
 		if err = m.seek(m.end); err == nil {
@@ -475,8 +549,40 @@ func (m *Medium) Close() error {
 	if e := m.d.Close(); e != nil && err == nil {
 		err = e
 	}
-	if m.onClose != nil {
-		m.onClose()
+	return err
+}
+
+// use gives the drive to the medium for one operation: with a changer,
+// the cartridge of another medium is unloaded and this one's loaded.
+func (m *Medium) use() error {
+	if m.lib == nil {
+		return nil
 	}
+	m.lib.dr.mu.Lock()
+	if err := m.lib.attach(context.Background(), m); err != nil {
+		m.lib.dr.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+func (m *Medium) unuse() {
+	if m.lib != nil {
+		m.lib.dr.mu.Unlock()
+	}
+}
+
+// detach closes the drive under the medium, which stays open: the next
+// operation loads its cartridge again. A filemark goes first after a
+// write, where the driver would write one at close.
+func (m *Medium) detach() error {
+	var err error
+	if m.lastWrite {
+		err = m.filemark()
+	}
+	if e := m.d.Close(); e != nil && err == nil {
+		err = e
+	}
+	m.d, m.tpos, m.lastWrite = nil, -1, false
 	return err
 }
