@@ -154,6 +154,7 @@ type backupRun struct {
 	agents []*mediaagent.BMA
 	timed  []timedDevice // devices with a timing model
 	mon    Monitor
+	exts   extentLog // the extents the agents report as they write
 
 	mu      sync.Mutex
 	objects map[records.ID]*objectRun
@@ -295,7 +296,8 @@ func (r *backupRun) wire(mgr *pools.Manager) {
 		a := &mediaagent.BMA{
 			Name: ma.Name, Device: ma.Device, Volumes: withTiming(&loggedVolumes{VolumeSource: mgr.Drive(pool, dev), log: r.log, agent: ma.Name}, ma, dev, &r.timed),
 			Notify: make(chan struct{}, 1), ExtentTarget: ma.ExtentSize,
-			OnWrite: func(n int) { prog.Bytes.Add(int64(n)) },
+			OnWrite:  func(n int) { prog.Bytes.Add(int64(n)) },
+			OnExtent: r.exts.report,
 		}
 		a.Session.Job = r.job.ID
 		a.Session.Host = r.host
@@ -552,7 +554,7 @@ func (r *backupRun) commit(ctx context.Context, results map[string][]mediaagent.
 			if c, ok := byCopy[key{o.id, l.Copy}]; ok {
 				cr = &c
 			}
-			co := commitCopy(ctx, r.cat, r.log, o.obj.ID, l.Copy, l.Agent.Name, cr, upstream)
+			co := commitCopy(ctx, r.cat, r.log, o.obj.ID, l.Copy, l.Agent.Name, cr, r.exts.extents(o.id, l.Copy), upstream)
 			co.MediaAgent, co.Device, co.Pool = l.Agent.Name, l.Agent.Device, l.Agent.Pool
 			r.log.Debug("backup: copy committed", "object", o.obj.ID, "copy", co.Number, "state", co.State, "volumes", co.Volumes, "extents", co.Extents)
 			if co.State == CopyGood {

@@ -13,8 +13,9 @@ import (
 // good with its extents (one transaction, after the volume was synced) or
 // failed with the reason. upstream is the failure of whatever fed the copy
 // (the agent or the restore media agent), which fails it whatever the
-// media agent did.
-func commitCopy(ctx context.Context, cat *catalog.Catalog, log *slog.Logger, objectID string, number int, agent string, cr *mediaagent.CopyResult, upstream error) CopyOutcome {
+// media agent did. The extents are those the media agent reported as it
+// wrote (extentLog).
+func commitCopy(ctx context.Context, cat *catalog.Catalog, log *slog.Logger, objectID string, number int, agent string, cr *mediaagent.CopyResult, exts []mediaagent.Extent, upstream error) CopyOutcome {
 	co := CopyOutcome{Number: number, State: CopyFailed}
 	var err error
 	switch {
@@ -25,12 +26,10 @@ func commitCopy(ctx context.Context, cat *catalog.Catalog, log *slog.Logger, obj
 	case cr.Err != nil:
 		err = cr.Err
 	default:
-		err = cat.CommitCopy(ctx, objectID, number, catalogExtents(objectID, number, cr.Extents))
+		err = cat.CommitCopy(ctx, objectID, number, catalogExtents(objectID, number, exts))
 	}
-	if cr != nil {
-		co.Extents = len(cr.Extents)
-		co.Volumes = extentLabels(cr.Extents)
-	}
+	co.Extents = len(exts)
+	co.Volumes = extentLabels(exts)
 	if err != nil {
 		co.Error = err.Error()
 		if ferr := cat.FailCopy(ctx, objectID, number, err.Error()); ferr != nil {

@@ -374,6 +374,7 @@ func (s *copySpec) execute(ctx context.Context, cfg *config.Config, cat *catalog
 		}
 	}
 	var bmas []*mediaagent.BMA
+	var exts extentLog // the extents the agents report as they write
 	for _, ma := range stageAgents {
 		pool, _ := cfg.Pool(ma.Pool)
 		dev, ok := cfg.Device(ma.Device)
@@ -382,7 +383,7 @@ func (s *copySpec) execute(ctx context.Context, cfg *config.Config, cat *catalog
 		}
 		drive := mgr.Drive(pool, dev)
 		drive.Fresh = s.fresh
-		a := &mediaagent.BMA{Name: ma.Name, Device: ma.Device, Volumes: drive, Notify: make(chan struct{}, 1), ExtentTarget: ma.ExtentSize}
+		a := &mediaagent.BMA{Name: ma.Name, Device: ma.Device, Volumes: drive, Notify: make(chan struct{}, 1), ExtentTarget: ma.ExtentSize, OnExtent: exts.report}
 		if prog := s.prog; prog != nil {
 			a.OnWrite = func(n int) { prog.add(int64(n)) }
 		}
@@ -522,7 +523,7 @@ func (s *copySpec) execute(ctx context.Context, cfg *config.Config, cat *catalog
 			if c, ok := byCopy[key{id, co.NewCopies[j]}]; ok {
 				cr = &c
 			}
-			out := commitCopy(ctx, cat, log, co.Object, co.NewCopies[j], l.Agent.Name, cr, upstream)
+			out := commitCopy(ctx, cat, log, co.Object, co.NewCopies[j], l.Agent.Name, cr, exts.extents(id, co.NewCopies[j]), upstream)
 			log.Debug(s.kind+": copy committed", "object", co.Object, "copy", co.NewCopies[j], "state", out.State, "volumes", out.Volumes)
 			out.MediaAgent, out.Device, out.Pool = l.Agent.Name, l.Agent.Device, l.Agent.Pool
 			co.Copies = append(co.Copies, out)

@@ -25,6 +25,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"daisy/internal/buffers"
@@ -89,6 +90,17 @@ type Extent struct {
 	Bytes       int64 // payload bytes
 }
 
+// ExtentReport is one extent of a copy as it stands once a block holding
+// records of it is on the medium: Seq numbers the copy's extents from 0,
+// and a report of a Seq reported before replaces it (the run grew by the
+// block). A remote media agent sends these to the job as it writes.
+type ExtentReport struct {
+	Object records.ID
+	Copy   int
+	Seq    int
+	Extent Extent
+}
+
 // CopyResult is what the media agent did with one object.
 type CopyResult struct {
 	Object  records.ID
@@ -123,6 +135,11 @@ type BMA struct {
 	HoldRun time.Duration
 	// OnWrite, if set, is called after each block with the bytes written.
 	OnWrite func(n int)
+	// OnExtent, if set, is called after each block, for each copy with
+	// records in it, with the copy's extent that the block made or grew.
+	// The job records a copy's extents from these (CopyResult.Extents
+	// holds the same, at the end).
+	OnExtent func(ExtentReport)
 
 	objs    map[records.ID]*objState
 	order   []records.ID
@@ -132,6 +149,7 @@ type BMA struct {
 }
 
 type objState struct {
+	id       records.ID
 	copy     int
 	input    *Input
 	marked   *volume.Writer // the writer on which the copy mark was written
@@ -311,7 +329,7 @@ func (a *BMA) write(ctx context.Context, in *Input, r *records.Record) error {
 		id := r.Object()
 		st = a.objs[id]
 		if st == nil {
-			st = &objState{copy: in.copyOf(id), input: in}
+			st = &objState{id: id, copy: in.copyOf(id), input: in}
 			a.objs[id] = st
 			a.order = append(a.order, id)
 		}
@@ -447,6 +465,7 @@ func (a *BMA) finish(ctx context.Context) error {
 // onBlock extends the extents of the objects whose records a block holds.
 func (a *BMA) onBlock(b volume.BlockInfo) {
 	written := 0
+	var touched []*objState // copies with records in the block, in order
 	for _, rec := range b.Records {
 		written += records.HeaderSize + int(rec.Len)
 		if !rec.Type.IsObject() {
@@ -464,6 +483,9 @@ func (a *BMA) onBlock(b volume.BlockInfo) {
 		if rec.Type == records.TypeEnd {
 			st.ended = true
 		}
+		if len(touched) == 0 || !slices.Contains(touched, st) {
+			touched = append(touched, st)
+		}
 		n := len(st.extents)
 		if n > 0 && st.extents[n-1].VolumeID == b.Volume && st.extents[n-1].LastBlock+1 >= b.Block {
 			e := &st.extents[n-1]
@@ -477,6 +499,12 @@ func (a *BMA) onBlock(b volume.BlockInfo) {
 			VolumeID: b.Volume, Label: b.Label, FirstBlock: b.Block, LastBlock: b.Block,
 			FirstOffset: start, EndOffset: end, Records: 1, Bytes: int64(rec.Len),
 		})
+	}
+	if a.OnExtent != nil {
+		for _, st := range touched {
+			n := len(st.extents)
+			a.OnExtent(ExtentReport{Object: st.id, Copy: st.copy, Seq: n - 1, Extent: st.extents[n-1]})
+		}
 	}
 	if a.OnWrite != nil {
 		a.OnWrite(written)

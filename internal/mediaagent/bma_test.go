@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -246,5 +248,60 @@ func TestFailedTrailerReleasesBothVolumes(t *testing.T) {
 	want := []string{"T001:14:false:true", "T002:1:false:true"}
 	if fmt.Sprint(vols.released) != fmt.Sprint(want) {
 		t.Fatalf("released %q, want %q", vols.released, want)
+	}
+}
+
+// TestBMAReportsExtentsAsWritten: the agent reports each copy's extents as
+// their blocks reach the medium (the block is in the volume file when the
+// report comes), and the reports add up to the extents of its results.
+func TestBMAReportsExtentsAsWritten(t *testing.T) {
+	ctx := context.Background()
+	var pool records.Pool
+	vols := &dirVolumes{dir: t.TempDir(), capacity: 6 << 20}
+	b1, b2 := buffers.New("B1", 1<<20), buffers.New("B2", 1<<20)
+	a := newBMA(vols, b1, b2)
+	a.ExtentTarget = 1 << 20
+	type key struct {
+		id   records.ID
+		copy int
+	}
+	got := map[key][]Extent{}
+	reports := 0
+	a.OnExtent = func(r ExtentReport) {
+		reports++
+		k := key{r.Object, r.Copy}
+		switch {
+		case r.Seq == len(got[k]):
+			got[k] = append(got[k], r.Extent)
+		case r.Seq == len(got[k])-1:
+			got[k][r.Seq] = r.Extent
+		default:
+			t.Errorf("report of extent %d of %v after %d extents", r.Seq, k, len(got[k]))
+			return
+		}
+		fi, err := os.Stat(filepath.Join(vols.dir, r.Extent.Label+".vtape"))
+		if err != nil || fi.Size() < (r.Extent.LastBlock+1)*volume.DefaultBlockSize {
+			t.Errorf("extent %+v reported before its block is on the medium (%v, %d bytes)", r.Extent, err, fi.Size())
+		}
+	}
+	feed(t, ctx, &pool, b1, 5<<20)
+	feed(t, ctx, &pool, b2, 5<<20)
+	res, err := a.Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vols.made) < 2 {
+		t.Fatalf("%d volumes: the test wants the copies to span", len(vols.made))
+	}
+	for _, r := range res {
+		if r.Err != nil {
+			t.Fatal(r.Err)
+		}
+		if g := got[key{r.Object, r.Copy}]; !reflect.DeepEqual(g, r.Extents) || len(g) < 2 {
+			t.Fatalf("copy %d of %s: reported extents\n%+v\nresult's\n%+v", r.Copy, r.Object, g, r.Extents)
+		}
+	}
+	if reports < 40 {
+		t.Fatalf("%d reports for 10 MiB in 256 KiB blocks: not one per block", reports)
 	}
 }
