@@ -18,6 +18,8 @@ import (
 	"daisy/internal/agent"
 	"daisy/internal/catalog"
 	"daisy/internal/config"
+	"daisy/internal/device"
+	"daisy/internal/device/devices"
 	"daisy/internal/durable"
 	"daisy/internal/extract"
 	"daisy/internal/pools"
@@ -140,19 +142,23 @@ func Rebuild(ctx context.Context, cfg *config.Config, o RebuildOptions) (*Rebuil
 		return nil, err
 	}
 	defer unlock()
-	files, problems, err := volumeFiles(cfg, o.Volumes)
+	devs := devices.New(cfg)
+	defer devs.Close()
+	files, problems, err := volumeRefs(ctx, devs, cfg, o.Volumes)
 	if err != nil {
 		return nil, err
 	}
 	res.Problems = problems
 	if len(files) == 0 {
-		var dirs []string
+		var libs []string
 		for _, p := range cfg.Pools {
-			dirs = append(dirs, p.Directory)
+			if lib, err := devs.Pool(p.Name); err == nil && lib != nil {
+				libs = append(libs, lib.Name())
+			}
 		}
-		return nil, fmt.Errorf("no volume files (*.vtape) found in %s, nor given as arguments", strings.Join(dirs, ", "))
+		return nil, fmt.Errorf("no volumes found in the pools (%s), nor volume files given as arguments", strings.Join(libs, ", "))
 	}
-	scans := scanVolumes(ctx, files)
+	scans := scanVolumes(ctx, devs, files)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -258,32 +264,36 @@ func moveAside(path string) (string, error) {
 	return dst, nil
 }
 
-// volumeFiles lists the *.vtape files of the pools' directories and the
-// extra files, each once, as absolute paths.
-func volumeFiles(cfg *config.Config, extra []string) (files, problems []string, err error) {
+// volumeRef is a volume to scan: in a pool's library, or a volume file
+// given as an argument (pool "").
+type volumeRef struct {
+	pool string
+	ref  string
+}
+
+// volumeRefs lists the volumes of the pools' libraries (device.Library
+// List) and the extra volume files, each once; the files as absolute
+// paths. A pool whose library cannot list its volumes fails the rebuild:
+// it would miss what they hold.
+func volumeRefs(ctx context.Context, devs *devices.Set, cfg *config.Config, extra []string) (refs []volumeRef, problems []string, err error) {
 	seen := map[string]bool{}
-	add := func(p string) {
-		abs, err := filepath.Abs(p)
-		if err != nil {
-			problems = append(problems, fmt.Sprintf("%s: %v", p, err))
-			return
-		}
-		if !seen[abs] {
-			seen[abs] = true
-			files = append(files, abs)
+	add := func(v volumeRef) {
+		if !seen[v.ref] {
+			seen[v.ref] = true
+			refs = append(refs, v)
 		}
 	}
 	for _, p := range cfg.Pools {
-		if p.Directory == "" {
-			continue
-		}
-		m, err := filepath.Glob(filepath.Join(p.Directory, "*.vtape"))
+		lib, err := devs.Pool(p.Name)
 		if err != nil {
-			return nil, nil, fmt.Errorf("pool %s: %w", p.Name, err)
+			return nil, nil, err
 		}
-		sort.Strings(m)
-		for _, f := range m {
-			add(f)
+		found, err := lib.List(ctx)
+		if err != nil {
+			return nil, nil, fmt.Errorf("pool %s: list the volumes of %s: %w", p.Name, lib.Name(), err)
+		}
+		for _, f := range found {
+			add(volumeRef{pool: p.Name, ref: f.Ref})
 		}
 	}
 	for _, f := range extra {
@@ -292,34 +302,57 @@ func volumeFiles(cfg *config.Config, extra []string) (files, problems []string, 
 		} else if st.IsDir() {
 			return nil, nil, fmt.Errorf("%w: %s is a directory, not a volume file", ErrUsage, f)
 		}
-		add(f)
+		abs, err := filepath.Abs(f)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %v", f, err))
+			continue
+		}
+		add(volumeRef{ref: abs})
 	}
-	return files, problems, nil
+	return refs, problems, nil
 }
 
-// scannedFile is the scan of one volume file.
+// scannedFile is the scan of one volume.
 type scannedFile struct {
-	file string
+	file string // its reference: a volume file's path
+	pool string // the pool whose library listed it ("": given as a file)
 	res  *volume.ScanResult
 	err  error
 }
 
-// scanVolumes scans the files, a few at a time (each volume is one
-// device's sequential read).
-func scanVolumes(ctx context.Context, files []string) []scannedFile {
-	out := make([]scannedFile, len(files))
+// scanVolumes scans the volumes, a few at a time (each volume is one
+// device's sequential read); those of a library that is not seekable (a
+// tape drive, one cartridge at a time) one after the other.
+func scanVolumes(ctx context.Context, devs *devices.Set, refs []volumeRef) []scannedFile {
+	out := make([]scannedFile, len(refs))
 	sem := make(chan struct{}, min(4, max(1, runtime.GOMAXPROCS(0))))
+	serial := map[string]*sync.Mutex{}
+	for _, v := range refs {
+		if lib, err := devs.Pool(v.pool); err == nil && lib != nil && !lib.Caps().Seekable && serial[v.pool] == nil {
+			serial[v.pool] = &sync.Mutex{}
+		}
+	}
 	var wg sync.WaitGroup
-	for i, f := range files {
+	for i, v := range refs {
 		wg.Go(func() {
+			if mu := serial[v.pool]; mu != nil {
+				mu.Lock()
+				defer mu.Unlock()
+			}
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			out[i].file = f
+			out[i].file, out[i].pool = v.ref, v.pool
 			if ctx.Err() != nil {
 				out[i].err = ctx.Err()
 				return
 			}
-			out[i].res, out[i].err = ScanVolume(ctx, f)
+			m, err := devs.Open(ctx, devices.Volume{Pool: v.pool, Ref: v.ref}, device.ReadOnly)
+			if err != nil {
+				out[i].err = err
+				return
+			}
+			defer m.Close()
+			out[i].res, out[i].err = volume.ScanContext(ctx, m)
 		})
 	}
 	wg.Wait()
@@ -454,6 +487,9 @@ func (b *rebuilder) addVolume(ctx context.Context, s scannedFile) error {
 		l := &s.res.Label
 		if l.Label == "" {
 			l.Label = strings.TrimSuffix(filepath.Base(s.file), ".vtape")
+		}
+		if l.Pool == "" && s.pool != "" {
+			l.Pool = s.pool
 		}
 		if l.Pool == "" {
 			l.Pool = filepath.Base(filepath.Dir(s.file))
