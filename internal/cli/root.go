@@ -226,6 +226,7 @@ func (g *globals) openFor(ctx context.Context, forJob bool) (*config.Config, *ca
 	if err != nil {
 		return nil, nil, err
 	}
+	jobs.UseConfig(cfg)
 	cat, err := openConfigCatalog(ctx, cfg, forJob)
 	if err != nil {
 		return nil, nil, err

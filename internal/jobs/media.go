@@ -57,7 +57,7 @@ func (c *catalogVolumes) Volume(ctx context.Context, id string) (mediaagent.Volu
 func (c *catalogVolumes) Open(ctx context.Context, v mediaagent.Volume) (device.Medium, error) {
 	devs := c.devs
 	if devs == nil {
-		devs = noConfig
+		devs = readDevices()
 	}
 	return devs.Open(ctx, devices.Volume{Pool: v.Pool, Label: v.Label, Ref: v.Ref, BlockSize: v.BlockSize}, device.ReadOnly)
 }
