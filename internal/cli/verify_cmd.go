@@ -39,11 +39,12 @@ verified.
 ` + exitCodesHelp,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, cat, err := g.openJob(cmd.Context())
+			cfg, cat, err := g.openJob(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer cat.Close()
+			o.Config = cfg
 			o.Logger = g.log
 			var stopProgress func()
 			o.Progress, stopProgress = jobProgress(g, "verify")

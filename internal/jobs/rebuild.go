@@ -175,7 +175,7 @@ func Rebuild(ctx context.Context, cfg *config.Config, o RebuildOptions) (*Rebuil
 		return nil, err
 	}
 	defer cat.Close()
-	b := &rebuilder{cfg: cfg, cat: cat, log: log, res: res, opts: o,
+	b := &rebuilder{cfg: cfg, cat: cat, log: log, res: res, opts: o, devs: devs,
 		byID: map[string]*rebuildVolume{}, byLabel: map[string]*rebuildVolume{}, objs: map[records.ID]*rebuildObject{}}
 	job, err := cat.StartJob(ctx, "scan")
 	if err != nil {
@@ -398,6 +398,7 @@ type rebuildObject struct {
 
 type rebuilder struct {
 	cfg  *config.Config
+	devs *devices.Set
 	cat  *catalog.Catalog
 	log  *slog.Logger
 	res  *RebuildResult
@@ -487,6 +488,9 @@ func (b *rebuilder) addVolume(ctx context.Context, s scannedFile) error {
 		l := &s.res.Label
 		if l.Label == "" {
 			l.Label = strings.TrimSuffix(filepath.Base(s.file), ".vtape")
+		}
+		if l.Pool == "" && s.pool != "" {
+			l.Pool = s.pool
 		}
 		if l.Pool == "" && s.pool != "" {
 			l.Pool = s.pool
@@ -841,7 +845,7 @@ func (b *rebuilder) addFiles(ctx context.Context, ro *RebuiltObject) error {
 	// that an object of a million files is not held in memory; if the
 	// stream fails part-way, what was recorded is removed again.
 	var addErr error
-	files, sr, err := ObjectFiles(ctx, b.cat, obj, func(batch []catalog.File) error {
+	files, sr, err := objectFiles(ctx, b.cat, obj, b.devs, func(batch []catalog.File) error {
 		addErr = b.cat.AddFiles(ctx, batch)
 		return addErr
 	})
@@ -928,6 +932,12 @@ func (b *rebuilder) finishJob(ctx context.Context, runErr error) {
 // It returns how many entries it gave. An error of add ends the read; add
 // must not keep the batch, whose memory is reused.
 func ObjectFiles(ctx context.Context, cat *catalog.Catalog, obj catalog.Object, add func([]catalog.File) error) (int64, *StreamResult, error) {
+	return objectFiles(ctx, cat, obj, nil, add)
+}
+
+// objectFiles is ObjectFiles reading the volumes through devs (nil: by
+// their path alone).
+func objectFiles(ctx context.Context, cat *catalog.Catalog, obj catalog.Object, devs *devices.Set, add func([]catalog.File) error) (int64, *StreamResult, error) {
 	pr, pw := io.Pipe()
 	type parsed struct {
 		n   int64
@@ -943,7 +953,7 @@ func ObjectFiles(ctx context.Context, cat *catalog.Catalog, obj catalog.Object, 
 		pr.CloseWithError(err)
 		done <- parsed{n, err}
 	}()
-	sr, serr := Stream(ctx, cat, obj, pw, StreamOptions{})
+	sr, serr := Stream(ctx, cat, obj, pw, StreamOptions{devs: devs})
 	pw.CloseWithError(serr)
 	p := <-done
 	var se *errSink

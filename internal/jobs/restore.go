@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"daisy/internal/catalog"
+	"daisy/internal/config"
+	"daisy/internal/device/devices"
 	"daisy/internal/extract"
 	"daisy/internal/mediaagent"
 	"daisy/internal/records"
@@ -102,6 +104,13 @@ type StreamOptions struct {
 	// error of OnLost ends the stream with that error.
 	OnLost func(r LostRange) error
 	Logger *slog.Logger
+	// Config, when set, mounts volumes through the devices of its pools
+	// (a volume in object storage needs its pool's settings); without it
+	// volume files are read by their path alone.
+	Config *config.Config
+	// devs, when set, is the set to mount through (one job's, shared by
+	// its streams); else one is made from Config.
+	devs *devices.Set
 }
 
 // errSink marks a failure of the stream's consumer, not of a copy.
@@ -179,7 +188,12 @@ func Stream(ctx context.Context, cat *catalog.Catalog, obj catalog.Object, w io.
 		return res, err
 	}
 	s := &objStream{ctx: ctx, obj: obj, asm: records.NewAssembler(id, sinkWriter{w}), log: log, res: res}
-	vols := newCatalogVolumes(cat, nil)
+	devs := o.devs
+	if devs == nil && o.Config != nil {
+		devs = devices.New(o.Config)
+		defer devs.Close()
+	}
+	vols := newCatalogVolumes(cat, devs)
 	for _, cp := range cps {
 		sc := &streamCopy{cp: cp}
 		if sc.c, err = copyExtentReader(ctx, cat, vols, id, cp, log); err != nil {
@@ -422,6 +436,11 @@ type RestoreOptions struct {
 	// O_DIRECT.
 	Buffered bool
 	Logger   *slog.Logger
+	// Config, when set, mounts volumes through the devices of its pools
+	// (a volume in object storage needs its pool's settings); without it
+	// volume files are read by their path alone.
+	Config *config.Config
+	devs   *devices.Set // made from Config by Restore
 	// Progress, if set, is called once the chain is known, before any
 	// data moves, with counters of the object bytes restored against the
 	// chain's length.
@@ -511,6 +530,10 @@ func Restore(ctx context.Context, cat *catalog.Catalog, o RestoreOptions) (*Rest
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	log := o.Logger
+	if o.Config != nil && o.devs == nil {
+		o.devs = devices.New(o.Config)
+		defer o.devs.Close()
+	}
 	log.Debug("restore: resolving the object", "object", o.Object, "source", o.Source, "at", o.At)
 	var obj catalog.Object
 	var err error
@@ -725,7 +748,7 @@ func restoreObject(ctx context.Context, cat *catalog.Catalog, obj catalog.Object
 		if prog != nil {
 			sink = progressWriter{pipe, prog}
 		}
-		sr, serr := Stream(ctx, cat, obj, sink, StreamOptions{Copy: o.Copy, Salvage: o.Salvage, Logger: o.Logger, OnLost: pipe.Lost})
+		sr, serr := Stream(ctx, cat, obj, sink, StreamOptions{Copy: o.Copy, Salvage: o.Salvage, Logger: o.Logger, OnLost: pipe.Lost, devs: o.devs})
 		pipe.CloseWrite(serr)
 		xerr := <-done
 		part.Copy, part.BytesRead, part.Hash, part.VolumesRead = sr.Copy, sr.BytesRead, sr.Hash, sr.VolumesRead
@@ -754,7 +777,7 @@ func restoreObject(ctx context.Context, cat *catalog.Catalog, obj catalog.Object
 		return p.end()
 	}
 	part.Mode = "seek"
-	rd, err := newObjectReader(ctx, cat, obj, o.Copy, o.Salvage, o.Logger)
+	rd, err := newObjectReader(ctx, cat, obj, o.Copy, o.Salvage, o.Logger, o.devs)
 	if err != nil {
 		return err
 	}
