@@ -115,7 +115,7 @@ func TestOnlyDevicePackagesNameImplementations(t *testing.T) {
 		}
 		return false
 	}
-	testOnly := map[string]bool{deviceDir + "/fault": true, deviceDir + "/devicetest": true, deviceDir + "/tape/sttest": true}
+	testOnly := map[string]bool{deviceDir + "/fault": true, deviceDir + "/devicetest": true, deviceDir + "/tape/sttest": true, deviceDir + "/s3/s3test": true}
 	for _, f := range files {
 		if f.test {
 			continue

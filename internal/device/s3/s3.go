@@ -115,7 +115,10 @@ type Library struct {
 	secrets []string // never shown in a message
 }
 
-var _ device.Library = (*Library)(nil)
+var (
+	_ device.Library   = (*Library)(nil)
+	_ device.Reclaimer = (*Library)(nil)
+)
 
 // New makes a library. It checks the options and finds the credentials,
 // but does not contact the server.
@@ -284,7 +287,7 @@ func (l *Library) Create(ctx context.Context, label string, blockSize int) (devi
 		return nil, "", err
 	}
 	if len(keys) > 0 {
-		return nil, "", fmt.Errorf("s3: create %s: the volume already exists (a new volume needs a new label): %w", l.objName(l.volKey(label)), fs.ErrExist)
+		return nil, "", fmt.Errorf("s3: create %s: the volume already exists (a new volume needs a new label): %w (%w)", l.objName(l.volKey(label)), device.ErrExists, fs.ErrExist)
 	}
 	man := &manifest{Format: manifestFormat, Label: label, BlockSize: blockSize, NextPart: 1}
 	if err := l.putManifest(ctx, label, man); err != nil {
