@@ -58,12 +58,11 @@ its row. The output says which backup was restored (ID, level, start).
 			if at != "" && o.Object != "" {
 				return usageError("--at picks an object of --source; it does not go with --object")
 			}
-			cfg, cat, err := g.openJob(cmd.Context())
+			_, cat, err := g.openJob(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer cat.Close()
-			o.Config = cfg
 			if at != "" {
 				obj, err := resolveAt(cmd.Context(), cat, "--at", o.Source, at)
 				if err != nil {
@@ -156,7 +155,7 @@ too and writes zeros for a range no copy has (said on stderr, exit 3).
 ` + exitCodesHelp,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, cat, err := g.open(cmd.Context())
+			_, cat, err := g.open(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -165,7 +164,7 @@ too and writes zeros for a range no copy has (said on stderr, exit 3).
 			if err != nil {
 				return err
 			}
-			so := jobs.StreamOptions{Copy: copyN, Logger: g.log, Salvage: salvage, Config: cfg}
+			so := jobs.StreamOptions{Copy: copyN, Logger: g.log, Salvage: salvage}
 			if salvage {
 				// In place of a lost range, as many zero bytes: the
 				// offsets after it stay those the catalog lists.

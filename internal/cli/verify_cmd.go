@@ -39,12 +39,11 @@ verified.
 ` + exitCodesHelp,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, cat, err := g.openJob(cmd.Context())
+			_, cat, err := g.openJob(cmd.Context())
 			if err != nil {
 				return err
 			}
 			defer cat.Close()
-			o.Config = cfg
 			o.Logger = g.log
 			var stopProgress func()
 			o.Progress, stopProgress = jobProgress(g, "verify")

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"daisy/internal/catalog"
-	"daisy/internal/device/devices"
 	"daisy/internal/mediaagent"
 	"daisy/internal/records"
 )
@@ -49,7 +48,7 @@ type objectReader struct {
 // skipAhead is how far forward SeekTo reads on instead of searching again.
 const skipAhead = 2 << 20
 
-func newObjectReader(ctx context.Context, cat *catalog.Catalog, obj catalog.Object, copy int, salvage bool, log *slog.Logger, devs *devices.Set) (*objectReader, error) {
+func newObjectReader(ctx context.Context, cat *catalog.Catalog, obj catalog.Object, copy int, salvage bool, log *slog.Logger) (*objectReader, error) {
 	if obj.State != ObjectComplete {
 		return nil, fmt.Errorf("object %s of %s is %s, not complete: it cannot be restored", obj.ID, obj.Source, obj.State)
 	}
@@ -65,7 +64,7 @@ func newObjectReader(ctx context.Context, cat *catalog.Catalog, obj catalog.Obje
 		log = slog.New(slog.DiscardHandler)
 	}
 	r := &objectReader{ctx: ctx, cat: cat, obj: obj, id: id, log: log, copies: cps,
-		vols: newCatalogVolumes(cat, devs), readers: make([]*mediaagent.ExtentReader, len(cps)), failAt: make([]int64, len(cps))}
+		vols: newCatalogVolumes(cat, nil), readers: make([]*mediaagent.ExtentReader, len(cps)), failAt: make([]int64, len(cps))}
 	for i := range r.failAt {
 		r.failAt[i] = -1
 	}

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"daisy/internal/catalog"
-	"daisy/internal/config"
 	"daisy/internal/device/devices"
 	"daisy/internal/extract"
 	"daisy/internal/mediaagent"
@@ -104,12 +103,8 @@ type StreamOptions struct {
 	// error of OnLost ends the stream with that error.
 	OnLost func(r LostRange) error
 	Logger *slog.Logger
-	// Config, when set, mounts volumes through the devices of its pools
-	// (a volume in object storage needs its pool's settings); without it
-	// volume files are read by their path alone.
-	Config *config.Config
-	// devs, when set, is the set to mount through (one job's, shared by
-	// its streams); else one is made from Config.
+	// devs, when set, is the set to mount volumes through (a rebuild's,
+	// made from its configuration); else the one UseConfig set.
 	devs *devices.Set
 }
 
@@ -188,12 +183,7 @@ func Stream(ctx context.Context, cat *catalog.Catalog, obj catalog.Object, w io.
 		return res, err
 	}
 	s := &objStream{ctx: ctx, obj: obj, asm: records.NewAssembler(id, sinkWriter{w}), log: log, res: res}
-	devs := o.devs
-	if devs == nil && o.Config != nil {
-		devs = devices.New(o.Config)
-		defer devs.Close()
-	}
-	vols := newCatalogVolumes(cat, devs)
+	vols := newCatalogVolumes(cat, o.devs)
 	for _, cp := range cps {
 		sc := &streamCopy{cp: cp}
 		if sc.c, err = copyExtentReader(ctx, cat, vols, id, cp, log); err != nil {
@@ -436,11 +426,6 @@ type RestoreOptions struct {
 	// O_DIRECT.
 	Buffered bool
 	Logger   *slog.Logger
-	// Config, when set, mounts volumes through the devices of its pools
-	// (a volume in object storage needs its pool's settings); without it
-	// volume files are read by their path alone.
-	Config *config.Config
-	devs   *devices.Set // made from Config by Restore
 	// Progress, if set, is called once the chain is known, before any
 	// data moves, with counters of the object bytes restored against the
 	// chain's length.
@@ -530,10 +515,6 @@ func Restore(ctx context.Context, cat *catalog.Catalog, o RestoreOptions) (*Rest
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	log := o.Logger
-	if o.Config != nil && o.devs == nil {
-		o.devs = devices.New(o.Config)
-		defer o.devs.Close()
-	}
 	log.Debug("restore: resolving the object", "object", o.Object, "source", o.Source, "at", o.At)
 	var obj catalog.Object
 	var err error
@@ -748,7 +729,7 @@ func restoreObject(ctx context.Context, cat *catalog.Catalog, obj catalog.Object
 		if prog != nil {
 			sink = progressWriter{pipe, prog}
 		}
-		sr, serr := Stream(ctx, cat, obj, sink, StreamOptions{Copy: o.Copy, Salvage: o.Salvage, Logger: o.Logger, OnLost: pipe.Lost, devs: o.devs})
+		sr, serr := Stream(ctx, cat, obj, sink, StreamOptions{Copy: o.Copy, Salvage: o.Salvage, Logger: o.Logger, OnLost: pipe.Lost})
 		pipe.CloseWrite(serr)
 		xerr := <-done
 		part.Copy, part.BytesRead, part.Hash, part.VolumesRead = sr.Copy, sr.BytesRead, sr.Hash, sr.VolumesRead
@@ -777,7 +758,7 @@ func restoreObject(ctx context.Context, cat *catalog.Catalog, obj catalog.Object
 		return p.end()
 	}
 	part.Mode = "seek"
-	rd, err := newObjectReader(ctx, cat, obj, o.Copy, o.Salvage, o.Logger, o.devs)
+	rd, err := newObjectReader(ctx, cat, obj, o.Copy, o.Salvage, o.Logger)
 	if err != nil {
 		return err
 	}

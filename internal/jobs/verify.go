@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"daisy/internal/catalog"
-	"daisy/internal/config"
-	"daisy/internal/device/devices"
 	"daisy/internal/mediaagent"
 	"daisy/internal/records"
 	"daisy/internal/volume"
@@ -51,10 +49,6 @@ type VerifyOptions struct {
 	// failed that verifies clean is marked good again.
 	NoMark bool
 	Logger *slog.Logger
-	// Config, when set, mounts volumes through the devices of its pools
-	// (a volume in object storage needs its pool's settings); without it
-	// volume files are read by their path alone.
-	Config *config.Config
 	// Progress, if set, is called once the copies to read are known,
 	// before any is read, with counters of the object bytes checked
 	// against the sum of their lengths.
@@ -213,12 +207,7 @@ func Verify(ctx context.Context, cat *catalog.Catalog, o VerifyOptions) (*Verify
 	prog := startProgress(o.Progress, "verify", total)
 	defer prog.end()
 	var runErr error
-	var devs *devices.Set
-	if o.Config != nil {
-		devs = devices.New(o.Config)
-		defer devs.Close()
-	}
-	vols := newCatalogVolumes(cat, devs)
+	vols := newCatalogVolumes(cat, nil)
 	labelSeen := map[string]bool{}
 	onLabel := func(label string, err error) {
 		if !labelSeen[label] {
