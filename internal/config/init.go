@@ -119,7 +119,10 @@ pools:
     # retention: 30d        # expire copies older than 30 days; or instead:
     # retention: 12 copies  # keep the newest 12 backups of each source
 
-# Devices: the drives that write volumes; "vtape" is a virtual tape.
+# Devices: the drives that write volumes; "vtape" is a virtual tape. A
+# Linux tape drive writes into a pool of type tape:
+#   - {name: lto1, type: tape, path: /dev/nst0, changer: robot}
+#   - {name: robot, type: changer, path: /dev/sg1}   # its library, via mtx
 devices:
   - name: tape0
     type: vtape

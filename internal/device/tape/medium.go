@@ -99,6 +99,14 @@ func (m *Medium) mount(bs int) error {
 	if err := m.op(MTSETBLK, 0); err != nil {
 		return err
 	}
+	if st, err := m.d.Status(); err == nil {
+		switch {
+		case st.Gstat&GMT_DR_OPEN != 0:
+			return m.errf("mount", "no cartridge in the drive (MTIOCGET: door open)")
+		case m.write && st.Gstat&GMT_WR_PROT != 0:
+			return m.errf("mount", "the cartridge is write protected")
+		}
+	}
 	if err := m.mapFilemarks(); err != nil {
 		return err
 	}
@@ -344,6 +352,22 @@ func (m *Medium) seek(t int64) error {
 		if m.tpos == t {
 			return nil
 		}
+	}
+	if t == m.end {
+		// The end of the data, where writes go: space there (MTEOM), and
+		// check that the tape ends where the medium knows it does.
+		if err := m.op(MTEOM, 0); err != nil {
+			return err
+		}
+		p, err := m.d.Tell()
+		if err != nil {
+			return m.errf("MTIOCPOS", "%w", err)
+		}
+		if p != t {
+			return m.errf("seek", "the data on the tape ends at logical block %d, not at %d as when it was mounted: the cartridge changed", p, t)
+		}
+		m.tpos = t
+		return nil
 	}
 	if err := m.op(MTSEEK, int32(t)); err != nil {
 		return err

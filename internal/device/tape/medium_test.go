@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 	"unsafe"
 
@@ -238,5 +239,49 @@ func TestMountErrors(t *testing.T) {
 	}
 	if err := m.ReadBlock(b); err != nil || b[64] != 3 {
 		t.Fatalf("read after it: %v, tag %d", err, b[64])
+	}
+}
+
+// Appending spaces to the end of the data (MTEOM) and checks it is where
+// the medium knows it: a tape written behind its back is refused.
+func TestAppendChecksTheEnd(t *testing.T) {
+	s := shelf(t, 1<<30, 1<<29)
+	d, _ := s.Open("/dev/nst0", true)
+	m, _ := tape.Format(d, "A1", bs, true)
+	writeBlocks(t, m, 0, 3, 1)
+	m.Close()
+	d, _ = s.Open("/dev/nst0", true)
+	m, err := tape.Mount(d, "A1", true, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	// Someone else writes a block at the end.
+	if err := d.Op(tape.MTEOM, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Write(block(3, 7)); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Locate(3); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.WriteBlock(block(3, 1)); err == nil || !strings.Contains(err.Error(), "the cartridge changed") {
+		t.Fatalf("append after another writer: %v, want the cartridge changed", err)
+	}
+}
+
+func TestMountEjected(t *testing.T) {
+	s := shelf(t, 1<<30, 1<<29)
+	d, _ := s.Open("/dev/nst0", false)
+	defer d.Close()
+	if err := d.Op(tape.MTOFFL, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tape.Mount(d, "A1", false, 0); err == nil {
+		t.Fatal("mount of an ejected cartridge succeeded")
+	}
+	if st, err := d.Status(); err != nil || st.Gstat&tape.GMT_DR_OPEN == 0 {
+		t.Fatalf("status after MTOFFL: %#x, %v; want GMT_DR_OPEN", st.Gstat, err)
 	}
 }

@@ -67,8 +67,9 @@ type Shelf struct {
 	Dir      string
 	Counters Counters
 
-	mu     sync.Mutex
-	drives map[int]*driveState
+	mu      sync.Mutex
+	drives  map[int]*driveState
+	inserts atomic.Int64
 }
 
 type driveState struct {
@@ -164,7 +165,9 @@ func (s *Shelf) Insert(n int, tag string) error {
 	if _, err := s.cartPath(tag); err != nil {
 		return err
 	}
-	return os.WriteFile(s.drivePath(n), []byte(tag+"\n"), 0o600)
+	// The second line makes each insertion another load: the cartridge
+	// is at its beginning.
+	return os.WriteFile(s.drivePath(n), []byte(fmt.Sprintf("%s\ninsert %d\n", tag, s.inserts.Add(1))), 0o600)
 }
 
 // Loaded returns the barcode of the cartridge in drive n, "" if none.
