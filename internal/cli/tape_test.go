@@ -148,8 +148,8 @@ func TestTapeChangerAcceptance(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Objects) != 1 || len(res.Objects[0].Copies) != 1 || strings.Join(res.Objects[0].Copies[0].Volumes, " ") != "tapes-0001 tapes-0002 tapes-0003" {
-		t.Fatalf("S9's copy: %+v, want it on tapes-0001, -0002 and -0003", res.Objects)
+	if len(res.Objects) != 1 || len(res.Objects[0].Copies) != 1 || strings.Join(res.Objects[0].Copies[0].Volumes, " ") != "T01 T02 T03" {
+		t.Fatalf("S9's copy: %+v, want it on the cartridges T01, T02 and T03 (barcodes are labels)", res.Objects)
 	}
 	objs, vols = objects()
 	var used []string

@@ -89,6 +89,11 @@ type Caps struct {
 	// EarlyWarning: WriteBlock gives ErrEndOfMedium before the medium is
 	// full, with a reserve for a trailer after it.
 	EarlyWarning bool
+	// Named: the media have names of their own (a changer's barcodes),
+	// which are their references; a pool labels a new volume with the
+	// reference Create returns, and calls Create with an empty label to
+	// take the next blank medium.
+	Named bool
 }
 
 // Mode says what a volume is mounted for.

@@ -378,14 +378,26 @@ func (d *Drive) create(ctx context.Context, lib device.Library, vols []catalog.V
 		path  device.VolumeRef
 		med   device.Medium
 	)
-	for n, tries := len(vols)+1, 0; ; n++ {
-		label = fmt.Sprintf("%s-%04d", d.pool.Name, n)
-		if taken[label] {
+	if lib.Caps().Named {
+		// The medium's name (a cartridge's barcode) is its label.
+		var err error
+		if med, path, err = lib.Create(ctx, "", int(d.dev.BlockSize)); err != nil {
+			return mediaagent.Mount{}, fmt.Errorf("pool %s: new volume: %w", d.pool.Name, err)
+		}
+		if label = string(path); taken[label] {
+			med.Close()
+			return mediaagent.Mount{}, fmt.Errorf("pool %s: new volume on %s, which is blank, but the catalog has a volume %s: %w", d.pool.Name, path, label, device.ErrExists)
+		}
+	}
+	for n, tries := len(vols)+1, 0; label == ""; n++ {
+		next := fmt.Sprintf("%s-%04d", d.pool.Name, n)
+		if taken[next] {
 			continue
 		}
 		var err error
-		med, path, err = lib.Create(ctx, label, int(d.dev.BlockSize))
+		med, path, err = lib.Create(ctx, next, int(d.dev.BlockSize))
 		if err == nil {
+			label = next
 			break
 		}
 		if tries++; !errors.Is(err, device.ErrExists) || tries >= maxCreateTries {

@@ -180,9 +180,10 @@ func (l *Library) Name() string {
 }
 
 // Caps: a tape is sequential (locating takes seconds), appendable,
-// cut by a filemark, and gives the early warning.
+// cut by a filemark, and gives the early warning; with a changer the
+// cartridges are named by their barcodes.
 func (l *Library) Caps() device.Caps {
-	return device.Caps{Seekable: false, Append: true, Truncate: true, EarlyWarning: true}
+	return device.Caps{Seekable: false, Append: true, Truncate: true, EarlyWarning: true, Named: l.o.Changer != nil}
 }
 
 // Loads returns how many cartridges the changer loaded into the drive in
@@ -365,10 +366,11 @@ func (l *Library) Erase(ctx context.Context, ref device.VolumeRef, blockSize int
 }
 
 // Create mounts a blank cartridge for a new volume labelled label: with a
-// changer the one whose barcode is label if there is one, else the first
-// blank one in slot order that no open medium holds (cleaning cartridges,
-// barcodes CLN..., are skipped); without, the cartridge in the drive,
-// which must be blank. The reference is the cartridge's barcode (the
+// changer the one whose barcode is label if there is one, else (and for
+// an empty label: the pool then labels the volume with the barcode, as
+// Caps.Named says) the first blank one in slot order that no open medium
+// holds (cleaning cartridges, barcodes CLN..., are skipped); without, the
+// cartridge in the drive, which must be blank. The reference is the cartridge's barcode (the
 // drive's name without a changer). A label the library knows on a
 // cartridge (from mounting it in this process) fails with
 // device.ErrExists.
@@ -376,14 +378,14 @@ func (l *Library) Create(ctx context.Context, label string, blockSize int) (devi
 	if blockSize < labelHeaderLen || blockSize > MaxBlockSize {
 		return nil, "", fmt.Errorf("%s: new volume %s: block size %d, must be %d..%d", l.Name(), label, blockSize, labelHeaderLen, MaxBlockSize)
 	}
-	if tag, ok := l.shelf.holder(label); ok {
+	if tag, ok := l.shelf.holder(label); ok && label != "" {
 		return nil, "", fmt.Errorf("%s: %w: cartridge %s holds volume %s", l.Name(), device.ErrExists, tag, label)
 	}
 	format := func(m *Medium) error { return m.format(blockSize, true) }
 	if l.o.Changer == nil {
 		m, err := l.mount(ctx, l.o.Name, true, format)
 		if err != nil {
-			if tag, ok := l.shelf.holder(label); ok {
+			if tag, ok := l.shelf.holder(label); ok && label != "" {
 				return nil, "", fmt.Errorf("%s: %w: cartridge %s holds volume %s", l.Name(), device.ErrExists, tag, label)
 			}
 			return nil, "", err
@@ -395,7 +397,7 @@ func (l *Library) Create(ctx context.Context, label string, blockSize int) (devi
 		return nil, "", err
 	}
 	var tags []string
-	if d, s := inv.Find(label); d >= 0 || s > 0 {
+	if d, s := inv.Find(label); label != "" && (d >= 0 || s > 0) {
 		tags = append(tags, label)
 	} else {
 		l.dr.mu.Lock()
@@ -417,7 +419,7 @@ func (l *Library) Create(ctx context.Context, label string, blockSize int) (devi
 		if !errors.Is(err, ErrNotBlank) {
 			return nil, "", err
 		}
-		if holder, ok := l.shelf.holder(label); ok {
+		if holder, ok := l.shelf.holder(label); ok && label != "" {
 			return nil, "", fmt.Errorf("%s: %w: cartridge %s holds volume %s", l.Name(), device.ErrExists, holder, label)
 		}
 		notBlank = append(notBlank, tag)
