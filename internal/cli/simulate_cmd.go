@@ -147,7 +147,9 @@ func printSimulation(g *globals, r *simulate.Result, o simulate.Options, took ti
 			fmt.Fprintf(w, "  streams: no shoe-shining\n")
 		}
 		for _, ob := range d.Objects {
-			fmt.Fprintf(w, "  %s copy %d: %s in %d extent(s), %s each on average\n", ob.Source, ob.Copy, humanBytes(ob.Bytes), ob.Extents, humanBytes(ob.Bytes/int64(max(ob.Extents, 1))))
+			read := ob.Blocks * int64(d.BlockSize)
+			fmt.Fprintf(w, "  %s copy %d: %s in %d extent(s) of %s on average; a restore reads %s (%.2f× the object)\n", ob.Source, ob.Copy, humanBytes(ob.Bytes), ob.Extents,
+				humanBytes(read/int64(max(ob.Extents, 1))), humanBytes(read), float64(read)/float64(max(ob.Bytes, 1)))
 		}
 	}
 }

@@ -49,6 +49,7 @@ type copyStat struct {
 	extents   int
 	vol       int
 	lastBlock int64
+	blocks    int64 // blocks holding its records
 }
 
 // feeds shows the simulated cursors to the Policy, as cursorFeeds does
@@ -200,6 +201,7 @@ func (a *bma) writeBlock(s *sim) bool {
 			st.extents++
 		}
 		st.vol, st.lastBlock = a.volumes, a.volBlocks
+		st.blocks++
 	}
 	a.volBlocks++
 	a.room = a.blockSize - blockHeader

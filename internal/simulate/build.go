@@ -151,10 +151,10 @@ func (s *sim) result() *Result {
 		r.Sources = append(r.Sources, SourceResult{Name: x.name, Bytes: x.size, Rate: x.rate, Finished: x.done, Waited: x.waited})
 	}
 	for _, a := range s.bmas {
-		d := DriveResult{Device: a.device, MediaAgent: a.name, Model: a.drive.Params(), Stats: a.drive.Stats(), Volumes: a.volumes, Trace: a.trace}
+		d := DriveResult{Device: a.device, MediaAgent: a.name, Model: a.drive.Params(), Stats: a.drive.Stats(), Volumes: a.volumes, BlockSize: a.blockSize, Trace: a.trace}
 		for _, o := range a.order {
 			st := a.objs[o]
-			d.Objects = append(d.Objects, ObjectResult{Source: s.names[o], Copy: st.copy, Bytes: st.bytes, Extents: st.extents})
+			d.Objects = append(d.Objects, ObjectResult{Source: s.names[o], Copy: st.copy, Bytes: st.bytes, Extents: st.extents, Blocks: st.blocks})
 		}
 		bh := d.Stats.Backhitches
 		d.ShoeShining = bh >= 2 && float64(bh)*10e9 >= float64(d.Stats.Bytes)

@@ -95,6 +95,7 @@ type DriveResult struct {
 	Model      timing.Params  `json:"-"`
 	Stats      timing.Stats   `json:"timing"`
 	Volumes    int            `json:"volumes"`
+	BlockSize  int            `json:"block_size"`
 	Objects    []ObjectResult `json:"objects"`
 	// ShoeShining says the drive stopped and repositioned often enough
 	// to matter: a backhitch per 10 GB written or more, or a streaming
@@ -109,6 +110,10 @@ type ObjectResult struct {
 	Copy    int    `json:"copy"`
 	Bytes   int64  `json:"bytes"`
 	Extents int    `json:"extents"`
+	// Blocks is the number of blocks holding its records: a restore of
+	// the copy reads them (Blocks × block size against Bytes is what
+	// interleaving costs it).
+	Blocks int64 `json:"blocks"`
 }
 
 // SourceResult is what one source did.
@@ -228,7 +233,9 @@ type sim struct {
 
 var epoch = time.Unix(0, 0)
 
-func (s *sim) clock() time.Time { return epoch.Add(time.Duration(s.now * 1e9)) }
+// clock is the virtual clock as the Policy reads it. It rounds up, so that
+// an agent woken at the end of a hold sees the hold over.
+func (s *sim) clock() time.Time { return epoch.Add(time.Duration(math.Ceil(s.now * 1e9))) }
 
 // wake schedules a to run at t unless it runs earlier already.
 func (s *sim) wake(a actor, t float64) {
