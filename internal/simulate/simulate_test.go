@@ -128,3 +128,33 @@ func TestParseSourceErrors(t *testing.T) {
 		}
 	}
 }
+
+// A hold shorter than the time between two records ends (the agent woken
+// at its end sees it over) and cuts the runs: every block then holds
+// records of all four objects, so each copy is one long extent that a
+// restore reads four times over.
+func TestShortHoldEndsAndInterleaves(t *testing.T) {
+	cfg := loadConfig(t, oneDrive)
+	done := make(chan *Result, 1)
+	go func() {
+		r, err := Run(cfg, Options{HoldRun: 100 * time.Microsecond, Sources: sources(t, "D1=60MB/s:1GiB", "D2=60MB/s:1GiB", "D3=60MB/s:1GiB", "D4=60MB/s:1GiB")})
+		if err != nil {
+			t.Error(err)
+		}
+		done <- r
+	}()
+	select {
+	case r := <-done:
+		if r == nil {
+			return
+		}
+		d := r.Drives[0]
+		for _, o := range d.Objects {
+			if read := float64(o.Blocks*int64(d.BlockSize)) / float64(o.Bytes); read < 3.5 {
+				t.Errorf("%s: a restore reads %.2f× the object; with runs cut at every record it reads about 4×", o.Source, read)
+			}
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("the simulation does not end: an agent holds forever")
+	}
+}
