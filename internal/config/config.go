@@ -11,10 +11,16 @@ type Config struct {
 
 	Catalog  Catalog
 	Defaults Defaults
-	Clients  []Client // without a clients list: one client named after this host
-	Sources  []Source
-	Pools    []Pool
-	Devices  []Device
+	// Server is where daisy server listens (server:); nil in the
+	// all-in-one mode, where every command runs the job in its process.
+	Server  *Server
+	Clients []Client // without a clients list: one client named after this host
+	// MediaHosts are the hosts that run daisy media-agent for their
+	// devices (media_hosts:); a device names its host, or none: local.
+	MediaHosts []MediaHost
+	Sources    []Source
+	Pools      []Pool
+	Devices    []Device
 
 	// BackupGroup holds the media agents that receive data from the agents.
 	BackupGroup []MediaAgent
@@ -52,6 +58,10 @@ type Defaults struct {
 // Client is a host with data to protect.
 type Client struct {
 	Name string
+	// Address is where its daisy agent listens ("host:port"); "" for a
+	// client that is the local host (all-in-one mode, or the server's own
+	// host), whose sources are read in process.
+	Address string
 }
 
 // Source is a named set of paths on one client.
@@ -122,6 +132,9 @@ type Device struct {
 	// Tape is set for a device of type tape: its path, changer and
 	// drive number.
 	Tape *TapeDrive
+	// Host names the media host the device is attached to (one of
+	// MediaHosts); its media agents run there. "" is the local host.
+	Host string
 }
 
 // Roles of media agents.

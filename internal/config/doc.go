@@ -16,6 +16,12 @@
 // is ignored. Relative paths in the file are relative to the file's
 // directory; the API returns absolute, cleaned paths.
 //
+// A fleet adds the hosts: server (where daisy server listens, its HTTP
+// API), an address per client whose daisy agent runs there, and
+// media_hosts, each device naming its host; [Config.Fleet] reports a
+// server, [CheckAddress] the form of an address. Without them (the
+// all-in-one mode) everything is the local host.
+//
 // [Graph] and [Dot] draw a topology in the shape of figure 2 of the patent,
 // [GraphCopyJob] and [DotCopyJob] a copy job in the shape of figure 5, and
 // [InitTemplate] writes a commented, working starting point.

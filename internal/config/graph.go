@@ -248,6 +248,7 @@ func Graph(c *Config) string {
 		}
 		fmt.Fprintf(&sb, "  %s %s (%d %s)\n", name, strings.Join(ids, " → "), len(chain), copies)
 	}
+	sb.WriteString(graphHosts(c))
 	return sb.String()
 }
 
@@ -292,7 +293,11 @@ func Dot(c *Config) string {
 			for i, b := range a.Buffers {
 				bufs[i] = dotBuffer{b.Name, bufferLine(b)}
 			}
-			w("    %s [shape=plain, label=%s];\n", dotID("agent "+a.Name), dotAgentLabel(a.Name, bufs, "▼", a.Device, a.Pool))
+			device := a.Device
+			if h := c.HostOf(a); h != "" {
+				device += " on " + h
+			}
+			w("    %s [shape=plain, label=%s];\n", dotID("agent "+a.Name), dotAgentLabel(a.Name, bufs, "▼", device, a.Pool))
 		}
 		w("  }\n")
 	}

@@ -92,6 +92,17 @@ defaults:
 clients:
   - name: %s
 
+# A fleet: daisy server runs the jobs, daisy agent on each client reads
+# its sources, daisy media-agent on each media host drives its devices.
+# Each names where it listens (HOST:PORT; its certificate, from "daisy
+# cert issue", names the host). A client without an address, and a device
+# without a host, are the local host: without a server (the all-in-one
+# mode) every command runs its job in its own process.
+# server: {host: backup1, address: backup1.example.com:7450, api: 127.0.0.1:7451}
+# clients: [{name: client-a, address: client-a.example.com:7452}]
+# media_hosts: [{name: mh1, address: mh1.example.com:7453}]
+# and under devices: - {name: tape0, type: vtape, host: mh1}
+
 # Sources: named sets of paths on a client. Add "exclude" patterns to skip
 # files, e.g. exclude: ["*.tmp", "cache/"], and "compression: zstd" to
 # compress what the source writes to the volumes. A path that does not

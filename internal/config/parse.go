@@ -32,7 +32,7 @@ const (
 // hostname names the client when the file declares none; tests replace it.
 var hostname = os.Hostname
 
-var topKeys = []string{"catalog", "defaults", "clients", "sources", "pools", "devices", "backup_group", "mirror_groups", "copy_jobs"}
+var topKeys = []string{"catalog", "defaults", "server", "clients", "media_hosts", "sources", "pools", "devices", "backup_group", "mirror_groups", "copy_jobs"}
 
 // Load reads, parses and validates the file at path. When the file has
 // problems the error is an *Errors listing all of them.
@@ -147,6 +147,7 @@ type meta struct {
 	mirror            [][]agentMeta
 	copyJobs          []copyJobMeta
 	implicitClient    bool
+	hosts             hostsMeta
 	// incomplete marks the kinds of which some entry could not be read
 	// (not a mapping, no name): references to unknown names of that kind
 	// are then not reported, they may be meant for the broken entry.
@@ -155,7 +156,7 @@ type meta struct {
 
 type sourceMeta struct{ name, client pos }
 type poolMeta struct{ name, capacity, dir, drive pos }
-type deviceMeta struct{ name, changer, drive pos }
+type deviceMeta struct{ name, changer, drive, host pos }
 type agentMeta struct {
 	at, name, device, pool pos
 	buffers                []bufferMeta
@@ -193,7 +194,9 @@ func (d *decoder) decode(c *Config, root ast.Node) *meta {
 	top.only(topKeys...)
 	d.decodeCatalog(c, m, top)
 	d.decodeDefaults(c, m, top)
+	d.decodeServer(c, m, top)
 	d.decodeClients(c, m, top)
+	d.decodeMediaHosts(c, m, top)
 	d.decodeSources(c, m, top)
 	d.decodePools(c, m, top)
 	d.decodeDevices(c, m, top)
@@ -298,6 +301,7 @@ func (d *decoder) decodeClients(c *Config, m *meta, top *mapping) {
 		}
 		c.Clients = []Client{{Name: h}}
 		m.clients = []pos{{}}
+		m.hosts.clientAddr = []pos{{}}
 		m.implicitClient = true
 		return
 	}
@@ -306,10 +310,12 @@ func (d *decoder) decodeClients(c *Config, m *meta, top *mapping) {
 		if im == nil {
 			continue
 		}
-		im.only("name")
+		im.only("name", "address")
 		name, nat := im.name(m, kindClient, nameWithDots)
-		c.Clients = append(c.Clients, Client{Name: name})
+		addr, aat := d.hostAddress(im, "address")
+		c.Clients = append(c.Clients, Client{Name: name, Address: addr})
 		m.clients = append(m.clients, nat)
+		m.hosts.clientAddr = append(m.hosts.clientAddr, aat)
 	}
 }
 
@@ -448,7 +454,7 @@ func (d *decoder) decodeDevices(c *Config, m *meta, top *mapping) {
 			d.errorf(f.key, "fail_after of %s was removed: daisy.yaml no longer injects device faults (that is for tests, which wrap the device); remove the key", im.label)
 			im.handle("fail_after")
 		}
-		im.only(append([]string{"name", "type", "block_size", "timing"}, tapeDeviceKeys...)...)
+		im.only(append([]string{"name", "type", "block_size", "timing", "host"}, tapeDeviceKeys...)...)
 		dv := Device{BlockSize: c.Defaults.BlockSize}
 		var dm deviceMeta
 		dv.Name, dm.name = im.name(m, kindDevice, nameWithDots)
@@ -456,6 +462,7 @@ func (d *decoder) decodeDevices(c *Config, m *meta, top *mapping) {
 		if v, at, ok := im.size("block_size"); ok && d.checkBlockSize("block_size of "+im.label, v, at) {
 			dv.BlockSize = v
 		}
+		dv.Host, dm.host, _ = im.str("host")
 		dv.Timing = d.deviceTiming(im, dv.BlockSize)
 		d.deviceTape(im, &dv, &dm)
 		c.Devices = append(c.Devices, dv)

@@ -49,6 +49,7 @@ func (d *decoder) validate(c *Config, m *meta) {
 	d.uniqueNames(c, m)
 	d.checkClients(c, m)
 	d.checkPools(c, m)
+	d.checkHosts(c, m)
 
 	// Media agents: unique names across all groups, devices used once,
 	// pools that exist. Copy jobs have rules of their own.
