@@ -670,3 +670,44 @@ func TestCutToLabel(t *testing.T) {
 		t.Fatalf("size of a missing volume: %v", err)
 	}
 }
+
+// Over TLS, with the server's certificate trusted through CAFile; without
+// it the certificate is refused.
+func TestTLS(t *testing.T) {
+	srv := s3test.StartTLS(t)
+	srv.SetEnv(t)
+	o := Options{Endpoint: srv.Endpoint, Bucket: srv.Bucket, Region: "us-east-1", CAFile: srv.CAFile, Retries: -1}
+	l, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	m, ref, err := l.Create(ctx, "TLS1", testBS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeBlocks(t, m, 0, 3, 13)
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := l.Open(ctx, ref, device.ReadOnly, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if blocks := readAll(t, r); len(blocks) != 3 || !bytes.Equal(blocks[2], block(2, 13)) {
+		t.Fatalf("read back %d blocks over TLS", len(blocks))
+	}
+	o.CAFile = ""
+	l2, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l2.List(ctx); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("a self-signed certificate not trusted: %v", err)
+	}
+	o.CAFile = filepath.Join(t.TempDir(), "none.pem")
+	os.WriteFile(o.CAFile, []byte("not a certificate"), 0o600)
+	if _, err := New(o); err == nil || !strings.Contains(err.Error(), "no PEM certificate") {
+		t.Fatalf("CA file without a certificate: %v", err)
+	}
+}

@@ -9,9 +9,16 @@ package s3test
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -40,6 +47,9 @@ type Server struct {
 	Bucket string
 	// Dir is the posix backend's directory: Dir/BUCKET/KEY is the object.
 	Dir string
+	// CAFile is, for a server started by StartTLS, the PEM file of the
+	// self-signed certificate it presents (for 127.0.0.1).
+	CAFile string
 
 	cmd  *exec.Cmd
 	logs *syncBuffer
@@ -74,6 +84,19 @@ func Find() string {
 // is skipped, or fails when CI=true.
 func Start(t testing.TB) *Server {
 	t.Helper()
+	return startServer(t, false)
+}
+
+// StartTLS is Start with TLS: the server presents a self-signed
+// certificate for 127.0.0.1, whose PEM file is CAFile, and Endpoint is
+// "https://127.0.0.1:PORT".
+func StartTLS(t testing.TB) *Server {
+	t.Helper()
+	return startServer(t, true)
+}
+
+func startServer(t testing.TB, useTLS bool) *Server {
+	t.Helper()
 	bin := Find()
 	if bin == "" {
 		msg := Binary + " not found in PATH or $(go env GOPATH)/bin; install it with: go install github.com/versity/versitygw/cmd/versitygw@v1.8.0"
@@ -84,7 +107,7 @@ func Start(t testing.TB) *Server {
 	}
 	var last error
 	for try := 0; try < 3; try++ {
-		s, err := start(t, bin)
+		s, err := start(t, bin, useTLS)
 		if err == nil {
 			return s
 		}
@@ -94,21 +117,33 @@ func Start(t testing.TB) *Server {
 	return nil
 }
 
-func start(t testing.TB, bin string) (*Server, error) {
+func start(t testing.TB, bin string, useTLS bool) (*Server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
+	scheme := "http"
+	if useTLS {
+		scheme = "https"
+	}
 	s := &Server{
-		Endpoint:  fmt.Sprintf("http://127.0.0.1:%d", port),
+		Endpoint:  fmt.Sprintf("%s://127.0.0.1:%d", scheme, port),
 		AccessKey: "daisytest" + randHex(4),
 		SecretKey: randHex(16),
 		Bucket:    "daisy-test",
 		Dir:       t.TempDir(),
 		logs:      &syncBuffer{},
 	}
-	s.cmd = exec.Command(bin, "--access", s.AccessKey, "--secret", s.SecretKey,
-		"--port", fmt.Sprintf("127.0.0.1:%d", port), "--quiet", "posix", s.Dir)
+	args := []string{"--access", s.AccessKey, "--secret", s.SecretKey, "--port", fmt.Sprintf("127.0.0.1:%d", port), "--quiet"}
+	if useTLS {
+		cert, key, err := selfSigned(t.TempDir())
+		if err != nil {
+			return nil, err
+		}
+		s.CAFile = cert
+		args = append(args, "--cert", cert, "--key", key)
+	}
+	s.cmd = exec.Command(bin, append(args, "posix", s.Dir)...)
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
 	if err := s.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)
@@ -136,7 +171,8 @@ func start(t testing.TB, bin string) (*Server, error) {
 // waitReady polls the server until it answers HTTP (any status), for up
 // to 30 seconds, or until the process has ended.
 func (s *Server) waitReady(done <-chan struct{}) error {
-	hc := &http.Client{Timeout: time.Second}
+	// Any answer will do: the certificate is not checked here.
+	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
@@ -157,10 +193,19 @@ func (s *Server) waitReady(done <-chan struct{}) error {
 // Client returns a client of the server with the root credentials.
 func (s *Server) Client(t testing.TB) *minio.Client {
 	t.Helper()
-	c, err := minio.New(strings.TrimPrefix(s.Endpoint, "http://"), &minio.Options{
-		Creds:  credentials.NewStaticV4(s.AccessKey, s.SecretKey, ""),
-		Region: "us-east-1",
-	})
+	host, secure := strings.CutPrefix(s.Endpoint, "https://")
+	host = strings.TrimPrefix(host, "http://")
+	o := &minio.Options{Creds: credentials.NewStaticV4(s.AccessKey, s.SecretKey, ""), Region: "us-east-1", Secure: secure}
+	if s.CAFile != "" {
+		pem, err := os.ReadFile(s.CAFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(pem)
+		o.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+	}
+	c, err := minio.New(host, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,6 +240,42 @@ func (s *Server) Objects(t testing.TB, prefix string) map[string]bool {
 
 // Logs returns what the server printed so far.
 func (s *Server) Logs() string { return s.logs.String() }
+
+// selfSigned writes a self-signed certificate for 127.0.0.1 and its key
+// into dir, as PEM files.
+func selfSigned(dir string) (cert, key string, err error) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", "", err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "daisy s3test"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		return "", "", err
+	}
+	kb, err := x509.MarshalECPrivateKey(k)
+	if err != nil {
+		return "", "", err
+	}
+	cert, key = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		return "", "", err
+	}
+	if err := os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		return "", "", err
+	}
+	return cert, key, nil
+}
 
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
