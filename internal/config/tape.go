@@ -31,6 +31,9 @@ type TapeDrive struct {
 	// Drive is the drive's number in the changer (mtx's Data Transfer
 	// Element, from 0).
 	Drive int
+	// Peers are the paths of the changer's drives that the configuration
+	// names, by drive number (this one included).
+	Peers map[int]string
 }
 
 // tapeDeviceKeys are the keys a device of type tape or changer adds.
@@ -176,6 +179,21 @@ func (d *decoder) checkTape(c *Config, m *meta) {
 			d.errorf(m.devices[i].name, "device %s is drive %d of changer %s, as device %s is; give each its drive number (drive: N)", show(dv.Name), dv.Tape.Drive, show(name), show(prev))
 		}
 		usedSlot[k] = dv.Name
+	}
+
+	peers := map[string]map[int]string{}
+	for _, dv := range c.Devices {
+		if t := dv.Tape; t != nil && t.Changer != "" {
+			if peers[t.Changer] == nil {
+				peers[t.Changer] = map[int]string{}
+			}
+			peers[t.Changer][t.Drive] = t.Path
+		}
+	}
+	for _, dv := range c.Devices {
+		if t := dv.Tape; t != nil && t.Changer != "" {
+			t.Peers = peers[t.Changer]
+		}
 	}
 
 	agents := c.MediaAgents()

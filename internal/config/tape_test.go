@@ -1,6 +1,7 @@
 package config
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -34,11 +35,12 @@ func TestTapeConfig(t *testing.T) {
 		t.Errorf("changer: %+v", ch)
 	}
 	l1, _ := c.Device("lto1")
-	if l1.Tape == nil || *l1.Tape != (TapeDrive{Device: "lto1", Path: "/dev/nst0", Changer: "/dev/sg1", Drive: 0}) || l1.BlockSize != 512*KiB {
+	peers := map[int]string{0: "/dev/nst0", 1: "/dev/nst1"}
+	if l1.Tape == nil || !reflect.DeepEqual(*l1.Tape, TapeDrive{Device: "lto1", Path: "/dev/nst0", Changer: "/dev/sg1", Drive: 0, Peers: peers}) || l1.BlockSize != 512*KiB {
 		t.Errorf("lto1: %+v %+v", l1, l1.Tape)
 	}
 	p, _ := c.Pool("weekly")
-	if p.Drive != "lto2" || p.Tape == nil || *p.Tape != (TapeDrive{Device: "lto2", Path: "/dev/nst1", Changer: "/dev/sg1", Drive: 1}) {
+	if p.Drive != "lto2" || p.Tape == nil || !reflect.DeepEqual(*p.Tape, TapeDrive{Device: "lto2", Path: "/dev/nst1", Changer: "/dev/sg1", Drive: 1, Peers: peers}) {
 		t.Errorf("pool weekly reads through %q %+v, want lto2 (the drive writing it)", p.Drive, p.Tape)
 	}
 	if p.VolumeCapacity != 0 || p.FreeSpace != 0 {

@@ -20,7 +20,7 @@ func init() {
 		if t == nil {
 			return nil, errors.New("no tape drive to read the pool's cartridges through (drive: NAME)")
 		}
-		o := tape.Options{Path: t.Path, Drive: t.Drive}
+		o := tape.Options{Path: t.Path, Drive: t.Drive, Peers: t.Peers}
 		if t.Changer != "" {
 			o.Changer = &tape.Changer{Device: t.Changer}
 		}

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Changer is a tape library's robot, driven through the mtx command of
@@ -60,7 +61,29 @@ func (inv Inventory) Find(tag string) (drive, slot int) {
 	return -1, 0
 }
 
+// robots serializes the mtx commands of the process per changer device:
+// a robot moves one cartridge at a time, and the drives of one changer
+// share it.
+var (
+	robotsMu sync.Mutex
+	robots   = map[string]*sync.Mutex{}
+)
+
+func robot(dev string) *sync.Mutex {
+	robotsMu.Lock()
+	defer robotsMu.Unlock()
+	r := robots[dev]
+	if r == nil {
+		r = &sync.Mutex{}
+		robots[dev] = r
+	}
+	return r
+}
+
 func (c *Changer) run(ctx context.Context, args ...string) ([]byte, error) {
+	r := robot(c.Device)
+	r.Lock()
+	defer r.Unlock()
 	cmd := c.Command
 	if cmd == "" {
 		cmd = "mtx"

@@ -268,3 +268,82 @@ func TestLibrarySingleDrive(t *testing.T) {
 		t.Fatal("New without a path succeeded")
 	}
 }
+
+// Two drives of one changer: Creates at once take different cartridges;
+// a cartridge left in one drive is moved to the other when it is wanted
+// there, unless a medium is open on it.
+func TestTwoDrives(t *testing.T) {
+	s := sttest.NewShelf(t.TempDir())
+	tags := []string{"W1", "W2", "W3", "W4"}
+	for _, tag := range tags {
+		if err := s.AddCartridge(tag, 1<<20, 1<<19); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bin := t.TempDir()
+	if _, err := s.InstallMtx(bin, tags, 2); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	c := &tape.Changer{Device: filepath.Join(s.Dir, "sg1")}
+	paths := map[int]string{0: filepath.Join(s.Dir, "nst0"), 1: filepath.Join(s.Dir, "nst1")}
+	var libs [2]*tape.Library
+	for i := range libs {
+		var err error
+		if libs[i], err = tape.New(tape.Options{Path: paths[i], Changer: c, Drive: i, Peers: paths, Open: s.Open}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	var refs [2]string
+	errs := make(chan error, 2)
+	for i, lib := range libs {
+		go func() {
+			m, ref, err := lib.Create(ctx, "", bs)
+			if err == nil {
+				refs[i] = ref
+				for n := int64(0); n < 2 && err == nil; n++ {
+					err = m.WriteBlock(block(n, byte(i)))
+				}
+				if cerr := m.Close(); err == nil {
+					err = cerr
+				}
+			}
+			errs <- err
+		}()
+	}
+	for range libs {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if refs[0] == refs[1] || refs[0] == "" {
+		t.Fatalf("both drives took %q and %q", refs[0], refs[1])
+	}
+	for i, tag := range refs {
+		if got, _ := s.Loaded(i); got != tag {
+			t.Fatalf("drive %d holds %q, want %q", i, got, tag)
+		}
+	}
+	// Drive 0 wants drive 1's cartridge: ejected there, moved.
+	m, err := libs[0].Open(ctx, refs[1], device.ReadOnly, 0)
+	if err != nil {
+		t.Fatalf("Open of the cartridge in the other drive: %v", err)
+	}
+	if got, _ := s.Loaded(0); got != refs[1] {
+		t.Fatalf("drive 0 holds %q, want %q", got, refs[1])
+	}
+	b := make([]byte, bs)
+	if err := m.ReadBlock(b); err != nil || b[64] != 1 {
+		t.Fatalf("read: %v, tag %d", err, b[64])
+	}
+	// Drive 1 wants it back while drive 0 has it open: busy.
+	if _, err := libs[1].Open(ctx, refs[1], device.ReadOnly, 0); !errors.Is(err, device.ErrBusy) {
+		t.Fatalf("Open of a cartridge mounted in the other drive: %v, want ErrBusy", err)
+	}
+	m.Close()
+	alone, _ := tape.New(tape.Options{Path: paths[1], Changer: c, Drive: 1, Open: s.Open})
+	if _, err := alone.Open(ctx, refs[1], device.ReadOnly, 0); err == nil || !strings.Contains(err.Error(), "no device path known") {
+		t.Fatalf("a move from a drive of unknown device: %v", err)
+	}
+}

@@ -28,8 +28,17 @@
 // The Library names cartridges by barcode with a changer (Changer: "mtx
 // -f DEV status" parsed, "load SLOT DRIVE", "unload SLOT DRIVE"); Create
 // takes the cartridge whose barcode is the new volume's label, else the
-// first blank one. Without a changer the cartridge in the drive answers to
-// a fixed name (the device's base name). A drive holds one cartridge: a
-// second mount while a medium is open fails with device.ErrBusy, for every
-// library of the process on that device path.
+// first blank one; a pool labels the volume with the barcode (Caps.Named).
+// With a changer several media may be open at once: an operation of one
+// whose cartridge is not in the drive unloads the other's (a filemark
+// first after a write) and loads its own, so one drive spans as a media
+// agent does (the next volume created, the trailer written on the last,
+// the records carried over). The drives of one changer share its robot
+// (one mtx command at a time, the moves planned on the inventory read
+// under the same lock), never take the same blank cartridge, and a
+// cartridge left in another drive with no medium open is ejected there
+// (its device from Options.Peers) and moved. Without a changer the
+// cartridge in the drive answers to a fixed name (the device's base
+// name), and a second mount while a medium is open fails with
+// device.ErrBusy, for every library of the process on that device path.
 package tape

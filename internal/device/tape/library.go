@@ -20,6 +20,10 @@ type Options struct {
 	// Drive is the drive's number in the changer (mtx's Data Transfer
 	// Element, from 0).
 	Drive int
+	// Peers are the device paths of the changer's other drives, by drive
+	// number: a cartridge wanted here that sits in one of them, unused,
+	// is ejected there and moved.
+	Peers map[int]string
 	// Name is the reference of the cartridge in a drive without a
 	// changer (default: the device's base name, "nst0"): whatever
 	// cartridge is loaded answers to it, and the label checks it.
@@ -54,9 +58,6 @@ type drive struct {
 	mu   sync.Mutex
 	cur  *Medium
 	open int
-	// inUse counts the open media per barcode: Create does not take a
-	// cartridge that is open.
-	inUse map[string]int
 	// loads counts the cartridges loaded by the changer.
 	loads int64
 }
@@ -66,6 +67,29 @@ type drive struct {
 type shelf struct {
 	mu     sync.Mutex
 	labels map[string]string
+	// inUse counts the open media per barcode, and a Create about to
+	// mount a cartridge; Create takes no cartridge that is in use, so two
+	// drives of a changer never take the same one.
+	inUse map[string]int
+}
+
+// reserve marks tag in use unless it is; it reports whether it was not.
+func (s *shelf) reserve(tag string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inUse[tag] > 0 {
+		return false
+	}
+	s.inUse[tag]++
+	return true
+}
+
+func (s *shelf) use(tag string, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.inUse[tag] += n; s.inUse[tag] <= 0 {
+		delete(s.inUse, tag)
+	}
 }
 
 func (s *shelf) learn(tag, label string) {
@@ -111,12 +135,12 @@ func stateOf(path, shelfKey string) (*drive, *shelf) {
 	defer statesMu.Unlock()
 	d := drives[path]
 	if d == nil {
-		d = &drive{inUse: map[string]int{}}
+		d = &drive{}
 		drives[path] = d
 	}
 	s := shelves[shelfKey]
 	if s == nil {
-		s = &shelf{labels: map[string]string{}}
+		s = &shelf{labels: map[string]string{}, inUse: map[string]int{}}
 		shelves[shelfKey] = s
 	}
 	return d, s
@@ -220,7 +244,7 @@ func (l *Library) mount(ctx context.Context, ref device.VolumeRef, write bool, f
 		return nil, err
 	}
 	l.dr.open++
-	l.dr.inUse[ref]++
+	l.shelf.use(ref, 1)
 	return m, nil
 }
 
@@ -277,9 +301,7 @@ func (l *Library) closeMedium(m *Medium) error {
 		m.d, dr.cur = nil, nil
 	}
 	dr.open--
-	if dr.inUse[m.name]--; dr.inUse[m.name] <= 0 {
-		delete(dr.inUse, m.name)
-	}
+	l.shelf.use(m.name, -1)
 	return err
 }
 
@@ -287,6 +309,11 @@ func (l *Library) closeMedium(m *Medium) error {
 // one there (after ejecting it) to the slot it came from.
 func (l *Library) load(ctx context.Context, tag string) error {
 	c := l.o.Changer
+	// One move at a time on the changer: the inventory read is the one
+	// the moves are planned on.
+	seq := robot("sequence " + c.Device)
+	seq.Lock()
+	defer seq.Unlock()
 	inv, err := c.Status(ctx)
 	if err != nil {
 		return err
@@ -299,10 +326,16 @@ func (l *Library) load(ctx context.Context, tag string) error {
 		return nil
 	}
 	if drive >= 0 {
-		return fmt.Errorf("%s: cartridge %s is in drive %d of the changer", l.Name(), tag, drive)
+		if err := l.takeFrom(ctx, drive, inv); err != nil {
+			return fmt.Errorf("%s: cartridge %s is in drive %d of the changer: %w", l.Name(), tag, drive, err)
+		}
+		if inv, err = c.Status(ctx); err != nil {
+			return err
+		}
+		drive, slot = inv.Find(tag)
 	}
-	if slot == 0 {
-		return fmt.Errorf("%s: %w: no cartridge with barcode %q in the changer", l.Name(), device.ErrNoVolume, tag)
+	if slot == 0 || drive >= 0 {
+		return fmt.Errorf("%s: %w: no cartridge with barcode %q in the changer's slots", l.Name(), device.ErrNoVolume, tag)
 	}
 	if cur := inv.Drives[l.o.Drive]; cur.Full {
 		if err := l.unload(ctx, cur, inv); err != nil {
@@ -316,10 +349,39 @@ func (l *Library) load(ctx context.Context, tag string) error {
 	return nil
 }
 
+// takeFrom unloads another drive of the changer to its slot, if this
+// process has no medium open in it: the drive is ejected through its
+// device (Options.Peers) first.
+func (l *Library) takeFrom(ctx context.Context, n int, inv Inventory) error {
+	path, ok := l.o.Peers[n]
+	if !ok {
+		return errors.New("no device path known for that drive (a tape device of the configuration with this changer and drive number)")
+	}
+	statesMu.Lock()
+	peer := drives[path]
+	statesMu.Unlock()
+	if peer != nil {
+		if !peer.mu.TryLock() {
+			return fmt.Errorf("%w: drive %s is in use", device.ErrBusy, path)
+		}
+		defer peer.mu.Unlock()
+		if peer.cur != nil {
+			return fmt.Errorf("%w: a medium is mounted in drive %s", device.ErrBusy, path)
+		}
+	}
+	return l.unloadDrive(ctx, path, n, inv.Drives[n], inv)
+}
+
 // unload ejects the cartridge in the drive and moves it to its slot (or
 // the first empty one).
 func (l *Library) unload(ctx context.Context, cur Element, inv Inventory) error {
-	if d, err := l.o.Open(l.o.Path, false); err == nil {
+	return l.unloadDrive(ctx, l.o.Path, l.o.Drive, cur, inv)
+}
+
+// unloadDrive ejects the cartridge in drive n (device path) and moves it
+// to its slot, or the first empty one.
+func (l *Library) unloadDrive(ctx context.Context, path string, n int, cur Element, inv Inventory) error {
+	if d, err := l.o.Open(path, false); err == nil {
 		err = d.Op(MTOFFL, 0)
 		d.Close()
 		if err != nil {
@@ -339,7 +401,7 @@ func (l *Library) unload(ctx context.Context, cur Element, inv Inventory) error 
 	if to == 0 {
 		return fmt.Errorf("%s: no empty slot to unload %s into", l.Name(), cur.Tag)
 	}
-	return l.o.Changer.Unload(ctx, to, l.o.Drive)
+	return l.o.Changer.Unload(ctx, to, n)
 }
 
 // Open mounts the cartridge ref, positioned at block 0, after reading its
@@ -400,19 +462,20 @@ func (l *Library) Create(ctx context.Context, label string, blockSize int) (devi
 	if d, s := inv.Find(label); label != "" && (d >= 0 || s > 0) {
 		tags = append(tags, label)
 	} else {
-		l.dr.mu.Lock()
 		for _, e := range append(append([]Element(nil), inv.Drives...), inv.Slots...) {
 			known, ok := l.shelf.known(e.Tag)
-			if e.Full && e.Tag != "" && !strings.HasPrefix(e.Tag, "CLN") && !e.ImportExport &&
-				l.dr.inUse[e.Tag] == 0 && (!ok || known == "") {
+			if e.Full && e.Tag != "" && !strings.HasPrefix(e.Tag, "CLN") && !e.ImportExport && (!ok || known == "") {
 				tags = append(tags, e.Tag)
 			}
 		}
-		l.dr.mu.Unlock()
 	}
 	var notBlank []string
 	for _, tag := range tags {
+		if !l.shelf.reserve(tag) {
+			continue // open, or being taken by another drive's Create
+		}
 		m, err := l.mount(ctx, tag, true, format)
+		l.shelf.use(tag, -1)
 		if err == nil {
 			return m, tag, nil
 		}
