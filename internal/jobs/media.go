@@ -91,3 +91,15 @@ func copyExtentReader(ctx context.Context, cat *catalog.Catalog, vols mediaagent
 	}
 	return rd, nil
 }
+
+// objectCopies returns the copies cps of object id for a reader, each
+// read through its extents in the catalog.
+func objectCopies(ctx context.Context, cat *catalog.Catalog, vols mediaagent.Volumes, id records.ID, cps []catalog.Copy, log *slog.Logger) []mediaagent.ObjectCopy {
+	out := make([]mediaagent.ObjectCopy, len(cps))
+	for i, cp := range cps {
+		out[i] = mediaagent.ObjectCopy{Number: cp.Number, Open: func() (*mediaagent.ExtentReader, error) {
+			return copyExtentReader(ctx, cat, vols, id, cp, log)
+		}}
+	}
+	return out
+}

@@ -22,6 +22,7 @@ import (
 	"daisy/internal/device/devices"
 	"daisy/internal/durable"
 	"daisy/internal/extract"
+	"daisy/internal/mediaagent"
 	"daisy/internal/pools"
 	"daisy/internal/records"
 	"daisy/internal/volume"
@@ -956,7 +957,7 @@ func objectFiles(ctx context.Context, cat *catalog.Catalog, obj catalog.Object, 
 	sr, serr := Stream(ctx, cat, obj, pw, StreamOptions{devs: devs})
 	pw.CloseWithError(serr)
 	p := <-done
-	var se *errSink
+	var se *mediaagent.SinkError
 	switch {
 	case serr != nil && errors.As(serr, &se) && p.err != nil:
 		return p.n, sr, fmt.Errorf("the object's tar stream: %w", p.err)

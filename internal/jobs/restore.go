@@ -17,7 +17,6 @@ import (
 	"daisy/internal/extract"
 	"daisy/internal/mediaagent"
 	"daisy/internal/records"
-	"daisy/internal/volume"
 )
 
 // FindObject resolves what a restore or cat names: an object ID (or unique
@@ -49,19 +48,11 @@ func FindObject(ctx context.Context, cat *catalog.Catalog, object, source string
 
 // CopyAttempt is one copy a read tried: Error says why it stopped at
 // offset At (empty for the copy that completed the read).
-type CopyAttempt struct {
-	Copy  int    `json:"copy"`
-	Error string `json:"error,omitempty"`
-	At    int64  `json:"at,omitempty"`
-}
+type CopyAttempt = mediaagent.CopyAttempt
 
 // LostRange is a byte range of an object stream that no copy could give:
 // [From, To) was not delivered, and the read went on at To.
-type LostRange struct {
-	From  int64  `json:"from"`
-	To    int64  `json:"to"`
-	Error string `json:"error"` // what each copy said
-}
+type LostRange = mediaagent.LostRange
 
 // StreamResult says how an object stream was read.
 type StreamResult struct {
@@ -106,22 +97,6 @@ type StreamOptions struct {
 	// devs, when set, is the set to mount volumes through (a rebuild's,
 	// made from its configuration); else the one UseConfig set.
 	devs *devices.Set
-}
-
-// errSink marks a failure of the stream's consumer, not of a copy.
-type errSink struct{ err error }
-
-func (e *errSink) Error() string { return e.err.Error() }
-func (e *errSink) Unwrap() error { return e.err }
-
-type sinkWriter struct{ w io.Writer }
-
-func (s sinkWriter) Write(p []byte) (int, error) {
-	n, err := s.w.Write(p)
-	if err != nil {
-		err = &errSink{err}
-	}
-	return n, err
 }
 
 // copiesToRead returns the copies a stream may use, in order: the good
@@ -182,27 +157,20 @@ func Stream(ctx context.Context, cat *catalog.Catalog, obj catalog.Object, w io.
 	if err != nil {
 		return res, err
 	}
-	s := &objStream{ctx: ctx, obj: obj, asm: records.NewAssembler(id, sinkWriter{w}), log: log, res: res}
-	vols := newCatalogVolumes(cat, o.devs)
-	for _, cp := range cps {
-		sc := &streamCopy{cp: cp}
-		if sc.c, err = copyExtentReader(ctx, cat, vols, id, cp, log); err != nil {
-			sc.fail(0, nil, err)
-		}
-		s.copies = append(s.copies, sc)
-	}
-	defer s.close()
-	err = s.run(o.OnLost)
-	res.Bytes = int64(s.asm.Offset())
+	asm := records.NewAssembler(id, mediaagent.SinkWriter{W: w})
+	rd, err := mediaagent.ReadCopies(ctx, mediaagent.ObjectInfo{ID: id, Source: obj.Source, Length: obj.Length},
+		objectCopies(ctx, cat, newCatalogVolumes(cat, o.devs), id, cps, log), asm, o.OnLost, log)
+	res.Bytes = int64(asm.Offset())
+	res.Attempts, res.Lost, res.BytesRead, res.VolumesRead = rd.Attempts, rd.Lost, rd.BytesRead, rd.VolumesRead
 	if err != nil {
 		return res, err
 	}
-	res.Copy = s.copies[s.cur].cp.Number
+	res.Copy = rd.Copy
 	res.Attempts = append(res.Attempts, CopyAttempt{Copy: res.Copy})
 	if len(res.Lost) > 0 {
 		return res, nil
 	}
-	end := s.asm.End()
+	end := asm.End()
 	if obj.Hash != "" && end.Hash != obj.Hash {
 		return res, fmt.Errorf("%w: object %s of %s: content hash %s (as its end record says), the catalog records %s", records.ErrCorrupt, obj.ID, obj.Source, end.Hash, obj.Hash)
 	}
@@ -211,194 +179,6 @@ func Stream(ctx context.Context, cat *catalog.Catalog, obj catalog.Object, w io.
 	}
 	res.Hash = end.Hash
 	return res, nil
-}
-
-// streamCopy is one copy of a Stream with where it stands: a copy that
-// failed at record failSeq keeps the first record it has after the damage
-// (peek), so that it fails for every record before that one and serves
-// from there on.
-type streamCopy struct {
-	cp      catalog.Copy
-	c       *mediaagent.ExtentReader // nil when its extents could not be listed
-	failed  bool
-	failSeq uint32
-	peek    *volume.Record // first record after the damage; nil: none
-	err     error          // why it failed
-	at      int64          // offset of the last record it gave
-	started bool
-}
-
-func (sc *streamCopy) fail(seq uint32, peek *volume.Record, err error) {
-	sc.failed, sc.failSeq, sc.peek, sc.err = true, seq, peek, err
-	if peek != nil {
-		sc.at = int64(peek.Header.Offset)
-	}
-}
-
-// failsAt reports whether the copy is known not to have record seq.
-func (sc *streamCopy) failsAt(seq uint32) bool {
-	return sc.failed && sc.failSeq <= seq && (sc.peek == nil || sc.peek.Header.Seq > seq)
-}
-
-// objStream is the state of one Stream.
-type objStream struct {
-	ctx    context.Context
-	obj    catalog.Object
-	asm    *records.Assembler
-	log    *slog.Logger
-	res    *StreamResult
-	copies []*streamCopy
-	cur    int
-}
-
-func (s *objStream) close() {
-	for _, sc := range s.copies {
-		if sc.c != nil {
-			s.res.BytesRead += sc.c.BytesRead()
-			s.res.VolumesRead = mediaagent.AddReads(s.res.VolumesRead, sc.c.Reads())
-			sc.c.Close()
-		}
-	}
-}
-
-// run assembles the object, switching copies where one fails.
-func (s *objStream) run(onLost func(LostRange) error) error {
-	for !s.asm.Done() {
-		need := s.asm.NextSeq()
-		sc := s.copies[s.cur]
-		if !sc.failsAt(need) {
-			err := s.feed(sc)
-			if err == nil {
-				continue // done
-			}
-			if se := (*errSink)(nil); errors.As(err, &se) || s.ctx.Err() != nil || errors.Is(err, records.ErrAborted) {
-				return err
-			}
-			s.res.Attempts = append(s.res.Attempts, CopyAttempt{Copy: sc.cp.Number, Error: sc.err.Error(), At: int64(s.asm.Offset())})
-			s.log.Warn("copy unreadable", "object", s.obj.ID, "copy", sc.cp.Number, "at_offset", s.asm.Offset(), "err", sc.err)
-		}
-		// Another copy that may have record need.
-		next := -1
-		for k := 1; k <= len(s.copies); k++ {
-			if j := (s.cur + k) % len(s.copies); !s.copies[j].failsAt(need) {
-				next = j
-				break
-			}
-		}
-		if next >= 0 {
-			s.cur = next
-			continue
-		}
-		// No copy has it: go on at the first record any copy has after
-		// the damage.
-		var msgs []string
-		best := -1
-		for j, c := range s.copies {
-			msgs = append(msgs, fmt.Sprintf("copy %d: %v", c.cp.Number, c.err))
-			if c.peek != nil && (best < 0 || c.peek.Header.Seq < s.copies[best].peek.Header.Seq) {
-				best = j
-			}
-		}
-		lost := LostRange{From: int64(s.asm.Offset()), To: s.obj.Length, Error: strings.Join(msgs, "; ")}
-		if best >= 0 {
-			lost.To = int64(s.copies[best].peek.Header.Offset)
-		}
-		if onLost == nil {
-			return fmt.Errorf("object %s of %s: no copy could be read at offset %d: %s", s.obj.ID, s.obj.Source, lost.From, lost.Error)
-		}
-		s.res.Lost = append(s.res.Lost, lost)
-		s.log.Warn("range unreadable on every copy", "object", s.obj.ID, "from", lost.From, "to", lost.To, "err", lost.Error)
-		if best < 0 {
-			return onLost(lost) // to the end of the object
-		}
-		if _, err := s.asm.Skip(s.copies[best].peek.Header); err != nil {
-			return err
-		}
-		if err := onLost(lost); err != nil {
-			return err
-		}
-		s.cur = best
-	}
-	return nil
-}
-
-// feed gives the assembler records of sc from the one it expects, until the
-// End (nil) or until sc fails (the reason in sc.err) or the consumer does.
-func (s *objStream) feed(sc *streamCopy) error {
-	need := s.asm.NextSeq()
-	c := sc.c
-	var rec volume.Record
-	haveRec := false
-	if sc.peek != nil && sc.peek.Header.Seq <= need {
-		rec, haveRec = *sc.peek, true
-		sc.peek = nil
-	}
-	sc.failed = false
-	// Far behind (or never read): search for the block instead of
-	// reading up to it.
-	if !haveRec && (!sc.started || int64(s.asm.Offset())-sc.at > skipAhead) {
-		var err error
-		if need == 0 {
-			err = c.Start(0)
-		} else {
-			err = c.SeekNear(int64(s.asm.Offset()))
-		}
-		if err != nil {
-			c.Close()
-			sc.fail(need, nil, err)
-			return err
-		}
-		c.TakeDamage()
-		sc.started = true
-	}
-	for {
-		if !haveRec {
-			var err error
-			rec, err = c.Next()
-			if err == io.EOF {
-				err = c.TakeDamageErr()
-				if err == nil {
-					err = fmt.Errorf("the copy's extents end at offset %d before the object's end record", s.asm.Offset())
-				}
-				sc.fail(need, nil, err)
-				return err
-			}
-			if err != nil {
-				c.Close()
-				sc.started = false
-				sc.fail(need, nil, err)
-				return err
-			}
-		}
-		haveRec = false
-		h := rec.Header
-		need = s.asm.NextSeq()
-		if h.Seq < need {
-			c.TakeDamageErr() // before the position: not a loss
-			continue
-		}
-		if h.Seq > need {
-			err := c.TakeDamageErr()
-			if err == nil {
-				err = fmt.Errorf("%w: record %d missing (found %d at offset %d)", records.ErrCorrupt, need, h.Seq, h.Offset)
-			}
-			r := rec
-			sc.fail(need, &r, err)
-			return err
-		}
-		c.TakeDamageErr() // the damaged blocks held none of its records
-		sc.at = int64(h.Offset)
-		if err := s.asm.Add(h, rec.Payload); err != nil {
-			if se := (*errSink)(nil); errors.As(err, &se) || errors.Is(err, records.ErrAborted) {
-				return err
-			}
-			sc.fail(need, nil, err)
-			return err
-		}
-		if s.asm.Done() {
-			return nil
-		}
-	}
 }
 
 // RestoreOptions select what a restore does.
@@ -758,7 +538,19 @@ func restoreObject(ctx context.Context, cat *catalog.Catalog, obj catalog.Object
 		return p.end()
 	}
 	part.Mode = "seek"
-	rd, err := newObjectReader(ctx, cat, obj, o.Copy, o.Salvage, o.Logger)
+	if obj.State != ObjectComplete {
+		return fmt.Errorf("object %s of %s is %s, not complete: it cannot be restored", obj.ID, obj.Source, obj.State)
+	}
+	id, err := records.ParseID(obj.ID)
+	if err != nil {
+		return fmt.Errorf("catalog object id %q: %w", obj.ID, err)
+	}
+	cps, err := copiesToRead(ctx, cat, obj, o.Copy, o.Salvage)
+	if err != nil {
+		return err
+	}
+	rd, err := mediaagent.NewSeekReader(ctx, mediaagent.ObjectInfo{ID: id, Source: obj.Source, Length: obj.Length},
+		objectCopies(ctx, cat, newCatalogVolumes(cat, nil), id, cps, o.Logger), o.Logger)
 	if err != nil {
 		return err
 	}
@@ -767,24 +559,24 @@ func restoreObject(ctx context.Context, cat *catalog.Catalog, obj catalog.Object
 		part.Copy, part.BytesRead, part.VolumesRead = rd.Copy(), rd.BytesRead(), rd.Reads()
 		res.VolumesRead = mediaagent.AddReads(res.VolumesRead, part.VolumesRead)
 		res.Copy = rd.Copy()
-		res.Attempts = append(res.Attempts, rd.attempts...)
+		res.Attempts = append(res.Attempts, rd.Attempts()...)
 		res.Attempts = append(res.Attempts, CopyAttempt{Copy: rd.Copy()})
 		res.BytesRead += rd.BytesRead()
 	}()
 	for s, ok := p.src.peek(); ok; s, ok = p.src.peek() {
 		p.src.advance()
 		err := rd.SeekTo(s.off)
-		from := rd.off
+		from := rd.Offset()
 		if err == nil {
 			err = sess.ExtractOne(ctx, rd, strings.TrimPrefix(s.path, "/"))
 		}
-		res.Bytes += rd.off - from
-		prog.add(rd.off - from)
+		res.Bytes += rd.Offset() - from
+		prog.add(rd.Offset() - from)
 		switch {
 		case err == nil:
 		case ctx.Err() != nil:
 			return err
-		case !rd.broken:
+		case !rd.Broken():
 			// What was read is intact (every record CRC checked): the
 			// entry is not where the catalog says.
 			p.miss(s, err.Error())
