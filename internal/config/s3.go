@@ -85,28 +85,14 @@ func (d *decoder) decodeS3Pool(c *Config, im *mapping, p *Pool) {
 	if v, _, ok := im.str("region"); ok {
 		s.Region = v
 	}
-	if v, at, ok := im.str("credentials_file"); ok {
-		if strings.TrimSpace(v) == "" {
-			d.errorf(at, "%s has an empty credentials_file; name an AWS credentials file, or remove the key to take the credentials from the environment", im.label)
-		} else {
-			s.CredentialsFile = c.abs(v)
-			checkFile(d, at, "credentials_file", im.label, s.CredentialsFile)
-		}
-	}
+	s.CredentialsFile = d.s3File(c, im, "credentials_file", "an AWS credentials file, or remove the key to take the credentials from the environment")
 	if v, at, ok := im.str("profile"); ok {
 		if s.CredentialsFile == "" {
 			d.errorf(at, "profile of %s names a section of a credentials file; add credentials_file, or remove the key", im.label)
 		}
 		s.Profile = v
 	}
-	if v, at, ok := im.str("ca_file"); ok {
-		if strings.TrimSpace(v) == "" {
-			d.errorf(at, "%s has an empty ca_file; name a PEM file, or remove the key", im.label)
-		} else {
-			s.CAFile = c.abs(v)
-			checkFile(d, at, "ca_file", im.label, s.CAFile)
-		}
-	}
+	s.CAFile = d.s3File(c, im, "ca_file", "a PEM file, or remove the key")
 	if v, at, ok := im.size("part_size"); ok {
 		if v < MinBlockSize || v > MaxPartSize {
 			d.errorf(at, "part_size %s of %s is out of range; use %s to %s, e.g. 64MiB", FormatSize(v), im.label, FormatSize(MinBlockSize), FormatSize(MaxPartSize))
@@ -198,16 +184,27 @@ func checkPrefix(p string) string {
 	return ""
 }
 
-// checkFile reports a file named by a key that is missing or not a
-// regular file.
-func checkFile(d *decoder, at pos, key, label, path string) {
+// s3File reads the file named by key (absolute; "" when absent) and
+// reports one that is empty, missing or not a regular file (fix says what
+// to name instead).
+func (d *decoder) s3File(c *Config, im *mapping, key, fix string) string {
+	v, at, ok := im.str(key)
+	if !ok {
+		return ""
+	}
+	if strings.TrimSpace(v) == "" {
+		d.errorf(at, "%s has an empty %s; name %s", im.label, key, fix)
+		return ""
+	}
+	path := c.abs(v)
 	st, err := os.Stat(path)
 	switch {
 	case err != nil:
-		d.errorf(at, "%s %s of %s cannot be read: %v", key, path, label, unwrapPathError(err))
+		d.errorf(at, "%s %s of %s cannot be read: %v", key, path, im.label, unwrapPathError(err))
 	case !st.Mode().IsRegular():
-		d.errorf(at, "%s %s of %s is not a regular file", key, path, label)
+		d.errorf(at, "%s %s of %s is not a regular file", key, path, im.label)
 	}
+	return path
 }
 
 func unwrapPathError(err error) error {

@@ -85,6 +85,7 @@ func TestS3PoolErrors(t *testing.T) {
 		{`{name: off, type: s3, endpoint: "https://h", bucket: b12, prefix: "a/../b"}`, `".."`},
 		{`{name: off, type: s3, endpoint: "https://h", bucket: b12, credentials_file: nosuch}`, `credentials_file ` + dir + `/nosuch of pool off cannot be read: no such file or directory`},
 		{`{name: off, type: s3, endpoint: "https://h", bucket: b12, credentials_file: adir}`, `is not a regular file`},
+		{`{name: off, type: s3, endpoint: "https://h", bucket: b12, credentials_file: " "}`, `pool off has an empty credentials_file; name an AWS credentials file`},
 		{`{name: off, type: s3, endpoint: "https://h", bucket: b12, profile: p}`, `profile of pool off names a section of a credentials file`},
 		{`{name: off, type: s3, endpoint: "https://h", bucket: b12, ca_file: nosuch}`, `ca_file`},
 		{`{name: off, type: s3, endpoint: "https://h", bucket: b12, part_size: 1KiB}`, `part_size 1KiB of pool off is out of range`},
