@@ -131,7 +131,7 @@ source path that does not exist on this host is a warning (exit 0).
 			// Warnings are said as errors are, at the position in
 			// the file: "FILE:LINE:COLUMN: warning: ...".
 			var warnings []string
-			for _, w := range cfg.MissingSourcePaths() {
+			for _, w := range append(cfg.MissingSourcePaths(), cfg.S3CredentialWarnings()...) {
 				warnings = append(warnings, fmt.Sprintf("%s:%d:%d: warning: %s", w.File, w.Line, w.Column, w.Msg))
 			}
 			if g.json {

@@ -36,6 +36,8 @@ type Config struct {
 	// pathAt holds, per source, where each of its Paths is written.
 	name   string
 	pathAt map[string][]pos
+	// s3At holds where each s3 pool is written (its name).
+	s3At map[string]pos
 }
 
 // Catalog says where the catalog lives.

@@ -50,6 +50,10 @@ var s3PoolKeys = []string{"name", "type", "endpoint", "tls", "bucket", "prefix",
 func (d *decoder) decodeS3Pool(c *Config, im *mapping, p *Pool) {
 	s := &S3{Prefix: p.Name, PartSize: DefaultPartSize}
 	p.S3 = s
+	if c.s3At == nil {
+		c.s3At = map[string]pos{}
+	}
+	c.s3At[p.Name] = im.keyPos("name", im.at)
 	p.FreeSpace = 0 // the volumes take no room on a local filesystem
 	ep, epAt, epOK := im.str("endpoint")
 	tls, tlsAt, tlsOK := im.boolean("tls")
@@ -309,4 +313,26 @@ func (c *Config) DeviceMemory() int64 {
 		}
 	}
 	return n
+}
+
+// S3CredentialWarnings returns a warning, for check to print, for each s3
+// pool that takes its credentials from the environment when this
+// environment has none: a job run here could not reach its bucket.
+func (c *Config) S3CredentialWarnings() []*Error {
+	var out []*Error
+	for _, p := range c.Pools {
+		if p.S3 == nil || p.S3.CredentialsFile != "" || (os.Getenv("AWS_ACCESS_KEY_ID") != "" && os.Getenv("AWS_SECRET_ACCESS_KEY") != "") {
+			continue
+		}
+		w := &Error{File: c.name, Line: 1, Column: 1}
+		if w.File == "" {
+			w.File = c.File
+		}
+		if at, ok := c.s3At[p.Name]; ok && at.valid() {
+			w.Line, w.Column = at.line, at.col
+		}
+		w.Msg = fmt.Sprintf("pool %s: no credentials for %s in this environment: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY where daisy runs, or name a credentials_file", p.Name, p.S3Location())
+		out = append(out, w)
+	}
+	return out
 }

@@ -61,6 +61,23 @@ func TestS3Pool(t *testing.T) {
 	if c.DeviceMemory() != 16<<20 { // mma0 writes into off
 		t.Fatalf("device memory %d, want the part size of off", c.DeviceMemory())
 	}
+	// check warns of the pools that take their credentials from an
+	// environment that has none.
+	t.Setenv("AWS_ACCESS_KEY_ID", "")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
+	var warned []string
+	for _, w := range c.S3CredentialWarnings() {
+		warned = append(warned, w.Error())
+	}
+	if len(warned) != 2 || !strings.Contains(warned[0], "daisy.yaml:22:6: pool lab: no credentials for s3://lab/x/y in this environment") ||
+		!strings.Contains(warned[1], "pool plain: no credentials") {
+		t.Fatalf("credential warnings: %q", warned)
+	}
+	t.Setenv("AWS_ACCESS_KEY_ID", "k")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "s")
+	if w := c.S3CredentialWarnings(); len(w) != 0 {
+		t.Fatalf("warnings with credentials in the environment: %v", w)
+	}
 	if d, _ := c.Pool("default"); d.S3 != nil {
 		t.Fatal("a vtape pool has S3 settings")
 	}
