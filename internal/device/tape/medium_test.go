@@ -4,7 +4,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"unsafe"
 
@@ -283,5 +286,36 @@ func TestMountEjected(t *testing.T) {
 	}
 	if st, err := d.Status(); err != nil || st.Gstat&tape.GMT_DR_OPEN == 0 {
 		t.Fatalf("status after MTOFFL: %#x, %v; want GMT_DR_OPEN", st.Gstat, err)
+	}
+}
+
+// The kernel's side, on a file that is no tape: the ioctls fail with the
+// driver's errno (ENOTTY), named with the operation, and reads and writes
+// go through.
+func TestDeviceNotATape(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "nst0")
+	if err := os.WriteFile(p, []byte("not a tape"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d, err := tape.OpenDevice(p, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if _, err := tape.Mount(d, "X", false, 0); !errors.Is(err, syscall.ENOTTY) || !strings.Contains(err.Error(), "MTSETBLK") {
+		t.Fatalf("mount of a file: %v, want MTSETBLK failing with ENOTTY", err)
+	}
+	if _, err := d.Tell(); !errors.Is(err, syscall.ENOTTY) {
+		t.Fatalf("MTIOCPOS on a file: %v", err)
+	}
+	if _, err := d.Status(); !errors.Is(err, syscall.ENOTTY) {
+		t.Fatalf("MTIOCGET on a file: %v", err)
+	}
+	b := make([]byte, 3)
+	if n, err := d.Read(b); n != 3 || err != nil || string(b) != "not" {
+		t.Fatalf("read: %d, %v", n, err)
+	}
+	if _, err := tape.OpenDevice(filepath.Join(t.TempDir(), "none"), false); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("open of a missing device: %v", err)
 	}
 }
