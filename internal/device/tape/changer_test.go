@@ -172,6 +172,9 @@ func TestLibraryChanger(t *testing.T) {
 	}
 	writeBlocks(t, m2, 0, 2, 2)
 	writeBlocks(t, m, 3, 5, 1) // V1 again
+	if err := m2.Sync(); err != nil { // V2 was flushed when it left the drive
+		t.Fatal(err)
+	}
 	if tag, _ := s.Loaded(0); tag != "V1" {
 		t.Fatalf("drive holds %s after writing V1's medium, want V1", tag)
 	}

@@ -539,7 +539,8 @@ func (m *Medium) Truncate(n int64) error {
 }
 
 // Sync makes the written blocks durable: MTWEOF with a count of 0 writes
-// no filemark but flushes the drive's buffer to the tape.
+// no filemark but flushes the drive's buffer to the tape. A medium whose
+// cartridge another one took from the drive has nothing to flush.
 func (m *Medium) Sync() error {
 	if m.closed {
 		return m.errf("sync", "%w", os.ErrClosed)
@@ -547,10 +548,15 @@ func (m *Medium) Sync() error {
 	if !m.write {
 		return nil
 	}
-	if err := m.use(); err != nil {
-		return err
+	if m.lib != nil {
+		m.lib.dr.mu.Lock()
+		defer m.lib.dr.mu.Unlock()
+		if m.lib.dr.cur != m {
+			// Its cartridge was unloaded since its last write: the
+			// filemark and the close before flushed the drive's buffer.
+			return nil
+		}
 	}
-	defer m.unuse()
 	return m.op(MTWEOF, 0)
 }
 
