@@ -171,7 +171,7 @@ func TestLibraryChanger(t *testing.T) {
 		t.Fatalf("drive holds %s, want V2", tag)
 	}
 	writeBlocks(t, m2, 0, 2, 2)
-	writeBlocks(t, m, 3, 5, 1) // V1 again
+	writeBlocks(t, m, 3, 5, 1)        // V1 again
 	if err := m2.Sync(); err != nil { // V2 was flushed when it left the drive
 		t.Fatal(err)
 	}
