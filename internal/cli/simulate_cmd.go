@@ -120,7 +120,7 @@ func sourcesLine(ss []simulate.Source) string {
 		if i > 0 {
 			out += ", "
 		}
-		out += fmt.Sprintf("%s %s × %s", s.Name, config.FormatRate(s.Rate), humanBytes(s.Size))
+		out += fmt.Sprintf("%s %s × %s", s.Name, config.FormatRate(s.Rate), config.FormatSize(s.Size))
 	}
 	return out
 }

@@ -28,8 +28,8 @@ func WriteSVG(w io.Writer, r *Result, title string) error {
 	b := bufio.NewWriter(w)
 	fmt.Fprintf(b, `<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" viewBox="0 0 %.0f %.0f" font-family="sans-serif" font-size="12">`+"\n", width, height, width, height)
 	fmt.Fprintf(b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
-	fmt.Fprintf(b, `<text x="%.0f" y="22" font-size="15" font-weight="bold">%s</text>`+"\n", left, html.EscapeString(title))
-	fmt.Fprintf(b, `<text x="%.0f" y="38" fill="#555">rate on tape (blue), fed by the media agent (orange line), minimum streaming speed and native (dashed); time in seconds of the virtual clock</text>`+"\n", left)
+	fmt.Fprintf(b, `<text x="%.0f" y="22" font-size="14" font-weight="bold">%s</text>`+"\n", left, html.EscapeString(title))
+	fmt.Fprintf(b, `<text x="%.0f" y="38" fill="#555">blue: rate on tape; orange: rate the media agent fed; dashed: minimum streaming speed, native; x: seconds (virtual)</text>`+"\n", left)
 	plotW := width - left - right
 	for k, d := range drives {
 		y0 := top + float64(k)*(panelH+gap) + 20
