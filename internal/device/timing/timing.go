@@ -194,31 +194,28 @@ func (d *Drive) Flush(at time.Duration) time.Duration {
 // drive): the drive is busy for Params.Load. It returns when the drive is
 // ready.
 func (d *Drive) Load(at time.Duration) time.Duration {
-	d.Flush(at)
-	d.pending = false // an unloaded tape needs no backhitch
-	t := max(d.now, d.busyUntil)
-	if t > d.now {
-		d.advance(t)
-	}
-	d.busyUntil = t + secs(d.p.Load)
-	d.st.Loads++
-	d.st.LoadTime += secs(d.p.Load)
-	d.lastTape = max(d.lastTape, d.busyUntil)
-	return dur(d.busyUntil)
+	return d.busy(at, d.p.Load, &d.st.Loads, &d.st.LoadTime)
 }
 
 // Locate flushes the buffer and positions the tape (Params.Locate). It
 // returns when the drive is ready.
 func (d *Drive) Locate(at time.Duration) time.Duration {
+	return d.busy(at, d.p.Locate, &d.st.Locates, &d.st.LocateTime)
+}
+
+// busy flushes the buffer, then keeps the drive busy for took once the
+// work before is done, counted in n and total. A tape moved away (or
+// unloaded) owes no backhitch.
+func (d *Drive) busy(at, took time.Duration, n *int64, total *float64) time.Duration {
 	d.Flush(at)
 	d.pending = false
 	t := max(d.now, d.busyUntil)
 	if t > d.now {
 		d.advance(t)
 	}
-	d.busyUntil = t + secs(d.p.Locate)
-	d.st.Locates++
-	d.st.LocateTime += secs(d.p.Locate)
+	d.busyUntil = t + secs(took)
+	*n++
+	*total += secs(took)
 	d.lastTape = max(d.lastTape, d.busyUntil)
 	return dur(d.busyUntil)
 }
