@@ -66,6 +66,13 @@ func TestSet(t *testing.T) {
 		}
 		m.Close()
 	}
+	// A relative path (daisy scan vol.vtape) reads as well.
+	t.Chdir(p.Directory)
+	if m, err := New(nil).Open(ctx, Volume{Ref: filepath.Base(ref)}, device.ReadOnly); err != nil {
+		t.Fatalf("Open by a relative path: %v", err)
+	} else {
+		m.Close()
+	}
 	if _, err := s.Open(ctx, Volume{Pool: "p", Ref: ref + "x"}, device.ReadOnly); !errors.Is(err, device.ErrNoVolume) {
 		t.Fatalf("Open of a missing volume: %v, want ErrNoVolume", err)
 	}

@@ -2,6 +2,7 @@ package devices
 
 import (
 	"path/filepath"
+	"strings"
 
 	"daisy/internal/config"
 	"daisy/internal/device"
@@ -9,16 +10,21 @@ import (
 )
 
 // vtape: a pool's directory of volume files, with its volume capacity; a
-// volume file path reads without the configuration.
+// volume file's path (absolute or relative, not a URL) reads without the
+// configuration.
 func init() {
 	Register(config.TypeVTape, func(p config.Pool, d config.Device) (device.Library, error) {
 		return vtape.NewLibrary(vtape.LibraryOptions{Dir: p.Directory, Capacity: p.VolumeCapacity})
 	})
 	RegisterRef(func(ref device.VolumeRef) device.Library {
-		if !filepath.IsAbs(ref) {
+		if ref == "" || strings.Contains(ref, "://") {
 			return nil
 		}
-		lib, err := vtape.NewLibrary(vtape.LibraryOptions{Dir: filepath.Dir(ref)})
+		abs, err := filepath.Abs(ref)
+		if err != nil {
+			return nil
+		}
+		lib, err := vtape.NewLibrary(vtape.LibraryOptions{Dir: filepath.Dir(abs)})
 		if err != nil {
 			return nil
 		}
