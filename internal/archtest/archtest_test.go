@@ -130,3 +130,26 @@ func TestOnlyDevicePackagesNameImplementations(t *testing.T) {
 		}
 	}
 }
+
+// The command line reaches the catalog and the volumes only through jobs:
+// no product file of internal/cli imports internal/catalog,
+// internal/volume or a package under internal/device. (Its tests may:
+// they look at what a command did.)
+func TestCLIReachesCatalogAndVolumesThroughJobs(t *testing.T) {
+	cli := module + "internal/cli"
+	seen := 0
+	for _, f := range goFiles(t) {
+		if f.pkg != cli || f.test {
+			continue
+		}
+		seen++
+		for _, im := range f.imports {
+			if im == module+"internal/catalog" || im == module+"internal/volume" || under(im, deviceDir) {
+				t.Errorf("%s imports %s: the command line reaches catalog, volumes and devices through internal/jobs", f.path, im)
+			}
+		}
+	}
+	if seen < 10 {
+		t.Fatalf("only %d files of %s found: the walk is broken", seen, cli)
+	}
+}

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"daisy/internal/catalog"
 	"daisy/internal/config"
+	"daisy/internal/jobs"
 )
 
 // The point in time of --at: a time (the latest complete backup of the
@@ -165,23 +165,23 @@ func looksLikeID(s string) bool {
 
 // resolveAt finds the object that --at (flag) names for source, which may
 // be empty when s is an object ID.
-func resolveAt(ctx context.Context, cat *catalog.Catalog, flag, source, s string) (catalog.Object, error) {
+func resolveAt(ctx context.Context, cat *jobs.Catalog, flag, source, s string) (jobs.Object, error) {
 	bound, isTime, err := parseAtBound(flag, s, time.Now())
 	if err != nil {
-		return catalog.Object{}, err
+		return jobs.Object{}, err
 	}
 	if isTime {
 		if source == "" {
-			return catalog.Object{}, usageError("%s %q is a time: name the source too (--source S), or give an object ID", flag, s)
+			return jobs.Object{}, usageError("%s %q is a time: name the source too (--source S), or give an object ID", flag, s)
 		}
 		return objectAt(ctx, cat, source, bound)
 	}
 	if looksLikeID(s) {
 		o, err := cat.Object(ctx, s)
 		switch {
-		case errors.Is(err, catalog.ErrAmbiguous):
+		case errors.Is(err, jobs.ErrAmbiguous):
 			return o, usageError("%s %q: %v", flag, s, err)
-		case errors.Is(err, catalog.ErrNotFound):
+		case errors.Is(err, jobs.ErrNotFound):
 			return o, usageError("%s %q: no object ID starts with it, and it is not a time (daisy ls objects lists them); give %s", flag, s, atHelp)
 		case err != nil:
 			return o, err
@@ -190,14 +190,14 @@ func resolveAt(ctx context.Context, cat *catalog.Catalog, flag, source, s string
 		}
 		return o, nil
 	}
-	return catalog.Object{}, usageError("%s %q: give %s", flag, s, atHelp)
+	return jobs.Object{}, usageError("%s %q: give %s", flag, s, atHelp)
 }
 
-// objectAt is catalog.ObjectAt with the command line's errors: a source
+// objectAt is the catalog's ObjectAt with the command line's errors: a source
 // without a backup at that time is a usage error, as in jobs.FindObject.
-func objectAt(ctx context.Context, cat *catalog.Catalog, source string, at time.Time) (catalog.Object, error) {
+func objectAt(ctx context.Context, cat *jobs.Catalog, source string, at time.Time) (jobs.Object, error) {
 	o, err := cat.ObjectAt(ctx, source, at)
-	if errors.Is(err, catalog.ErrNotFound) {
+	if errors.Is(err, jobs.ErrNotFound) {
 		return o, usageError("source %q has no complete backup with a good copy started at or before %s (daisy ls objects --source %s lists them)",
 			source, at.Local().Format(startedLayout), source)
 	}
@@ -205,6 +205,6 @@ func objectAt(ctx context.Context, cat *catalog.Catalog, source string, at time.
 }
 
 // chosen describes the backup that --at selected, for a message.
-func chosen(o catalog.Object) string {
+func chosen(o jobs.Object) string {
 	return fmt.Sprintf("object %s (%s of %s, started %s)", o.ID, o.Level, o.Source, o.Started.Local().Format(startedLayout))
 }

@@ -10,8 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"daisy/internal/catalog"
 	"daisy/internal/config"
+	"daisy/internal/jobs"
 )
 
 func newCatalogCmd(g *globals) *cobra.Command {
@@ -60,14 +60,14 @@ func runCatalogCheck(ctx context.Context, g *globals) error {
 		}
 		return fmt.Errorf("no catalog at %s: nothing was backed up with this configuration yet", path)
 	}
-	var rep *catalog.CheckReport
+	var rep *jobs.CheckReport
 	cat, err := openConfigCatalog(ctx, cfg, false)
 	if err == nil {
 		defer cat.Close()
 		rep, err = cat.Check(ctx)
 	}
 	if err != nil {
-		if !errors.Is(err, catalog.ErrDamaged) {
+		if !errors.Is(err, jobs.ErrDamaged) {
 			return err
 		}
 		// SQLite cannot read the file at all: that is the one problem.
@@ -75,8 +75,8 @@ func runCatalogCheck(ctx context.Context, g *globals) error {
 		if errors.As(err, &de) {
 			err = de.err
 		}
-		rep = &catalog.CheckReport{Catalog: path, SQLite: "damaged", Problems: []catalog.Problem{{
-			Kind: catalog.ProblemSQLite, Problem: "SQLite cannot read the catalog: " + err.Error(),
+		rep = &jobs.CheckReport{Catalog: path, SQLite: "damaged", Problems: []jobs.Problem{{
+			Kind: jobs.ProblemSQLite, Problem: "SQLite cannot read the catalog: " + err.Error(),
 			Fix: "move the catalog aside and rebuild it from the volumes: daisy scan --rebuild --force --files",
 		}}}
 	}
@@ -93,7 +93,7 @@ func runCatalogCheck(ctx context.Context, g *globals) error {
 	return nil
 }
 
-func printCatalogCheck(g *globals, rep *catalog.CheckReport) {
+func printCatalogCheck(g *globals, rep *jobs.CheckReport) {
 	w := g.stdout
 	n := rep.Checked
 	fmt.Fprintf(w, "catalog %s: SQLite integrity %s; %d objects, %d copies, %d extents, %d volumes, %d file entries checked\n",
@@ -102,7 +102,7 @@ func printCatalogCheck(g *globals, rep *catalog.CheckReport) {
 		fmt.Fprintf(w, "PROBLEM (%s) %s\n    what to do: %s\n", p.Kind, p.Problem, p.Fix)
 	}
 	if rep.More > 0 {
-		fmt.Fprintf(w, "… %d more problems not listed (at most %d of each kind)\n", rep.More, catalog.MaxProblems)
+		fmt.Fprintf(w, "… %d more problems not listed (at most %d of each kind)\n", rep.More, jobs.MaxProblems)
 	}
 	if len(rep.Problems) == 0 {
 		fmt.Fprintln(w, "no problems found")
@@ -117,7 +117,7 @@ func printCatalogCheck(g *globals, rep *catalog.CheckReport) {
 // error naming catalog check and the rebuild. forJob adds SQLite's quick
 // check of every page (backup, restore, copy jobs, verify, prune); reads
 // that only browse the catalog skip it to stay fast.
-func openConfigCatalog(ctx context.Context, cfg *config.Config, forJob bool) (*catalog.Catalog, error) {
+func openConfigCatalog(ctx context.Context, cfg *config.Config, forJob bool) (*jobs.Catalog, error) {
 	path := cfg.Catalog.SQLite
 	st, err := os.Stat(path)
 	switch {
@@ -132,7 +132,7 @@ func openConfigCatalog(ctx context.Context, cfg *config.Config, forJob bool) (*c
 			return nil, err
 		}
 	}
-	cat, err := catalog.Open(ctx, path)
+	cat, err := jobs.OpenCatalog(ctx, path)
 	if err != nil {
 		return nil, damagedCatalog(path, err)
 	}
@@ -172,7 +172,7 @@ func (e *damagedError) Unwrap() error { return e.err }
 // damagedCatalog makes an error that says the catalog is damaged a
 // damagedError, and returns other errors as they are.
 func damagedCatalog(path string, err error) error {
-	if !errors.Is(err, catalog.ErrDamaged) {
+	if !errors.Is(err, jobs.ErrDamaged) {
 		return err
 	}
 	return &damagedError{path, err}

@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"daisy/internal/catalog"
 	"daisy/internal/config"
 	"daisy/internal/jobs"
 )
@@ -77,7 +76,7 @@ func parseWhen(flag, s string, until bool) (time.Time, error) {
 const whenHelp = "a time as ls objects shows it (2026-11-01 08:00:00.250, local time, or with a zone: 2026-11-01T08:00:00+01:00), a date (2026-11-01) or a duration ago (7d, 12h)"
 
 // copyCommand builds a copy job type's command around run.
-func copyCommand(g *globals, use, short, long string, args cobra.PositionalArgs, run func(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, args []string, o jobs.CopyOptions) (*jobs.CopyResult, error)) *cobra.Command {
+func copyCommand(g *globals, use, short, long string, args cobra.PositionalArgs, run func(ctx context.Context, cfg *config.Config, cat *jobs.Catalog, args []string, o jobs.CopyOptions) (*jobs.CopyResult, error)) *cobra.Command {
 	var (
 		dry  bool
 		wait waitFlag
@@ -178,7 +177,7 @@ new copies through the media agents of copy stages, one read pass for all
 of them. --job runs a copy job of the configuration (restore group and copy
 groups, as in the patent's figure 5); otherwise the selection flags choose
 objects and --to-pool where their new copy goes.`, exactArgs(0),
-		func(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, _ []string, o jobs.CopyOptions) (*jobs.CopyResult, error) {
+		func(ctx context.Context, cfg *config.Config, cat *jobs.Catalog, _ []string, o jobs.CopyOptions) (*jobs.CopyResult, error) {
 			if jobName != "" {
 				return jobs.CopyJob(ctx, cfg, cat, jobName, o)
 			}
@@ -202,7 +201,7 @@ objects and --to-pool where their new copy goes.`, exactArgs(0),
 		`migrate copies the selected objects into --to-pool, then drops from the
 catalog the copies it read (with --from-pool: every good copy in that pool);
 volumes left without a live copy become recyclable.`, exactArgs(0),
-		func(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, _ []string, o jobs.CopyOptions) (*jobs.CopyResult, error) {
+		func(ctx context.Context, cfg *config.Config, cat *jobs.Catalog, _ []string, o jobs.CopyOptions) (*jobs.CopyResult, error) {
 			if mtarget.Pool == "" {
 				return nil, usageError("migrate needs --to-pool P")
 			}
@@ -221,7 +220,7 @@ volumes left without a live copy become recyclable.`, exactArgs(0),
 		`compact finds the volumes of a pool whose live copies fill less than
 --threshold of their capacity, copies those objects onto new volumes, and
 marks the old volumes recyclable.`, exactArgs(0),
-		func(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, _ []string, o jobs.CopyOptions) (*jobs.CopyResult, error) {
+		func(ctx context.Context, cfg *config.Config, cat *jobs.Catalog, _ []string, o jobs.CopyOptions) (*jobs.CopyResult, error) {
 			if cpool == "" {
 				return nil, usageError("compact needs --pool P")
 			}
@@ -239,7 +238,7 @@ marks the old volumes recyclable.`, exactArgs(0),
 	refresh := copyCommand(g, "refresh VOLUME", "Copy everything live on a volume onto a new volume; retire the old one",
 		`refresh copies every live copy on a volume onto a new volume of the same
 pool (for media that age), then retires the old volume.`, exactArgs(1),
-		func(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, a []string, o jobs.CopyOptions) (*jobs.CopyResult, error) {
+		func(ctx context.Context, cfg *config.Config, cat *jobs.Catalog, a []string, o jobs.CopyOptions) (*jobs.CopyResult, error) {
 			return jobs.Refresh(ctx, cfg, cat, a[0], rdev, o)
 		})
 	refresh.Flags().StringVar(&rdev, "device", "", "configured device to write with")
@@ -249,7 +248,7 @@ pool (for media that age), then retires the old volume.`, exactArgs(1),
 		`demux copies the objects of a multiplexed volume onto a new volume one
 after the other, so that each is one contiguous extent and restoring one
 reads nothing else; the old volume becomes recyclable.`, exactArgs(1),
-		func(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, a []string, o jobs.CopyOptions) (*jobs.CopyResult, error) {
+		func(ctx context.Context, cfg *config.Config, cat *jobs.Catalog, a []string, o jobs.CopyOptions) (*jobs.CopyResult, error) {
 			return jobs.Demux(ctx, cfg, cat, a[0], ddev, o)
 		})
 	demux.Flags().StringVar(&ddev, "device", "", "configured device to write with")
@@ -260,7 +259,7 @@ reads nothing else; the old volume becomes recyclable.`, exactArgs(1),
 		`consolidate copies a source's latest full backup and every backup after
 it, in order, onto a new volume, so that restoring the latest state reads
 one volume.`, exactArgs(0),
-		func(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, _ []string, o jobs.CopyOptions) (*jobs.CopyResult, error) {
+		func(ctx context.Context, cfg *config.Config, cat *jobs.Catalog, _ []string, o jobs.CopyOptions) (*jobs.CopyResult, error) {
 			if csource == "" {
 				return nil, usageError("consolidate needs --source S")
 			}

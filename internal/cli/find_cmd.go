@@ -1,18 +1,17 @@
 package cli
 
 import (
+	"daisy/internal/jobs"
 	"errors"
 	"fmt"
 	"path"
 	"time"
 
 	"github.com/spf13/cobra"
-
-	"daisy/internal/catalog"
 )
 
 // newFindCmd is `daisy find PATTERN`: a search of the files of every
-// complete object, from the catalog alone (catalog.Find). A path pattern
+// complete object, from the catalog alone (Catalog.Find). A path pattern
 // with a literal prefix reads only that key range of each object; a
 // base-name pattern, or a path pattern that starts with a wildcard, scans
 // each object's files (no base-name index) and stops after --limit matches.
@@ -49,8 +48,8 @@ on stderr says when the limit cut the search short.
 			if limit < 0 {
 				return usageError("find: --limit %d: give 0 (no limit) or more", limit)
 			}
-			return g.withCatalog(cmd.Context(), func(cat *catalog.Catalog) error {
-				found, more, err := cat.Find(cmd.Context(), catalog.FindQuery{Pattern: pattern, Source: source, Limit: limit})
+			return g.withCatalog(cmd.Context(), func(cat *jobs.Catalog) error {
+				found, more, err := cat.Find(cmd.Context(), jobs.FindQuery{Pattern: pattern, Source: source, Limit: limit})
 				if errors.Is(err, path.ErrBadPattern) {
 					return usageError("find: bad pattern %q: %v", pattern, err)
 				}

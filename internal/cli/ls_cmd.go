@@ -14,7 +14,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"daisy/internal/catalog"
 	"daisy/internal/config"
 	"daisy/internal/jobs"
 )
@@ -33,8 +32,8 @@ volume is read).
 	objects := &cobra.Command{
 		Use: "objects [--source S]", Short: "List backed-up objects", Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.withCatalog(cmd.Context(), func(cat *catalog.Catalog) error {
-				objs, err := cat.Objects(cmd.Context(), catalog.ObjectFilter{Source: source})
+			return g.withCatalog(cmd.Context(), func(cat *jobs.Catalog) error {
+				objs, err := cat.Objects(cmd.Context(), jobs.ObjectFilter{Source: source})
 				if err != nil {
 					return err
 				}
@@ -59,8 +58,8 @@ volume is read).
 	copies := &cobra.Command{
 		Use: "copies [OBJECT]", Short: "List copies and their state", Args: maxArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.withCatalog(cmd.Context(), func(cat *catalog.Catalog) error {
-				var cps []catalog.Copy
+			return g.withCatalog(cmd.Context(), func(cat *jobs.Catalog) error {
+				var cps []jobs.CopyInfo
 				var err error
 				if len(args) == 1 {
 					o, ferr := jobs.FindObject(cmd.Context(), cat, args[0], "")
@@ -191,8 +190,8 @@ Which backup --at chose is said on stderr.
 			if fileAt != "" && fileObject != "" {
 				return usageError("--at picks an object of --source; it does not go with --object")
 			}
-			return g.withCatalog(ctx, func(cat *catalog.Catalog) error {
-				var o catalog.Object
+			return g.withCatalog(ctx, func(cat *jobs.Catalog) error {
+				var o jobs.Object
 				var err error
 				if fileAt != "" {
 					if o, err = resolveAt(ctx, cat, "--at", fileSource, fileAt); err != nil {
@@ -228,11 +227,11 @@ Which backup --at chose is said on stderr.
 					if len(args) == 1 {
 						dir = args[0]
 					}
-					return g.printFiles(func(fn func(catalog.File) error) error {
+					return g.printFiles(func(fn func(jobs.File) error) error {
 						return cat.WalkTree(ctx, chain, dir, fn)
 					})
 				}
-				var fl []catalog.File
+				var fl []jobs.File
 				switch {
 				case len(args) == 0:
 					fl, err = cat.TreeRoots(ctx, chain)
@@ -242,7 +241,7 @@ Which backup --at chose is said on stderr.
 				if err != nil {
 					return err
 				}
-				return g.printFiles(func(fn func(catalog.File) error) error {
+				return g.printFiles(func(fn func(jobs.File) error) error {
 					for _, f := range fl {
 						if err := fn(f); err != nil {
 							return err
@@ -269,7 +268,7 @@ copies it left unfinished). WARNINGS counts what a backup could not read
 (a job "success" with warnings exited 3).`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.withCatalog(cmd.Context(), func(cat *catalog.Catalog) error {
+			return g.withCatalog(cmd.Context(), func(cat *jobs.Catalog) error {
 				js, err := cat.Jobs(cmd.Context(), limit)
 				if err != nil {
 					return err
@@ -318,7 +317,7 @@ func kindsOnly(cmd *cobra.Command) {
 // listDir lists the entries of directory dir of object o. A dir that the
 // object neither holds nor has entries below is an error, not an empty
 // listing.
-func listDir(ctx context.Context, cat *catalog.Catalog, chain []catalog.Object, dir string) ([]catalog.File, error) {
+func listDir(ctx context.Context, cat *jobs.Catalog, chain []jobs.Object, dir string) ([]jobs.File, error) {
 	o := chain[len(chain)-1]
 	fl, err := cat.TreeChildren(ctx, chain, dir)
 	if err != nil || len(fl) > 0 {
@@ -331,11 +330,11 @@ func listDir(ctx context.Context, cat *catalog.Catalog, chain []catalog.Object, 
 	f, err := cat.TreeFile(ctx, chain, p)
 	if err == nil {
 		if f.Type != '5' {
-			return []catalog.File{f}, nil // a file lists itself, as ls does
+			return []jobs.File{f}, nil // a file lists itself, as ls does
 		}
 		return fl, nil // an empty directory
 	}
-	if !errors.Is(err, catalog.ErrNotFound) {
+	if !errors.Is(err, jobs.ErrNotFound) {
 		return nil, err
 	}
 	return nil, fmt.Errorf("%s is not in object %s of %s (%s); daisy ls files without a path lists the top of the tree",
@@ -349,7 +348,7 @@ func nonNil[T any](s []T) []T {
 	return s
 }
 
-func (g *globals) withCatalog(ctx context.Context, f func(*catalog.Catalog) error) error {
+func (g *globals) withCatalog(ctx context.Context, f func(*jobs.Catalog) error) error {
 	_, cat, err := g.open(ctx)
 	if err != nil {
 		return err
@@ -365,10 +364,10 @@ const filesTableRows = 4096
 
 // printFiles writes the files that each calls fn with, as they come: a
 // JSON array or a table.
-func (g *globals) printFiles(each func(fn func(catalog.File) error) error) error {
+func (g *globals) printFiles(each func(fn func(jobs.File) error) error) error {
 	if g.json {
 		n := 0
-		err := each(func(f catalog.File) error {
+		err := each(func(f jobs.File) error {
 			b, err := json.MarshalIndent(f, "  ", "  ")
 			if err != nil {
 				return err
@@ -393,7 +392,7 @@ func (g *globals) printFiles(each func(fn func(catalog.File) error) error) error
 	}
 	tw := g.table("MODE\tUID\tGID\tSIZE\tMODIFIED\tPATH")
 	n := 0
-	err := each(func(f catalog.File) error {
+	err := each(func(f jobs.File) error {
 		name := f.Path
 		if f.Link != "" {
 			name += " -> " + f.Link
@@ -416,7 +415,7 @@ func (g *globals) table(header string) *tabwriter.Writer {
 	return tw
 }
 
-func copySummary(cps []catalog.Copy) string {
+func copySummary(cps []jobs.CopyInfo) string {
 	var parts []string
 	for _, c := range cps {
 		parts = append(parts, fmt.Sprintf("%d:%s", c.Number, c.State))
@@ -457,7 +456,7 @@ func modeString(typ byte, mode int64) string {
 // (Type and Directory are empty for a pool the configuration no longer
 // has).
 type poolRow struct {
-	catalog.PoolTotals
+	jobs.PoolTotals
 	Type      string `json:"type"`
 	Directory string `json:"directory"`
 }
@@ -465,8 +464,8 @@ type poolRow struct {
 // poolRows joins the configured pools (in their order, with zero totals
 // when they have no volume yet) and the totals of pools the catalog has
 // volumes of but the configuration no longer names.
-func poolRows(cfgPools []config.Pool, tots []catalog.PoolTotals) []poolRow {
-	byName := map[string]catalog.PoolTotals{}
+func poolRows(cfgPools []config.Pool, tots []jobs.PoolTotals) []poolRow {
+	byName := map[string]jobs.PoolTotals{}
 	for _, t := range tots {
 		byName[t.Pool] = t
 	}
@@ -474,7 +473,7 @@ func poolRows(cfgPools []config.Pool, tots []catalog.PoolTotals) []poolRow {
 	for _, p := range cfgPools {
 		t, ok := byName[p.Name]
 		if !ok {
-			t = catalog.PoolTotals{Pool: p.Name, States: map[string]int{}, StateBytes: map[string]int64{}}
+			t = jobs.PoolTotals{Pool: p.Name, States: map[string]int{}, StateBytes: map[string]int64{}}
 		}
 		delete(byName, p.Name)
 		rows = append(rows, poolRow{PoolTotals: t, Type: p.Type, Directory: p.Directory})
@@ -491,7 +490,7 @@ func poolRows(cfgPools []config.Pool, tots []catalog.PoolTotals) []poolRow {
 // "2 full, 1 recyclable" ("-" for none).
 func stateCounts(states map[string]int) string {
 	var parts []string
-	for _, st := range []string{catalog.VolumeBlank, catalog.VolumeAppendable, catalog.VolumeFull, catalog.VolumeRecyclable, catalog.VolumeRetired} {
+	for _, st := range []string{jobs.VolumeBlank, jobs.VolumeAppendable, jobs.VolumeFull, jobs.VolumeRecyclable, jobs.VolumeRetired} {
 		if n := states[st]; n > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", n, st))
 		}

@@ -21,7 +21,6 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"daisy/internal/catalog"
 	"daisy/internal/config"
 	"daisy/internal/jobs"
 )
@@ -211,17 +210,17 @@ func (g *globals) loadConfig() (*config.Config, error) {
 // open loads the configuration and opens the catalog it names for a
 // command that only reads it (ls, find, cat); the caller closes the
 // catalog. A lost or damaged catalog is an error (see openConfigCatalog).
-func (g *globals) open(ctx context.Context) (*config.Config, *catalog.Catalog, error) {
+func (g *globals) open(ctx context.Context) (*config.Config, *jobs.Catalog, error) {
 	return g.openFor(ctx, false)
 }
 
 // openJob is open for a job (backup, restore, copy jobs, verify, prune):
 // the catalog is quick-checked first.
-func (g *globals) openJob(ctx context.Context) (*config.Config, *catalog.Catalog, error) {
+func (g *globals) openJob(ctx context.Context) (*config.Config, *jobs.Catalog, error) {
 	return g.openFor(ctx, true)
 }
 
-func (g *globals) openFor(ctx context.Context, forJob bool) (*config.Config, *catalog.Catalog, error) {
+func (g *globals) openFor(ctx context.Context, forJob bool) (*config.Config, *jobs.Catalog, error) {
 	cfg, err := g.loadConfig()
 	if err != nil {
 		return nil, nil, err

@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"daisy/internal/jobs"
-	"daisy/internal/volume"
 )
 
 func newScanCmd(g *globals) *cobra.Command {
@@ -158,7 +157,7 @@ type scanDamage struct {
 
 type scanReport struct {
 	File string `json:"file"`
-	*volume.ScanResult
+	*jobs.ScanResult
 	Damage []scanDamage `json:"damage"`
 }
 
@@ -225,7 +224,7 @@ func printScan(g *globals, r scanReport) {
 			if m.To == math.MaxUint64 {
 				to = "end unknown"
 			}
-			fmt.Fprintf(w, "    LOST bytes %d..%s (damaged blocks %s)\n", m.From, to, volume.FormatBlocks(m.Blocks))
+			fmt.Fprintf(w, "    LOST bytes %d..%s (damaged blocks %s)\n", m.From, to, jobs.FormatBlocks(m.Blocks))
 		}
 	}
 	for _, d := range r.Damage {

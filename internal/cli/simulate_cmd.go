@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"daisy/internal/config"
-	"daisy/internal/device/timing"
 	"daisy/internal/simulate"
 )
 
@@ -51,7 +50,7 @@ object; --svg draws each drive's rate over time.
 			if !ok {
 				return usageError("--timing %q: unknown drive model; use lto8, lto9 or lto10 (or timing: on the device)", model)
 			}
-			o.Default = timing.Params(p)
+			o.Default = simulate.Model(p)
 			if extent != "" {
 				n, err := config.ParseSize(extent)
 				if err != nil || n < config.MinExtentSize {

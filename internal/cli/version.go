@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"runtime/debug"
 
-	"daisy/internal/volume"
+	"daisy/internal/jobs"
 )
 
 // version is daisy's version, set at build time with
@@ -35,5 +35,5 @@ func versionString() string {
 			v += " (" + rev + modified + ")"
 		}
 	}
-	return fmt.Sprintf("daisy %s, volume format %d\n", v, volume.FormatVersion)
+	return fmt.Sprintf("daisy %s, volume format %d\n", v, jobs.FormatVersion)
 }

@@ -163,3 +163,8 @@ func (s *sim) result() *Result {
 	}
 	return r
 }
+
+// Model returns the timing model of a drive as daisy.yaml (or a preset)
+// describes it: what Options.Default takes, so that the command line
+// needs no device package.
+func Model(t config.Timing) timing.Params { return timing.Params(t) }
