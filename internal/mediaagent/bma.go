@@ -2,10 +2,18 @@
 // (BMA) owns the buffers of one column of the topology and exactly one
 // device: its program module multiplexes the records of its buffers into
 // one sequence of blocks on the device, spanning onto the next volume of its
-// pool when one fills, and reports the extents of every copy it wrote. A
-// restore media agent (RMA, rma.go) does the inverse for copy jobs: it reads
-// volumes and splits their single sequence into the buffers of the
-// selected objects.
+// pool when one fills, and reports each copy's extents as their blocks
+// reach the medium (OnExtent). A restore media agent (RMA, rma.go) does
+// the inverse for copy jobs: it reads volumes and splits their single
+// sequence into the buffers of the selected objects.
+//
+// The media agents are the only code that reads copies back: every read
+// (the RMA, restores in stream and seek, verify) goes through one
+// ExtentReader (extents.go), which mounts volumes through an injected
+// Volumes, checks their labels, reads only the extents' blocks, reports
+// damage and counts the blocks and bytes read per volume; the fallback
+// from one copy to another for one object is ReadCopies and SeekReader
+// (copies.go).
 //
 // Multiplexing keeps the device streaming while any buffer has data, and
 // writes each object in long runs (extents): the BMA stays on one buffer
