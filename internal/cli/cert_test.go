@@ -211,3 +211,36 @@ func TestCertErrors(t *testing.T) {
 		t.Fatalf("--days 0: %d %q", code, errs)
 	}
 }
+
+func TestTokenCmd(t *testing.T) {
+	dir, cfg := certSetup(t)
+	code, out, errs := run(t, "-c", cfg, "--json", "token", "create", "grafana")
+	if code != 0 {
+		t.Fatalf("create: %d %q", code, errs)
+	}
+	var made struct{ ID, Name, Token string }
+	if err := json.Unmarshal([]byte(out), &made); err != nil || made.Name != "grafana" || !strings.HasPrefix(made.Token, "daisy_"+made.ID+"_") {
+		t.Fatalf("create: %q %v", out, err)
+	}
+	store := filepath.Join(dir, "state", "pki", "tokens.json")
+	data, err := os.ReadFile(store)
+	if err != nil || strings.Contains(string(data), made.Token) {
+		t.Fatalf("store %v holds the token: %s", err, data)
+	}
+	code, out, _ = run(t, "-c", cfg, "token", "ls")
+	if code != 0 || !strings.Contains(out, made.ID) || !strings.Contains(out, "grafana") || strings.Contains(out, made.Token) {
+		t.Fatalf("ls: %d\n%s", code, out)
+	}
+	code, _, errs = run(t, "-c", cfg, "token", "revoke", "ffffffffffff")
+	if code != ExitUsage || !strings.Contains(errs, `no token "ffffffffffff" in `+store) {
+		t.Fatalf("revoke unknown: %d %q", code, errs)
+	}
+	code, out, _ = run(t, "-c", cfg, "token", "revoke", made.ID)
+	if code != 0 || !strings.Contains(out, "revoked token "+made.ID+" (grafana)") {
+		t.Fatalf("revoke: %d %q", code, out)
+	}
+	code, out, _ = run(t, "-c", cfg, "--json", "token", "ls")
+	if code != 0 || strings.TrimSpace(out) != "[]" {
+		t.Fatalf("ls after revoke: %d %q", code, out)
+	}
+}

@@ -17,4 +17,9 @@
 // role (and, when dialling, its name); [PeerOf] reads the verified peer's
 // [Peer]. [RequireRole] and [AuthorizeSource] are the checks the server
 // makes per request: an agent acts only for the sources of its own client.
+//
+// [Tokens] keeps the HTTP API's bearer tokens in tokens.json of the
+// directory (until the server keeps them in the catalog), only their
+// SHA-256: a token (daisy_ID_SECRET, 32 random bytes) is shown once, when
+// made, and compared in constant time.
 package pki
