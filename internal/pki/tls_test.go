@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"daisy/internal/config"
 )
 
 // fleetDirs makes a CA with the certificates of a server, two clients and
@@ -307,5 +310,64 @@ func TestAuthorize(t *testing.T) {
 	}
 	if err := mh1.ActFor("client-a"); !errors.Is(err, ErrForbidden) {
 		t.Fatalf("a media host for a client: %v", err)
+	}
+}
+
+// Client A's certificate asking for client B's source is refused; the
+// server may act for both; an unknown source is refused.
+func TestAuthorizeSource(t *testing.T) {
+	cfg, err := config.Parse("/etc/daisy/daisy.yaml", []byte(`server: {host: backup1, address: 127.0.0.1:7450}
+clients:
+  - {name: client-a, address: 127.0.0.2:7452}
+  - {name: client-b, address: 127.0.0.3:7452}
+sources:
+  - {name: home-a, client: client-a, paths: [/home]}
+  - {name: home-b, client: client-b, paths: [/home]}
+devices: [{name: tape0}]
+backup_group: [{name: bma0, device: tape0, buffers: [{name: B1, source: home-a}, {name: B2, source: home-b}]}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := AuthorizeSource(cliA, cfg, "home-a"); err != nil {
+		t.Fatal(err)
+	}
+	err = AuthorizeSource(cliA, cfg, "home-b")
+	if !errors.Is(err, ErrForbidden) || !strings.Contains(err.Error(), "source home-b: forbidden: client/client-a may act only for its own sources, not for those of client client-b") {
+		t.Fatalf("client-a for home-b: %v", err)
+	}
+	if err := AuthorizeSource(srvPeer, cfg, "home-b"); err != nil {
+		t.Fatal(err)
+	}
+	if err := AuthorizeSource(mh1, cfg, "home-a"); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("media host: %v", err)
+	}
+	if err := AuthorizeSource(cliA, cfg, "nope"); !errors.Is(err, ErrForbidden) || !strings.Contains(err.Error(), `"nope"`) {
+		t.Fatalf("unknown source: %v", err)
+	}
+}
+
+// Hosts lists what daisy.yaml needs: no certificate for a client without
+// an address, SANs of names and addresses.
+func TestHosts(t *testing.T) {
+	cfg, err := config.Parse("d.yaml", []byte(`server: {host: backup1, address: backup1.example.com:7450, api: 127.0.0.1:7451}
+clients: [{name: a, address: "[2001:db8::1]:7452"}, {name: local}]
+media_hosts: [{name: mh1, address: 192.0.2.3:7453}]
+sources: [{name: s, client: a, paths: [/s]}]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hosts, err := Hosts(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, h := range hosts {
+		got = append(got, h.String()+" "+strings.Join(h.DNS, ",")+" "+fmt.Sprint(h.IPs))
+	}
+	want := "server/backup1 backup1,backup1.example.com [127.0.0.1]; client/a a [2001:db8::1]; media-host/mh1 mh1 [192.0.2.3]"
+	if strings.Join(got, "; ") != want {
+		t.Fatalf("Hosts:\n%s\nwant\n%s", strings.Join(got, "; "), want)
 	}
 }
