@@ -11,6 +11,11 @@
 // through an *os.Root for the target (or for a directory opened below it), and
 // metadata of symlinks, device nodes and directories is set relative to an
 // open parent directory without following the last component.
+//
+// Speed: the content of files of DirectMin (1 MiB) or more is written with
+// O_DIRECT, past the page cache (direct.go); smaller files are created in
+// stream order by the extractor and written, given their metadata and
+// closed by a few writer goroutines (writers.go).
 package extract
 
 import (
@@ -23,6 +28,7 @@ import (
 	"io/fs"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -160,6 +166,12 @@ func (s *Session) Close() Stats {
 	if x.cbuf == nil {
 		return x.stats
 	}
+	x.collect(true)
+	if x.wr != nil {
+		x.wr.stop()
+		x.collect(false)
+		x.wr = nil
+	}
 	x.finishDirs()
 	x.close()
 	bufPool.Put(x.cbuf)
@@ -168,7 +180,10 @@ func (s *Session) Close() Stats {
 }
 
 // Stats returns what the session did so far.
-func (s *Session) Stats() Stats { return s.x.stats }
+func (s *Session) Stats() Stats {
+	s.x.collect(true)
+	return s.x.stats
+}
 
 // countingReader counts the bytes read through it.
 type countingReader struct {
@@ -213,6 +228,7 @@ func (s *Session) Extract(ctx context.Context, r io.Reader, base int64, keep fun
 		}
 		return nil
 	})
+	x.collect(true)
 	var ee *entryError
 	if errors.As(err, &ee) {
 		ee.off += base
@@ -294,7 +310,9 @@ func (s *Session) ExtractOne(ctx context.Context, r io.Reader, name string) erro
 		return fmt.Errorf("%w: the archive has %q there, not %q", ErrMismatch, hdr.Name, name)
 	}
 	s.x.stats.Entries++
-	return s.x.entry(tr, hdr)
+	err = s.x.entry(tr, hdr)
+	s.x.collect(true)
+	return err
 }
 
 // Restored reports whether the target already has name (an archive entry
@@ -303,6 +321,7 @@ func (s *Session) ExtractOne(ctx context.Context, r io.Reader, name string) erro
 // given its mtime only after all of its content was written, so a file cut
 // short does not pass.
 func (s *Session) Restored(name string, typ byte, size int64, mtime time.Time, link string) bool {
+	s.x.collect(true)
 	n, err := cleanName(name)
 	if err != nil || n == "." {
 		return false
@@ -347,6 +366,10 @@ type extractor struct {
 	buf   []byte // cbuf's aligned bytes
 	// noDirect is set when the target's file system refused O_DIRECT.
 	noDirect bool
+	// wr writes small files on other goroutines (writers.go); pending
+	// names the files handed to it whose results are not collected yet.
+	wr       *writers
+	pending  map[string]bool
 	verified map[string]bool // directories known to be real directories (not symlinks)
 	// subdirs holds the verified directories of each verified directory,
 	// so that forget walks only the subtree of what it removed. Every
@@ -553,6 +576,11 @@ func (x *extractor) entry(tr *tar.Reader, hdr *tar.Header) error {
 		x.stats.Skipped++
 		return nil
 	}
+	if x.pending[name] || hdr.Typeflag == tar.TypeLink {
+		// The same name again, or a hard link (to a file that may be
+		// in flight): the files written so far are finished first.
+		x.collect(true)
+	}
 	switch hdr.Typeflag {
 	case tar.TypeReg, tar.TypeGNUSparse, tar.TypeDir, tar.TypeSymlink,
 		tar.TypeLink, tar.TypeChar, tar.TypeBlock, tar.TypeFifo:
@@ -679,15 +707,25 @@ func chmodNoFollow(fd int, base string, mode uint32) error {
 }
 
 func (x *extractor) setXattrs(fd int, name string, hdr *tar.Header) {
-	for k, v := range hdr.PAXRecords {
-		attr, ok := strings.CutPrefix(k, "SCHILY.xattr.")
-		if !ok || attr == "" {
-			continue
-		}
-		if err := unix.Fsetxattr(fd, attr, []byte(v), 0); err != nil {
-			x.warn(name, fmt.Sprintf("setting extended attribute %q", attr), err)
+	for _, xa := range xattrs(hdr) {
+		if err := unix.Fsetxattr(fd, xa.name, []byte(xa.value), 0); err != nil {
+			x.warn(name, "setting extended attribute "+strconv.Quote(xa.name), err)
 		}
 	}
+}
+
+type xattr struct{ name, value string }
+
+// xattrs returns the extended attributes of an entry (its SCHILY.xattr.
+// pax records).
+func xattrs(hdr *tar.Header) []xattr {
+	var out []xattr
+	for k, v := range hdr.PAXRecords {
+		if attr, ok := strings.CutPrefix(k, "SCHILY.xattr."); ok && attr != "" {
+			out = append(out, xattr{attr, v})
+		}
+	}
+	return out
 }
 
 func hasXattrs(hdr *tar.Header) bool {
@@ -715,6 +753,25 @@ func (x *extractor) file(tr *tar.Reader, hdr *tar.Header, name string, p *parent
 	gran := holeBlock
 	if hdr.PAXRecords["GNU.sparse.major"] != "" {
 		gran = sparseHoleBlock
+	}
+	if hdr.Size < DirectMin {
+		data := make([]byte, hdr.Size)
+		if _, err := io.ReadFull(tr, data); err != nil {
+			f.Close()
+			p.root.Remove(base)
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return fmt.Errorf("extract: reading archive: %q: %w", hdr.Name, err)
+		}
+		if x.wr == nil {
+			x.wr = newWriters(x.root.Remove)
+			x.pending = map[string]bool{}
+		}
+		x.pending[name] = true
+		x.wr.submit(writeJob{f: f, data: data, name: name, hdr: hdr, mode: x.mode(hdr), owner: x.opts.Owners, gran: gran})
+		x.collect(false)
+		return nil
 	}
 	w := newFileWriter(f, !x.opts.Buffered && hdr.Size >= DirectMin, &x.noDirect)
 	n, werr, rerr := x.copy(w, tr, hdr.Size, gran)
@@ -747,6 +804,27 @@ func (x *extractor) file(tr *tar.Reader, hdr *tar.Header, name string, p *parent
 	x.stats.Bytes += n
 	x.stats.DirectBytes += w.directBytes
 	return nil
+}
+
+// collect takes the results of the files written by the writers: with
+// wait, after every file handed to them is done. Problems are reported
+// from here, the extractor's goroutine, as for every other entry.
+func (x *extractor) collect(wait bool) {
+	if x.wr == nil {
+		return
+	}
+	for _, r := range x.wr.take(wait) {
+		delete(x.pending, r.name)
+		if r.fail != nil {
+			x.fail(r.name, r.fail)
+			continue
+		}
+		for _, w := range r.warns {
+			x.warn(r.name, w.what, w.err)
+		}
+		x.stats.Files++
+		x.stats.Bytes += r.bytes
+	}
 }
 
 // copy writes the content of the current entry to f, leaving runs of zeros
