@@ -259,7 +259,7 @@ func (w *StreamWriter) Abort(reason string) error {
 type Assembler struct {
 	id    ID
 	w     io.Writer
-	h     hash.Hash
+	h     *pipeHash // pipehash.go
 	begun bool
 	done  bool
 	begin BeginInfo
@@ -273,7 +273,7 @@ type Assembler struct {
 
 // NewAssembler returns an assembler of object id writing its data to w.
 func NewAssembler(id ID, w io.Writer) *Assembler {
-	return &Assembler{id: id, w: w, h: sha256.New()}
+	return &Assembler{id: id, w: w, h: newPipeHash()}
 }
 
 // Begin returns the object's begin info (after its Begin record was added).
@@ -343,7 +343,7 @@ func (a *Assembler) Add(h Header, payload []byte) error {
 		if a.end.Length != a.off || a.end.Records != a.data {
 			return fmt.Errorf("%w: object %s: end says %d bytes in %d records, stream had %d in %d", ErrCorrupt, a.id, a.end.Length, a.end.Records, a.off, a.data)
 		}
-		if sum := HashName + hex.EncodeToString(a.h.Sum(nil)); sum != a.end.Hash {
+		if sum := HashName + hex.EncodeToString(a.h.Sum()); sum != a.end.Hash {
 			return fmt.Errorf("%w: object %s: content hash %s, end record says %s", ErrCorrupt, a.id, sum, a.end.Hash)
 		}
 	default:
