@@ -22,7 +22,7 @@ shift || true
 copies=("$@")
 [ ${#copies[@]} -gt 0 ] || copies=(1 2 3)
 out=$root/out
-bytes=$(du -sb --apparent-size "$src" | cut -f1)
+bytes=$(du -sb --apparent-size "$src/" | cut -f1)
 
 # daisy configuration with k copies: one media agent per copy, each on its
 # own virtual tape device and pool; copy k+1 follows copy k.

@@ -1,6 +1,13 @@
 // Package cli is daisy's command line: one cobra command per verb, each a
 // thin shell around a plain run function, with text or JSON output and the
-// one table that maps errors to exit codes.
+// one table that maps errors to exit codes. It reaches the catalog and the
+// volumes only through package jobs (internal/archtest checks it).
+//
+// Progress lines (progress.go) are drawn by hand rather than with mpb,
+// which daisy used before: its bars had fixed-width decorators and reached
+// the last column of a 40- or 200-column terminal (which wraps and
+// scrolls), and every job's line here needs the same fitting to the width
+// (the least useful fields dropped first, the label last).
 package cli
 
 import (
