@@ -11,6 +11,7 @@ package device
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 )
 
@@ -218,4 +219,27 @@ func As[T any](lib Library) (T, bool) {
 	}
 	var zero T
 	return zero, false
+}
+
+// The first block of a daisy volume starts with a block header (see
+// internal/volume/format.go): magic "DSY1" at bytes 0..3 and the volume's
+// block size, little endian, at bytes 40..43. Devices read the block size
+// of a volume mounted without one there (LabelBlockSize), without
+// depending on the volume package.
+const (
+	labelMagic     = "DSY1"
+	labelSizeField = 40
+	// LabelHeaderLen is the length of a block header: the least a block
+	// (and what LabelBlockSize reads) can be.
+	LabelHeaderLen = 64
+)
+
+// LabelBlockSize returns the block size that the block header at the
+// start of b names, and false if b does not start with a daisy block
+// header.
+func LabelBlockSize(b []byte) (int64, bool) {
+	if len(b) < LabelHeaderLen || string(b[:4]) != labelMagic {
+		return 0, false
+	}
+	return int64(binary.LittleEndian.Uint32(b[labelSizeField:])), true
 }

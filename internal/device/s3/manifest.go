@@ -3,7 +3,6 @@ package s3
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -245,7 +244,7 @@ func (m *manifest) truncate(n int64) (dropped []part) {
 // headerBlockSize reads the block size field of the daisy block header at
 // the start of the object (0 when it is not one).
 func (l *Library) headerBlockSize(ctx context.Context, key string) int64 {
-	var h [64]byte
+	var h [device.LabelHeaderLen]byte
 	err := l.retry(ctx, "read "+l.objName(key), func(ctx context.Context) error {
 		o, err := l.getRange(ctx, key, 0, int64(len(h)))
 		if err != nil {
@@ -255,10 +254,11 @@ func (l *Library) headerBlockSize(ctx context.Context, key string) int64 {
 		_, err = io.ReadFull(o, h[:])
 		return err
 	})
-	if err != nil || string(h[:4]) != "DSY1" {
+	bs, ok := device.LabelBlockSize(h[:])
+	if err != nil || !ok {
 		return 0
 	}
-	return int64(binary.LittleEndian.Uint32(h[40:]))
+	return bs
 }
 
 // getRange opens bytes off..off+n-1 of an object.

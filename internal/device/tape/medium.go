@@ -262,11 +262,11 @@ func (m *Medium) readLabel() error {
 		b = b[:n]
 		break
 	}
-	if len(b) < labelHeaderLen || string(b[:4]) != labelMagic {
+	labelBS, ok := device.LabelBlockSize(b)
+	if !ok {
 		return m.errf("mount", "block 0 (%d bytes) is not a daisy label", len(b))
 	}
 	m.learn(b)
-	labelBS := int64(binary.LittleEndian.Uint32(b[labelSizeField:]))
 	switch {
 	case m.bs == 0 && (labelBS < labelHeaderLen || labelBS > MaxBlockSize):
 		return m.errf("mount", "the label gives block size %d, outside %d..%d", labelBS, labelHeaderLen, MaxBlockSize)

@@ -22,7 +22,6 @@
 package vtape
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -194,8 +193,7 @@ func open(f *os.File, path string, o Options, readOnly bool) (*Medium, error) {
 	if err != nil && err != io.EOF {
 		return nil, fmt.Errorf("vtape: open: read label: %w", err)
 	}
-	labelled := n == len(h) && string(h[:4]) == labelMagic
-	labelBS := int64(binary.LittleEndian.Uint32(h[labelSizeField:]))
+	labelBS, labelled := device.LabelBlockSize(h[:n])
 	if bs == 0 && (!labelled || labelBS < 1 || labelBS > MaxBlockSize || !blockAt(f, labelBS, 1, size)) {
 		// A damaged label: the data blocks' headers give the block size.
 		if p := probeBlockSize(f, size); p > 0 {
