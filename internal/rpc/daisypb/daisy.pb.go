@@ -44,6 +44,102 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type SelectionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Job           uint64                 `protobuf:"varint,1,opt,name=job,proto3" json:"job,omitempty"`
+	Object        string                 `protobuf:"bytes,2,opt,name=object,proto3" json:"object,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SelectionRequest) Reset() {
+	*x = SelectionRequest{}
+	mi := &file_daisy_v1_daisy_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SelectionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SelectionRequest) ProtoMessage() {}
+
+func (x *SelectionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_daisy_v1_daisy_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SelectionRequest.ProtoReflect.Descriptor instead.
+func (*SelectionRequest) Descriptor() ([]byte, []int) {
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *SelectionRequest) GetJob() uint64 {
+	if x != nil {
+		return x.Job
+	}
+	return 0
+}
+
+func (x *SelectionRequest) GetObject() string {
+	if x != nil {
+		return x.Object
+	}
+	return ""
+}
+
+type Offsets struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Offsets       []int64                `protobuf:"varint,1,rep,packed,name=offsets,proto3" json:"offsets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Offsets) Reset() {
+	*x = Offsets{}
+	mi := &file_daisy_v1_daisy_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Offsets) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Offsets) ProtoMessage() {}
+
+func (x *Offsets) ProtoReflect() protoreflect.Message {
+	mi := &file_daisy_v1_daisy_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Offsets.ProtoReflect.Descriptor instead.
+func (*Offsets) Descriptor() ([]byte, []int) {
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Offsets) GetOffsets() []int64 {
+	if x != nil {
+		return x.Offsets
+	}
+	return nil
+}
+
 type Empty struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -52,7 +148,7 @@ type Empty struct {
 
 func (x *Empty) Reset() {
 	*x = Empty{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[0]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -64,7 +160,7 @@ func (x *Empty) String() string {
 func (*Empty) ProtoMessage() {}
 
 func (x *Empty) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[0]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -77,7 +173,7 @@ func (x *Empty) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Empty.ProtoReflect.Descriptor instead.
 func (*Empty) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{0}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{2}
 }
 
 type HelloRequest struct {
@@ -90,7 +186,7 @@ type HelloRequest struct {
 
 func (x *HelloRequest) Reset() {
 	*x = HelloRequest{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[1]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -102,7 +198,7 @@ func (x *HelloRequest) String() string {
 func (*HelloRequest) ProtoMessage() {}
 
 func (x *HelloRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[1]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -115,7 +211,7 @@ func (x *HelloRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HelloRequest.ProtoReflect.Descriptor instead.
 func (*HelloRequest) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{1}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *HelloRequest) GetVersion() string {
@@ -142,7 +238,7 @@ type HelloReply struct {
 
 func (x *HelloReply) Reset() {
 	*x = HelloReply{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[2]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -154,7 +250,7 @@ func (x *HelloReply) String() string {
 func (*HelloReply) ProtoMessage() {}
 
 func (x *HelloReply) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[2]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -167,7 +263,7 @@ func (x *HelloReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HelloReply.ProtoReflect.Descriptor instead.
 func (*HelloReply) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{2}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *HelloReply) GetServer() string {
@@ -193,7 +289,7 @@ type PoolRequest struct {
 
 func (x *PoolRequest) Reset() {
 	*x = PoolRequest{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[3]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -205,7 +301,7 @@ func (x *PoolRequest) String() string {
 func (*PoolRequest) ProtoMessage() {}
 
 func (x *PoolRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[3]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -218,7 +314,7 @@ func (x *PoolRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PoolRequest.ProtoReflect.Descriptor instead.
 func (*PoolRequest) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{3}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *PoolRequest) GetPool() string {
@@ -237,7 +333,7 @@ type VolumeRequest struct {
 
 func (x *VolumeRequest) Reset() {
 	*x = VolumeRequest{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[4]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -249,7 +345,7 @@ func (x *VolumeRequest) String() string {
 func (*VolumeRequest) ProtoMessage() {}
 
 func (x *VolumeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[4]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -262,7 +358,7 @@ func (x *VolumeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VolumeRequest.ProtoReflect.Descriptor instead.
 func (*VolumeRequest) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{4}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *VolumeRequest) GetId() string {
@@ -282,7 +378,7 @@ type RelabelRequest struct {
 
 func (x *RelabelRequest) Reset() {
 	*x = RelabelRequest{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[5]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -294,7 +390,7 @@ func (x *RelabelRequest) String() string {
 func (*RelabelRequest) ProtoMessage() {}
 
 func (x *RelabelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[5]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -307,7 +403,7 @@ func (x *RelabelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RelabelRequest.ProtoReflect.Descriptor instead.
 func (*RelabelRequest) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{5}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RelabelRequest) GetId() string {
@@ -333,7 +429,7 @@ type Count struct {
 
 func (x *Count) Reset() {
 	*x = Count{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[6]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -345,7 +441,7 @@ func (x *Count) String() string {
 func (*Count) ProtoMessage() {}
 
 func (x *Count) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[6]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -358,7 +454,7 @@ func (x *Count) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Count.ProtoReflect.Descriptor instead.
 func (*Count) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{6}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Count) GetN() int64 {
@@ -389,7 +485,7 @@ type Volume struct {
 
 func (x *Volume) Reset() {
 	*x = Volume{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[7]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -401,7 +497,7 @@ func (x *Volume) String() string {
 func (*Volume) ProtoMessage() {}
 
 func (x *Volume) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[7]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -414,7 +510,7 @@ func (x *Volume) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Volume.ProtoReflect.Descriptor instead.
 func (*Volume) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{7}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Volume) GetId() string {
@@ -510,7 +606,7 @@ type VolumeList struct {
 
 func (x *VolumeList) Reset() {
 	*x = VolumeList{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[8]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -522,7 +618,7 @@ func (x *VolumeList) String() string {
 func (*VolumeList) ProtoMessage() {}
 
 func (x *VolumeList) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[8]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -535,7 +631,7 @@ func (x *VolumeList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VolumeList.ProtoReflect.Descriptor instead.
 func (*VolumeList) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{8}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *VolumeList) GetVolumes() []*Volume {
@@ -556,7 +652,7 @@ type BaseRequest struct {
 
 func (x *BaseRequest) Reset() {
 	*x = BaseRequest{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[9]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -568,7 +664,7 @@ func (x *BaseRequest) String() string {
 func (*BaseRequest) ProtoMessage() {}
 
 func (x *BaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[9]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -581,7 +677,7 @@ func (x *BaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BaseRequest.ProtoReflect.Descriptor instead.
 func (*BaseRequest) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{9}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *BaseRequest) GetJob() uint64 {
@@ -624,7 +720,7 @@ type BaseEntry struct {
 
 func (x *BaseEntry) Reset() {
 	*x = BaseEntry{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[10]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -636,7 +732,7 @@ func (x *BaseEntry) String() string {
 func (*BaseEntry) ProtoMessage() {}
 
 func (x *BaseEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[10]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -649,7 +745,7 @@ func (x *BaseEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BaseEntry.ProtoReflect.Descriptor instead.
 func (*BaseEntry) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{10}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *BaseEntry) GetName() string {
@@ -731,7 +827,7 @@ type BaseEntries struct {
 
 func (x *BaseEntries) Reset() {
 	*x = BaseEntries{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[11]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -743,7 +839,7 @@ func (x *BaseEntries) String() string {
 func (*BaseEntries) ProtoMessage() {}
 
 func (x *BaseEntries) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[11]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -756,7 +852,7 @@ func (x *BaseEntries) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BaseEntries.ProtoReflect.Descriptor instead.
 func (*BaseEntries) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{11}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *BaseEntries) GetEntries() []*BaseEntry {
@@ -775,7 +871,7 @@ type BasePaths struct {
 
 func (x *BasePaths) Reset() {
 	*x = BasePaths{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[12]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -787,7 +883,7 @@ func (x *BasePaths) String() string {
 func (*BasePaths) ProtoMessage() {}
 
 func (x *BasePaths) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[12]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -800,7 +896,7 @@ func (x *BasePaths) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BasePaths.ProtoReflect.Descriptor instead.
 func (*BasePaths) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{12}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *BasePaths) GetPaths() []string {
@@ -824,7 +920,7 @@ type BackupControl struct {
 
 func (x *BackupControl) Reset() {
 	*x = BackupControl{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[13]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -836,7 +932,7 @@ func (x *BackupControl) String() string {
 func (*BackupControl) ProtoMessage() {}
 
 func (x *BackupControl) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[13]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -849,7 +945,7 @@ func (x *BackupControl) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupControl.ProtoReflect.Descriptor instead.
 func (*BackupControl) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{13}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *BackupControl) GetControl() isBackupControl_Control {
@@ -916,7 +1012,7 @@ type Go struct {
 
 func (x *Go) Reset() {
 	*x = Go{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[14]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -928,7 +1024,7 @@ func (x *Go) String() string {
 func (*Go) ProtoMessage() {}
 
 func (x *Go) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[14]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -941,7 +1037,7 @@ func (x *Go) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Go.ProtoReflect.Descriptor instead.
 func (*Go) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{14}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{16}
 }
 
 type Cancel struct {
@@ -953,7 +1049,7 @@ type Cancel struct {
 
 func (x *Cancel) Reset() {
 	*x = Cancel{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[15]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -965,7 +1061,7 @@ func (x *Cancel) String() string {
 func (*Cancel) ProtoMessage() {}
 
 func (x *Cancel) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[15]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -978,7 +1074,7 @@ func (x *Cancel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Cancel.ProtoReflect.Descriptor instead.
 func (*Cancel) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{15}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Cancel) GetReason() string {
@@ -1010,7 +1106,7 @@ type BackupOrder struct {
 
 func (x *BackupOrder) Reset() {
 	*x = BackupOrder{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[16]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1022,7 +1118,7 @@ func (x *BackupOrder) String() string {
 func (*BackupOrder) ProtoMessage() {}
 
 func (x *BackupOrder) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[16]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1035,7 +1131,7 @@ func (x *BackupOrder) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupOrder.ProtoReflect.Descriptor instead.
 func (*BackupOrder) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{16}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *BackupOrder) GetJob() uint64 {
@@ -1127,7 +1223,7 @@ type Target struct {
 
 func (x *Target) Reset() {
 	*x = Target{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[17]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1139,7 +1235,7 @@ func (x *Target) String() string {
 func (*Target) ProtoMessage() {}
 
 func (x *Target) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[17]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1152,7 +1248,7 @@ func (x *Target) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Target.ProtoReflect.Descriptor instead.
 func (*Target) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{17}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Target) GetHost() string {
@@ -1192,7 +1288,7 @@ type BackupEvent struct {
 
 func (x *BackupEvent) Reset() {
 	*x = BackupEvent{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[18]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1204,7 +1300,7 @@ func (x *BackupEvent) String() string {
 func (*BackupEvent) ProtoMessage() {}
 
 func (x *BackupEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[18]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1217,7 +1313,7 @@ func (x *BackupEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupEvent.ProtoReflect.Descriptor instead.
 func (*BackupEvent) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{18}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *BackupEvent) GetEvent() isBackupEvent_Event {
@@ -1315,7 +1411,7 @@ type ObjectStarted struct {
 
 func (x *ObjectStarted) Reset() {
 	*x = ObjectStarted{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[19]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1327,7 +1423,7 @@ func (x *ObjectStarted) String() string {
 func (*ObjectStarted) ProtoMessage() {}
 
 func (x *ObjectStarted) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[19]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1340,7 +1436,7 @@ func (x *ObjectStarted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObjectStarted.ProtoReflect.Descriptor instead.
 func (*ObjectStarted) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{19}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ObjectStarted) GetObject() string {
@@ -1370,7 +1466,7 @@ type File struct {
 
 func (x *File) Reset() {
 	*x = File{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[20]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1382,7 +1478,7 @@ func (x *File) String() string {
 func (*File) ProtoMessage() {}
 
 func (x *File) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[20]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1395,7 +1491,7 @@ func (x *File) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use File.ProtoReflect.Descriptor instead.
 func (*File) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{20}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *File) GetPath() string {
@@ -1484,7 +1580,7 @@ type FileBatch struct {
 
 func (x *FileBatch) Reset() {
 	*x = FileBatch{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[21]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1496,7 +1592,7 @@ func (x *FileBatch) String() string {
 func (*FileBatch) ProtoMessage() {}
 
 func (x *FileBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[21]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1509,7 +1605,7 @@ func (x *FileBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileBatch.ProtoReflect.Descriptor instead.
 func (*FileBatch) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{21}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *FileBatch) GetFiles() []*File {
@@ -1532,7 +1628,7 @@ type SourceWarning struct {
 
 func (x *SourceWarning) Reset() {
 	*x = SourceWarning{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[22]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1544,7 +1640,7 @@ func (x *SourceWarning) String() string {
 func (*SourceWarning) ProtoMessage() {}
 
 func (x *SourceWarning) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[22]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1557,7 +1653,7 @@ func (x *SourceWarning) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SourceWarning.ProtoReflect.Descriptor instead.
 func (*SourceWarning) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{22}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SourceWarning) GetPath() string {
@@ -1591,7 +1687,7 @@ type SourceProgress struct {
 
 func (x *SourceProgress) Reset() {
 	*x = SourceProgress{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[23]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1603,7 +1699,7 @@ func (x *SourceProgress) String() string {
 func (*SourceProgress) ProtoMessage() {}
 
 func (x *SourceProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[23]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1616,7 +1712,7 @@ func (x *SourceProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SourceProgress.ProtoReflect.Descriptor instead.
 func (*SourceProgress) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{23}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *SourceProgress) GetFiles() int64 {
@@ -1651,7 +1747,7 @@ type ObjectEnded struct {
 
 func (x *ObjectEnded) Reset() {
 	*x = ObjectEnded{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[24]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1663,7 +1759,7 @@ func (x *ObjectEnded) String() string {
 func (*ObjectEnded) ProtoMessage() {}
 
 func (x *ObjectEnded) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[24]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1676,7 +1772,7 @@ func (x *ObjectEnded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ObjectEnded.ProtoReflect.Descriptor instead.
 func (*ObjectEnded) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{24}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ObjectEnded) GetLength() uint64 {
@@ -1749,7 +1845,7 @@ type RestoreOrder struct {
 
 func (x *RestoreOrder) Reset() {
 	*x = RestoreOrder{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[25]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1761,7 +1857,7 @@ func (x *RestoreOrder) String() string {
 func (*RestoreOrder) ProtoMessage() {}
 
 func (x *RestoreOrder) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[25]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1774,7 +1870,7 @@ func (x *RestoreOrder) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreOrder.ProtoReflect.Descriptor instead.
 func (*RestoreOrder) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{25}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *RestoreOrder) GetJob() uint64 {
@@ -1813,19 +1909,22 @@ func (x *RestoreOrder) GetParts() []*RestorePart {
 }
 
 type RestorePart struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Object        string                 `protobuf:"bytes,1,opt,name=object,proto3" json:"object,omitempty"`
-	Source        string                 `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
-	Ticket        string                 `protobuf:"bytes,3,opt,name=ticket,proto3" json:"ticket,omitempty"` // what MediaHost.Read asks for
-	Host          string                 `protobuf:"bytes,4,opt,name=host,proto3" json:"host,omitempty"`     // the media host that serves it
-	Address       string                 `protobuf:"bytes,5,opt,name=address,proto3" json:"address,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Object  string                 `protobuf:"bytes,1,opt,name=object,proto3" json:"object,omitempty"`
+	Source  string                 `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
+	Ticket  string                 `protobuf:"bytes,3,opt,name=ticket,proto3" json:"ticket,omitempty"` // what MediaHost.Read asks for
+	Host    string                 `protobuf:"bytes,4,opt,name=host,proto3" json:"host,omitempty"`     // the media host that serves it
+	Address string                 `protobuf:"bytes,5,opt,name=address,proto3" json:"address,omitempty"`
+	// Whole says that every entry of the object is taken (a full backup
+	// restored whole); otherwise the agent asks Server.RestoreSelection.
+	Whole         bool `protobuf:"varint,6,opt,name=whole,proto3" json:"whole,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *RestorePart) Reset() {
 	*x = RestorePart{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[26]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1837,7 +1936,7 @@ func (x *RestorePart) String() string {
 func (*RestorePart) ProtoMessage() {}
 
 func (x *RestorePart) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[26]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1850,7 +1949,7 @@ func (x *RestorePart) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestorePart.ProtoReflect.Descriptor instead.
 func (*RestorePart) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{26}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RestorePart) GetObject() string {
@@ -1888,6 +1987,13 @@ func (x *RestorePart) GetAddress() string {
 	return ""
 }
 
+func (x *RestorePart) GetWhole() bool {
+	if x != nil {
+		return x.Whole
+	}
+	return false
+}
+
 type RestoreEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Event:
@@ -1901,7 +2007,7 @@ type RestoreEvent struct {
 
 func (x *RestoreEvent) Reset() {
 	*x = RestoreEvent{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[27]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1913,7 +2019,7 @@ func (x *RestoreEvent) String() string {
 func (*RestoreEvent) ProtoMessage() {}
 
 func (x *RestoreEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[27]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1926,7 +2032,7 @@ func (x *RestoreEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreEvent.ProtoReflect.Descriptor instead.
 func (*RestoreEvent) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{27}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *RestoreEvent) GetEvent() isRestoreEvent_Event {
@@ -1980,7 +2086,7 @@ type RestoreProgress struct {
 
 func (x *RestoreProgress) Reset() {
 	*x = RestoreProgress{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[28]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1992,7 +2098,7 @@ func (x *RestoreProgress) String() string {
 func (*RestoreProgress) ProtoMessage() {}
 
 func (x *RestoreProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[28]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2005,7 +2111,7 @@ func (x *RestoreProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreProgress.ProtoReflect.Descriptor instead.
 func (*RestoreProgress) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{28}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RestoreProgress) GetEntries() int64 {
@@ -2034,7 +2140,7 @@ type RestoreDone struct {
 
 func (x *RestoreDone) Reset() {
 	*x = RestoreDone{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[29]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2046,7 +2152,7 @@ func (x *RestoreDone) String() string {
 func (*RestoreDone) ProtoMessage() {}
 
 func (x *RestoreDone) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[29]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2059,7 +2165,7 @@ func (x *RestoreDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RestoreDone.ProtoReflect.Descriptor instead.
 func (*RestoreDone) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{29}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *RestoreDone) GetEntries() int64 {
@@ -2104,7 +2210,7 @@ type MediaControl struct {
 
 func (x *MediaControl) Reset() {
 	*x = MediaControl{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[30]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2116,7 +2222,7 @@ func (x *MediaControl) String() string {
 func (*MediaControl) ProtoMessage() {}
 
 func (x *MediaControl) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[30]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2129,7 +2235,7 @@ func (x *MediaControl) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MediaControl.ProtoReflect.Descriptor instead.
 func (*MediaControl) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{30}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *MediaControl) GetControl() isMediaControl_Control {
@@ -2207,7 +2313,7 @@ type BackupPlan struct {
 
 func (x *BackupPlan) Reset() {
 	*x = BackupPlan{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[31]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2219,7 +2325,7 @@ func (x *BackupPlan) String() string {
 func (*BackupPlan) ProtoMessage() {}
 
 func (x *BackupPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[31]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2232,7 +2338,7 @@ func (x *BackupPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupPlan.ProtoReflect.Descriptor instead.
 func (*BackupPlan) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{31}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *BackupPlan) GetJob() uint64 {
@@ -2286,7 +2392,7 @@ type MediaEvent struct {
 
 func (x *MediaEvent) Reset() {
 	*x = MediaEvent{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[32]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2298,7 +2404,7 @@ func (x *MediaEvent) String() string {
 func (*MediaEvent) ProtoMessage() {}
 
 func (x *MediaEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[32]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2311,7 +2417,7 @@ func (x *MediaEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MediaEvent.ProtoReflect.Descriptor instead.
 func (*MediaEvent) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{32}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *MediaEvent) GetEvent() isMediaEvent_Event {
@@ -2408,7 +2514,7 @@ type Ready struct {
 
 func (x *Ready) Reset() {
 	*x = Ready{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[33]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2420,7 +2526,7 @@ func (x *Ready) String() string {
 func (*Ready) ProtoMessage() {}
 
 func (x *Ready) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[33]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2433,7 +2539,7 @@ func (x *Ready) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ready.ProtoReflect.Descriptor instead.
 func (*Ready) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{33}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{35}
 }
 
 type Finished struct {
@@ -2445,7 +2551,7 @@ type Finished struct {
 
 func (x *Finished) Reset() {
 	*x = Finished{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[34]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2457,7 +2563,7 @@ func (x *Finished) String() string {
 func (*Finished) ProtoMessage() {}
 
 func (x *Finished) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[34]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2470,7 +2576,7 @@ func (x *Finished) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Finished.ProtoReflect.Descriptor instead.
 func (*Finished) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{34}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Finished) GetError() string {
@@ -2497,7 +2603,7 @@ type Extent struct {
 
 func (x *Extent) Reset() {
 	*x = Extent{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[35]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2509,7 +2615,7 @@ func (x *Extent) String() string {
 func (*Extent) ProtoMessage() {}
 
 func (x *Extent) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[35]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2522,7 +2628,7 @@ func (x *Extent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Extent.ProtoReflect.Descriptor instead.
 func (*Extent) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{35}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Extent) GetVolume() string {
@@ -2596,7 +2702,7 @@ type ExtentReport struct {
 
 func (x *ExtentReport) Reset() {
 	*x = ExtentReport{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[36]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2608,7 +2714,7 @@ func (x *ExtentReport) String() string {
 func (*ExtentReport) ProtoMessage() {}
 
 func (x *ExtentReport) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[36]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2621,7 +2727,7 @@ func (x *ExtentReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExtentReport.ProtoReflect.Descriptor instead.
 func (*ExtentReport) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{36}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ExtentReport) GetObject() string {
@@ -2668,7 +2774,7 @@ type CopyResult struct {
 
 func (x *CopyResult) Reset() {
 	*x = CopyResult{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[37]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2680,7 +2786,7 @@ func (x *CopyResult) String() string {
 func (*CopyResult) ProtoMessage() {}
 
 func (x *CopyResult) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[37]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2693,7 +2799,7 @@ func (x *CopyResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CopyResult.ProtoReflect.Descriptor instead.
 func (*CopyResult) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{37}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *CopyResult) GetObject() string {
@@ -2751,7 +2857,7 @@ type AgentResult struct {
 
 func (x *AgentResult) Reset() {
 	*x = AgentResult{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[38]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2763,7 +2869,7 @@ func (x *AgentResult) String() string {
 func (*AgentResult) ProtoMessage() {}
 
 func (x *AgentResult) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[38]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2776,7 +2882,7 @@ func (x *AgentResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentResult.ProtoReflect.Descriptor instead.
 func (*AgentResult) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{38}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *AgentResult) GetMediaAgent() string {
@@ -2817,7 +2923,7 @@ type MediaProgress struct {
 
 func (x *MediaProgress) Reset() {
 	*x = MediaProgress{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[39]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2829,7 +2935,7 @@ func (x *MediaProgress) String() string {
 func (*MediaProgress) ProtoMessage() {}
 
 func (x *MediaProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[39]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2842,7 +2948,7 @@ func (x *MediaProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MediaProgress.ProtoReflect.Descriptor instead.
 func (*MediaProgress) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{39}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *MediaProgress) GetDevices() []*DeviceProgress {
@@ -2871,7 +2977,7 @@ type DeviceProgress struct {
 
 func (x *DeviceProgress) Reset() {
 	*x = DeviceProgress{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[40]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2883,7 +2989,7 @@ func (x *DeviceProgress) String() string {
 func (*DeviceProgress) ProtoMessage() {}
 
 func (x *DeviceProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[40]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2896,7 +3002,7 @@ func (x *DeviceProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceProgress.ProtoReflect.Descriptor instead.
 func (*DeviceProgress) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{40}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *DeviceProgress) GetMediaAgent() string {
@@ -2938,7 +3044,7 @@ type BufferFill struct {
 
 func (x *BufferFill) Reset() {
 	*x = BufferFill{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[41]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2950,7 +3056,7 @@ func (x *BufferFill) String() string {
 func (*BufferFill) ProtoMessage() {}
 
 func (x *BufferFill) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[41]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2963,7 +3069,7 @@ func (x *BufferFill) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BufferFill.ProtoReflect.Descriptor instead.
 func (*BufferFill) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{41}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *BufferFill) GetBuffer() string {
@@ -3001,7 +3107,7 @@ type PushMessage struct {
 
 func (x *PushMessage) Reset() {
 	*x = PushMessage{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[42]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3013,7 +3119,7 @@ func (x *PushMessage) String() string {
 func (*PushMessage) ProtoMessage() {}
 
 func (x *PushMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[42]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3026,7 +3132,7 @@ func (x *PushMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushMessage.ProtoReflect.Descriptor instead.
 func (*PushMessage) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{42}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *PushMessage) GetMessage() isPushMessage_Message {
@@ -3097,7 +3203,7 @@ type PushOpen struct {
 
 func (x *PushOpen) Reset() {
 	*x = PushOpen{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[43]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3109,7 +3215,7 @@ func (x *PushOpen) String() string {
 func (*PushOpen) ProtoMessage() {}
 
 func (x *PushOpen) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[43]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3122,7 +3228,7 @@ func (x *PushOpen) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushOpen.ProtoReflect.Descriptor instead.
 func (*PushOpen) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{43}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *PushOpen) GetJob() uint64 {
@@ -3156,7 +3262,7 @@ type RecordBatch struct {
 
 func (x *RecordBatch) Reset() {
 	*x = RecordBatch{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[44]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3168,7 +3274,7 @@ func (x *RecordBatch) String() string {
 func (*RecordBatch) ProtoMessage() {}
 
 func (x *RecordBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[44]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3181,7 +3287,7 @@ func (x *RecordBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordBatch.ProtoReflect.Descriptor instead.
 func (*RecordBatch) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{44}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *RecordBatch) GetRecords() []byte {
@@ -3200,7 +3306,7 @@ type PushFail struct {
 
 func (x *PushFail) Reset() {
 	*x = PushFail{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[45]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3212,7 +3318,7 @@ func (x *PushFail) String() string {
 func (*PushFail) ProtoMessage() {}
 
 func (x *PushFail) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[45]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3225,7 +3331,7 @@ func (x *PushFail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushFail.ProtoReflect.Descriptor instead.
 func (*PushFail) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{45}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *PushFail) GetReason() string {
@@ -3245,7 +3351,7 @@ type PushReply struct {
 
 func (x *PushReply) Reset() {
 	*x = PushReply{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[46]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3257,7 +3363,7 @@ func (x *PushReply) String() string {
 func (*PushReply) ProtoMessage() {}
 
 func (x *PushReply) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[46]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3270,7 +3376,7 @@ func (x *PushReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushReply.ProtoReflect.Descriptor instead.
 func (*PushReply) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{46}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *PushReply) GetRecords() int64 {
@@ -3300,7 +3406,7 @@ type ReadControl struct {
 
 func (x *ReadControl) Reset() {
 	*x = ReadControl{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[47]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3312,7 +3418,7 @@ func (x *ReadControl) String() string {
 func (*ReadControl) ProtoMessage() {}
 
 func (x *ReadControl) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[47]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3325,7 +3431,7 @@ func (x *ReadControl) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadControl.ProtoReflect.Descriptor instead.
 func (*ReadControl) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{47}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ReadControl) GetControl() isReadControl_Control {
@@ -3387,7 +3493,7 @@ type ReadPlan struct {
 
 func (x *ReadPlan) Reset() {
 	*x = ReadPlan{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[48]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3399,7 +3505,7 @@ func (x *ReadPlan) String() string {
 func (*ReadPlan) ProtoMessage() {}
 
 func (x *ReadPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[48]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3412,7 +3518,7 @@ func (x *ReadPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadPlan.ProtoReflect.Descriptor instead.
 func (*ReadPlan) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{48}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ReadPlan) GetJob() uint64 {
@@ -3482,7 +3588,7 @@ type ReadCopy struct {
 
 func (x *ReadCopy) Reset() {
 	*x = ReadCopy{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[49]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3494,7 +3600,7 @@ func (x *ReadCopy) String() string {
 func (*ReadCopy) ProtoMessage() {}
 
 func (x *ReadCopy) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[49]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3507,7 +3613,7 @@ func (x *ReadCopy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadCopy.ProtoReflect.Descriptor instead.
 func (*ReadCopy) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{49}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ReadCopy) GetNumber() int32 {
@@ -3546,7 +3652,7 @@ type ReadVolume struct {
 
 func (x *ReadVolume) Reset() {
 	*x = ReadVolume{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[50]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3558,7 +3664,7 @@ func (x *ReadVolume) String() string {
 func (*ReadVolume) ProtoMessage() {}
 
 func (x *ReadVolume) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[50]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3571,7 +3677,7 @@ func (x *ReadVolume) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadVolume.ProtoReflect.Descriptor instead.
 func (*ReadVolume) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{50}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ReadVolume) GetId() string {
@@ -3629,7 +3735,7 @@ type ReadEvent struct {
 
 func (x *ReadEvent) Reset() {
 	*x = ReadEvent{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[51]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3641,7 +3747,7 @@ func (x *ReadEvent) String() string {
 func (*ReadEvent) ProtoMessage() {}
 
 func (x *ReadEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[51]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3654,7 +3760,7 @@ func (x *ReadEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadEvent.ProtoReflect.Descriptor instead.
 func (*ReadEvent) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{51}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ReadEvent) GetEvent() isReadEvent_Event {
@@ -3707,7 +3813,7 @@ type Ticket struct {
 
 func (x *Ticket) Reset() {
 	*x = Ticket{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[52]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3719,7 +3825,7 @@ func (x *Ticket) String() string {
 func (*Ticket) ProtoMessage() {}
 
 func (x *Ticket) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[52]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3732,7 +3838,7 @@ func (x *Ticket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ticket.ProtoReflect.Descriptor instead.
 func (*Ticket) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{52}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *Ticket) GetTicket() string {
@@ -3755,7 +3861,7 @@ type ReadDone struct {
 
 func (x *ReadDone) Reset() {
 	*x = ReadDone{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[53]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3767,7 +3873,7 @@ func (x *ReadDone) String() string {
 func (*ReadDone) ProtoMessage() {}
 
 func (x *ReadDone) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[53]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3780,7 +3886,7 @@ func (x *ReadDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadDone.ProtoReflect.Descriptor instead.
 func (*ReadDone) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{53}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ReadDone) GetBytes() int64 {
@@ -3829,7 +3935,7 @@ type CopyAttempt struct {
 
 func (x *CopyAttempt) Reset() {
 	*x = CopyAttempt{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[54]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3841,7 +3947,7 @@ func (x *CopyAttempt) String() string {
 func (*CopyAttempt) ProtoMessage() {}
 
 func (x *CopyAttempt) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[54]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3854,7 +3960,7 @@ func (x *CopyAttempt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CopyAttempt.ProtoReflect.Descriptor instead.
 func (*CopyAttempt) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{54}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *CopyAttempt) GetCopy() int32 {
@@ -3890,7 +3996,7 @@ type LostRange struct {
 
 func (x *LostRange) Reset() {
 	*x = LostRange{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[55]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3902,7 +4008,7 @@ func (x *LostRange) String() string {
 func (*LostRange) ProtoMessage() {}
 
 func (x *LostRange) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[55]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3915,7 +4021,7 @@ func (x *LostRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LostRange.ProtoReflect.Descriptor instead.
 func (*LostRange) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{55}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *LostRange) GetFrom() int64 {
@@ -3948,7 +4054,7 @@ type ReadRequest struct {
 
 func (x *ReadRequest) Reset() {
 	*x = ReadRequest{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[56]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3960,7 +4066,7 @@ func (x *ReadRequest) String() string {
 func (*ReadRequest) ProtoMessage() {}
 
 func (x *ReadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[56]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3973,7 +4079,7 @@ func (x *ReadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadRequest.ProtoReflect.Descriptor instead.
 func (*ReadRequest) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{56}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *ReadRequest) GetTicket() string {
@@ -3995,7 +4101,7 @@ type ReadChunk struct {
 
 func (x *ReadChunk) Reset() {
 	*x = ReadChunk{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[57]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4007,7 +4113,7 @@ func (x *ReadChunk) String() string {
 func (*ReadChunk) ProtoMessage() {}
 
 func (x *ReadChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[57]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4020,7 +4126,7 @@ func (x *ReadChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadChunk.ProtoReflect.Descriptor instead.
 func (*ReadChunk) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{57}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ReadChunk) GetData() []byte {
@@ -4041,7 +4147,12 @@ var File_daisy_v1_daisy_proto protoreflect.FileDescriptor
 
 const file_daisy_v1_daisy_proto_rawDesc = "" +
 	"\n" +
-	"\x14daisy/v1/daisy.proto\x12\bdaisy.v1\"\a\n" +
+	"\x14daisy/v1/daisy.proto\x12\bdaisy.v1\"<\n" +
+	"\x10SelectionRequest\x12\x10\n" +
+	"\x03job\x18\x01 \x01(\x04R\x03job\x12\x16\n" +
+	"\x06object\x18\x02 \x01(\tR\x06object\"#\n" +
+	"\aOffsets\x12\x18\n" +
+	"\aoffsets\x18\x01 \x03(\x03R\aoffsets\"\a\n" +
 	"\x05Empty\"O\n" +
 	"\fHelloRequest\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12%\n" +
@@ -4167,13 +4278,14 @@ const file_daisy_v1_daisy_proto_rawDesc = "" +
 	"\x06target\x18\x02 \x01(\tR\x06target\x12\x1c\n" +
 	"\toverwrite\x18\x03 \x01(\bR\toverwrite\x12\x16\n" +
 	"\x06resume\x18\x04 \x01(\bR\x06resume\x12+\n" +
-	"\x05parts\x18\x05 \x03(\v2\x15.daisy.v1.RestorePartR\x05parts\"\x83\x01\n" +
+	"\x05parts\x18\x05 \x03(\v2\x15.daisy.v1.RestorePartR\x05parts\"\x99\x01\n" +
 	"\vRestorePart\x12\x16\n" +
 	"\x06object\x18\x01 \x01(\tR\x06object\x12\x16\n" +
 	"\x06source\x18\x02 \x01(\tR\x06source\x12\x16\n" +
 	"\x06ticket\x18\x03 \x01(\tR\x06ticket\x12\x12\n" +
 	"\x04host\x18\x04 \x01(\tR\x04host\x12\x18\n" +
-	"\aaddress\x18\x05 \x01(\tR\aaddress\"}\n" +
+	"\aaddress\x18\x05 \x01(\tR\aaddress\x12\x14\n" +
+	"\x05whole\x18\x06 \x01(\bR\x05whole\"}\n" +
 	"\fRestoreEvent\x127\n" +
 	"\bprogress\x18\x01 \x01(\v2\x19.daisy.v1.RestoreProgressH\x00R\bprogress\x12+\n" +
 	"\x04done\x18\x02 \x01(\v2\x15.daisy.v1.RestoreDoneH\x00R\x04doneB\a\n" +
@@ -4322,7 +4434,7 @@ const file_daisy_v1_daisy_proto_rawDesc = "" +
 	"\x06ticket\x18\x01 \x01(\tR\x06ticket\"H\n" +
 	"\tReadChunk\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\x12'\n" +
-	"\x04lost\x18\x02 \x01(\v2\x13.daisy.v1.LostRangeR\x04lost2\xc5\x04\n" +
+	"\x04lost\x18\x02 \x01(\v2\x13.daisy.v1.LostRangeR\x04lost2\x8a\x05\n" +
 	"\x06Server\x125\n" +
 	"\x05Hello\x12\x16.daisy.v1.HelloRequest\x1a\x14.daisy.v1.HelloReply\x12:\n" +
 	"\vPoolVolumes\x12\x15.daisy.v1.PoolRequest\x1a\x14.daisy.v1.VolumeList\x126\n" +
@@ -4333,7 +4445,8 @@ const file_daisy_v1_daisy_proto_rawDesc = "" +
 	"\x13GoodExtentsOnVolume\x12\x17.daisy.v1.VolumeRequest\x1a\x0f.daisy.v1.Count\x129\n" +
 	"\tBaseRoots\x12\x15.daisy.v1.BaseRequest\x1a\x15.daisy.v1.BaseEntries\x127\n" +
 	"\aBaseDir\x12\x15.daisy.v1.BaseRequest\x1a\x15.daisy.v1.BaseEntries\x129\n" +
-	"\tBaseUnder\x12\x15.daisy.v1.BaseRequest\x1a\x13.daisy.v1.BasePaths0\x012\x82\x01\n" +
+	"\tBaseUnder\x12\x15.daisy.v1.BaseRequest\x1a\x13.daisy.v1.BasePaths0\x01\x12C\n" +
+	"\x10RestoreSelection\x12\x1a.daisy.v1.SelectionRequest\x1a\x11.daisy.v1.Offsets0\x012\x82\x01\n" +
 	"\x05Agent\x12<\n" +
 	"\x06Backup\x12\x17.daisy.v1.BackupControl\x1a\x15.daisy.v1.BackupEvent(\x010\x01\x12;\n" +
 	"\aRestore\x12\x16.daisy.v1.RestoreOrder\x1a\x16.daisy.v1.RestoreEvent0\x012\xee\x01\n" +
@@ -4355,144 +4468,148 @@ func file_daisy_v1_daisy_proto_rawDescGZIP() []byte {
 	return file_daisy_v1_daisy_proto_rawDescData
 }
 
-var file_daisy_v1_daisy_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
+var file_daisy_v1_daisy_proto_msgTypes = make([]protoimpl.MessageInfo, 60)
 var file_daisy_v1_daisy_proto_goTypes = []any{
-	(*Empty)(nil),           // 0: daisy.v1.Empty
-	(*HelloRequest)(nil),    // 1: daisy.v1.HelloRequest
-	(*HelloReply)(nil),      // 2: daisy.v1.HelloReply
-	(*PoolRequest)(nil),     // 3: daisy.v1.PoolRequest
-	(*VolumeRequest)(nil),   // 4: daisy.v1.VolumeRequest
-	(*RelabelRequest)(nil),  // 5: daisy.v1.RelabelRequest
-	(*Count)(nil),           // 6: daisy.v1.Count
-	(*Volume)(nil),          // 7: daisy.v1.Volume
-	(*VolumeList)(nil),      // 8: daisy.v1.VolumeList
-	(*BaseRequest)(nil),     // 9: daisy.v1.BaseRequest
-	(*BaseEntry)(nil),       // 10: daisy.v1.BaseEntry
-	(*BaseEntries)(nil),     // 11: daisy.v1.BaseEntries
-	(*BasePaths)(nil),       // 12: daisy.v1.BasePaths
-	(*BackupControl)(nil),   // 13: daisy.v1.BackupControl
-	(*Go)(nil),              // 14: daisy.v1.Go
-	(*Cancel)(nil),          // 15: daisy.v1.Cancel
-	(*BackupOrder)(nil),     // 16: daisy.v1.BackupOrder
-	(*Target)(nil),          // 17: daisy.v1.Target
-	(*BackupEvent)(nil),     // 18: daisy.v1.BackupEvent
-	(*ObjectStarted)(nil),   // 19: daisy.v1.ObjectStarted
-	(*File)(nil),            // 20: daisy.v1.File
-	(*FileBatch)(nil),       // 21: daisy.v1.FileBatch
-	(*SourceWarning)(nil),   // 22: daisy.v1.SourceWarning
-	(*SourceProgress)(nil),  // 23: daisy.v1.SourceProgress
-	(*ObjectEnded)(nil),     // 24: daisy.v1.ObjectEnded
-	(*RestoreOrder)(nil),    // 25: daisy.v1.RestoreOrder
-	(*RestorePart)(nil),     // 26: daisy.v1.RestorePart
-	(*RestoreEvent)(nil),    // 27: daisy.v1.RestoreEvent
-	(*RestoreProgress)(nil), // 28: daisy.v1.RestoreProgress
-	(*RestoreDone)(nil),     // 29: daisy.v1.RestoreDone
-	(*MediaControl)(nil),    // 30: daisy.v1.MediaControl
-	(*BackupPlan)(nil),      // 31: daisy.v1.BackupPlan
-	(*MediaEvent)(nil),      // 32: daisy.v1.MediaEvent
-	(*Ready)(nil),           // 33: daisy.v1.Ready
-	(*Finished)(nil),        // 34: daisy.v1.Finished
-	(*Extent)(nil),          // 35: daisy.v1.Extent
-	(*ExtentReport)(nil),    // 36: daisy.v1.ExtentReport
-	(*CopyResult)(nil),      // 37: daisy.v1.CopyResult
-	(*AgentResult)(nil),     // 38: daisy.v1.AgentResult
-	(*MediaProgress)(nil),   // 39: daisy.v1.MediaProgress
-	(*DeviceProgress)(nil),  // 40: daisy.v1.DeviceProgress
-	(*BufferFill)(nil),      // 41: daisy.v1.BufferFill
-	(*PushMessage)(nil),     // 42: daisy.v1.PushMessage
-	(*PushOpen)(nil),        // 43: daisy.v1.PushOpen
-	(*RecordBatch)(nil),     // 44: daisy.v1.RecordBatch
-	(*PushFail)(nil),        // 45: daisy.v1.PushFail
-	(*PushReply)(nil),       // 46: daisy.v1.PushReply
-	(*ReadControl)(nil),     // 47: daisy.v1.ReadControl
-	(*ReadPlan)(nil),        // 48: daisy.v1.ReadPlan
-	(*ReadCopy)(nil),        // 49: daisy.v1.ReadCopy
-	(*ReadVolume)(nil),      // 50: daisy.v1.ReadVolume
-	(*ReadEvent)(nil),       // 51: daisy.v1.ReadEvent
-	(*Ticket)(nil),          // 52: daisy.v1.Ticket
-	(*ReadDone)(nil),        // 53: daisy.v1.ReadDone
-	(*CopyAttempt)(nil),     // 54: daisy.v1.CopyAttempt
-	(*LostRange)(nil),       // 55: daisy.v1.LostRange
-	(*ReadRequest)(nil),     // 56: daisy.v1.ReadRequest
-	(*ReadChunk)(nil),       // 57: daisy.v1.ReadChunk
+	(*SelectionRequest)(nil), // 0: daisy.v1.SelectionRequest
+	(*Offsets)(nil),          // 1: daisy.v1.Offsets
+	(*Empty)(nil),            // 2: daisy.v1.Empty
+	(*HelloRequest)(nil),     // 3: daisy.v1.HelloRequest
+	(*HelloReply)(nil),       // 4: daisy.v1.HelloReply
+	(*PoolRequest)(nil),      // 5: daisy.v1.PoolRequest
+	(*VolumeRequest)(nil),    // 6: daisy.v1.VolumeRequest
+	(*RelabelRequest)(nil),   // 7: daisy.v1.RelabelRequest
+	(*Count)(nil),            // 8: daisy.v1.Count
+	(*Volume)(nil),           // 9: daisy.v1.Volume
+	(*VolumeList)(nil),       // 10: daisy.v1.VolumeList
+	(*BaseRequest)(nil),      // 11: daisy.v1.BaseRequest
+	(*BaseEntry)(nil),        // 12: daisy.v1.BaseEntry
+	(*BaseEntries)(nil),      // 13: daisy.v1.BaseEntries
+	(*BasePaths)(nil),        // 14: daisy.v1.BasePaths
+	(*BackupControl)(nil),    // 15: daisy.v1.BackupControl
+	(*Go)(nil),               // 16: daisy.v1.Go
+	(*Cancel)(nil),           // 17: daisy.v1.Cancel
+	(*BackupOrder)(nil),      // 18: daisy.v1.BackupOrder
+	(*Target)(nil),           // 19: daisy.v1.Target
+	(*BackupEvent)(nil),      // 20: daisy.v1.BackupEvent
+	(*ObjectStarted)(nil),    // 21: daisy.v1.ObjectStarted
+	(*File)(nil),             // 22: daisy.v1.File
+	(*FileBatch)(nil),        // 23: daisy.v1.FileBatch
+	(*SourceWarning)(nil),    // 24: daisy.v1.SourceWarning
+	(*SourceProgress)(nil),   // 25: daisy.v1.SourceProgress
+	(*ObjectEnded)(nil),      // 26: daisy.v1.ObjectEnded
+	(*RestoreOrder)(nil),     // 27: daisy.v1.RestoreOrder
+	(*RestorePart)(nil),      // 28: daisy.v1.RestorePart
+	(*RestoreEvent)(nil),     // 29: daisy.v1.RestoreEvent
+	(*RestoreProgress)(nil),  // 30: daisy.v1.RestoreProgress
+	(*RestoreDone)(nil),      // 31: daisy.v1.RestoreDone
+	(*MediaControl)(nil),     // 32: daisy.v1.MediaControl
+	(*BackupPlan)(nil),       // 33: daisy.v1.BackupPlan
+	(*MediaEvent)(nil),       // 34: daisy.v1.MediaEvent
+	(*Ready)(nil),            // 35: daisy.v1.Ready
+	(*Finished)(nil),         // 36: daisy.v1.Finished
+	(*Extent)(nil),           // 37: daisy.v1.Extent
+	(*ExtentReport)(nil),     // 38: daisy.v1.ExtentReport
+	(*CopyResult)(nil),       // 39: daisy.v1.CopyResult
+	(*AgentResult)(nil),      // 40: daisy.v1.AgentResult
+	(*MediaProgress)(nil),    // 41: daisy.v1.MediaProgress
+	(*DeviceProgress)(nil),   // 42: daisy.v1.DeviceProgress
+	(*BufferFill)(nil),       // 43: daisy.v1.BufferFill
+	(*PushMessage)(nil),      // 44: daisy.v1.PushMessage
+	(*PushOpen)(nil),         // 45: daisy.v1.PushOpen
+	(*RecordBatch)(nil),      // 46: daisy.v1.RecordBatch
+	(*PushFail)(nil),         // 47: daisy.v1.PushFail
+	(*PushReply)(nil),        // 48: daisy.v1.PushReply
+	(*ReadControl)(nil),      // 49: daisy.v1.ReadControl
+	(*ReadPlan)(nil),         // 50: daisy.v1.ReadPlan
+	(*ReadCopy)(nil),         // 51: daisy.v1.ReadCopy
+	(*ReadVolume)(nil),       // 52: daisy.v1.ReadVolume
+	(*ReadEvent)(nil),        // 53: daisy.v1.ReadEvent
+	(*Ticket)(nil),           // 54: daisy.v1.Ticket
+	(*ReadDone)(nil),         // 55: daisy.v1.ReadDone
+	(*CopyAttempt)(nil),      // 56: daisy.v1.CopyAttempt
+	(*LostRange)(nil),        // 57: daisy.v1.LostRange
+	(*ReadRequest)(nil),      // 58: daisy.v1.ReadRequest
+	(*ReadChunk)(nil),        // 59: daisy.v1.ReadChunk
 }
 var file_daisy_v1_daisy_proto_depIdxs = []int32{
-	7,  // 0: daisy.v1.RelabelRequest.volume:type_name -> daisy.v1.Volume
-	7,  // 1: daisy.v1.VolumeList.volumes:type_name -> daisy.v1.Volume
-	10, // 2: daisy.v1.BaseEntries.entries:type_name -> daisy.v1.BaseEntry
-	16, // 3: daisy.v1.BackupControl.order:type_name -> daisy.v1.BackupOrder
-	14, // 4: daisy.v1.BackupControl.go:type_name -> daisy.v1.Go
-	15, // 5: daisy.v1.BackupControl.cancel:type_name -> daisy.v1.Cancel
-	17, // 6: daisy.v1.BackupOrder.target:type_name -> daisy.v1.Target
-	19, // 7: daisy.v1.BackupEvent.started:type_name -> daisy.v1.ObjectStarted
-	21, // 8: daisy.v1.BackupEvent.files:type_name -> daisy.v1.FileBatch
-	22, // 9: daisy.v1.BackupEvent.warning:type_name -> daisy.v1.SourceWarning
-	23, // 10: daisy.v1.BackupEvent.progress:type_name -> daisy.v1.SourceProgress
-	24, // 11: daisy.v1.BackupEvent.ended:type_name -> daisy.v1.ObjectEnded
-	20, // 12: daisy.v1.FileBatch.files:type_name -> daisy.v1.File
-	26, // 13: daisy.v1.RestoreOrder.parts:type_name -> daisy.v1.RestorePart
-	28, // 14: daisy.v1.RestoreEvent.progress:type_name -> daisy.v1.RestoreProgress
-	29, // 15: daisy.v1.RestoreEvent.done:type_name -> daisy.v1.RestoreDone
-	31, // 16: daisy.v1.MediaControl.plan:type_name -> daisy.v1.BackupPlan
-	14, // 17: daisy.v1.MediaControl.go:type_name -> daisy.v1.Go
-	15, // 18: daisy.v1.MediaControl.cancel:type_name -> daisy.v1.Cancel
-	33, // 19: daisy.v1.MediaEvent.ready:type_name -> daisy.v1.Ready
-	36, // 20: daisy.v1.MediaEvent.extent:type_name -> daisy.v1.ExtentReport
-	38, // 21: daisy.v1.MediaEvent.result:type_name -> daisy.v1.AgentResult
-	39, // 22: daisy.v1.MediaEvent.progress:type_name -> daisy.v1.MediaProgress
-	34, // 23: daisy.v1.MediaEvent.finished:type_name -> daisy.v1.Finished
-	35, // 24: daisy.v1.ExtentReport.extent:type_name -> daisy.v1.Extent
-	35, // 25: daisy.v1.CopyResult.extents:type_name -> daisy.v1.Extent
-	37, // 26: daisy.v1.AgentResult.copies:type_name -> daisy.v1.CopyResult
-	40, // 27: daisy.v1.MediaProgress.devices:type_name -> daisy.v1.DeviceProgress
-	41, // 28: daisy.v1.MediaProgress.buffers:type_name -> daisy.v1.BufferFill
-	43, // 29: daisy.v1.PushMessage.open:type_name -> daisy.v1.PushOpen
-	44, // 30: daisy.v1.PushMessage.batch:type_name -> daisy.v1.RecordBatch
-	45, // 31: daisy.v1.PushMessage.fail:type_name -> daisy.v1.PushFail
-	48, // 32: daisy.v1.ReadControl.plan:type_name -> daisy.v1.ReadPlan
-	15, // 33: daisy.v1.ReadControl.cancel:type_name -> daisy.v1.Cancel
-	49, // 34: daisy.v1.ReadPlan.copies:type_name -> daisy.v1.ReadCopy
-	50, // 35: daisy.v1.ReadCopy.volumes:type_name -> daisy.v1.ReadVolume
-	35, // 36: daisy.v1.ReadCopy.extents:type_name -> daisy.v1.Extent
-	52, // 37: daisy.v1.ReadEvent.ticket:type_name -> daisy.v1.Ticket
-	53, // 38: daisy.v1.ReadEvent.done:type_name -> daisy.v1.ReadDone
-	54, // 39: daisy.v1.ReadDone.attempts:type_name -> daisy.v1.CopyAttempt
-	55, // 40: daisy.v1.ReadDone.lost:type_name -> daisy.v1.LostRange
-	55, // 41: daisy.v1.ReadChunk.lost:type_name -> daisy.v1.LostRange
-	1,  // 42: daisy.v1.Server.Hello:input_type -> daisy.v1.HelloRequest
-	3,  // 43: daisy.v1.Server.PoolVolumes:input_type -> daisy.v1.PoolRequest
-	4,  // 44: daisy.v1.Server.GetVolume:input_type -> daisy.v1.VolumeRequest
-	7,  // 45: daisy.v1.Server.CreateVolume:input_type -> daisy.v1.Volume
-	7,  // 46: daisy.v1.Server.UpdateVolume:input_type -> daisy.v1.Volume
-	5,  // 47: daisy.v1.Server.RelabelVolume:input_type -> daisy.v1.RelabelRequest
-	4,  // 48: daisy.v1.Server.GoodExtentsOnVolume:input_type -> daisy.v1.VolumeRequest
-	9,  // 49: daisy.v1.Server.BaseRoots:input_type -> daisy.v1.BaseRequest
-	9,  // 50: daisy.v1.Server.BaseDir:input_type -> daisy.v1.BaseRequest
-	9,  // 51: daisy.v1.Server.BaseUnder:input_type -> daisy.v1.BaseRequest
-	13, // 52: daisy.v1.Agent.Backup:input_type -> daisy.v1.BackupControl
-	25, // 53: daisy.v1.Agent.Restore:input_type -> daisy.v1.RestoreOrder
-	30, // 54: daisy.v1.MediaHost.Backup:input_type -> daisy.v1.MediaControl
-	42, // 55: daisy.v1.MediaHost.Push:input_type -> daisy.v1.PushMessage
-	47, // 56: daisy.v1.MediaHost.Restore:input_type -> daisy.v1.ReadControl
-	56, // 57: daisy.v1.MediaHost.Read:input_type -> daisy.v1.ReadRequest
-	2,  // 58: daisy.v1.Server.Hello:output_type -> daisy.v1.HelloReply
-	8,  // 59: daisy.v1.Server.PoolVolumes:output_type -> daisy.v1.VolumeList
-	7,  // 60: daisy.v1.Server.GetVolume:output_type -> daisy.v1.Volume
-	0,  // 61: daisy.v1.Server.CreateVolume:output_type -> daisy.v1.Empty
-	0,  // 62: daisy.v1.Server.UpdateVolume:output_type -> daisy.v1.Empty
-	0,  // 63: daisy.v1.Server.RelabelVolume:output_type -> daisy.v1.Empty
-	6,  // 64: daisy.v1.Server.GoodExtentsOnVolume:output_type -> daisy.v1.Count
-	11, // 65: daisy.v1.Server.BaseRoots:output_type -> daisy.v1.BaseEntries
-	11, // 66: daisy.v1.Server.BaseDir:output_type -> daisy.v1.BaseEntries
-	12, // 67: daisy.v1.Server.BaseUnder:output_type -> daisy.v1.BasePaths
-	18, // 68: daisy.v1.Agent.Backup:output_type -> daisy.v1.BackupEvent
-	27, // 69: daisy.v1.Agent.Restore:output_type -> daisy.v1.RestoreEvent
-	32, // 70: daisy.v1.MediaHost.Backup:output_type -> daisy.v1.MediaEvent
-	46, // 71: daisy.v1.MediaHost.Push:output_type -> daisy.v1.PushReply
-	51, // 72: daisy.v1.MediaHost.Restore:output_type -> daisy.v1.ReadEvent
-	57, // 73: daisy.v1.MediaHost.Read:output_type -> daisy.v1.ReadChunk
-	58, // [58:74] is the sub-list for method output_type
-	42, // [42:58] is the sub-list for method input_type
+	9,  // 0: daisy.v1.RelabelRequest.volume:type_name -> daisy.v1.Volume
+	9,  // 1: daisy.v1.VolumeList.volumes:type_name -> daisy.v1.Volume
+	12, // 2: daisy.v1.BaseEntries.entries:type_name -> daisy.v1.BaseEntry
+	18, // 3: daisy.v1.BackupControl.order:type_name -> daisy.v1.BackupOrder
+	16, // 4: daisy.v1.BackupControl.go:type_name -> daisy.v1.Go
+	17, // 5: daisy.v1.BackupControl.cancel:type_name -> daisy.v1.Cancel
+	19, // 6: daisy.v1.BackupOrder.target:type_name -> daisy.v1.Target
+	21, // 7: daisy.v1.BackupEvent.started:type_name -> daisy.v1.ObjectStarted
+	23, // 8: daisy.v1.BackupEvent.files:type_name -> daisy.v1.FileBatch
+	24, // 9: daisy.v1.BackupEvent.warning:type_name -> daisy.v1.SourceWarning
+	25, // 10: daisy.v1.BackupEvent.progress:type_name -> daisy.v1.SourceProgress
+	26, // 11: daisy.v1.BackupEvent.ended:type_name -> daisy.v1.ObjectEnded
+	22, // 12: daisy.v1.FileBatch.files:type_name -> daisy.v1.File
+	28, // 13: daisy.v1.RestoreOrder.parts:type_name -> daisy.v1.RestorePart
+	30, // 14: daisy.v1.RestoreEvent.progress:type_name -> daisy.v1.RestoreProgress
+	31, // 15: daisy.v1.RestoreEvent.done:type_name -> daisy.v1.RestoreDone
+	33, // 16: daisy.v1.MediaControl.plan:type_name -> daisy.v1.BackupPlan
+	16, // 17: daisy.v1.MediaControl.go:type_name -> daisy.v1.Go
+	17, // 18: daisy.v1.MediaControl.cancel:type_name -> daisy.v1.Cancel
+	35, // 19: daisy.v1.MediaEvent.ready:type_name -> daisy.v1.Ready
+	38, // 20: daisy.v1.MediaEvent.extent:type_name -> daisy.v1.ExtentReport
+	40, // 21: daisy.v1.MediaEvent.result:type_name -> daisy.v1.AgentResult
+	41, // 22: daisy.v1.MediaEvent.progress:type_name -> daisy.v1.MediaProgress
+	36, // 23: daisy.v1.MediaEvent.finished:type_name -> daisy.v1.Finished
+	37, // 24: daisy.v1.ExtentReport.extent:type_name -> daisy.v1.Extent
+	37, // 25: daisy.v1.CopyResult.extents:type_name -> daisy.v1.Extent
+	39, // 26: daisy.v1.AgentResult.copies:type_name -> daisy.v1.CopyResult
+	42, // 27: daisy.v1.MediaProgress.devices:type_name -> daisy.v1.DeviceProgress
+	43, // 28: daisy.v1.MediaProgress.buffers:type_name -> daisy.v1.BufferFill
+	45, // 29: daisy.v1.PushMessage.open:type_name -> daisy.v1.PushOpen
+	46, // 30: daisy.v1.PushMessage.batch:type_name -> daisy.v1.RecordBatch
+	47, // 31: daisy.v1.PushMessage.fail:type_name -> daisy.v1.PushFail
+	50, // 32: daisy.v1.ReadControl.plan:type_name -> daisy.v1.ReadPlan
+	17, // 33: daisy.v1.ReadControl.cancel:type_name -> daisy.v1.Cancel
+	51, // 34: daisy.v1.ReadPlan.copies:type_name -> daisy.v1.ReadCopy
+	52, // 35: daisy.v1.ReadCopy.volumes:type_name -> daisy.v1.ReadVolume
+	37, // 36: daisy.v1.ReadCopy.extents:type_name -> daisy.v1.Extent
+	54, // 37: daisy.v1.ReadEvent.ticket:type_name -> daisy.v1.Ticket
+	55, // 38: daisy.v1.ReadEvent.done:type_name -> daisy.v1.ReadDone
+	56, // 39: daisy.v1.ReadDone.attempts:type_name -> daisy.v1.CopyAttempt
+	57, // 40: daisy.v1.ReadDone.lost:type_name -> daisy.v1.LostRange
+	57, // 41: daisy.v1.ReadChunk.lost:type_name -> daisy.v1.LostRange
+	3,  // 42: daisy.v1.Server.Hello:input_type -> daisy.v1.HelloRequest
+	5,  // 43: daisy.v1.Server.PoolVolumes:input_type -> daisy.v1.PoolRequest
+	6,  // 44: daisy.v1.Server.GetVolume:input_type -> daisy.v1.VolumeRequest
+	9,  // 45: daisy.v1.Server.CreateVolume:input_type -> daisy.v1.Volume
+	9,  // 46: daisy.v1.Server.UpdateVolume:input_type -> daisy.v1.Volume
+	7,  // 47: daisy.v1.Server.RelabelVolume:input_type -> daisy.v1.RelabelRequest
+	6,  // 48: daisy.v1.Server.GoodExtentsOnVolume:input_type -> daisy.v1.VolumeRequest
+	11, // 49: daisy.v1.Server.BaseRoots:input_type -> daisy.v1.BaseRequest
+	11, // 50: daisy.v1.Server.BaseDir:input_type -> daisy.v1.BaseRequest
+	11, // 51: daisy.v1.Server.BaseUnder:input_type -> daisy.v1.BaseRequest
+	0,  // 52: daisy.v1.Server.RestoreSelection:input_type -> daisy.v1.SelectionRequest
+	15, // 53: daisy.v1.Agent.Backup:input_type -> daisy.v1.BackupControl
+	27, // 54: daisy.v1.Agent.Restore:input_type -> daisy.v1.RestoreOrder
+	32, // 55: daisy.v1.MediaHost.Backup:input_type -> daisy.v1.MediaControl
+	44, // 56: daisy.v1.MediaHost.Push:input_type -> daisy.v1.PushMessage
+	49, // 57: daisy.v1.MediaHost.Restore:input_type -> daisy.v1.ReadControl
+	58, // 58: daisy.v1.MediaHost.Read:input_type -> daisy.v1.ReadRequest
+	4,  // 59: daisy.v1.Server.Hello:output_type -> daisy.v1.HelloReply
+	10, // 60: daisy.v1.Server.PoolVolumes:output_type -> daisy.v1.VolumeList
+	9,  // 61: daisy.v1.Server.GetVolume:output_type -> daisy.v1.Volume
+	2,  // 62: daisy.v1.Server.CreateVolume:output_type -> daisy.v1.Empty
+	2,  // 63: daisy.v1.Server.UpdateVolume:output_type -> daisy.v1.Empty
+	2,  // 64: daisy.v1.Server.RelabelVolume:output_type -> daisy.v1.Empty
+	8,  // 65: daisy.v1.Server.GoodExtentsOnVolume:output_type -> daisy.v1.Count
+	13, // 66: daisy.v1.Server.BaseRoots:output_type -> daisy.v1.BaseEntries
+	13, // 67: daisy.v1.Server.BaseDir:output_type -> daisy.v1.BaseEntries
+	14, // 68: daisy.v1.Server.BaseUnder:output_type -> daisy.v1.BasePaths
+	1,  // 69: daisy.v1.Server.RestoreSelection:output_type -> daisy.v1.Offsets
+	20, // 70: daisy.v1.Agent.Backup:output_type -> daisy.v1.BackupEvent
+	29, // 71: daisy.v1.Agent.Restore:output_type -> daisy.v1.RestoreEvent
+	34, // 72: daisy.v1.MediaHost.Backup:output_type -> daisy.v1.MediaEvent
+	48, // 73: daisy.v1.MediaHost.Push:output_type -> daisy.v1.PushReply
+	53, // 74: daisy.v1.MediaHost.Restore:output_type -> daisy.v1.ReadEvent
+	59, // 75: daisy.v1.MediaHost.Read:output_type -> daisy.v1.ReadChunk
+	59, // [59:76] is the sub-list for method output_type
+	42, // [42:59] is the sub-list for method input_type
 	42, // [42:42] is the sub-list for extension type_name
 	42, // [42:42] is the sub-list for extension extendee
 	0,  // [0:42] is the sub-list for field type_name
@@ -4503,44 +4620,44 @@ func file_daisy_v1_daisy_proto_init() {
 	if File_daisy_v1_daisy_proto != nil {
 		return
 	}
-	file_daisy_v1_daisy_proto_msgTypes[13].OneofWrappers = []any{
+	file_daisy_v1_daisy_proto_msgTypes[15].OneofWrappers = []any{
 		(*BackupControl_Order)(nil),
 		(*BackupControl_Go)(nil),
 		(*BackupControl_Cancel)(nil),
 	}
-	file_daisy_v1_daisy_proto_msgTypes[18].OneofWrappers = []any{
+	file_daisy_v1_daisy_proto_msgTypes[20].OneofWrappers = []any{
 		(*BackupEvent_Started)(nil),
 		(*BackupEvent_Files)(nil),
 		(*BackupEvent_Warning)(nil),
 		(*BackupEvent_Progress)(nil),
 		(*BackupEvent_Ended)(nil),
 	}
-	file_daisy_v1_daisy_proto_msgTypes[27].OneofWrappers = []any{
+	file_daisy_v1_daisy_proto_msgTypes[29].OneofWrappers = []any{
 		(*RestoreEvent_Progress)(nil),
 		(*RestoreEvent_Done)(nil),
 	}
-	file_daisy_v1_daisy_proto_msgTypes[30].OneofWrappers = []any{
+	file_daisy_v1_daisy_proto_msgTypes[32].OneofWrappers = []any{
 		(*MediaControl_Plan)(nil),
 		(*MediaControl_Go)(nil),
 		(*MediaControl_Cancel)(nil),
 	}
-	file_daisy_v1_daisy_proto_msgTypes[32].OneofWrappers = []any{
+	file_daisy_v1_daisy_proto_msgTypes[34].OneofWrappers = []any{
 		(*MediaEvent_Ready)(nil),
 		(*MediaEvent_Extent)(nil),
 		(*MediaEvent_Result)(nil),
 		(*MediaEvent_Progress)(nil),
 		(*MediaEvent_Finished)(nil),
 	}
-	file_daisy_v1_daisy_proto_msgTypes[42].OneofWrappers = []any{
+	file_daisy_v1_daisy_proto_msgTypes[44].OneofWrappers = []any{
 		(*PushMessage_Open)(nil),
 		(*PushMessage_Batch)(nil),
 		(*PushMessage_Fail)(nil),
 	}
-	file_daisy_v1_daisy_proto_msgTypes[47].OneofWrappers = []any{
+	file_daisy_v1_daisy_proto_msgTypes[49].OneofWrappers = []any{
 		(*ReadControl_Plan)(nil),
 		(*ReadControl_Cancel)(nil),
 	}
-	file_daisy_v1_daisy_proto_msgTypes[51].OneofWrappers = []any{
+	file_daisy_v1_daisy_proto_msgTypes[53].OneofWrappers = []any{
 		(*ReadEvent_Ticket)(nil),
 		(*ReadEvent_Done)(nil),
 	}
@@ -4550,7 +4667,7 @@ func file_daisy_v1_daisy_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_daisy_v1_daisy_proto_rawDesc), len(file_daisy_v1_daisy_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   58,
+			NumMessages:   60,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

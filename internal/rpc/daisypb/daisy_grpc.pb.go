@@ -52,6 +52,7 @@ const (
 	Server_BaseRoots_FullMethodName           = "/daisy.v1.Server/BaseRoots"
 	Server_BaseDir_FullMethodName             = "/daisy.v1.Server/BaseDir"
 	Server_BaseUnder_FullMethodName           = "/daisy.v1.Server/BaseUnder"
+	Server_RestoreSelection_FullMethodName    = "/daisy.v1.Server/RestoreSelection"
 )
 
 // ServerClient is the client API for Server service.
@@ -81,6 +82,12 @@ type ServerClient interface {
 	BaseRoots(ctx context.Context, in *BaseRequest, opts ...grpc.CallOption) (*BaseEntries, error)
 	BaseDir(ctx context.Context, in *BaseRequest, opts ...grpc.CallOption) (*BaseEntries, error)
 	BaseUnder(ctx context.Context, in *BaseRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BasePaths], error)
+	// The entries a restore takes from one object of its chain (those no
+	// newer object of the chain records again, deletions left out), as
+	// their offsets in the object stream, ascending, so that the agent
+	// keeps only the next ones in memory. Role: client; the restore must
+	// be one the server ordered from the calling client's agent.
+	RestoreSelection(ctx context.Context, in *SelectionRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Offsets], error)
 }
 
 type serverClient struct {
@@ -200,6 +207,25 @@ func (c *serverClient) BaseUnder(ctx context.Context, in *BaseRequest, opts ...g
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Server_BaseUnderClient = grpc.ServerStreamingClient[BasePaths]
 
+func (c *serverClient) RestoreSelection(ctx context.Context, in *SelectionRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Offsets], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Server_ServiceDesc.Streams[1], Server_RestoreSelection_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[SelectionRequest, Offsets]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Server_RestoreSelectionClient = grpc.ServerStreamingClient[Offsets]
+
 // ServerServer is the server API for Server service.
 // All implementations must embed UnimplementedServerServer
 // for forward compatibility.
@@ -227,6 +253,12 @@ type ServerServer interface {
 	BaseRoots(context.Context, *BaseRequest) (*BaseEntries, error)
 	BaseDir(context.Context, *BaseRequest) (*BaseEntries, error)
 	BaseUnder(*BaseRequest, grpc.ServerStreamingServer[BasePaths]) error
+	// The entries a restore takes from one object of its chain (those no
+	// newer object of the chain records again, deletions left out), as
+	// their offsets in the object stream, ascending, so that the agent
+	// keeps only the next ones in memory. Role: client; the restore must
+	// be one the server ordered from the calling client's agent.
+	RestoreSelection(*SelectionRequest, grpc.ServerStreamingServer[Offsets]) error
 	mustEmbedUnimplementedServerServer()
 }
 
@@ -266,6 +298,9 @@ func (UnimplementedServerServer) BaseDir(context.Context, *BaseRequest) (*BaseEn
 }
 func (UnimplementedServerServer) BaseUnder(*BaseRequest, grpc.ServerStreamingServer[BasePaths]) error {
 	return status.Error(codes.Unimplemented, "method BaseUnder not implemented")
+}
+func (UnimplementedServerServer) RestoreSelection(*SelectionRequest, grpc.ServerStreamingServer[Offsets]) error {
+	return status.Error(codes.Unimplemented, "method RestoreSelection not implemented")
 }
 func (UnimplementedServerServer) mustEmbedUnimplementedServerServer() {}
 func (UnimplementedServerServer) testEmbeddedByValue()                {}
@@ -461,6 +496,17 @@ func _Server_BaseUnder_Handler(srv interface{}, stream grpc.ServerStream) error 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Server_BaseUnderServer = grpc.ServerStreamingServer[BasePaths]
 
+func _Server_RestoreSelection_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(SelectionRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ServerServer).RestoreSelection(m, &grpc.GenericServerStream[SelectionRequest, Offsets]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Server_RestoreSelectionServer = grpc.ServerStreamingServer[Offsets]
+
 // Server_ServiceDesc is the grpc.ServiceDesc for Server service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -509,6 +555,11 @@ var Server_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "BaseUnder",
 			Handler:       _Server_BaseUnder_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "RestoreSelection",
+			Handler:       _Server_RestoreSelection_Handler,
 			ServerStreams: true,
 		},
 	},
