@@ -56,6 +56,10 @@ type BackupOptions struct {
 	Monitor func(*Monitor)
 	// Locks says how long to wait for pools another process writes.
 	Locks PoolWait
+	// Plane, if set, moves the data on the hosts of a fleet instead of
+	// in this process (internal/server): its agents make the objects'
+	// IDs and its media hosts lock their pools. See remote.go.
+	Plane Plane
 }
 
 // Monitor exposes live counters of a running backup. Counters are atomic;
@@ -158,6 +162,14 @@ type backupRun struct {
 
 	mu      sync.Mutex
 	objects map[records.ID]*objectRun
+
+	// Remote (Plane) backups only: the sources waiting for their agent
+	// to make the object, by name, and the outcome of those whose agent
+	// never did.
+	pending  map[string]*pendingSource
+	notBegun []ObjectOutcome
+	catErr   error           // the first file batch the catalog refused
+	unlisted map[string]bool // objects with a batch not recorded
 }
 
 type objectRun struct {
@@ -202,8 +214,10 @@ func Backup(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, o Bac
 	// before it records or reads anything.
 	mgr := pools.NewManager(cat)
 	defer mgr.Close()
-	if err := lockJobPools(ctx, cfg, mgr, backupPools(cfg, selected), o.Locks); err != nil {
-		return nil, err
+	if o.Plane == nil {
+		if err := lockJobPools(ctx, cfg, mgr, backupPools(cfg, selected), o.Locks); err != nil {
+			return nil, err
+		}
 	}
 	if err := registerPools(ctx, cfg, cat); err != nil {
 		return nil, err
@@ -218,6 +232,9 @@ func Backup(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, o Bac
 	// unfinished copies failed, never left writing.
 	wctx := context.WithoutCancel(ctx)
 
+	if o.Plane != nil {
+		return r.remote(ctx, wctx, o, selected, res)
+	}
 	r.wire(mgr)
 	state := daisyState(ctx, cfg, cat)
 	for _, src := range selected {
@@ -227,7 +244,7 @@ func Backup(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, o Bac
 			if note != "" {
 				log.Warn(note, "source", src.Name)
 			}
-			err = r.addObject(ctx, src, level, chain, note)
+			err = r.addObject(ctx, records.NewID(), time.Now(), src, level, chain, note)
 		}
 		if err != nil {
 			for _, o := range r.objects {
@@ -310,13 +327,16 @@ func (r *backupRun) wire(mgr *pools.Manager) {
 }
 
 // addObject registers the object of one source and its planned copies.
-func (r *backupRun) addObject(ctx context.Context, src config.Source, level string, chain []catalog.Object, note string) error {
-	id := records.NewID()
-	o := &objectRun{src: src, id: id, links: r.cfg.Chain(src.Name), progress: &SourceProgress{Name: src.Name}, chain: chain}
+func (r *backupRun) addObject(ctx context.Context, id records.ID, started time.Time, src config.Source, level string, chain []catalog.Object, note string) error {
+	prog := &SourceProgress{Name: src.Name}
+	if p := r.pending[src.Name]; p != nil {
+		prog = p.progress // in the Monitor since the job began
+	}
+	o := &objectRun{src: src, id: id, links: r.cfg.Chain(src.Name), progress: prog, chain: chain}
 	if note != "" {
 		o.warnings = append(o.warnings, note)
 	}
-	o.obj = catalog.Object{ID: id.String(), Source: src.Name, Client: src.Client, Level: level, Started: time.Now().UTC(), JobID: r.job.ID, State: ObjectWriting}
+	o.obj = catalog.Object{ID: id.String(), Source: src.Name, Client: src.Client, Level: level, Started: started.UTC(), JobID: r.job.ID, State: ObjectWriting}
 	if len(chain) > 0 {
 		o.obj.Base = chain[len(chain)-1].ID
 	}
@@ -333,8 +353,12 @@ func (r *backupRun) addObject(ctx context.Context, src config.Source, level stri
 			return err
 		}
 	}
+	r.mu.Lock()
 	r.objects[id] = o
-	r.mon.Sources = append(r.mon.Sources, o.progress)
+	if r.pending[src.Name] == nil {
+		r.mon.Sources = append(r.mon.Sources, o.progress)
+	}
+	r.mu.Unlock()
 	r.log.Debug("backup: object registered", "object", o.obj.ID, "source", src.Name, "level", level, "base", o.obj.Base, "copies", len(o.links))
 	return nil
 }
@@ -459,26 +483,8 @@ func (r *backupRun) readSource(ctx context.Context, o *objectRun, buf *buffers.B
 			}
 		},
 		OnError: func(path string, err error) {
-			r.mu.Lock()
-			defer r.mu.Unlock()
-			if isRoot(o.src.Paths, path) && (errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)) {
-				// A root that does not exist is not a file that
-				// could not be read: an unmounted disk must not pass
-				// for an empty one (see the check after Archive).
-				o.missing = append(o.missing, path)
-				if o.src.MayBeAbsent {
-					r.log.Info("absent, as the source allows", "source", o.src.Name, "path", path)
-					o.warnings = append(o.warnings, fmt.Sprintf("%s: absent (may_be_absent)", path))
-				}
-				return
-			}
-			// A warning of the result, printed with it (text or
-			// JSON): logged at debug only, or it is said twice.
-			r.log.Debug("skipped", "source", o.src.Name, "path", path, "err", err)
-			o.unread++
-			if len(o.warnings) < 1000 {
-				o.warnings = append(o.warnings, fmt.Sprintf("%s: %v", path, err))
-			}
+			missing := isRoot(o.src.Paths, path) && (errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR))
+			r.skipped(o, path, err.Error(), missing)
 		},
 	}
 	st, err := agent.Archive(ctx, sw, opts)
@@ -487,8 +493,8 @@ func (r *backupRun) readSource(ctx context.Context, o *objectRun, buf *buffers.B
 	}
 	o.files = st.Entries + st.Deleted
 	o.unchanged, o.deleted = st.Unchanged, st.Deleted
-	if err == nil && len(o.missing) > 0 && !o.src.MayBeAbsent {
-		err = fmt.Errorf("path %s does not exist (a disk not mounted?); the object is failed so that it never passes for an empty tree; mount it, or add \"may_be_absent: true\" to source %s", strings.Join(o.missing, ", "), o.src.Name)
+	if err == nil {
+		err = o.missingErr()
 	}
 	if err != nil {
 		o.err = fmt.Errorf("source %s: %w", o.src.Name, err)
@@ -508,6 +514,39 @@ func (r *backupRun) readSource(ctx context.Context, o *objectRun, buf *buffers.B
 	buf.Close()
 }
 
+// skipped records a path of a source that could not be read: a root that
+// does not exist (missing), or a file or directory skipped.
+func (r *backupRun) skipped(o *objectRun, path, err string, missing bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if missing {
+		// A root that does not exist is not a file that could not be
+		// read: an unmounted disk must not pass for an empty one (see
+		// missingErr).
+		o.missing = append(o.missing, path)
+		if o.src.MayBeAbsent {
+			r.log.Info("absent, as the source allows", "source", o.src.Name, "path", path)
+			o.warnings = append(o.warnings, fmt.Sprintf("%s: absent (may_be_absent)", path))
+		}
+		return
+	}
+	// A warning of the result, printed with it (text or JSON): logged at
+	// debug only, or it is said twice.
+	r.log.Debug("skipped", "source", o.src.Name, "path", path, "err", err)
+	o.unread++
+	if len(o.warnings) < 1000 {
+		o.warnings = append(o.warnings, fmt.Sprintf("%s: %s", path, err))
+	}
+}
+
+// missingErr fails an object whose source lacks a root it may not lack.
+func (o *objectRun) missingErr() error {
+	if len(o.missing) == 0 || o.src.MayBeAbsent {
+		return nil
+	}
+	return fmt.Errorf("path %s does not exist (a disk not mounted?); the object is failed so that it never passes for an empty tree; mount it, or add \"may_be_absent: true\" to source %s", strings.Join(o.missing, ", "), o.src.Name)
+}
+
 // commit records each object's and copy's outcome: good copies with their
 // extents in one transaction each, after their volumes were synced; failed
 // ones with the reason. An object is complete only when its stream ended
@@ -520,8 +559,8 @@ func (r *backupRun) commit(ctx context.Context, results map[string][]mediaagent.
 		copy int
 	}
 	byCopy := map[key]mediaagent.CopyResult{}
-	for _, a := range r.agents {
-		for _, cr := range results[a.Name] {
+	for _, crs := range results {
+		for _, cr := range crs {
 			byCopy[key{cr.Object, cr.Copy}] = cr
 		}
 	}
@@ -571,6 +610,10 @@ func (r *backupRun) commit(ctx context.Context, results map[string][]mediaagent.
 		}
 		out.State = state
 		res.Bytes += out.Bytes
+		res.Warnings += out.Unread
+		res.Objects = append(res.Objects, out)
+	}
+	for _, out := range r.notBegun {
 		res.Warnings += out.Unread
 		res.Objects = append(res.Objects, out)
 	}

@@ -83,10 +83,24 @@ func FreeSpace(p config.Pool) (int64, error) {
 	return min(int64(st.Blocks)*int64(st.Bsize)/8, MaxAutoFreeSpace), nil
 }
 
+// Catalog is what pools needs of the catalog: the volumes of a pool. The
+// catalog itself implements it in process; on a media host of a fleet,
+// internal/mediahost implements it over the server's Server service.
+type Catalog interface {
+	Volumes(ctx context.Context, pool string) ([]catalog.Volume, error)
+	Volume(ctx context.Context, idOrLabel string) (catalog.Volume, error)
+	CreateVolume(ctx context.Context, v catalog.Volume) error
+	UpdateVolume(ctx context.Context, v catalog.Volume) error
+	RelabelVolume(ctx context.Context, oldID string, v catalog.Volume) error
+	GoodExtentsOnVolume(ctx context.Context, volumeID string) (int, error)
+}
+
+var _ Catalog = (*catalog.Catalog)(nil)
+
 // Manager hands out volumes of the pools of one configuration. It is safe
 // for concurrent use by several media agents.
 type Manager struct {
-	cat *catalog.Catalog
+	cat Catalog
 
 	mu    sync.Mutex
 	inUse map[string]bool     // volume IDs mounted now
@@ -95,7 +109,7 @@ type Manager struct {
 }
 
 // NewManager returns a manager recording volumes in cat.
-func NewManager(cat *catalog.Catalog) *Manager {
+func NewManager(cat Catalog) *Manager {
 	return &Manager{cat: cat, inUse: map[string]bool{}, locks: map[string]*os.File{}, devs: devices.New(nil)}
 }
 
