@@ -84,6 +84,7 @@ type restoreRun struct {
 	// Used by the extracting goroutine only.
 	problems []string
 	kept     int64
+	cut      int64    // entries begun, then cut by a lost range
 	lost     []string // the ranges lost and what they cost
 }
 
@@ -125,7 +126,7 @@ func (r *restoreRun) run(ctx context.Context) *pb.RestoreDone {
 	}
 	st := sess.Close()
 	stopProgress()
-	done := &pb.RestoreDone{Entries: st.Entries - st.Skipped - st.Refused - st.Failed, Bytes: r.bytes.Load()}
+	done := &pb.RestoreDone{Entries: st.Entries - st.Skipped - st.Refused - st.Failed - r.cut, Bytes: r.bytes.Load()}
 	if r.kept > 0 {
 		r.problem(fmt.Sprintf("%s: %d entries exist in the target and were kept, not overwritten (restore with overwrite to replace them)", r.target, r.kept))
 	}
@@ -433,8 +434,10 @@ func (p *picker) miss(off int64) {
 func (p *picker) lose(cut, pos int64) (next, n int64, err error) {
 	cutKept := int64(-1)
 	if p.kept && p.cur >= cut {
-		n++ // kept, then cut
+		n++ // kept, then cut: counted as read by the session, not restored
 		cutKept, p.kept = p.cur, false
+		p.run.cut++
+		p.run.entries.Add(-1)
 	}
 	if p.sel == nil {
 		// A whole part: the entries are found through the selection.
