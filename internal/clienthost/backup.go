@@ -180,7 +180,7 @@ func (r *backupRun) run(ctx context.Context) *pb.ObjectEnded {
 	defer pcancel()
 	stopAfter := context.AfterFunc(ctx, func() { time.AfterFunc(abortGrace, pcancel) })
 	defer stopAfter()
-	p := &push{host: t.GetHost(), address: t.GetAddress()}
+	p := &push{host: t.GetHost(), address: t.GetAddress(), cancel: pcancel}
 	p.stream, err = pb.NewMediaHostClient(conn).Push(pctx)
 	if err != nil {
 		return fail(p.wrap(err))
@@ -245,10 +245,10 @@ func (r *backupRun) run(ctx context.Context) *pb.ObjectEnded {
 	}
 	if err != nil {
 		switch {
-		case p.err != nil:
-			err = p.err // the push broke: say how, not that a write failed
 		case ctx.Err() != nil:
 			err = fmt.Errorf("stopped: %w", stopCause(ctx))
+		case p.err != nil:
+			err = p.err // the push broke: say how, not that a write failed
 		}
 		reason := fmt.Sprintf("source %s: %v", o.GetSource(), err)
 		if p.err == nil {
@@ -332,7 +332,8 @@ func (r *backupRun) progress() func() {
 type push struct {
 	host, address string
 	stream        pb.MediaHost_PushClient
-	err           error // how the stream broke, once it did
+	cancel        func() // cuts the stream
+	err           error  // how the stream broke, once it did
 }
 
 // wrap names the media host in err.
@@ -372,12 +373,13 @@ func (p *push) close() error {
 }
 
 // fail fails the push with reason (PushFail) and waits for the media
-// host to end it (for abortGrace at most after the backup was stopped:
-// then the push's context ends).
+// host to end it, for abortGrace at most: then the stream is cut.
 func (p *push) fail(reason string) {
 	if p.err != nil {
 		return
 	}
+	cut := time.AfterFunc(abortGrace, p.cancel)
+	defer cut.Stop()
 	if err := p.send(&pb.PushMessage{Message: &pb.PushMessage_Fail{Fail: &pb.PushFail{Reason: reason}}}); err != nil {
 		return
 	}

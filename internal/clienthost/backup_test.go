@@ -403,12 +403,40 @@ func TestBackupMediaHostVanishes(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan *backupEvents, 1)
-	go func() { done <- backup(t, f.asServer, order(f, src)) }()
+	progress := make(chan int64, 100)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		done <- backupWith(t, ctx, f.asServer, order(f, src), func(e *pb.BackupEvent) bool {
+			if p := e.GetProgress(); p != nil {
+				select {
+				case progress <- p.GetBytes():
+				default:
+				}
+			}
+			return true
+		})
+	}()
 	select {
 	case <-f.media.firstBatch:
 	case <-time.After(30 * time.Second):
 		t.Fatal("no batch reached the media host")
 	}
+	// A media host that does not read stops the agent: what it cut into
+	// records stays within the stream's flow-control window and a few
+	// batches, far from the 24 MiB of the source.
+	var pushed int64
+	for range 3 {
+		select {
+		case pushed = <-progress:
+		case <-time.After(30 * time.Second):
+			t.Fatal("no progress")
+		}
+	}
+	if limit := int64(rpc.StreamWindow + 4*(rpc.BatchBytes+records.MaxRecordSize)); pushed > limit {
+		t.Fatalf("%d bytes of records cut while the media host read nothing, more than %d", pushed, limit)
+	}
+	t.Logf("%d bytes of records cut while the media host read nothing", pushed)
 	stopped := time.Now()
 	f.mediaSrv.Stop()
 	var ev *backupEvents
@@ -464,5 +492,30 @@ func TestBackupServerGone(t *testing.T) {
 		t.Fatalf("PushFail %q does not say the backup stream broke", p.fail)
 	}
 	t.Logf("push: fail %q, err %v", p.fail, p.err)
+	noLeak(t)
+}
+
+// TestBackupMediaHostDown: a media host that cannot be reached, or that
+// is another host than the order names, fails the object at once.
+func TestBackupMediaHostDown(t *testing.T) {
+	f := newFleet(t)
+	l, err := rpc.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := l.Addr().String()
+	l.Close()
+	for name, target := range map[string]*pb.Target{
+		"down":       {Host: mhPeer.Name, Address: dead, Buffer: "ba1.b1"},
+		"other host": {Host: "mh2", Address: f.mediaAddr, Buffer: "ba1.b1"},
+	} {
+		o := order(f, t.TempDir())
+		o.Target = target
+		ev := backup(t, f.asServer, o)
+		if ev.ended == nil || !strings.Contains(ev.ended.GetError(), "media host "+target.Host) {
+			t.Fatalf("%s: ended %v (stream %v), want an error naming media host %s", name, ev.ended, ev.err, target.Host)
+		}
+		t.Logf("%s: %s", name, ev.ended.GetError())
+	}
 	noLeak(t)
 }

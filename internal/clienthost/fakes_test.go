@@ -144,6 +144,10 @@ type fakeMedia struct {
 	once       sync.Once
 	hold       chan struct{}
 
+	// readStall, if set, is closed when a Read sent its first chunk; the
+	// Read then sends nothing more until its call ends.
+	readStall chan struct{}
+
 	mu    sync.Mutex
 	reads map[string][]*pb.ReadChunk // by ticket
 }
@@ -231,9 +235,14 @@ func (m *fakeMedia) Read(req *pb.ReadRequest, st pb.MediaHost_ReadServer) error 
 	if !ok {
 		return fmt.Errorf("no ticket %q", req.GetTicket())
 	}
-	for _, c := range chunks {
+	for i, c := range chunks {
 		if err := st.Send(c); err != nil {
 			return err
+		}
+		if i == 0 && m.readStall != nil {
+			close(m.readStall)
+			<-st.Context().Done()
+			return st.Context().Err()
 		}
 	}
 	return nil

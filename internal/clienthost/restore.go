@@ -27,9 +27,19 @@ import (
 const maxProblems = 1000
 
 // Restore extracts the order's parts, in order, into its target (see the
-// package comment) and ends with RestoreDone. The call itself fails only
-// for a refused or malformed order; what went wrong in the restore is in
-// RestoreDone.
+// package comment) and ends with RestoreDone: Entries counts the entries
+// restored (neither kept, refused, failed nor cut by a lost range), Bytes
+// the object stream bytes read; Problems lists the entries that could not
+// be written, a count of the existing ones kept (without overwrite), and
+// the ranges lost; Error says which part failed and which ranges were
+// lost. The call itself fails only for a refused or malformed order.
+//
+// The existing tree is handled as the all-in-one restore does: without
+// overwrite an existing entry is kept, with it replaced (never written
+// through: extract removes it first). Resume is carried out as overwrite:
+// the agent knows the entries of a part by their offsets only, not their
+// sizes and times, so the server's selection is what leaves out the
+// entries an interrupted restore finished.
 func (a *Agent) Restore(order *pb.RestoreOrder, stream pb.Agent_RestoreServer) error {
 	ctx := stream.Context()
 	if _, err := rpc.Require(ctx, pki.RoleServer); err != nil {

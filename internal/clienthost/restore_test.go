@@ -325,3 +325,27 @@ func TestRestoreMediaHostFails(t *testing.T) {
 	}
 	noLeak(t)
 }
+
+// TestRestoreServerGone: the server's call ends mid-restore; the restore
+// stops, and nothing of the agent is left.
+func TestRestoreServerGone(t *testing.T) {
+	f := newFleet(t)
+	_, l := restoreTree(t, 8)
+	f.media.serveStream("t1", l.data)
+	f.media.readStall = make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	st, err := f.asServer.Restore(ctx, &pb.RestoreOrder{Job: 9, Target: t.TempDir(), Parts: []*pb.RestorePart{f.part("o1", "t1", true)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-f.media.readStall:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the media host was not read")
+	}
+	cancel()
+	if _, err := st.Recv(); status.Code(err) != codes.Canceled {
+		t.Fatalf("after the server went: %v", err)
+	}
+	noLeak(t)
+}
