@@ -153,3 +153,25 @@ func TestCLIReachesCatalogAndVolumesThroughJobs(t *testing.T) {
 		t.Fatalf("only %d files of %s found: the walk is broken", seen, cli)
 	}
 }
+
+// The HTTP API reaches the catalog and the volumes only through jobs, as
+// the command line does: no product file of internal/api imports
+// internal/catalog, internal/volume or a package under internal/device.
+func TestAPIReachesCatalogAndVolumesThroughJobs(t *testing.T) {
+	api := module + "internal/api"
+	seen := 0
+	for _, f := range goFiles(t) {
+		if f.pkg != api || f.test {
+			continue
+		}
+		seen++
+		for _, im := range f.imports {
+			if im == module+"internal/catalog" || im == module+"internal/volume" || under(im, deviceDir) {
+				t.Errorf("%s imports %s: the API reaches catalog, volumes and devices through internal/jobs", f.path, im)
+			}
+		}
+	}
+	if seen < 5 {
+		t.Fatalf("only %d files of %s found: the walk is broken", seen, api)
+	}
+}

@@ -97,16 +97,17 @@ func sans(dns []string, ips []net.IP) []string {
 
 func newCertIssueCmd(g *globals, dir *string) *cobra.Command {
 	var days int
-	var host string
+	var host, admin string
 	var force bool
 	cmd := &cobra.Command{
-		Use:   "issue [--host NAME] [--days N] [--force]",
+		Use:   "issue [--host NAME | --admin NAME] [--days N] [--force]",
 		Short: "Issue the certificates of the hosts of daisy.yaml",
 		Long: `issue signs a certificate for the server, the agent of every client with
 an address and every media host of daisy.yaml (or only those of --host
 NAME), each with its name and the host of its address as SANs, and
 daisy://ROLE/NAME naming it. Existing certificates are not replaced:
---force renews them.
+--force renews them. --admin NAME issues only an administrator's
+certificate (admin.NAME.crt/.key, role admin) for the server's HTTP API.
 
 ` + exitCodesHelp,
 		Args: exactArgs(0),
@@ -124,9 +125,20 @@ daisy://ROLE/NAME naming it. Existing certificates are not replaced:
 			if days < 1 {
 				return usageError("--days %d: a certificate is valid for at least 1 day", days)
 			}
-			hosts, err := pki.Hosts(cfg)
-			if err != nil {
-				return &exitError{ExitUsage, err}
+			var hosts []pki.Host
+			switch {
+			case admin != "" && host != "":
+				return usageError("--admin and --host do not go together: issue one kind at a time")
+			case admin != "":
+				h, err := pki.AdminHost(admin)
+				if err != nil {
+					return usageError("--admin: %v", err)
+				}
+				hosts = []pki.Host{h}
+			default:
+				if hosts, err = pki.Hosts(cfg); err != nil {
+					return &exitError{ExitUsage, err}
+				}
 			}
 			if host != "" {
 				var picked []pki.Host
@@ -181,6 +193,7 @@ daisy://ROLE/NAME naming it. Existing certificates are not replaced:
 	}
 	cmd.Flags().IntVar(&days, "days", pki.DefaultHostDays, "days each certificate is valid")
 	cmd.Flags().StringVar(&host, "host", "", "issue only the certificates of this host (server, client or media host name)")
+	cmd.Flags().StringVar(&admin, "admin", "", "issue only an administrator's certificate of this name (role admin, for the HTTP API)")
 	cmd.Flags().BoolVar(&force, "force", false, "replace existing certificates (renewal)")
 	return cmd
 }

@@ -172,6 +172,15 @@ func Hosts(cfg *config.Config) ([]Host, error) {
 	return out, nil
 }
 
+// AdminHost is the certificate of an administrator named name (a person
+// or a tool): role admin, no DNS or IP names, since it only dials.
+func AdminHost(name string) (Host, error) {
+	if name == "" || strings.ContainsAny(name, "/\\ ") || strings.HasPrefix(name, ".") {
+		return Host{}, fmt.Errorf("admin name %q: give a name without spaces or slashes (a person or a tool, e.g. alice)", name)
+	}
+	return Host{Peer: Peer{Role: RoleAdmin, Name: name}}, nil
+}
+
 // newHost gives a host the SANs of its name and the hosts of its
 // addresses.
 func newHost(p Peer, addrs ...string) Host {
@@ -345,8 +354,10 @@ func roleOrder(r Role) int {
 		return 1
 	case RoleMediaHost:
 		return 2
+	case RoleAdmin:
+		return 3
 	}
-	return 3
+	return 4
 }
 
 func randomSerial() (*big.Int, error) {

@@ -20,13 +20,17 @@ const (
 	RoleServer    Role = "server"     // daisy server
 	RoleClient    Role = "client"     // daisy agent of a client
 	RoleMediaHost Role = "media-host" // daisy media-agent of a media host
+	// RoleAdmin is an administrator's certificate: for the server's HTTP
+	// API (and, later, daisy --server). It names a person or a tool, not
+	// a host of daisy.yaml, so Hosts does not list it.
+	RoleAdmin Role = "admin"
 )
 
 // URIScheme is the scheme of the URI SAN that names a certificate's host.
 const URIScheme = "daisy"
 
 func (r Role) valid() bool {
-	return r == RoleServer || r == RoleClient || r == RoleMediaHost
+	return r == RoleServer || r == RoleClient || r == RoleMediaHost || r == RoleAdmin
 }
 
 // Peer is a host as its certificate names it.
@@ -56,7 +60,7 @@ func PeerFromCert(cert *x509.Certificate) (Peer, error) {
 		}
 		p := Peer{Role: Role(u.Host), Name: strings.TrimPrefix(u.Path, "/")}
 		if !p.Role.valid() || p.Name == "" || strings.Contains(p.Name, "/") {
-			return Peer{}, fmt.Errorf("certificate %q names %s, which is not daisy://server|client|media-host/NAME", cert.Subject.CommonName, u)
+			return Peer{}, fmt.Errorf("certificate %q names %s, which is not daisy://server|client|media-host|admin/NAME", cert.Subject.CommonName, u)
 		}
 		found = append(found, p)
 	}

@@ -371,3 +371,54 @@ sources: [{name: s, client: a, paths: [/s]}]
 		t.Fatalf("Hosts:\n%s\nwant\n%s", strings.Join(got, "; "), want)
 	}
 }
+
+// An admin certificate names role admin; a server accepts it only where
+// its roles allow admin.
+func TestAdminCertificate(t *testing.T) {
+	now := time.Now()
+	dir := t.TempDir()
+	ca, err := InitCA(dir, 30, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"", "a/b", "a b", ".hidden"} {
+		if _, err := AdminHost(bad); err == nil {
+			t.Errorf("AdminHost(%q) accepted", bad)
+		}
+	}
+	h, err := AdminHost("alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	is, err := ca.Issue(h, 2, now, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if filepath.Base(is.Path) != "admin.alice.crt" {
+		t.Errorf("admin certificate at %s", is.Path)
+	}
+	p, err := PeerFromCert(is.Cert)
+	if err != nil || p != (Peer{RoleAdmin, "alice"}) {
+		t.Fatalf("PeerFromCert: %v %v", p, err)
+	}
+	if err := RequireRole(p, RoleServer); err == nil {
+		t.Error("an admin passed RequireRole(server)")
+	}
+	if err := RequireRole(p, RoleAdmin, RoleServer); err != nil {
+		t.Error(err)
+	}
+	if err := p.ActFor("client-a"); err == nil {
+		t.Error("an admin acts for a client's agent")
+	}
+	creds, err := LoadCredentials(dir, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if creds.Self != p {
+		t.Errorf("credentials of %v", creds.Self)
+	}
+	list, err := List(dir, now)
+	if err != nil || len(list) != 1 || list[0].Role != RoleAdmin || list[0].Problem != "" {
+		t.Errorf("List: %+v %v", list, err)
+	}
+}
