@@ -240,7 +240,10 @@ func (h *Host) setup(ctx context.Context, cancel context.CancelCauseFunc, plan *
 		ar.bma = a
 		j.agents = append(j.agents, ar)
 	}
-	// Chains, wherever one end is on this host.
+	// Chains, wherever one end is on this host. A buffer that carries
+	// nothing is closed only once every chain is attached to it (a
+	// consumer may not attach after its first push, its close).
+	var idle []*buffers.Buffer
 	for _, ma := range cfg.MediaAgents() {
 		downHost := cfg.HostOf(ma)
 		for _, b := range ma.Buffers {
@@ -250,7 +253,7 @@ func (h *Host) setup(ctx context.Context, cancel context.CancelCauseFunc, plan *
 					if selected[b.Source] {
 						j.inputs[bid] = &pushInput{buf: bufs[bid], source: b.Source}
 					} else {
-						bufs[bid].Close() // carries nothing in this job
+						idle = append(idle, bufs[bid]) // carries nothing in this job
 					}
 				}
 				continue
@@ -273,6 +276,9 @@ func (h *Host) setup(ctx context.Context, cancel context.CancelCauseFunc, plan *
 				j.inputs[bid] = &pushInput{buf: bufs[bid], upstream: upHost, follows: b.Follows}
 			}
 		}
+	}
+	for _, b := range idle {
+		b.Close()
 	}
 	// Extents go out as events once the job runs (run sets emit).
 	h.mu.Lock()

@@ -137,14 +137,38 @@ func (p *plane) RunBackup(ctx context.Context, b *jobs.RemoteBackup) (map[string
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	hosts := planHosts(cfg, names)
-	log.Info("backup: planning", "sources", names, "media_hosts", hosts)
+	// The agents first: each makes its object's ID, which is recorded
+	// with its copies before anything moves. A source whose agent cannot
+	// be reached fails here, and its buffers are not planned on the
+	// media hosts (they would wait for its records forever).
+	srs := make([]*sourceRun, len(orders))
+	var wg sync.WaitGroup
+	for i, o := range orders {
+		wg.Go(func() { srs[i] = p.beginSource(ctx, cfg, b, o, log) })
+	}
+	wg.Wait()
+	defer func() {
+		for _, sr := range srs {
+			sr.close()
+		}
+	}()
+	var begun []string
+	for _, sr := range srs {
+		if sr.st != nil {
+			begun = append(begun, sr.src.Name)
+		}
+	}
+	if len(begun) == 0 {
+		log.Warn("backup: no agent began its object; nothing to plan")
+		return nil, nil
+	}
+	hosts := planHosts(cfg, begun)
+	log.Info("backup: planning", "sources", begun, "media_hosts", hosts)
 	runs := make([]*hostRun, len(hosts))
 	errs := make([]error, len(hosts))
-	var wg sync.WaitGroup
 	for i, h := range hosts {
 		wg.Go(func() {
-			runs[i], errs[i] = p.startHost(ctx, cfg, job, h, names)
+			runs[i], errs[i] = p.startHost(ctx, cfg, job, h, begun)
 		})
 	}
 	wg.Wait()
@@ -174,9 +198,10 @@ func (p *plane) RunBackup(ctx context.Context, b *jobs.RemoteBackup) (map[string
 	log.Debug("backup: media hosts started", "media_hosts", hosts)
 
 	var sources sync.WaitGroup
-	started := make([]records.ID, len(orders))
-	for i, o := range orders {
-		sources.Go(func() { started[i] = p.runSource(ctx, cfg, b, o, log) })
+	for _, sr := range srs {
+		if sr.st != nil {
+			sources.Go(func() { p.followSource(ctx, b, sr) })
+		}
 	}
 	sources.Wait()
 	for _, hr := range runs {
@@ -199,18 +224,18 @@ func (p *plane) RunBackup(ctx context.Context, b *jobs.RemoteBackup) (map[string
 			continue
 		}
 		hostErrs = append(hostErrs, herr)
-		for i, o := range orders {
-			if started[i] == (records.ID{}) {
+		for _, sr := range srs {
+			if sr.id == (records.ID{}) {
 				continue
 			}
-			for _, l := range cfg.Chain(o.Source.Name) {
+			for _, l := range cfg.Chain(sr.src.Name) {
 				if cfg.HostOf(l.Agent) != hr.name {
 					continue
 				}
-				if hasResult(results[l.Agent.Name], started[i], l.Copy) {
+				if hasResult(results[l.Agent.Name], sr.id, l.Copy) {
 					continue
 				}
-				results[l.Agent.Name] = append(results[l.Agent.Name], mediaagent.CopyResult{Object: started[i], Copy: l.Copy, Input: l.Buffer.ID(l.Agent.Name), Err: herr})
+				results[l.Agent.Name] = append(results[l.Agent.Name], mediaagent.CopyResult{Object: sr.id, Copy: l.Copy, Input: l.Buffer.ID(l.Agent.Name), Err: herr})
 			}
 		}
 	}
@@ -372,39 +397,50 @@ func (p *plane) hostEvents(b *jobs.RemoteBackup, hr *hostRun, log *slog.Logger) 
 	}
 }
 
-// runSource orders the backup of one source from its client's agent and
-// reports what the agent says to b; it returns the object's ID (zero when
-// the agent never began one).
-func (p *plane) runSource(ctx context.Context, cfg *config.Config, b *jobs.RemoteBackup, o jobs.SourceOrder, log *slog.Logger) records.ID {
+// sourceRun is one source's Backup stream with its agent.
+type sourceRun struct {
+	src    config.Source
+	client string
+	log    *slog.Logger
+	conn   *grpc.ClientConn
+	st     pb.Agent_BackupClient // nil once the source ended
+	cancel context.CancelFunc
+	id     records.ID
+	lost   func(error) error
+}
+
+func (sr *sourceRun) close() {
+	if sr.cancel != nil {
+		sr.cancel()
+	}
+	if sr.conn != nil {
+		sr.conn.Close()
+	}
+}
+
+// beginSource orders the backup of one source from its client's agent
+// and records the object the agent made. A source that cannot begin is
+// ended (st nil).
+func (p *plane) beginSource(ctx context.Context, cfg *config.Config, b *jobs.RemoteBackup, o jobs.SourceOrder, log *slog.Logger) *sourceRun {
 	src := o.Source
-	log = log.With("source", src.Name, "client", src.Client)
-	end := func(err error) {
+	sr := &sourceRun{src: src, client: src.Client, log: log.With("source", src.Name, "client", src.Client)}
+	end := func(err error) *sourceRun {
 		b.End(src.Name, records.EndInfo{}, 0, 0, 0, err)
+		sr.st = nil
+		return sr
 	}
 	cl, _ := cfg.Client(src.Client)
 	link := cfg.Chain(src.Name)[0]
 	host := cfg.HostOf(link.Agent)
 	mh, _ := cfg.MediaHost(host)
-	conn, err := rpc.DialPeer(p.s.creds, pki.Peer{Role: pki.RoleClient, Name: src.Client}, cl.Address)
+	var err error
+	sr.conn, err = rpc.DialPeer(p.s.creds, pki.Peer{Role: pki.RoleClient, Name: src.Client}, cl.Address)
 	if err != nil {
-		end(fmt.Errorf("client %s: %w", src.Client, err))
-		return records.ID{}
+		return end(fmt.Errorf("client %s: %w", src.Client, err))
 	}
-	defer conn.Close()
-	sctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	st, err := pb.NewAgentClient(conn).Backup(sctx)
-	if err != nil {
-		end(fmt.Errorf("client %s at %s: %s", src.Client, cl.Address, rpc.Message(err)))
-		return records.ID{}
-	}
-	order := &pb.BackupOrder{
-		Job: uint64(b.Job()), Source: src.Name, Client: src.Client, Paths: src.Paths, Exclude: src.Exclude,
-		Compression: src.Compression, MayBeAbsent: src.MayBeAbsent, Level: o.Level, Base: o.Base,
-		StartedUnixNano: rpc.Nanos(o.Started),
-		Target:          &pb.Target{Host: host, Address: mh.Address, Buffer: link.Buffer.ID(link.Agent.Name)},
-	}
-	lost := func(err error) error {
+	var sctx context.Context
+	sctx, sr.cancel = context.WithCancel(ctx)
+	sr.lost = func(err error) error {
 		if errors.Is(err, io.EOF) {
 			return fmt.Errorf("client %s: the agent ended the stream before the object's end", src.Client)
 		}
@@ -413,34 +449,50 @@ func (p *plane) runSource(ctx context.Context, cfg *config.Config, b *jobs.Remot
 		}
 		return fmt.Errorf("client %s: connection lost: %s", src.Client, rpc.Message(err))
 	}
-	if err := st.Send(&pb.BackupControl{Control: &pb.BackupControl_Order{Order: order}}); err != nil {
-		end(lost(err))
-		return records.ID{}
-	}
-	ev, err := st.Recv()
+	sr.st, err = pb.NewAgentClient(sr.conn).Backup(sctx)
 	if err != nil {
-		end(lost(err))
-		return records.ID{}
+		return end(fmt.Errorf("client %s at %s: %s", src.Client, cl.Address, rpc.Message(err)))
+	}
+	order := &pb.BackupOrder{
+		Job: uint64(b.Job()), Source: src.Name, Client: src.Client, Paths: src.Paths, Exclude: src.Exclude,
+		Compression: src.Compression, MayBeAbsent: src.MayBeAbsent, Level: o.Level, Base: o.Base,
+		StartedUnixNano: rpc.Nanos(o.Started),
+		Target:          &pb.Target{Host: host, Address: mh.Address, Buffer: link.Buffer.ID(link.Agent.Name)},
+	}
+	if err := sr.st.Send(&pb.BackupControl{Control: &pb.BackupControl_Order{Order: order}}); err != nil {
+		return end(sr.lost(err))
+	}
+	ev, err := sr.st.Recv()
+	if err != nil {
+		return end(sr.lost(err))
 	}
 	started := ev.GetStarted()
 	if started == nil {
-		end(fmt.Errorf("client %s: the agent answered the order with %T, not ObjectStarted", src.Client, ev.GetEvent()))
-		return records.ID{}
+		return end(fmt.Errorf("client %s: the agent answered the order with %T, not ObjectStarted", src.Client, ev.GetEvent()))
 	}
-	id, err := records.ParseID(started.GetObject())
+	sr.id, err = records.ParseID(started.GetObject())
 	if err == nil {
-		err = b.Begin(ctx, src.Name, id)
+		err = b.Begin(ctx, src.Name, sr.id)
 	}
 	if err != nil {
-		_ = st.Send(&pb.BackupControl{Control: &pb.BackupControl_Cancel{Cancel: &pb.Cancel{Reason: err.Error()}}})
-		end(fmt.Errorf("client %s: object %q: %w", src.Client, started.GetObject(), err))
-		return records.ID{}
+		_ = sr.st.Send(&pb.BackupControl{Control: &pb.BackupControl_Cancel{Cancel: &pb.Cancel{Reason: err.Error()}}})
+		sr.id = records.ID{}
+		return end(fmt.Errorf("client %s: object %q: %w", src.Client, started.GetObject(), err))
 	}
-	log = log.With("object", id.String())
-	log.Debug("backup: object recorded; go")
+	sr.log = sr.log.With("object", sr.id.String())
+	sr.log.Debug("backup: object recorded")
+	return sr
+}
+
+// followSource sends Go to a begun source's agent and reports what it
+// says to b until the object's end.
+func (p *plane) followSource(ctx context.Context, b *jobs.RemoteBackup, sr *sourceRun) {
+	src, log, id := sr.src, sr.log, sr.id
+	end := func(err error) { b.End(src.Name, records.EndInfo{}, 0, 0, 0, err) }
+	st := sr.st
 	if err := st.Send(&pb.BackupControl{Control: &pb.BackupControl_Go{Go: &pb.Go{}}}); err != nil {
-		end(lost(err))
-		return id
+		end(sr.lost(err))
+		return
 	}
 	// The server's own end (SIGTERM) cancels the agent's object.
 	stop := context.AfterFunc(ctx, func() {
@@ -450,8 +502,8 @@ func (p *plane) runSource(ctx context.Context, cfg *config.Config, b *jobs.Remot
 	for {
 		ev, err := st.Recv()
 		if err != nil {
-			end(lost(err))
-			return id
+			end(sr.lost(err))
+			return
 		}
 		switch e := ev.GetEvent().(type) {
 		case *pb.BackupEvent_Files:
@@ -478,12 +530,12 @@ func (p *plane) runSource(ctx context.Context, cfg *config.Config, b *jobs.Remot
 			x := e.Ended
 			var failed error
 			if x.GetError() != "" {
-				failed = fmt.Errorf("client %s: %s", src.Client, x.GetError())
+				failed = fmt.Errorf("client %s: %s", sr.client, x.GetError())
 			}
 			b.End(src.Name, records.EndInfo{Length: x.GetLength(), Records: x.GetRecords(), Hash: x.GetHash(), Stored: x.GetStored()},
 				x.GetEntries(), x.GetUnchanged(), x.GetDeleted(), failed)
 			log.Debug("backup: agent ended", "bytes", x.GetLength(), "entries", x.GetEntries(), "err", x.GetError())
-			return id
+			return
 		case *pb.BackupEvent_Started:
 			log.Error("backup: the agent began a second object; ignored")
 		}

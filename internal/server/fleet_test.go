@@ -3,7 +3,9 @@ package server
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -14,13 +16,17 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"daisy/internal/catalog"
 	"daisy/internal/clienthost"
 	"daisy/internal/config"
 	"daisy/internal/jobs"
+	"daisy/internal/mediaagent"
 	"daisy/internal/mediahost"
 	"daisy/internal/pki"
+	"daisy/internal/records"
 	"daisy/internal/rpc"
 	pb "daisy/internal/rpc/daisypb"
 	"daisy/internal/testtree"
@@ -325,4 +331,218 @@ func TestFleetFigure2(t *testing.T) {
 		}
 	}
 	f.restoreAll(inc, "incremental")
+}
+
+// probePlane begins the objects of a job and calls probe while they
+// run, then fails them: what the server's RPCs serve during a job.
+type probePlane struct {
+	s     *Server
+	probe func(ctx context.Context, b *jobs.RemoteBackup, ids map[string]string)
+}
+
+func (p probePlane) RunBackup(ctx context.Context, b *jobs.RemoteBackup) (map[string][]mediaagent.CopyResult, error) {
+	forget := p.s.registerBackup(uint64(b.Job()), b)
+	defer forget()
+	ids := map[string]string{}
+	for _, o := range b.Orders() {
+		id := records.NewID()
+		if err := b.Begin(ctx, o.Source.Name, id); err != nil {
+			return nil, err
+		}
+		ids[o.Source.Name] = id.String()
+	}
+	p.probe(ctx, b, ids)
+	for _, o := range b.Orders() {
+		b.End(o.Source.Name, records.EndInfo{}, 0, 0, 0, errors.New("probed only"))
+	}
+	return nil, nil
+}
+
+// Client A's certificate gets neither the base of B's object nor the
+// selection of B's restore; a media host gets only the volumes of the
+// pools its devices write; each refusal says who asked for what.
+func TestFleetRefusals(t *testing.T) {
+	f := newTestFleet(t)
+	if res := f.backup(jobs.LevelFull); res.State != catalog.JobSuccess {
+		t.Fatalf("backup: %s", res.State)
+	}
+	c1 := f.client(pki.Peer{Role: pki.RoleClient, Name: "c1"})
+	c2 := f.client(pki.Peer{Role: pki.RoleClient, Name: "c2"})
+	m1 := f.client(pki.Peer{Role: pki.RoleMediaHost, Name: "m1"})
+	m2 := f.client(pki.Peer{Role: pki.RoleMediaHost, Name: "m2"})
+	denied := func(what string, err error, want ...string) {
+		t.Helper()
+		if status.Code(err) != codes.PermissionDenied {
+			t.Errorf("%s: %v, want PermissionDenied", what, err)
+			return
+		}
+		for _, w := range want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: %v does not say %q", what, err, w)
+			}
+		}
+	}
+	probed := false
+	pp := probePlane{s: f.srv, probe: func(ctx context.Context, b *jobs.RemoteBackup, ids map[string]string) {
+		probed = true
+		job := uint64(b.Job())
+		req := &pb.BaseRequest{Job: job, Object: ids["D1"]}
+		if r, err := c1.BaseRoots(ctx, req); err != nil || len(r.GetEntries()) != 1 {
+			t.Errorf("c1's base of its own D1: %v %v", r, err)
+		}
+		if r, err := c1.BaseDir(ctx, &pb.BaseRequest{Job: job, Object: ids["D1"], Dir: filepath.Join(f.dir, "data", "D1")}); err != nil || len(r.GetEntries()) == 0 {
+			t.Errorf("c1's base directory of D1: %v %v", r, err)
+		}
+		_, err := c2.BaseRoots(ctx, req)
+		denied("c2 asks for the base of c1's D1", err, "client/c2", "c1")
+		_, err = c2.BaseDir(ctx, &pb.BaseRequest{Job: job, Object: ids["D1"], Dir: "/"})
+		denied("c2 asks for a base directory of c1's D1", err, "client/c2")
+		st, err := c2.BaseUnder(ctx, &pb.BaseRequest{Job: job, Object: ids["D1"], Dir: "/"})
+		if err == nil {
+			_, err = st.Recv()
+		}
+		denied("c2 asks for the base paths of c1's D1", err, "client/c2")
+		_, err = c1.BaseRoots(ctx, &pb.BaseRequest{Job: job + 100, Object: ids["D1"]})
+		denied("c1 asks in a job that does not run", err, "not a backup running here")
+		_, err = c1.BaseRoots(ctx, &pb.BaseRequest{Job: job, Object: records.NewID().String()})
+		denied("c1 asks for an object the job did not order", err, "did not order")
+		_, err = m1.BaseRoots(ctx, req)
+		denied("a media host asks for a base", err, "media-host/m1")
+	}}
+	res, err := jobs.Backup(context.Background(), f.cfg, f.cat, jobs.BackupOptions{Level: jobs.LevelIncremental, Sources: []string{"D1", "D3"}, Plane: pp})
+	if err != nil || !probed {
+		t.Fatalf("probe job: %v (probed %v)", err, probed)
+	}
+	if res.State != catalog.JobFailed {
+		t.Errorf("probe job: %s", res.State)
+	}
+
+	// A restore of c1's D1 ordered by the server: c2 may not read its
+	// selection.
+	ctx := context.Background()
+	obj, err := f.cat.LatestObject(ctx, "D1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	forget := f.srv.registerRestore(77, &restoreJob{client: "c1", chain: []catalog.Object{obj}, index: map[string]int{obj.ID: 0}})
+	sel := func(c pb.ServerClient, job uint64, object string) (int, error) {
+		st, err := c.RestoreSelection(ctx, &pb.SelectionRequest{Job: job, Object: object})
+		if err != nil {
+			return 0, err
+		}
+		n := 0
+		for {
+			m, err := st.Recv()
+			if err == io.EOF {
+				return n, nil
+			}
+			if err != nil {
+				return n, err
+			}
+			n += len(m.GetOffsets())
+		}
+	}
+	if n, err := sel(c1, 77, obj.ID); err != nil || int64(n) != obj.Files {
+		t.Errorf("c1's own selection: %d offsets (want %d), %v", n, obj.Files, err)
+	}
+	_, err = sel(c2, 77, obj.ID)
+	denied("c2 asks for the selection of c1's restore", err, "client/c2", "c1")
+	_, err = sel(c1, 78, obj.ID)
+	denied("c1 asks for a restore that does not run", err, "not a restore running here")
+	_, err = sel(c1, 77, records.NewID().String())
+	denied("c1 asks for an object not in the chain", err, "not in the chain")
+	forget()
+	_, err = sel(c1, 77, obj.ID)
+	denied("c1 asks after the restore ended", err)
+
+	// Volumes: copy1 is written by m1's devices only.
+	if l, err := m1.PoolVolumes(ctx, &pb.PoolRequest{Pool: "copy1"}); err != nil || len(l.GetVolumes()) == 0 {
+		t.Errorf("m1's volumes of copy1: %v %v", l, err)
+	}
+	_, err = m2.PoolVolumes(ctx, &pb.PoolRequest{Pool: "copy1"})
+	denied("m2 asks for the volumes of copy1", err, "media-host/m2", "copy1")
+	vs, err := f.cat.Volumes(ctx, "copy1")
+	if err != nil || len(vs) == 0 {
+		t.Fatal(vs, err)
+	}
+	_, err = m2.GetVolume(ctx, &pb.VolumeRequest{Id: vs[0].ID})
+	denied("m2 asks for a volume of copy1", err, "copy1")
+	_, err = m2.UpdateVolume(ctx, rpc.VolumeToPB(vs[0]))
+	denied("m2 updates a volume of copy1", err, "copy1")
+	_, err = m2.GoodExtentsOnVolume(ctx, &pb.VolumeRequest{Id: vs[0].ID})
+	denied("m2 counts extents on a volume of copy1", err, "copy1")
+	_, err = m2.CreateVolume(ctx, &pb.Volume{Id: records.NewID().String(), Label: "x", Pool: "copy1"})
+	denied("m2 creates a volume in copy1", err, "copy1")
+	_, err = c1.PoolVolumes(ctx, &pb.PoolRequest{Pool: "copy1"})
+	denied("a client asks for volumes", err, "client/c1")
+	if _, err := m1.GetVolume(ctx, &pb.VolumeRequest{Id: "no-such-volume"}); status.Code(err) != codes.NotFound {
+		t.Errorf("an unknown volume: %v, want NotFound", err)
+	}
+	if n, err := m1.GoodExtentsOnVolume(ctx, &pb.VolumeRequest{Id: vs[0].ID}); err != nil || n.GetN() == 0 {
+		t.Errorf("m1's good extents on %s: %v %v", vs[0].Label, n, err)
+	}
+
+	// Hello: the registry.
+	if _, err := c1.Hello(ctx, &pb.HelloRequest{Version: "v-test", FormatVersion: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m2.Hello(ctx, &pb.HelloRequest{Version: "v-test"}); err != nil {
+		t.Fatal(err)
+	}
+	hosts := f.srv.Hosts()
+	if len(hosts) != 2 || hosts[0].Name != "c1" || hosts[0].Version != "v-test" || hosts[1].Name != "m2" || hosts[1].LastSeen.IsZero() {
+		t.Errorf("registry: %+v", hosts)
+	}
+}
+
+// An agent that is down fails only its own objects, and the error names
+// its client; a media host that is down fails the job before anything
+// moves, and the error names it.
+func TestFleetHostDown(t *testing.T) {
+	f := newTestFleet(t)
+	ctx := context.Background()
+	f.gs["c3"].Stop()
+	res, err := f.srv.Backup(ctx, jobs.BackupOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Objects) != 5 {
+		t.Fatalf("objects: %+v", res.Objects)
+	}
+	for _, o := range res.Objects {
+		switch o.Source {
+		case "D5":
+			if o.State != catalog.ObjectFailed || !strings.Contains(o.Error, "client c3") {
+				t.Errorf("D5 with c3 down: %+v", o)
+			}
+		default:
+			if o.State != catalog.ObjectComplete {
+				t.Errorf("%s: %+v", o.Source, o)
+			}
+		}
+	}
+	if res.State != catalog.JobFailed {
+		t.Errorf("job: %s", res.State)
+	}
+
+	f.gs["m2"].Stop()
+	_, err = f.srv.Backup(ctx, jobs.BackupOptions{Sources: []string{"D1", "D3"}})
+	if err == nil || !strings.Contains(err.Error(), "media host m2") {
+		t.Fatalf("backup with m2 down: %v", err)
+	}
+	jl, err := f.cat.Jobs(ctx, 0)
+	if err != nil || len(jl) != 2 {
+		t.Fatalf("jobs: %+v %v", jl, err)
+	}
+	for _, j := range jl {
+		if j.State != catalog.JobFailed {
+			t.Errorf("job %d: %s", j.ID, j.State)
+		}
+	}
+	for _, s := range []string{"D1", "D3"} {
+		objs, err := f.cat.Objects(ctx, catalog.ObjectFilter{Source: s})
+		if err != nil || len(objs) != 2 || objs[1].State != catalog.ObjectFailed {
+			t.Errorf("%s: %+v %v", s, objs, err)
+		}
+	}
 }
