@@ -32,6 +32,9 @@ type Config struct {
 	// Config, which describe the backup topology.
 	CopyJobs []CopyJob
 
+	// Schedules are the jobs daisy server starts by itself ("schedules:").
+	Schedules []Schedule
+
 	// name is the file's name as given to Parse (as in its errors);
 	// pathAt holds, per source, where each of its Paths is written.
 	name   string

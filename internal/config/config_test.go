@@ -170,7 +170,7 @@ func TestRules(t *testing.T) {
 		want []string
 	}{
 		{"unknown top-level key", base + "mirror_group: []\n",
-			[]string{`11:1: unknown top-level key "mirror_group"; did you mean "mirror_groups"? valid keys are catalog, defaults, server, clients, media_hosts, sources, pools, devices, backup_group, mirror_groups, copy_jobs`}},
+			[]string{`11:1: unknown top-level key "mirror_group"; did you mean "mirror_groups"? valid keys are catalog, defaults, server, clients, media_hosts, sources, pools, devices, backup_group, mirror_groups, copy_jobs, schedules`}},
 		{"unknown key in a media agent", base + `backup_group:
   - name: BMA1
     device: R1
@@ -576,7 +576,7 @@ sources:
 		{"two documents", "sources: []\n---\ndevices: []\n",
 			[]string{`2:1: the file holds 2 YAML documents; daisy.yaml is one document: remove the "---" separators and merge them`}},
 		{"not a mapping", "- a\n",
-			[]string{`1:1: the file must be a mapping with the keys catalog, defaults, server, clients, media_hosts, sources, pools, devices, backup_group, mirror_groups, copy_jobs, not a list`}},
+			[]string{`1:1: the file must be a mapping with the keys catalog, defaults, server, clients, media_hosts, sources, pools, devices, backup_group, mirror_groups, copy_jobs, schedules, not a list`}},
 		{"alias without anchor", "sources:\n  - name: D1\n    paths: *p\n",
 			[]string{
 				`3:5: source D1 has no paths; add e.g. "paths: [/home]" (relative paths start at the directory of this file)`,
@@ -592,7 +592,7 @@ mirror_groups:
             follows: BMA124.B2
             size: 1KiB
 `, []string{
-			`11:1: unknown top-level key "backup_grup"; did you mean "backup_group"? valid keys are catalog, defaults, server, clients, media_hosts, sources, pools, devices, backup_group, mirror_groups, copy_jobs`,
+			`11:1: unknown top-level key "backup_grup"; did you mean "backup_group"? valid keys are catalog, defaults, server, clients, media_hosts, sources, pools, devices, backup_group, mirror_groups, copy_jobs, schedules`,
 			`18:22: buffer BMA138.B2 follows BMA124.B2, which does not exist; name a buffer of the backup group as MEDIA_AGENT.BUFFER`,
 			`19:19: size of buffer BMA138.B2 1KiB is below the minimum of 1MiB; use at least 1MiB, e.g. 64MiB`,
 		}},

@@ -102,6 +102,19 @@ clients:
 # clients: [{name: client-a, address: client-a.example.com:7452}]
 # media_hosts: [{name: mh1, address: mh1.example.com:7453}]
 # and under devices: - {name: tape0, type: vtape, host: mh1}
+#
+# Schedules: the jobs daisy server starts by itself. cron is a cron line
+# (minute hour day-of-month month day-of-week; or 6 fields, seconds first;
+# or @hourly, @daily, @weekly, @monthly; "CRON_TZ=Europe/Paris " before it
+# for a time zone). job is backup (level: full, incremental or
+# differential; sources: default all), copy (copy_job: NAME of copy_jobs),
+# verify (sources) or prune (reclaim: true). A run still going at its next
+# time is not started twice; times missed while the server was down are
+# not caught up.
+# schedules:
+#   - {name: nightly, cron: "0 1 * * 1-6", job: backup, level: incremental}
+#   - {name: weekly-full, cron: "0 1 * * 0", job: backup, level: full}
+#   - {name: expire, cron: "@daily", job: prune}
 
 # Sources: named sets of paths on a client. Add "exclude" patterns to skip
 # files, e.g. exclude: ["*.tmp", "cache/"], and "compression: zstd" to

@@ -32,7 +32,7 @@ const (
 // hostname names the client when the file declares none; tests replace it.
 var hostname = os.Hostname
 
-var topKeys = []string{"catalog", "defaults", "server", "clients", "media_hosts", "sources", "pools", "devices", "backup_group", "mirror_groups", "copy_jobs"}
+var topKeys = []string{"catalog", "defaults", "server", "clients", "media_hosts", "sources", "pools", "devices", "backup_group", "mirror_groups", "copy_jobs", "schedules"}
 
 // Load reads, parses and validates the file at path. When the file has
 // problems the error is an *Errors listing all of them.
@@ -146,6 +146,7 @@ type meta struct {
 	backup            []agentMeta
 	mirror            [][]agentMeta
 	copyJobs          []copyJobMeta
+	schedules         []scheduleMeta
 	implicitClient    bool
 	hosts             hostsMeta
 	// incomplete marks the kinds of which some entry could not be read
@@ -238,6 +239,7 @@ func (d *decoder) decode(c *Config, root ast.Node) *meta {
 		m.mirror = append(m.mirror, metas)
 	}
 	d.decodeCopyJobs(c, m, top)
+	d.decodeSchedules(c, m, top)
 	return m
 }
 

@@ -104,6 +104,7 @@ func (d *decoder) validate(c *Config, m *meta) {
 		}
 	}
 	d.checkCopyJobs(c, m)
+	d.checkSchedules(c, m)
 	d.checkTape(c, m)
 	d.checkCapacities(c, m)
 	d.checkBuffers(c, m)
