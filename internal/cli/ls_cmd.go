@@ -20,10 +20,10 @@ import (
 
 func newLsCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "ls objects|copies|volumes|pools|files|jobs",
+		Use:   "ls objects|copies|volumes|pools|files|jobs|schedules",
 		Short: "List what the catalog knows",
 		Long: `ls lists objects, copies, volumes, pools, files or jobs from the catalog (no
-volume is read).
+volume is read), or the schedules of the configuration.
 
 ` + exitCodesHelp,
 		Args: exactArgs(0),
@@ -290,7 +290,7 @@ copies it left unfinished). WARNINGS counts what a backup could not read
 		},
 	}
 	jobsCmd.Flags().IntVar(&limit, "limit", 50, "at most this many jobs")
-	cmd.AddCommand(objects, copies, volumes, poolsCmd, files, jobsCmd)
+	cmd.AddCommand(objects, copies, volumes, poolsCmd, files, jobsCmd, newLsSchedulesCmd(g))
 	kindsOnly(cmd)
 	return cmd
 }

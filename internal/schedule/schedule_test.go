@@ -180,6 +180,32 @@ func TestDailyScheduleOverAWeek(t *testing.T) {
 	equalTimes(t, "CRON_TZ=Europe/Paris 30 2 * * 1-5", rec.times("paris"), want)
 }
 
+// Times that passed while the scheduler could not look (a server down, a
+// suspended machine: here the fake clock jumps an hour) are not caught
+// up: one run for the first time missed, then the times after now.
+func TestMissedTimesAreNotCaughtUp(t *testing.T) {
+	fc := clockwork.NewFakeClockAt(epoch)
+	rec := newRecorder()
+	var skips atomic.Int32
+	s, err := New([]config.Schedule{{Name: "tick", Cron: "*/10 * * * * *", Job: config.JobVerify}}, rec.run,
+		Options{Clock: fc, Logger: quiet(), OnSkip: func(config.Schedule, time.Time) { skips.Add(1) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	defer stop(t, s)
+	step(t, fc, s, time.Hour+5*time.Second, 1)
+	if next := s.Next(); !next[0].At.Equal(epoch.Add(time.Hour + 10*time.Second)) {
+		t.Fatalf("next after the jump: %v, want %s", next, epoch.Add(time.Hour+10*time.Second))
+	}
+	step(t, fc, s, 5*time.Second, 1)
+	waitFor(t, "the run after the jump", func() bool { return len(rec.times("tick")) == 2 })
+	equalTimes(t, "tick", rec.times("tick"), []time.Time{epoch.Add(10 * time.Second), epoch.Add(time.Hour + 10*time.Second)})
+	if n := skips.Load(); n != 0 {
+		t.Fatalf("%d starts skipped: the missed times were caught up", n)
+	}
+}
+
 func TestTwoSchedulesRunAtOnce(t *testing.T) {
 	fc := clockwork.NewFakeClockAt(epoch)
 	release := make(chan struct{})
