@@ -222,3 +222,89 @@ func TestBackupRefusesMediaHost(t *testing.T) {
 	}
 	wantCode(t, err, codes.NotFound, "no read ticket")
 }
+
+// A corrupt record in a pushed batch fails that buffer and its copy (the
+// error names the corruption); the copies of the other buffer, on both
+// hosts, still succeed.
+func TestPushCorruptRecordFailsOnlyItsBuffer(t *testing.T) {
+	f := newFleet(t, "4MiB")
+	ctx := context.Background()
+	m1, m2 := startBoth(t, f, 6, "sa", "sb")
+	oa, ob := randomObject(t, 3<<20), randomObject(t, 3<<20)
+	errs := make(chan error, 1)
+	go func() {
+		_, err := f.push(ctx, peerA, peerM1, 6, "bma0.B1", "sa", oa, nil, nil)
+		errs <- err
+	}()
+	_, err := f.push(ctx, peerB, peerM1, 6, "bma0.B2", "sb", ob, func(i int, b []byte) []byte {
+		if i == 3 {
+			b[len(b)/2] ^= 0x40 // a payload byte of a record in the middle
+		}
+		return b
+	}, nil)
+	wantCode(t, err, codes.DataLoss, "push from client/client-b into buffer bma0.B2", "corrupt record")
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+	fin := m1.wait(t, 30*time.Second)
+	if fin.GetError() != "" {
+		t.Fatalf("m1 finished with %q: a corrupt push fails copies, not the media agent", fin.GetError())
+	}
+	if fin := m2.wait(t, 30*time.Second); fin.GetError() != "" {
+		t.Fatalf("m2 finished with %q", fin.GetError())
+	}
+	r1, r2 := m1.results(t), m2.results(t)
+	if c := copyOf(t, r1["bma0"], ob); !strings.Contains(c.GetError(), "corrupt record") || !strings.Contains(c.GetError(), "bma0.B2") {
+		t.Fatalf("copy of sb: %v", c)
+	}
+	for _, c := range []*pb.CopyResult{copyOf(t, r1["bma0"], oa), copyOf(t, r2["bma1"], oa)} {
+		if c.GetError() != "" || len(c.GetExtents()) == 0 {
+			t.Fatalf("copy of sa: %v", c)
+		}
+	}
+	f.readCopy(t, peerM2, peerA, oa, copyOf(t, r2["bma1"], oa))
+	noHostGoroutines(t)
+}
+
+// The downstream host vanishing mid-job (its server stopped) leaves the
+// upstream host's copies to complete; the forwarder's failure is logged
+// and nothing hangs.
+func TestDownstreamHostVanishes(t *testing.T) {
+	f := newFleet(t, "1MiB")
+	ctx := context.Background()
+	m1, m2 := startBoth(t, f, 7, "sa")
+	o := randomObject(t, 8<<20)
+	start := time.Now()
+	_, err := f.push(ctx, peerA, peerM1, 7, "bma0.B1", "sa", o, func(i int, b []byte) []byte {
+		if i == 6 {
+			f.servers["m2"].Stop()
+		}
+		return b
+	}, nil)
+	if err != nil {
+		t.Fatalf("the push into m1 failed with m2: %v", err)
+	}
+	if fin := m1.wait(t, 20*time.Second); fin.GetError() != "" {
+		t.Fatalf("m1 finished with %q", fin.GetError())
+	}
+	c := copyOf(t, m1.results(t)["bma0"], o)
+	if c.GetError() != "" || len(c.GetExtents()) == 0 {
+		t.Fatalf("m1's copy: %v", c)
+	}
+	select {
+	case <-m2.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("m2's backup stream did not end")
+	}
+	if m2.err == nil {
+		t.Fatal("m2's backup stream ended well though its server stopped")
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Fatalf("the job took %s", d)
+	}
+	if logs := f.logs.String(); !strings.Contains(logs, "downstream media host failed") || !strings.Contains(logs, "downstream_host=m2") {
+		t.Fatalf("m1 did not log m2 as failed:\n%s", logs)
+	}
+	f.readCopy(t, peerM1, peerA, o, c)
+	noHostGoroutines(t)
+}

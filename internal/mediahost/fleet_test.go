@@ -372,6 +372,8 @@ type pushHook func(i int, batch []byte) []byte
 // push sends the records of o as an agent does, as peer as, into buffer
 // of job on host; sent counts the record bytes Send took.
 func (f *fleet) push(ctx context.Context, as, host pki.Peer, job uint64, buffer, source string, o *object, hook pushHook, sent func(int64)) (*pb.PushReply, error) {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second) // a push that hangs fails the test
+	defer cancel()
 	st, err := f.mediaHost(as, host).Push(ctx)
 	if err != nil {
 		return nil, err
