@@ -149,6 +149,8 @@ func (h *Host) Backup(stream pb.MediaHost_BackupServer) error {
 				}
 			case m.GetCancel() != nil:
 				cancel(fmt.Errorf("cancelled by the server: %s", m.GetCancel().GetReason()))
+			case m.GetFailBuffer() != nil:
+				j.failBuffer(m.GetFailBuffer())
 			}
 		}
 	}()
@@ -305,6 +307,17 @@ func (j *backupJob) dial(host string) (*grpc.ClientConn, error) {
 	}
 	j.conns[host] = c
 	return c, nil
+}
+
+// failBuffer fails a buffer fed by a push, on the server's order.
+func (j *backupJob) failBuffer(m *pb.FailBuffer) {
+	in := j.inputs[m.GetBuffer()] // inputs do not change once the job is set up
+	if in == nil {
+		j.log.Warn("media host: the server failed a buffer that takes no push here", "buffer", m.GetBuffer(), "reason", m.GetReason())
+		return
+	}
+	in.buf.Fail(fmt.Errorf("buffer %s failed by the server: %s", m.GetBuffer(), m.GetReason()))
+	j.log.Debug("media host: buffer failed by the server", "buffer", m.GetBuffer(), "reason", m.GetReason())
 }
 
 // release gives back what setup took: pool locks, libraries, connections.

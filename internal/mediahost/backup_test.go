@@ -308,3 +308,35 @@ func TestDownstreamHostVanishes(t *testing.T) {
 	f.readCopy(t, peerM1, peerA, o, c)
 	noHostGoroutines(t)
 }
+
+// FailBuffer fails a buffer whose agent will never push (it failed
+// before): the job ends without it, the other source's copies are good.
+func TestFailBufferEndsAJobWithoutItsPush(t *testing.T) {
+	f := newFleet(t, "4MiB")
+	ctx := context.Background()
+	m1, m2 := startBoth(t, f, 14, "sa", "sb")
+	if err := m1.stream.Send(&pb.MediaControl{Control: &pb.MediaControl_FailBuffer{FailBuffer: &pb.FailBuffer{Buffer: "bma0.B2", Reason: "the agent of sb is gone"}}}); err != nil {
+		t.Fatal(err)
+	}
+	o := randomObject(t, 1<<20)
+	if _, err := f.push(ctx, peerA, peerM1, 14, "bma0.B1", "sa", o, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if fin := m1.wait(t, 30*time.Second); fin.GetError() != "" {
+		t.Fatalf("m1 finished with %q", fin.GetError())
+	}
+	m2.wait(t, 30*time.Second)
+	r := m1.results(t)["bma0"]
+	if c := copyOf(t, r, o); c.GetError() != "" || len(r.GetCopies()) != 1 {
+		t.Fatalf("copies of bma0: %v", r.GetCopies())
+	}
+	// A push that comes anyway is refused.
+	_, err := f.push(ctx, peerB, peerM1, 14, "bma0.B2", "sb", randomObject(t, 1000), nil, nil)
+	if err == nil {
+		t.Fatal("a push into a failed buffer was taken")
+	}
+	if !strings.Contains(f.logs.String(), "buffer failed by the server") {
+		t.Fatal("the failed buffer was not logged")
+	}
+	noHostGoroutines(t)
+}

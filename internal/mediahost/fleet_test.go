@@ -151,7 +151,8 @@ type fleet struct {
 	hosts   map[string]*Host
 	servers map[string]*grpc.Server
 	addrs   map[string]string
-	conns   map[string]*grpc.ClientConn // "as/to": peer name dialling host
+	connMu  sync.Mutex
+	conns   map[string]*grpc.ClientConn // "as>to": a peer dialling a daemon
 }
 
 // newFleet starts the fake server and both media hosts; bufferSize is
@@ -232,6 +233,8 @@ func (f *fleet) creds(p pki.Peer) *pki.Credentials {
 // test).
 func (f *fleet) dial(as, to pki.Peer) *grpc.ClientConn {
 	k := as.String() + ">" + to.String()
+	f.connMu.Lock()
+	defer f.connMu.Unlock()
 	if c := f.conns[k]; c != nil {
 		return c
 	}

@@ -23,7 +23,9 @@
 // the forwarders. Extents are reported as their blocks reach the media
 // (ExtentReport), each media agent's copy results as it ends
 // (AgentResult), the fill of devices and buffers every ProgressInterval
-// (MediaProgress), and Finished at the end. Events go through one sender
+// (MediaProgress), and Finished at the end. FailBuffer fails one buffer
+// whose push will never come (its agent failed before it pushed), so that
+// the job ends without it. Events go through one sender
 // (a gRPC stream is not safe for concurrent Send). Cancel, or the end of
 // the stream (the server is gone), cancels the job: the media agents stop
 // and their sessions are cut from the volumes (pools' Release), the

@@ -2203,6 +2203,7 @@ type MediaControl struct {
 	//	*MediaControl_Plan
 	//	*MediaControl_Go
 	//	*MediaControl_Cancel
+	//	*MediaControl_FailBuffer
 	Control       isMediaControl_Control `protobuf_oneof:"control"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2272,6 +2273,15 @@ func (x *MediaControl) GetCancel() *Cancel {
 	return nil
 }
 
+func (x *MediaControl) GetFailBuffer() *FailBuffer {
+	if x != nil {
+		if x, ok := x.Control.(*MediaControl_FailBuffer); ok {
+			return x.FailBuffer
+		}
+	}
+	return nil
+}
+
 type isMediaControl_Control interface {
 	isMediaControl_Control()
 }
@@ -2288,11 +2298,73 @@ type MediaControl_Cancel struct {
 	Cancel *Cancel `protobuf:"bytes,3,opt,name=cancel,proto3,oneof"`
 }
 
+type MediaControl_FailBuffer struct {
+	FailBuffer *FailBuffer `protobuf:"bytes,4,opt,name=fail_buffer,json=failBuffer,proto3,oneof"`
+}
+
 func (*MediaControl_Plan) isMediaControl_Control() {}
 
 func (*MediaControl_Go) isMediaControl_Control() {}
 
 func (*MediaControl_Cancel) isMediaControl_Control() {}
+
+func (*MediaControl_FailBuffer) isMediaControl_Control() {}
+
+// FailBuffer fails one buffer of the job on this host that a push feeds
+// (a backup-group buffer whose agent failed before it pushed, or will not
+// push): the copies of its objects fail, the rest of the job goes on. A
+// push feeding it is broken off.
+type FailBuffer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Buffer        string                 `protobuf:"bytes,1,opt,name=buffer,proto3" json:"buffer,omitempty"` // "AGENT.BUFFER"
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FailBuffer) Reset() {
+	*x = FailBuffer{}
+	mi := &file_daisy_v1_daisy_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FailBuffer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FailBuffer) ProtoMessage() {}
+
+func (x *FailBuffer) ProtoReflect() protoreflect.Message {
+	mi := &file_daisy_v1_daisy_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FailBuffer.ProtoReflect.Descriptor instead.
+func (*FailBuffer) Descriptor() ([]byte, []int) {
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *FailBuffer) GetBuffer() string {
+	if x != nil {
+		return x.Buffer
+	}
+	return ""
+}
+
+func (x *FailBuffer) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
 
 // BackupPlan is one backup job as a media host sees it.
 type BackupPlan struct {
@@ -2313,7 +2385,7 @@ type BackupPlan struct {
 
 func (x *BackupPlan) Reset() {
 	*x = BackupPlan{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[33]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2325,7 +2397,7 @@ func (x *BackupPlan) String() string {
 func (*BackupPlan) ProtoMessage() {}
 
 func (x *BackupPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[33]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2338,7 +2410,7 @@ func (x *BackupPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupPlan.ProtoReflect.Descriptor instead.
 func (*BackupPlan) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{33}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *BackupPlan) GetJob() uint64 {
@@ -2392,7 +2464,7 @@ type MediaEvent struct {
 
 func (x *MediaEvent) Reset() {
 	*x = MediaEvent{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[34]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2404,7 +2476,7 @@ func (x *MediaEvent) String() string {
 func (*MediaEvent) ProtoMessage() {}
 
 func (x *MediaEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[34]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2417,7 +2489,7 @@ func (x *MediaEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MediaEvent.ProtoReflect.Descriptor instead.
 func (*MediaEvent) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{34}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *MediaEvent) GetEvent() isMediaEvent_Event {
@@ -2514,7 +2586,7 @@ type Ready struct {
 
 func (x *Ready) Reset() {
 	*x = Ready{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[35]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2526,7 +2598,7 @@ func (x *Ready) String() string {
 func (*Ready) ProtoMessage() {}
 
 func (x *Ready) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[35]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2539,7 +2611,7 @@ func (x *Ready) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ready.ProtoReflect.Descriptor instead.
 func (*Ready) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{35}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{36}
 }
 
 type Finished struct {
@@ -2551,7 +2623,7 @@ type Finished struct {
 
 func (x *Finished) Reset() {
 	*x = Finished{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[36]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2563,7 +2635,7 @@ func (x *Finished) String() string {
 func (*Finished) ProtoMessage() {}
 
 func (x *Finished) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[36]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2576,7 +2648,7 @@ func (x *Finished) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Finished.ProtoReflect.Descriptor instead.
 func (*Finished) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{36}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Finished) GetError() string {
@@ -2603,7 +2675,7 @@ type Extent struct {
 
 func (x *Extent) Reset() {
 	*x = Extent{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[37]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2615,7 +2687,7 @@ func (x *Extent) String() string {
 func (*Extent) ProtoMessage() {}
 
 func (x *Extent) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[37]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2628,7 +2700,7 @@ func (x *Extent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Extent.ProtoReflect.Descriptor instead.
 func (*Extent) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{37}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *Extent) GetVolume() string {
@@ -2702,7 +2774,7 @@ type ExtentReport struct {
 
 func (x *ExtentReport) Reset() {
 	*x = ExtentReport{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[38]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2714,7 +2786,7 @@ func (x *ExtentReport) String() string {
 func (*ExtentReport) ProtoMessage() {}
 
 func (x *ExtentReport) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[38]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2727,7 +2799,7 @@ func (x *ExtentReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExtentReport.ProtoReflect.Descriptor instead.
 func (*ExtentReport) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{38}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ExtentReport) GetObject() string {
@@ -2774,7 +2846,7 @@ type CopyResult struct {
 
 func (x *CopyResult) Reset() {
 	*x = CopyResult{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[39]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2786,7 +2858,7 @@ func (x *CopyResult) String() string {
 func (*CopyResult) ProtoMessage() {}
 
 func (x *CopyResult) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[39]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2799,7 +2871,7 @@ func (x *CopyResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CopyResult.ProtoReflect.Descriptor instead.
 func (*CopyResult) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{39}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *CopyResult) GetObject() string {
@@ -2857,7 +2929,7 @@ type AgentResult struct {
 
 func (x *AgentResult) Reset() {
 	*x = AgentResult{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[40]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2869,7 +2941,7 @@ func (x *AgentResult) String() string {
 func (*AgentResult) ProtoMessage() {}
 
 func (x *AgentResult) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[40]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2882,7 +2954,7 @@ func (x *AgentResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentResult.ProtoReflect.Descriptor instead.
 func (*AgentResult) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{40}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *AgentResult) GetMediaAgent() string {
@@ -2923,7 +2995,7 @@ type MediaProgress struct {
 
 func (x *MediaProgress) Reset() {
 	*x = MediaProgress{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[41]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2935,7 +3007,7 @@ func (x *MediaProgress) String() string {
 func (*MediaProgress) ProtoMessage() {}
 
 func (x *MediaProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[41]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2948,7 +3020,7 @@ func (x *MediaProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MediaProgress.ProtoReflect.Descriptor instead.
 func (*MediaProgress) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{41}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *MediaProgress) GetDevices() []*DeviceProgress {
@@ -2977,7 +3049,7 @@ type DeviceProgress struct {
 
 func (x *DeviceProgress) Reset() {
 	*x = DeviceProgress{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[42]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2989,7 +3061,7 @@ func (x *DeviceProgress) String() string {
 func (*DeviceProgress) ProtoMessage() {}
 
 func (x *DeviceProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[42]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3002,7 +3074,7 @@ func (x *DeviceProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeviceProgress.ProtoReflect.Descriptor instead.
 func (*DeviceProgress) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{42}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *DeviceProgress) GetMediaAgent() string {
@@ -3044,7 +3116,7 @@ type BufferFill struct {
 
 func (x *BufferFill) Reset() {
 	*x = BufferFill{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[43]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3056,7 +3128,7 @@ func (x *BufferFill) String() string {
 func (*BufferFill) ProtoMessage() {}
 
 func (x *BufferFill) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[43]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3069,7 +3141,7 @@ func (x *BufferFill) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BufferFill.ProtoReflect.Descriptor instead.
 func (*BufferFill) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{43}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *BufferFill) GetBuffer() string {
@@ -3107,7 +3179,7 @@ type PushMessage struct {
 
 func (x *PushMessage) Reset() {
 	*x = PushMessage{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[44]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3119,7 +3191,7 @@ func (x *PushMessage) String() string {
 func (*PushMessage) ProtoMessage() {}
 
 func (x *PushMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[44]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3132,7 +3204,7 @@ func (x *PushMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushMessage.ProtoReflect.Descriptor instead.
 func (*PushMessage) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{44}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *PushMessage) GetMessage() isPushMessage_Message {
@@ -3203,7 +3275,7 @@ type PushOpen struct {
 
 func (x *PushOpen) Reset() {
 	*x = PushOpen{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[45]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3215,7 +3287,7 @@ func (x *PushOpen) String() string {
 func (*PushOpen) ProtoMessage() {}
 
 func (x *PushOpen) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[45]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3228,7 +3300,7 @@ func (x *PushOpen) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushOpen.ProtoReflect.Descriptor instead.
 func (*PushOpen) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{45}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *PushOpen) GetJob() uint64 {
@@ -3262,7 +3334,7 @@ type RecordBatch struct {
 
 func (x *RecordBatch) Reset() {
 	*x = RecordBatch{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[46]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3274,7 +3346,7 @@ func (x *RecordBatch) String() string {
 func (*RecordBatch) ProtoMessage() {}
 
 func (x *RecordBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[46]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3287,7 +3359,7 @@ func (x *RecordBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordBatch.ProtoReflect.Descriptor instead.
 func (*RecordBatch) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{46}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *RecordBatch) GetRecords() []byte {
@@ -3306,7 +3378,7 @@ type PushFail struct {
 
 func (x *PushFail) Reset() {
 	*x = PushFail{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[47]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3318,7 +3390,7 @@ func (x *PushFail) String() string {
 func (*PushFail) ProtoMessage() {}
 
 func (x *PushFail) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[47]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3331,7 +3403,7 @@ func (x *PushFail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushFail.ProtoReflect.Descriptor instead.
 func (*PushFail) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{47}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *PushFail) GetReason() string {
@@ -3351,7 +3423,7 @@ type PushReply struct {
 
 func (x *PushReply) Reset() {
 	*x = PushReply{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[48]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3363,7 +3435,7 @@ func (x *PushReply) String() string {
 func (*PushReply) ProtoMessage() {}
 
 func (x *PushReply) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[48]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3376,7 +3448,7 @@ func (x *PushReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushReply.ProtoReflect.Descriptor instead.
 func (*PushReply) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{48}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *PushReply) GetRecords() int64 {
@@ -3406,7 +3478,7 @@ type ReadControl struct {
 
 func (x *ReadControl) Reset() {
 	*x = ReadControl{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[49]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3418,7 +3490,7 @@ func (x *ReadControl) String() string {
 func (*ReadControl) ProtoMessage() {}
 
 func (x *ReadControl) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[49]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3431,7 +3503,7 @@ func (x *ReadControl) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadControl.ProtoReflect.Descriptor instead.
 func (*ReadControl) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{49}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ReadControl) GetControl() isReadControl_Control {
@@ -3493,7 +3565,7 @@ type ReadPlan struct {
 
 func (x *ReadPlan) Reset() {
 	*x = ReadPlan{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[50]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3505,7 +3577,7 @@ func (x *ReadPlan) String() string {
 func (*ReadPlan) ProtoMessage() {}
 
 func (x *ReadPlan) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[50]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3518,7 +3590,7 @@ func (x *ReadPlan) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadPlan.ProtoReflect.Descriptor instead.
 func (*ReadPlan) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{50}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ReadPlan) GetJob() uint64 {
@@ -3588,7 +3660,7 @@ type ReadCopy struct {
 
 func (x *ReadCopy) Reset() {
 	*x = ReadCopy{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[51]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3600,7 +3672,7 @@ func (x *ReadCopy) String() string {
 func (*ReadCopy) ProtoMessage() {}
 
 func (x *ReadCopy) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[51]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3613,7 +3685,7 @@ func (x *ReadCopy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadCopy.ProtoReflect.Descriptor instead.
 func (*ReadCopy) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{51}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ReadCopy) GetNumber() int32 {
@@ -3652,7 +3724,7 @@ type ReadVolume struct {
 
 func (x *ReadVolume) Reset() {
 	*x = ReadVolume{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[52]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3664,7 +3736,7 @@ func (x *ReadVolume) String() string {
 func (*ReadVolume) ProtoMessage() {}
 
 func (x *ReadVolume) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[52]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3677,7 +3749,7 @@ func (x *ReadVolume) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadVolume.ProtoReflect.Descriptor instead.
 func (*ReadVolume) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{52}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ReadVolume) GetId() string {
@@ -3735,7 +3807,7 @@ type ReadEvent struct {
 
 func (x *ReadEvent) Reset() {
 	*x = ReadEvent{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[53]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3747,7 +3819,7 @@ func (x *ReadEvent) String() string {
 func (*ReadEvent) ProtoMessage() {}
 
 func (x *ReadEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[53]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3760,7 +3832,7 @@ func (x *ReadEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadEvent.ProtoReflect.Descriptor instead.
 func (*ReadEvent) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{53}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ReadEvent) GetEvent() isReadEvent_Event {
@@ -3813,7 +3885,7 @@ type Ticket struct {
 
 func (x *Ticket) Reset() {
 	*x = Ticket{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[54]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3825,7 +3897,7 @@ func (x *Ticket) String() string {
 func (*Ticket) ProtoMessage() {}
 
 func (x *Ticket) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[54]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3838,7 +3910,7 @@ func (x *Ticket) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ticket.ProtoReflect.Descriptor instead.
 func (*Ticket) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{54}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *Ticket) GetTicket() string {
@@ -3861,7 +3933,7 @@ type ReadDone struct {
 
 func (x *ReadDone) Reset() {
 	*x = ReadDone{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[55]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3873,7 +3945,7 @@ func (x *ReadDone) String() string {
 func (*ReadDone) ProtoMessage() {}
 
 func (x *ReadDone) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[55]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3886,7 +3958,7 @@ func (x *ReadDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadDone.ProtoReflect.Descriptor instead.
 func (*ReadDone) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{55}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ReadDone) GetBytes() int64 {
@@ -3935,7 +4007,7 @@ type CopyAttempt struct {
 
 func (x *CopyAttempt) Reset() {
 	*x = CopyAttempt{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[56]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3947,7 +4019,7 @@ func (x *CopyAttempt) String() string {
 func (*CopyAttempt) ProtoMessage() {}
 
 func (x *CopyAttempt) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[56]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3960,7 +4032,7 @@ func (x *CopyAttempt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CopyAttempt.ProtoReflect.Descriptor instead.
 func (*CopyAttempt) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{56}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *CopyAttempt) GetCopy() int32 {
@@ -3996,7 +4068,7 @@ type LostRange struct {
 
 func (x *LostRange) Reset() {
 	*x = LostRange{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[57]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4008,7 +4080,7 @@ func (x *LostRange) String() string {
 func (*LostRange) ProtoMessage() {}
 
 func (x *LostRange) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[57]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4021,7 +4093,7 @@ func (x *LostRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LostRange.ProtoReflect.Descriptor instead.
 func (*LostRange) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{57}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *LostRange) GetFrom() int64 {
@@ -4054,7 +4126,7 @@ type ReadRequest struct {
 
 func (x *ReadRequest) Reset() {
 	*x = ReadRequest{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[58]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4066,7 +4138,7 @@ func (x *ReadRequest) String() string {
 func (*ReadRequest) ProtoMessage() {}
 
 func (x *ReadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[58]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4079,7 +4151,7 @@ func (x *ReadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadRequest.ProtoReflect.Descriptor instead.
 func (*ReadRequest) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{58}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ReadRequest) GetTicket() string {
@@ -4101,7 +4173,7 @@ type ReadChunk struct {
 
 func (x *ReadChunk) Reset() {
 	*x = ReadChunk{}
-	mi := &file_daisy_v1_daisy_proto_msgTypes[59]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4113,7 +4185,7 @@ func (x *ReadChunk) String() string {
 func (*ReadChunk) ProtoMessage() {}
 
 func (x *ReadChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_daisy_v1_daisy_proto_msgTypes[59]
+	mi := &file_daisy_v1_daisy_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4126,7 +4198,7 @@ func (x *ReadChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadChunk.ProtoReflect.Descriptor instead.
 func (*ReadChunk) Descriptor() ([]byte, []int) {
-	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{59}
+	return file_daisy_v1_daisy_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *ReadChunk) GetData() []byte {
@@ -4297,12 +4369,18 @@ const file_daisy_v1_daisy_proto_rawDesc = "" +
 	"\aentries\x18\x01 \x01(\x03R\aentries\x12\x14\n" +
 	"\x05bytes\x18\x02 \x01(\x03R\x05bytes\x12\x1a\n" +
 	"\bproblems\x18\x03 \x03(\tR\bproblems\x12\x14\n" +
-	"\x05error\x18\x04 \x01(\tR\x05error\"\x91\x01\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error\"\xca\x01\n" +
 	"\fMediaControl\x12*\n" +
 	"\x04plan\x18\x01 \x01(\v2\x14.daisy.v1.BackupPlanH\x00R\x04plan\x12\x1e\n" +
 	"\x02go\x18\x02 \x01(\v2\f.daisy.v1.GoH\x00R\x02go\x12*\n" +
-	"\x06cancel\x18\x03 \x01(\v2\x10.daisy.v1.CancelH\x00R\x06cancelB\t\n" +
-	"\acontrol\"\x94\x01\n" +
+	"\x06cancel\x18\x03 \x01(\v2\x10.daisy.v1.CancelH\x00R\x06cancel\x127\n" +
+	"\vfail_buffer\x18\x04 \x01(\v2\x14.daisy.v1.FailBufferH\x00R\n" +
+	"failBufferB\t\n" +
+	"\acontrol\"<\n" +
+	"\n" +
+	"FailBuffer\x12\x16\n" +
+	"\x06buffer\x18\x01 \x01(\tR\x06buffer\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\x94\x01\n" +
 	"\n" +
 	"BackupPlan\x12\x10\n" +
 	"\x03job\x18\x01 \x01(\x04R\x03job\x12\x16\n" +
@@ -4468,7 +4546,7 @@ func file_daisy_v1_daisy_proto_rawDescGZIP() []byte {
 	return file_daisy_v1_daisy_proto_rawDescData
 }
 
-var file_daisy_v1_daisy_proto_msgTypes = make([]protoimpl.MessageInfo, 60)
+var file_daisy_v1_daisy_proto_msgTypes = make([]protoimpl.MessageInfo, 61)
 var file_daisy_v1_daisy_proto_goTypes = []any{
 	(*SelectionRequest)(nil), // 0: daisy.v1.SelectionRequest
 	(*Offsets)(nil),          // 1: daisy.v1.Offsets
@@ -4503,33 +4581,34 @@ var file_daisy_v1_daisy_proto_goTypes = []any{
 	(*RestoreProgress)(nil),  // 30: daisy.v1.RestoreProgress
 	(*RestoreDone)(nil),      // 31: daisy.v1.RestoreDone
 	(*MediaControl)(nil),     // 32: daisy.v1.MediaControl
-	(*BackupPlan)(nil),       // 33: daisy.v1.BackupPlan
-	(*MediaEvent)(nil),       // 34: daisy.v1.MediaEvent
-	(*Ready)(nil),            // 35: daisy.v1.Ready
-	(*Finished)(nil),         // 36: daisy.v1.Finished
-	(*Extent)(nil),           // 37: daisy.v1.Extent
-	(*ExtentReport)(nil),     // 38: daisy.v1.ExtentReport
-	(*CopyResult)(nil),       // 39: daisy.v1.CopyResult
-	(*AgentResult)(nil),      // 40: daisy.v1.AgentResult
-	(*MediaProgress)(nil),    // 41: daisy.v1.MediaProgress
-	(*DeviceProgress)(nil),   // 42: daisy.v1.DeviceProgress
-	(*BufferFill)(nil),       // 43: daisy.v1.BufferFill
-	(*PushMessage)(nil),      // 44: daisy.v1.PushMessage
-	(*PushOpen)(nil),         // 45: daisy.v1.PushOpen
-	(*RecordBatch)(nil),      // 46: daisy.v1.RecordBatch
-	(*PushFail)(nil),         // 47: daisy.v1.PushFail
-	(*PushReply)(nil),        // 48: daisy.v1.PushReply
-	(*ReadControl)(nil),      // 49: daisy.v1.ReadControl
-	(*ReadPlan)(nil),         // 50: daisy.v1.ReadPlan
-	(*ReadCopy)(nil),         // 51: daisy.v1.ReadCopy
-	(*ReadVolume)(nil),       // 52: daisy.v1.ReadVolume
-	(*ReadEvent)(nil),        // 53: daisy.v1.ReadEvent
-	(*Ticket)(nil),           // 54: daisy.v1.Ticket
-	(*ReadDone)(nil),         // 55: daisy.v1.ReadDone
-	(*CopyAttempt)(nil),      // 56: daisy.v1.CopyAttempt
-	(*LostRange)(nil),        // 57: daisy.v1.LostRange
-	(*ReadRequest)(nil),      // 58: daisy.v1.ReadRequest
-	(*ReadChunk)(nil),        // 59: daisy.v1.ReadChunk
+	(*FailBuffer)(nil),       // 33: daisy.v1.FailBuffer
+	(*BackupPlan)(nil),       // 34: daisy.v1.BackupPlan
+	(*MediaEvent)(nil),       // 35: daisy.v1.MediaEvent
+	(*Ready)(nil),            // 36: daisy.v1.Ready
+	(*Finished)(nil),         // 37: daisy.v1.Finished
+	(*Extent)(nil),           // 38: daisy.v1.Extent
+	(*ExtentReport)(nil),     // 39: daisy.v1.ExtentReport
+	(*CopyResult)(nil),       // 40: daisy.v1.CopyResult
+	(*AgentResult)(nil),      // 41: daisy.v1.AgentResult
+	(*MediaProgress)(nil),    // 42: daisy.v1.MediaProgress
+	(*DeviceProgress)(nil),   // 43: daisy.v1.DeviceProgress
+	(*BufferFill)(nil),       // 44: daisy.v1.BufferFill
+	(*PushMessage)(nil),      // 45: daisy.v1.PushMessage
+	(*PushOpen)(nil),         // 46: daisy.v1.PushOpen
+	(*RecordBatch)(nil),      // 47: daisy.v1.RecordBatch
+	(*PushFail)(nil),         // 48: daisy.v1.PushFail
+	(*PushReply)(nil),        // 49: daisy.v1.PushReply
+	(*ReadControl)(nil),      // 50: daisy.v1.ReadControl
+	(*ReadPlan)(nil),         // 51: daisy.v1.ReadPlan
+	(*ReadCopy)(nil),         // 52: daisy.v1.ReadCopy
+	(*ReadVolume)(nil),       // 53: daisy.v1.ReadVolume
+	(*ReadEvent)(nil),        // 54: daisy.v1.ReadEvent
+	(*Ticket)(nil),           // 55: daisy.v1.Ticket
+	(*ReadDone)(nil),         // 56: daisy.v1.ReadDone
+	(*CopyAttempt)(nil),      // 57: daisy.v1.CopyAttempt
+	(*LostRange)(nil),        // 58: daisy.v1.LostRange
+	(*ReadRequest)(nil),      // 59: daisy.v1.ReadRequest
+	(*ReadChunk)(nil),        // 60: daisy.v1.ReadChunk
 }
 var file_daisy_v1_daisy_proto_depIdxs = []int32{
 	9,  // 0: daisy.v1.RelabelRequest.volume:type_name -> daisy.v1.Volume
@@ -4548,71 +4627,72 @@ var file_daisy_v1_daisy_proto_depIdxs = []int32{
 	28, // 13: daisy.v1.RestoreOrder.parts:type_name -> daisy.v1.RestorePart
 	30, // 14: daisy.v1.RestoreEvent.progress:type_name -> daisy.v1.RestoreProgress
 	31, // 15: daisy.v1.RestoreEvent.done:type_name -> daisy.v1.RestoreDone
-	33, // 16: daisy.v1.MediaControl.plan:type_name -> daisy.v1.BackupPlan
+	34, // 16: daisy.v1.MediaControl.plan:type_name -> daisy.v1.BackupPlan
 	16, // 17: daisy.v1.MediaControl.go:type_name -> daisy.v1.Go
 	17, // 18: daisy.v1.MediaControl.cancel:type_name -> daisy.v1.Cancel
-	35, // 19: daisy.v1.MediaEvent.ready:type_name -> daisy.v1.Ready
-	38, // 20: daisy.v1.MediaEvent.extent:type_name -> daisy.v1.ExtentReport
-	40, // 21: daisy.v1.MediaEvent.result:type_name -> daisy.v1.AgentResult
-	41, // 22: daisy.v1.MediaEvent.progress:type_name -> daisy.v1.MediaProgress
-	36, // 23: daisy.v1.MediaEvent.finished:type_name -> daisy.v1.Finished
-	37, // 24: daisy.v1.ExtentReport.extent:type_name -> daisy.v1.Extent
-	37, // 25: daisy.v1.CopyResult.extents:type_name -> daisy.v1.Extent
-	39, // 26: daisy.v1.AgentResult.copies:type_name -> daisy.v1.CopyResult
-	42, // 27: daisy.v1.MediaProgress.devices:type_name -> daisy.v1.DeviceProgress
-	43, // 28: daisy.v1.MediaProgress.buffers:type_name -> daisy.v1.BufferFill
-	45, // 29: daisy.v1.PushMessage.open:type_name -> daisy.v1.PushOpen
-	46, // 30: daisy.v1.PushMessage.batch:type_name -> daisy.v1.RecordBatch
-	47, // 31: daisy.v1.PushMessage.fail:type_name -> daisy.v1.PushFail
-	50, // 32: daisy.v1.ReadControl.plan:type_name -> daisy.v1.ReadPlan
-	17, // 33: daisy.v1.ReadControl.cancel:type_name -> daisy.v1.Cancel
-	51, // 34: daisy.v1.ReadPlan.copies:type_name -> daisy.v1.ReadCopy
-	52, // 35: daisy.v1.ReadCopy.volumes:type_name -> daisy.v1.ReadVolume
-	37, // 36: daisy.v1.ReadCopy.extents:type_name -> daisy.v1.Extent
-	54, // 37: daisy.v1.ReadEvent.ticket:type_name -> daisy.v1.Ticket
-	55, // 38: daisy.v1.ReadEvent.done:type_name -> daisy.v1.ReadDone
-	56, // 39: daisy.v1.ReadDone.attempts:type_name -> daisy.v1.CopyAttempt
-	57, // 40: daisy.v1.ReadDone.lost:type_name -> daisy.v1.LostRange
-	57, // 41: daisy.v1.ReadChunk.lost:type_name -> daisy.v1.LostRange
-	3,  // 42: daisy.v1.Server.Hello:input_type -> daisy.v1.HelloRequest
-	5,  // 43: daisy.v1.Server.PoolVolumes:input_type -> daisy.v1.PoolRequest
-	6,  // 44: daisy.v1.Server.GetVolume:input_type -> daisy.v1.VolumeRequest
-	9,  // 45: daisy.v1.Server.CreateVolume:input_type -> daisy.v1.Volume
-	9,  // 46: daisy.v1.Server.UpdateVolume:input_type -> daisy.v1.Volume
-	7,  // 47: daisy.v1.Server.RelabelVolume:input_type -> daisy.v1.RelabelRequest
-	6,  // 48: daisy.v1.Server.GoodExtentsOnVolume:input_type -> daisy.v1.VolumeRequest
-	11, // 49: daisy.v1.Server.BaseRoots:input_type -> daisy.v1.BaseRequest
-	11, // 50: daisy.v1.Server.BaseDir:input_type -> daisy.v1.BaseRequest
-	11, // 51: daisy.v1.Server.BaseUnder:input_type -> daisy.v1.BaseRequest
-	0,  // 52: daisy.v1.Server.RestoreSelection:input_type -> daisy.v1.SelectionRequest
-	15, // 53: daisy.v1.Agent.Backup:input_type -> daisy.v1.BackupControl
-	27, // 54: daisy.v1.Agent.Restore:input_type -> daisy.v1.RestoreOrder
-	32, // 55: daisy.v1.MediaHost.Backup:input_type -> daisy.v1.MediaControl
-	44, // 56: daisy.v1.MediaHost.Push:input_type -> daisy.v1.PushMessage
-	49, // 57: daisy.v1.MediaHost.Restore:input_type -> daisy.v1.ReadControl
-	58, // 58: daisy.v1.MediaHost.Read:input_type -> daisy.v1.ReadRequest
-	4,  // 59: daisy.v1.Server.Hello:output_type -> daisy.v1.HelloReply
-	10, // 60: daisy.v1.Server.PoolVolumes:output_type -> daisy.v1.VolumeList
-	9,  // 61: daisy.v1.Server.GetVolume:output_type -> daisy.v1.Volume
-	2,  // 62: daisy.v1.Server.CreateVolume:output_type -> daisy.v1.Empty
-	2,  // 63: daisy.v1.Server.UpdateVolume:output_type -> daisy.v1.Empty
-	2,  // 64: daisy.v1.Server.RelabelVolume:output_type -> daisy.v1.Empty
-	8,  // 65: daisy.v1.Server.GoodExtentsOnVolume:output_type -> daisy.v1.Count
-	13, // 66: daisy.v1.Server.BaseRoots:output_type -> daisy.v1.BaseEntries
-	13, // 67: daisy.v1.Server.BaseDir:output_type -> daisy.v1.BaseEntries
-	14, // 68: daisy.v1.Server.BaseUnder:output_type -> daisy.v1.BasePaths
-	1,  // 69: daisy.v1.Server.RestoreSelection:output_type -> daisy.v1.Offsets
-	20, // 70: daisy.v1.Agent.Backup:output_type -> daisy.v1.BackupEvent
-	29, // 71: daisy.v1.Agent.Restore:output_type -> daisy.v1.RestoreEvent
-	34, // 72: daisy.v1.MediaHost.Backup:output_type -> daisy.v1.MediaEvent
-	48, // 73: daisy.v1.MediaHost.Push:output_type -> daisy.v1.PushReply
-	53, // 74: daisy.v1.MediaHost.Restore:output_type -> daisy.v1.ReadEvent
-	59, // 75: daisy.v1.MediaHost.Read:output_type -> daisy.v1.ReadChunk
-	59, // [59:76] is the sub-list for method output_type
-	42, // [42:59] is the sub-list for method input_type
-	42, // [42:42] is the sub-list for extension type_name
-	42, // [42:42] is the sub-list for extension extendee
-	0,  // [0:42] is the sub-list for field type_name
+	33, // 19: daisy.v1.MediaControl.fail_buffer:type_name -> daisy.v1.FailBuffer
+	36, // 20: daisy.v1.MediaEvent.ready:type_name -> daisy.v1.Ready
+	39, // 21: daisy.v1.MediaEvent.extent:type_name -> daisy.v1.ExtentReport
+	41, // 22: daisy.v1.MediaEvent.result:type_name -> daisy.v1.AgentResult
+	42, // 23: daisy.v1.MediaEvent.progress:type_name -> daisy.v1.MediaProgress
+	37, // 24: daisy.v1.MediaEvent.finished:type_name -> daisy.v1.Finished
+	38, // 25: daisy.v1.ExtentReport.extent:type_name -> daisy.v1.Extent
+	38, // 26: daisy.v1.CopyResult.extents:type_name -> daisy.v1.Extent
+	40, // 27: daisy.v1.AgentResult.copies:type_name -> daisy.v1.CopyResult
+	43, // 28: daisy.v1.MediaProgress.devices:type_name -> daisy.v1.DeviceProgress
+	44, // 29: daisy.v1.MediaProgress.buffers:type_name -> daisy.v1.BufferFill
+	46, // 30: daisy.v1.PushMessage.open:type_name -> daisy.v1.PushOpen
+	47, // 31: daisy.v1.PushMessage.batch:type_name -> daisy.v1.RecordBatch
+	48, // 32: daisy.v1.PushMessage.fail:type_name -> daisy.v1.PushFail
+	51, // 33: daisy.v1.ReadControl.plan:type_name -> daisy.v1.ReadPlan
+	17, // 34: daisy.v1.ReadControl.cancel:type_name -> daisy.v1.Cancel
+	52, // 35: daisy.v1.ReadPlan.copies:type_name -> daisy.v1.ReadCopy
+	53, // 36: daisy.v1.ReadCopy.volumes:type_name -> daisy.v1.ReadVolume
+	38, // 37: daisy.v1.ReadCopy.extents:type_name -> daisy.v1.Extent
+	55, // 38: daisy.v1.ReadEvent.ticket:type_name -> daisy.v1.Ticket
+	56, // 39: daisy.v1.ReadEvent.done:type_name -> daisy.v1.ReadDone
+	57, // 40: daisy.v1.ReadDone.attempts:type_name -> daisy.v1.CopyAttempt
+	58, // 41: daisy.v1.ReadDone.lost:type_name -> daisy.v1.LostRange
+	58, // 42: daisy.v1.ReadChunk.lost:type_name -> daisy.v1.LostRange
+	3,  // 43: daisy.v1.Server.Hello:input_type -> daisy.v1.HelloRequest
+	5,  // 44: daisy.v1.Server.PoolVolumes:input_type -> daisy.v1.PoolRequest
+	6,  // 45: daisy.v1.Server.GetVolume:input_type -> daisy.v1.VolumeRequest
+	9,  // 46: daisy.v1.Server.CreateVolume:input_type -> daisy.v1.Volume
+	9,  // 47: daisy.v1.Server.UpdateVolume:input_type -> daisy.v1.Volume
+	7,  // 48: daisy.v1.Server.RelabelVolume:input_type -> daisy.v1.RelabelRequest
+	6,  // 49: daisy.v1.Server.GoodExtentsOnVolume:input_type -> daisy.v1.VolumeRequest
+	11, // 50: daisy.v1.Server.BaseRoots:input_type -> daisy.v1.BaseRequest
+	11, // 51: daisy.v1.Server.BaseDir:input_type -> daisy.v1.BaseRequest
+	11, // 52: daisy.v1.Server.BaseUnder:input_type -> daisy.v1.BaseRequest
+	0,  // 53: daisy.v1.Server.RestoreSelection:input_type -> daisy.v1.SelectionRequest
+	15, // 54: daisy.v1.Agent.Backup:input_type -> daisy.v1.BackupControl
+	27, // 55: daisy.v1.Agent.Restore:input_type -> daisy.v1.RestoreOrder
+	32, // 56: daisy.v1.MediaHost.Backup:input_type -> daisy.v1.MediaControl
+	45, // 57: daisy.v1.MediaHost.Push:input_type -> daisy.v1.PushMessage
+	50, // 58: daisy.v1.MediaHost.Restore:input_type -> daisy.v1.ReadControl
+	59, // 59: daisy.v1.MediaHost.Read:input_type -> daisy.v1.ReadRequest
+	4,  // 60: daisy.v1.Server.Hello:output_type -> daisy.v1.HelloReply
+	10, // 61: daisy.v1.Server.PoolVolumes:output_type -> daisy.v1.VolumeList
+	9,  // 62: daisy.v1.Server.GetVolume:output_type -> daisy.v1.Volume
+	2,  // 63: daisy.v1.Server.CreateVolume:output_type -> daisy.v1.Empty
+	2,  // 64: daisy.v1.Server.UpdateVolume:output_type -> daisy.v1.Empty
+	2,  // 65: daisy.v1.Server.RelabelVolume:output_type -> daisy.v1.Empty
+	8,  // 66: daisy.v1.Server.GoodExtentsOnVolume:output_type -> daisy.v1.Count
+	13, // 67: daisy.v1.Server.BaseRoots:output_type -> daisy.v1.BaseEntries
+	13, // 68: daisy.v1.Server.BaseDir:output_type -> daisy.v1.BaseEntries
+	14, // 69: daisy.v1.Server.BaseUnder:output_type -> daisy.v1.BasePaths
+	1,  // 70: daisy.v1.Server.RestoreSelection:output_type -> daisy.v1.Offsets
+	20, // 71: daisy.v1.Agent.Backup:output_type -> daisy.v1.BackupEvent
+	29, // 72: daisy.v1.Agent.Restore:output_type -> daisy.v1.RestoreEvent
+	35, // 73: daisy.v1.MediaHost.Backup:output_type -> daisy.v1.MediaEvent
+	49, // 74: daisy.v1.MediaHost.Push:output_type -> daisy.v1.PushReply
+	54, // 75: daisy.v1.MediaHost.Restore:output_type -> daisy.v1.ReadEvent
+	60, // 76: daisy.v1.MediaHost.Read:output_type -> daisy.v1.ReadChunk
+	60, // [60:77] is the sub-list for method output_type
+	43, // [43:60] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_daisy_v1_daisy_proto_init() }
@@ -4640,24 +4720,25 @@ func file_daisy_v1_daisy_proto_init() {
 		(*MediaControl_Plan)(nil),
 		(*MediaControl_Go)(nil),
 		(*MediaControl_Cancel)(nil),
+		(*MediaControl_FailBuffer)(nil),
 	}
-	file_daisy_v1_daisy_proto_msgTypes[34].OneofWrappers = []any{
+	file_daisy_v1_daisy_proto_msgTypes[35].OneofWrappers = []any{
 		(*MediaEvent_Ready)(nil),
 		(*MediaEvent_Extent)(nil),
 		(*MediaEvent_Result)(nil),
 		(*MediaEvent_Progress)(nil),
 		(*MediaEvent_Finished)(nil),
 	}
-	file_daisy_v1_daisy_proto_msgTypes[44].OneofWrappers = []any{
+	file_daisy_v1_daisy_proto_msgTypes[45].OneofWrappers = []any{
 		(*PushMessage_Open)(nil),
 		(*PushMessage_Batch)(nil),
 		(*PushMessage_Fail)(nil),
 	}
-	file_daisy_v1_daisy_proto_msgTypes[49].OneofWrappers = []any{
+	file_daisy_v1_daisy_proto_msgTypes[50].OneofWrappers = []any{
 		(*ReadControl_Plan)(nil),
 		(*ReadControl_Cancel)(nil),
 	}
-	file_daisy_v1_daisy_proto_msgTypes[53].OneofWrappers = []any{
+	file_daisy_v1_daisy_proto_msgTypes[54].OneofWrappers = []any{
 		(*ReadEvent_Ticket)(nil),
 		(*ReadEvent_Done)(nil),
 	}
@@ -4667,7 +4748,7 @@ func file_daisy_v1_daisy_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_daisy_v1_daisy_proto_rawDesc), len(file_daisy_v1_daisy_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   60,
+			NumMessages:   61,
 			NumExtensions: 0,
 			NumServices:   3,
 		},
