@@ -54,8 +54,9 @@ type Options struct {
 	// Logger receives the scheduler's logs; slog.Default() when nil.
 	Logger *slog.Logger
 	// OnSkip, if set, is called when a start time of s came while the
-	// previous run of s still ran (at is that start time). It must not
-	// block for long: the scheduler waits for it.
+	// previous run of s still ran (at is that start time). It may call
+	// the scheduler's methods but not block for long: the scheduler's
+	// loop waits for it.
 	OnSkip func(s config.Schedule, at time.Time)
 }
 
@@ -249,9 +250,12 @@ func (s *Scheduler) loop() {
 		s.mu.Lock()
 		now := s.clock.Now()
 		var earliest time.Time
+		var skipped []skip
 		for _, e := range s.entries {
 			if !e.next.IsZero() && !e.next.After(now) {
-				s.fire(e, e.next)
+				if !s.fire(e, e.next) {
+					skipped = append(skipped, skip{e.s, e.next})
+				}
 				// No catch-up: the next time after now, not after the
 				// time that was due.
 				e.next = e.cron.Next(now)
@@ -261,6 +265,12 @@ func (s *Scheduler) loop() {
 			}
 		}
 		s.mu.Unlock()
+		for _, k := range skipped {
+			s.log.Warn("schedule: previous run still running, start skipped", "schedule", k.s.Name, "at", k.at, "job", k.s.Job)
+			if s.onSkip != nil {
+				s.onSkip(k.s, k.at)
+			}
+		}
 
 		var timer clockwork.Timer
 		var fired <-chan time.Time
@@ -288,16 +298,18 @@ func (s *Scheduler) loop() {
 	}
 }
 
-// fire starts the run of e due at at, or skips it when e's previous run
-// still runs. s.mu is held.
-func (s *Scheduler) fire(e *entry, at time.Time) {
+// skip is a start time that found the schedule's previous run going.
+type skip struct {
+	s  config.Schedule
+	at time.Time
+}
+
+// fire starts the run of e due at at and returns true, or returns false
+// when e's previous run still runs. s.mu is held.
+func (s *Scheduler) fire(e *entry, at time.Time) bool {
 	sc := e.s
 	if s.running[sc.Name] {
-		s.log.Warn("schedule: previous run still running, start skipped", "schedule", sc.Name, "at", at, "job", sc.Job)
-		if s.onSkip != nil {
-			s.onSkip(sc, at)
-		}
-		return
+		return false
 	}
 	s.running[sc.Name] = true
 	s.runs.Add(1)
@@ -315,6 +327,7 @@ func (s *Scheduler) fire(e *entry, at time.Time) {
 		}
 		s.log.Info("schedule: run ended", "schedule", sc.Name, "at", at, "job", sc.Job, "took", s.clock.Since(start))
 	}()
+	return true
 }
 
 // safeRun calls run, turning a panic into an error: one schedule's job

@@ -267,7 +267,13 @@ func TestRunLongerThanItsPeriodIsNotStartedTwice(t *testing.T) {
 		mu.Unlock()
 		return nil
 	}
+	var sched *Scheduler
 	onSkip := func(s config.Schedule, at time.Time) {
+		// OnSkip may look at the scheduler: the run that made it skip
+		// is still running.
+		if r := sched.Running(); !slices.Equal(r, []string{"slow"}) {
+			t.Errorf("Running() in OnSkip = %v", r)
+		}
 		mu.Lock()
 		skips = append(skips, at)
 		mu.Unlock()
@@ -279,6 +285,7 @@ func TestRunLongerThanItsPeriodIsNotStartedTwice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	sched = s
 	s.Start()
 	defer stop(t, s)
 	step(t, fc, s, 10*time.Second, 1, "slow") // 10 s: the run starts, and holds
