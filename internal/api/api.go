@@ -99,21 +99,33 @@ func (a *API) Registry() *prometheus.Registry { return a.metrics.reg }
 // Options.Context to make them end) or ctx is done.
 func (a *API) Shutdown(ctx context.Context) error { return a.table.close(ctx) }
 
+// Endpoints are the API's routes (docs/API.md documents each).
+var Endpoints = []string{
+	"POST /v1/jobs", "GET /v1/jobs", "GET /v1/jobs/{id}", "GET /v1/jobs/{id}/follow",
+	"GET /v1/topology", "GET /v1/objects", "GET /v1/objects/{id}", "GET /v1/objects/{id}/copies", "GET /v1/objects/{id}/files",
+	"GET /v1/volumes", "GET /v1/pools", "GET /v1/health", "GET /metrics",
+}
+
 func (a *API) routes() {
+	handlers := map[string]http.HandlerFunc{
+		"POST /v1/jobs":               a.postJob,
+		"GET /v1/jobs":                a.listJobs,
+		"GET /v1/jobs/{id}":           a.getJob,
+		"GET /v1/jobs/{id}/follow":    a.followJob,
+		"GET /v1/topology":            a.topology,
+		"GET /v1/objects":             a.objects,
+		"GET /v1/objects/{id}":        a.object,
+		"GET /v1/objects/{id}/copies": a.copies,
+		"GET /v1/objects/{id}/files":  a.files,
+		"GET /v1/volumes":             a.volumes,
+		"GET /v1/pools":               a.pools,
+		"GET /v1/health":              a.health,
+		"GET /metrics":                a.metrics.handler().ServeHTTP,
+	}
 	m := a.mux
-	m.HandleFunc("POST /v1/jobs", a.postJob)
-	m.HandleFunc("GET /v1/jobs", a.listJobs)
-	m.HandleFunc("GET /v1/jobs/{id}", a.getJob)
-	m.HandleFunc("GET /v1/jobs/{id}/follow", a.followJob)
-	m.HandleFunc("GET /v1/topology", a.topology)
-	m.HandleFunc("GET /v1/objects", a.objects)
-	m.HandleFunc("GET /v1/objects/{id}", a.object)
-	m.HandleFunc("GET /v1/objects/{id}/copies", a.copies)
-	m.HandleFunc("GET /v1/objects/{id}/files", a.files)
-	m.HandleFunc("GET /v1/volumes", a.volumes)
-	m.HandleFunc("GET /v1/pools", a.pools)
-	m.HandleFunc("GET /v1/health", a.health)
-	m.Handle("GET /metrics", a.metrics.handler())
+	for _, e := range Endpoints {
+		m.HandleFunc(e, handlers[e])
+	}
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, http.StatusNotFound, fmt.Sprintf("no endpoint %s %s (docs/API.md lists them)", r.Method, r.URL.Path))
 	})

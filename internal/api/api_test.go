@@ -84,6 +84,18 @@ func TestAuthRefusals(t *testing.T) {
 			t.Errorf("admin certificate, GET %s: %d, want %d: %s", p, code, want, body)
 		}
 	}
+	// Every request was logged, with its status and caller, and no token.
+	logs := e.logs.String()
+	for _, tok := range []string{e.token, revoked, wrong} {
+		if strings.Contains(logs, tok) || strings.Contains(logs, tok[len(tok)-20:]) {
+			t.Errorf("a token is in the log")
+		}
+	}
+	for _, want := range []string{`"msg":"api request","method":"GET","path":"/v1/jobs","status":401`, `"status":403`, `"caller":"test"`, `"caller":"admin/alice"`, `"duration":`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("the log has no %s", want)
+		}
+	}
 	// A certificate of another CA does not even get a TLS session.
 	otherCA, err := pki.InitCA(filepath.Join(t.TempDir(), "other"), 30, time.Now())
 	if err != nil {

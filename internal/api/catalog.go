@@ -22,9 +22,28 @@ func (a *API) objects(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"objects": objs})
 }
 
-// objectOf resolves the {id} of the path (an ID or a unique prefix).
+// objectOf resolves the {id} of the path: an ID or a unique prefix, or
+// "latest" with ?source=: the newest object of the source with a good
+// copy (the one a restore of the source takes).
 func (a *API) objectOf(w http.ResponseWriter, r *http.Request) (jobs.Object, bool) {
 	id := r.PathValue("id")
+	if id == "latest" {
+		src := r.URL.Query().Get("source")
+		if src == "" {
+			a.fail(w, r, http.StatusBadRequest, "field source: /v1/objects/latest needs ?source=SOURCE")
+			return jobs.Object{}, false
+		}
+		obj, err := jobs.FindObject(r.Context(), a.opts.Catalog, "", src)
+		if errors.Is(err, jobs.ErrUsage) {
+			a.fail(w, r, http.StatusNotFound, err.Error())
+			return obj, false
+		}
+		if err != nil {
+			a.failErr(w, r, fmt.Errorf("latest object of %s: %w", src, err))
+			return obj, false
+		}
+		return obj, true
+	}
 	obj, err := a.opts.Catalog.Object(r.Context(), id)
 	if errors.Is(err, jobs.ErrNotFound) {
 		a.fail(w, r, http.StatusNotFound, fmt.Sprintf("no object %q in the catalog (GET /v1/objects lists them)", id))

@@ -7,11 +7,13 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -67,6 +69,7 @@ type env struct {
 	token   string // a valid token
 	caPool  *x509.CertPool
 	client  *http.Client // trusts the CA, presents no certificate
+	logs    *syncBuffer  // what the API logged (JSON)
 	cancel  context.CancelFunc
 	served  chan error
 	srcSpec testtree.Spec
@@ -76,11 +79,18 @@ var serverPeer = pki.Peer{Role: pki.RoleServer, Name: "backup1"}
 
 func newEnv(t *testing.T, spec testtree.Spec) *env {
 	t.Helper()
+	return newEnvWith(t, testYAML, "S", spec)
+}
+
+// newEnvWith is newEnv with the configuration yaml, whose one source's
+// tree, made by spec, is data/SOURCE.
+func newEnvWith(t *testing.T, yaml, source string, spec testtree.Spec) *env {
+	t.Helper()
 	e := &env{t: t, dir: t.TempDir(), srcSpec: spec}
-	if err := os.WriteFile(filepath.Join(e.dir, "daisy.yaml"), []byte(testYAML), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(e.dir, "daisy.yaml"), []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := testtree.Make(filepath.Join(e.dir, "data", "S"), spec); err != nil {
+	if err := testtree.Make(filepath.Join(e.dir, "data", source), spec); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := config.Load(filepath.Join(e.dir, "daisy.yaml"))
@@ -131,8 +141,10 @@ func newEnv(t *testing.T, spec testtree.Spec) *env {
 	jctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
 	static := func() *config.Config { return e.cfg }
+	e.logs = &syncBuffer{}
 	e.api, err = New(Options{
 		Config: static, Catalog: e.cat, Tokens: e.tokens, Context: jctx,
+		Logger:      slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Runner:      &Local{Config: static, Catalog: e.cat},
 		FollowEvery: 100 * time.Millisecond,
 	})
@@ -161,6 +173,24 @@ func newEnv(t *testing.T, spec testtree.Spec) *env {
 	})
 	e.client = e.httpClient(nil)
 	return e
+}
+
+// syncBuffer is a bytes.Buffer for a logger of several goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // httpClient trusts the CA and presents cert (none when nil).

@@ -3,7 +3,6 @@ package api
 import (
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -45,7 +44,7 @@ func newMetrics(a *API) *metrics {
 		devBytes: map[devKey]float64{}, devErrors: map[string]float64{},
 		jobsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "daisy_jobs_total", Help: "Jobs the API ran, by kind and the state they ended in."}, []string{"kind", "state"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "daisy_job_duration_seconds", Help: "Duration of the jobs the API ran, by kind.",
+			Name: "daisy_job_duration_seconds", Help: "Duration of the jobs the API ran, by kind (refused jobs left out).",
 			Buckets: prometheus.ExponentialBuckets(1, 4, 10), // 1 s to about 3 days
 		}, []string{"kind"}),
 	}
@@ -73,7 +72,9 @@ func (m *metrics) ended(j *job, final Snapshot) {
 		}
 	}
 	m.jobsTotal.WithLabelValues(j.req.Kind, j.state).Inc()
-	m.duration.WithLabelValues(j.req.Kind).Observe(j.finished.Sub(j.started).Seconds())
+	if j.state != StateRefused { // it did not run
+		m.duration.WithLabelValues(j.req.Kind).Observe(j.finished.Sub(j.started).Seconds())
+	}
 }
 
 // Describe sends the descriptions of the collector's own metrics.
@@ -146,5 +147,3 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 }
-
-var _ = time.Second
