@@ -247,3 +247,16 @@ func TestInitTemplateSchedules(t *testing.T) {
 		t.Fatalf("schedules of the example: %+v", c.Schedules)
 	}
 }
+
+// No cron line crashes the parser: every input is a Cron or an error.
+func FuzzParseCron(f *testing.F) {
+	for _, s := range []string{"* * * * *", "*/10 * * * * *", "CRON_TZ=Europe/Paris 0 1 * * *", "TZ=", "@daily", "@every 1h", "0 0 30 2 *", "1-5/2,7 0-23/3 ? JAN-MAR MON-FRI", "TZ=UTC"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		c, err := ParseCron(line)
+		if err == nil && c.Next(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)).IsZero() {
+			t.Fatalf("ParseCron(%q) accepted a line that never fires", line)
+		}
+	})
+}
