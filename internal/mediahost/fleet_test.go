@@ -16,6 +16,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -77,10 +78,14 @@ mirror_groups:
 // fakeServer is the server's volume RPCs over a real catalog.
 type fakeServer struct {
 	pb.UnimplementedServerServer
-	cat *catalog.Catalog
+	cat    *catalog.Catalog
+	hellos atomic.Int64 // from media hosts
 }
 
 func (s *fakeServer) Hello(ctx context.Context, _ *pb.HelloRequest) (*pb.HelloReply, error) {
+	if p, err := rpc.Require(ctx, pki.RoleMediaHost); err == nil && p.Name != "" {
+		s.hellos.Add(1)
+	}
 	return &pb.HelloReply{Server: "srv", Version: "test"}, nil
 }
 
@@ -147,6 +152,7 @@ type fleet struct {
 	cfgData []byte
 	cfg     *config.Config
 	cat     *catalog.Catalog
+	server  *fakeServer
 	logs    *logBuf
 	hosts   map[string]*Host
 	servers map[string]*grpc.Server
@@ -200,7 +206,8 @@ func newFleet(t *testing.T, bufferSize string) *fleet {
 	}
 	srvCreds := f.creds(peerSrv)
 	gs := rpc.NewServer(pki.ServerConfig(srvCreds, pki.RoleMediaHost, pki.RoleClient))
-	pb.RegisterServerServer(gs, &fakeServer{cat: f.cat})
+	f.server = &fakeServer{cat: f.cat}
+	pb.RegisterServerServer(gs, f.server)
 	go gs.Serve(ls["srv"])
 	t.Cleanup(gs.Stop)
 	log := slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
