@@ -229,7 +229,7 @@ func (h *Host) setup(ctx context.Context, cancel context.CancelCauseFunc, plan *
 		dev, _ := cfg.Device(ma.Device)
 		ar := &agentRun{ma: ma}
 		a := &mediaagent.BMA{
-			Name: ma.Name, Device: ma.Device, Volumes: j.mgr.Drive(pool, dev),
+			Name: ma.Name, Device: ma.Device, Volumes: &loggedVolumes{VolumeSource: j.mgr.Drive(pool, dev), log: j.log, agent: ma.Name},
 			Notify: make(chan struct{}, 1), ExtentTarget: ma.ExtentSize,
 			OnWrite: func(n int) { ar.bytes.Add(int64(n)) },
 		}
@@ -514,4 +514,28 @@ func (j *backupJob) pushRemote(ctx context.Context, c *remoteChain) (int64, erro
 			return b.Records(), nil
 		}
 	}
+}
+
+// loggedVolumes is a media agent's volume source that says at debug level
+// what the agent mounts and releases (as an in-process backup does).
+type loggedVolumes struct {
+	mediaagent.VolumeSource
+	log   *slog.Logger
+	agent string
+}
+
+func (v *loggedVolumes) Next(ctx context.Context) (mediaagent.Mount, error) {
+	m, err := v.VolumeSource.Next(ctx)
+	if err != nil {
+		v.log.Debug("media host: no volume to mount", "media_agent", v.agent, "err", err)
+		return m, err
+	}
+	v.log.Debug("media host: mounted volume", "media_agent", v.agent, "volume", m.Label.Label, "pool", m.Label.Pool, "at_block", m.At)
+	return m, nil
+}
+
+func (v *loggedVolumes) Release(ctx context.Context, m mediaagent.Mount, blocks int64, full bool, failed error) error {
+	err := v.VolumeSource.Release(ctx, m, blocks, full, failed)
+	v.log.Debug("media host: released volume", "media_agent", v.agent, "volume", m.Label.Label, "blocks", blocks, "full", full, "session_failed", failed, "err", err)
+	return err
 }
