@@ -165,3 +165,28 @@ func TestHostRules(t *testing.T) {
 		})
 	}
 }
+
+// The server's check counts only the buffers of its own host against its
+// memory; those of a media host are that host's (HostBufferBytes, which
+// daisy media-agent checks when it gets a job).
+func TestMemoryCheckPerHost(t *testing.T) {
+	defer func(f func() (int64, string)) { machineMemory = f }(machineMemory)
+	machineMemory = func() (int64, string) { return 3 * GiB, "test" }
+	tail := strings.Replace(hostsTail, "buffers: [{name: B1, source: home}, {name: B2, source: etc}]",
+		"buffers: [{name: B1, source: home, size: 2GiB}, {name: B2, source: etc, size: 2GiB}]", 1)
+	c, err := Parse("/etc/daisy/daisy.yaml", []byte(fleet+tail))
+	if err != nil {
+		t.Fatalf("4GiB of buffers on media host mh1 were counted against the server's 3GiB: %v", err)
+	}
+	if n, ids := c.HostBufferBytes("mh1"); n != 4*GiB || len(ids) != 2 || ids[0] != "bma0.B1 2GiB" {
+		t.Errorf("mh1's buffers: %d %q", n, ids)
+	}
+	if n, ids := c.HostBufferBytes(""); n != c.Defaults.BufferSize || len(ids) != 1 {
+		t.Errorf("the local host's buffers: %d %q", n, ids)
+	}
+	// The same buffers on the local host are refused.
+	local := strings.Replace(fleet, "  - {name: tape0, host: mh1}", "  - {name: tape0}", 1)
+	if _, err := Parse("/etc/daisy/daisy.yaml", []byte(local+tail)); err == nil || !strings.Contains(err.Error(), "more than this machine's memory") {
+		t.Errorf("4GiB of local buffers against 3GiB: %v", err)
+	}
+}

@@ -76,6 +76,28 @@ func (d *decoder) checkPaths(c *Config, m *meta) {
 // machineMemory is physicalMemory; tests of other rules replace it.
 var machineMemory = physicalMemory
 
+// MachineMemory returns this machine's memory in bytes and where the
+// figure comes from; 0 when it cannot be told.
+func MachineMemory() (int64, string) { return machineMemory() }
+
+// HostBufferBytes returns the bytes of the buffers that the media agents
+// on host (a media host's name; "" for the local host) fill together in a
+// backup, with their IDs: the memory a backup takes on that host.
+func (c *Config) HostBufferBytes(host string) (int64, []string) {
+	var total int64
+	var ids []string
+	for _, a := range c.MediaAgents() {
+		if c.HostOf(a) != host {
+			continue
+		}
+		for _, b := range a.Buffers {
+			total += b.Size
+			ids = append(ids, b.ID(a.Name)+" "+FormatSize(b.Size))
+		}
+	}
+	return total, ids
+}
+
 // physicalMemory returns the machine's memory in bytes and where the
 // figure comes from; 0 when it cannot be told.
 func physicalMemory() (int64, string) {
@@ -117,8 +139,15 @@ func (d *decoder) checkMemory(c *Config, m *meta) {
 		return
 	}
 	var backup []sizedBuffer
+	// Only the buffers of this host count against its memory: those of
+	// a media agent whose device is on a media host are that host's, and
+	// daisy media-agent checks them against its own memory when it gets
+	// the job (HostBufferBytes).
 	addAgents := func(bufs []sizedBuffer, agents []MediaAgent, metas []agentMeta) []sizedBuffer {
 		for i, a := range agents {
+			if c.HostOf(a) != "" {
+				continue
+			}
 			for j, b := range a.Buffers {
 				if i >= len(metas) || j >= len(metas[i].buffers) {
 					continue // not read whole (reported already)
@@ -144,6 +173,9 @@ func (d *decoder) checkMemory(c *Config, m *meta) {
 		jm := m.copyJobs[k]
 		var bufs []sizedBuffer
 		for i, a := range j.RestoreGroup {
+			if dv, _ := c.Device(a.Device); dv.Host != "" {
+				continue
+			}
 			for l, b := range a.Buffers {
 				if i >= len(jm.restore) || l >= len(jm.restore[i].buffers) {
 					continue

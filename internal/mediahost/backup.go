@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -205,6 +206,15 @@ func (h *Host) setup(ctx context.Context, cancel context.CancelCauseFunc, plan *
 		}
 		mine = append(mine, ma)
 		ps = append(ps, p)
+	}
+	// The server's check counts only its own buffers against its memory
+	// (config.checkMemory): this host's are checked here, before a pool
+	// is locked or a buffer made.
+	if mem, from := config.MachineMemory(); mem > 0 {
+		if total, ids := cfg.HostBufferBytes(h.name); total > mem {
+			return nil, status.Errorf(codes.FailedPrecondition, "media host %s: job %d: the buffers of this host's media agents total %s (%s), more than its memory of %s (%s); make them smaller in %s",
+				h.name, id, config.FormatSize(total), strings.Join(ids, ", "), config.FormatSize(mem), from, cfg.File)
+		}
 	}
 	j.mgr = pools.NewManager(h.cat)
 	defer func() {
