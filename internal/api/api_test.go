@@ -156,11 +156,11 @@ func TestBadRequests(t *testing.T) {
 			t.Errorf("POST %s: %d %s, want 400 with %q", c.body, code, body, c.want)
 		}
 	}
-	// A restore of an object the catalog lacks runs and is refused by the
-	// job: 404 is for the API's resources, the request is wrong: 400.
+	// A restore of an object the catalog lacks is refused by the job
+	// (jobs.ErrUsage) before POST answers: 400, the request is wrong.
 	code, body, _ := e.do(nil, http.MethodPost, "/v1/jobs", e.token, JobRequest{Kind: KindRestore, Object: "0123456789abcdef", Target: filepath.Join(t.TempDir(), "r")})
-	if code != http.StatusBadRequest && code != http.StatusNotFound {
-		t.Errorf("restore of an unknown object: %d %s, want 400 or 404", code, body)
+	if code != http.StatusBadRequest || !strings.Contains(string(body), "refused: usage: no object") {
+		t.Errorf("restore of an unknown object: %d %s, want 400", code, body)
 	}
 	for _, p := range []string{"/v1/jobs/99", "/v1/jobs/99/follow", "/v1/objects/0123456789abcdef", "/v1/objects/0123456789abcdef/files"} {
 		e.get(p, http.StatusNotFound, nil)

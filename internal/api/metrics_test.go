@@ -113,6 +113,7 @@ const bma0Bytes = `daisy_device_written_bytes_total{copy="1",device="tape0",host
 func TestMetricsDuringBackup(t *testing.T) {
 	g := gateDevice(t, "tape0")
 	e := newEnv(t, testtree.Spec{Seed: 5, SmallFiles: 20, LargeFiles: 2, LargeSize: 6 << 20})
+	defer g.release() // before the env's cleanup waits for the job
 	key := strings.Replace(bma0Bytes, "%s", localHost(e.cfg), 1)
 	before := e.scrape()
 	if before[`daisy_buffer_capacity_bytes{buffer="bma0.B1",host="`+localHost(e.cfg)+`"}`] != 4<<20 {
