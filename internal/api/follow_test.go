@@ -53,6 +53,12 @@ func TestFollowRunningJob(t *testing.T) {
 	if prev <= 0 {
 		t.Errorf("no device bytes in the running lines: %+v", running)
 	}
+	// The catalog's ID of a running backup is known before it ends.
+	var view JobView
+	e.get(jobURL(id), http.StatusOK, &view)
+	if view.State != StateRunning || view.CatalogJob == 0 {
+		t.Errorf("running job: state %s, catalog job %d", view.State, view.CatalogJob)
+	}
 	g.release()
 	var last struct {
 		JobView

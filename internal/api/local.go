@@ -42,7 +42,7 @@ func (l *Local) Run(ctx context.Context, req JobRequest, hooks Hooks) (any, erro
 	switch req.Kind {
 	case KindBackup:
 		res, err := jobs.Backup(ctx, cfg, cat, jobs.BackupOptions{
-			Sources: req.Sources, Level: req.Level, Logger: log, Locks: locks,
+			Sources: req.Sources, Level: req.Level, Logger: log, Locks: locks, Started: hooks.Started,
 			Monitor: func(m *jobs.Monitor) { hooks.Progress(func() Snapshot { return MonitorSnapshot(cfg, m) }) },
 		})
 		if res != nil {

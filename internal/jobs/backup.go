@@ -56,6 +56,9 @@ type BackupOptions struct {
 	Monitor func(*Monitor)
 	// Locks says how long to wait for pools another process writes.
 	Locks PoolWait
+	// Started, if set, is called with the job's catalog ID once it is
+	// recorded, before any data moves.
+	Started func(job int64)
 	// Plane, if set, moves the data on the hosts of a fleet instead of
 	// in this process (internal/server): its agents make the objects'
 	// IDs and its media hosts lock their pools. See remote.go.
@@ -227,6 +230,9 @@ func Backup(ctx context.Context, cfg *config.Config, cat *catalog.Catalog, o Bac
 		return nil, err
 	}
 	res := &BackupResult{Job: r.job.ID, Started: r.job.Started}
+	if o.Started != nil {
+		o.Started(r.job.ID)
+	}
 	// What the job records at its end is recorded even when ctx is
 	// cancelled (SIGINT, SIGTERM): the job ends interrupted, its
 	// unfinished copies failed, never left writing.
