@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"daisy/internal/api"
 	"daisy/internal/config"
 	"daisy/internal/jobs"
 )
@@ -40,6 +41,11 @@ complete.
 			locks, err := wait.locks(g)
 			if err != nil {
 				return err
+			}
+			if rc, err := g.remote(); err != nil {
+				return err
+			} else if rc != nil {
+				return rc.backup(cmd.Context(), api.JobRequest{Kind: api.KindBackup, Sources: sources, Level: level, WaitSeconds: waitSeconds(wait.d)})
 			}
 			return wait.busyHint(runBackup(cmd.Context(), g, jobs.BackupOptions{Sources: sources, Level: level, Locks: locks}))
 		},
@@ -71,12 +77,19 @@ func runBackup(ctx context.Context, g *globals, o jobs.BackupOptions) error {
 		return err
 	}
 	res.PeakRSS = peakRSS()
+	return finishBackup(g, res, err, time.Since(start))
+}
+
+// finishBackup prints a backup's result (JSON, or text with d, the time
+// it took) and returns the error its exit code comes from; err is the
+// error the job returned with res.
+func finishBackup(g *globals, res *jobs.BackupResult, err error, d time.Duration) error {
 	if g.json {
 		if perr := g.printJSON(res); perr != nil && err == nil {
 			err = perr
 		}
 	} else {
-		printBackup(g, cfg, res, time.Since(start))
+		printBackup(g, res, d)
 	}
 	if err != nil {
 		return err
@@ -167,7 +180,7 @@ func failedCopies(res *jobs.BackupResult) string {
 	return strings.Join(parts, ", ")
 }
 
-func printBackup(g *globals, cfg *config.Config, res *jobs.BackupResult, d time.Duration) {
+func printBackup(g *globals, res *jobs.BackupResult, d time.Duration) {
 	w := g.stdout
 	rate := float64(res.Bytes) / d.Seconds() / 1e6
 	state := res.State

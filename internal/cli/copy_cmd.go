@@ -88,6 +88,11 @@ func copyCommand(g *globals, use, short, long string, args cobra.PositionalArgs,
 			if err != nil {
 				return err
 			}
+			if rc, err := g.remote(); err != nil {
+				return err
+			} else if rc != nil {
+				return rc.copy(cmd, a, dry, wait.d)
+			}
 			cfg, cat, err := g.openJob(cmd.Context())
 			if err != nil {
 				return err
@@ -100,28 +105,34 @@ func copyCommand(g *globals, use, short, long string, args cobra.PositionalArgs,
 			if res == nil {
 				return wait.busyHint(err)
 			}
-			if g.json {
-				if perr := g.printJSON(res); perr != nil && err == nil {
-					err = perr
-				}
-			} else {
-				printCopy(g, res)
-			}
-			if err != nil {
-				return err
-			}
-			switch res.State {
-			case jobs.JobPartial:
-				return &exitError{ExitPartial, fmt.Errorf("%s job %d completed, but some new copies failed", res.Kind, res.Job)}
-			case jobs.JobFailed:
-				return fmt.Errorf("%s job %d failed", res.Kind, res.Job)
-			}
-			return nil
+			return finishCopy(g, res, err)
 		},
 	}
 	cmd.Flags().BoolVar(&dry, "dry-run", false, "print what would be copied; change nothing")
 	wait.add(cmd.Flags())
 	return cmd
+}
+
+// finishCopy prints a copy job's result and returns the error its exit
+// code comes from; err is the error the job returned with res.
+func finishCopy(g *globals, res *jobs.CopyResult, err error) error {
+	if g.json {
+		if perr := g.printJSON(res); perr != nil && err == nil {
+			err = perr
+		}
+	} else {
+		printCopy(g, res)
+	}
+	if err != nil {
+		return err
+	}
+	switch res.State {
+	case jobs.JobPartial:
+		return &exitError{ExitPartial, fmt.Errorf("%s job %d completed, but some new copies failed", res.Kind, res.Job)}
+	case jobs.JobFailed:
+		return fmt.Errorf("%s job %d failed", res.Kind, res.Job)
+	}
+	return nil
 }
 
 func printCopy(g *globals, res *jobs.CopyResult) {

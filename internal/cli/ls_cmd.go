@@ -32,6 +32,11 @@ volume is read), or the schedules of the configuration.
 	objects := &cobra.Command{
 		Use: "objects [--source S]", Short: "List backed-up objects", Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if rc, err := g.remote(); err != nil {
+				return err
+			} else if rc != nil {
+				return rc.lsObjects(cmd.Context(), source)
+			}
 			return g.withCatalog(cmd.Context(), func(cat *jobs.Catalog) error {
 				objs, err := cat.Objects(cmd.Context(), jobs.ObjectFilter{Source: source})
 				if err != nil {
@@ -89,6 +94,11 @@ volume is read), or the schedules of the configuration.
 	volumes := &cobra.Command{
 		Use: "volumes [--pool P]", Short: "List volumes", Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if rc, err := g.remote(); err != nil {
+				return err
+			} else if rc != nil {
+				return rc.lsVolumes(cmd.Context(), pool)
+			}
 			cfg, cat, err := g.open(cmd.Context())
 			if err != nil {
 				return err
@@ -144,6 +154,11 @@ held by recyclable volumes (kept until they are relabelled, or given back
 by daisy prune --reclaim), and the number of volumes in each state.`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if rc, err := g.remote(); err != nil {
+				return err
+			} else if rc != nil {
+				return rc.lsPools(cmd.Context())
+			}
 			cfg, cat, err := g.open(cmd.Context())
 			if err != nil {
 				return err
@@ -268,6 +283,11 @@ copies it left unfinished). WARNINGS counts what a backup could not read
 (a job "success" with warnings exited 3).`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if rc, err := g.remote(); err != nil {
+				return err
+			} else if rc != nil {
+				return rc.lsJobs(cmd.Context(), limit)
+			}
 			return g.withCatalog(cmd.Context(), func(cat *jobs.Catalog) error {
 				js, err := cat.Jobs(cmd.Context(), limit)
 				if err != nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"daisy/internal/api"
 	"daisy/internal/jobs"
 )
 
@@ -41,6 +42,11 @@ With --dry-run nothing changes and the same lists are printed (with
 			if err != nil {
 				return err
 			}
+			if rc, err := g.remote(); err != nil {
+				return err
+			} else if rc != nil {
+				return rc.prune(cmd.Context(), api.JobRequest{Kind: api.KindPrune, DryRun: dry, Reclaim: reclaim, WaitSeconds: waitSeconds(wait.d)})
+			}
 			cfg, cat, err := g.openJob(cmd.Context())
 			if err != nil {
 				return err
@@ -50,20 +56,26 @@ With --dry-run nothing changes and the same lists are printed (with
 			if res == nil {
 				return wait.busyHint(err)
 			}
-			if g.json {
-				if perr := g.printJSON(res); perr != nil && err == nil {
-					err = perr
-				}
-			} else {
-				printPrune(g, res)
-			}
-			return err
+			return finishPrune(g, res, err)
 		},
 	}
 	cmd.Flags().BoolVar(&dry, "dry-run", false, "print what would expire and be recycled; change nothing")
 	cmd.Flags().BoolVar(&reclaim, "reclaim", false, "cut the files of recyclable vtape volumes to their label block, freeing their space")
 	wait.add(cmd.Flags())
 	return cmd
+}
+
+// finishPrune prints a prune's result and returns the error its exit
+// code comes from; err is the error the job returned with res.
+func finishPrune(g *globals, res *jobs.PruneResult, err error) error {
+	if g.json {
+		if perr := g.printJSON(res); perr != nil && err == nil {
+			err = perr
+		}
+	} else {
+		printPrune(g, res)
+	}
+	return err
 }
 
 func printPrune(g *globals, res *jobs.PruneResult) {

@@ -58,6 +58,11 @@ its row. The output says which backup was restored (ID, level, start).
 			if at != "" && o.Object != "" {
 				return usageError("--at picks an object of --source; it does not go with --object")
 			}
+			if rc, err := g.remote(); err != nil {
+				return err
+			} else if rc != nil {
+				return rc.restore(cmd.Context(), o, at)
+			}
 			_, cat, err := g.openJob(cmd.Context())
 			if err != nil {
 				return err
@@ -75,56 +80,7 @@ its row. The output says which backup was restored (ID, level, start).
 			o.Progress, stopProgress = jobProgress(g, "restore")
 			res, err := jobs.Restore(cmd.Context(), cat, o)
 			stopProgress()
-			if err == nil {
-				err = restoreOutcome(res)
-			}
-			if res != nil {
-				if g.json {
-					_ = g.printJSON(res)
-				} else {
-					reportFallbacks(g, &res.StreamResult)
-					if err == nil {
-						fmt.Fprintf(g.stdout, "restored %s (%s of %s, started %s) from copy %d into %s: %d entries, %s, read %s from volumes\n",
-							res.Object, res.Level, res.Source, res.Started.Local().Format(startedLayout), res.Copy, res.Target, res.Entries, humanBytes(res.Bytes), humanBytes(res.BytesRead))
-						for _, p := range res.Chain {
-							hash := "hash checked"
-							switch {
-							case p.Mode == "seek":
-								hash = "record CRCs checked"
-							case p.Hash == "":
-								hash = "hash NOT checked: a range was lost"
-							}
-							fmt.Fprintf(g.stdout, "  %-12s %s  copy %d  %s  %d entries, read %s, %s\n", p.Level, p.Object, p.Copy, p.Mode, p.Entries, humanBytes(p.BytesRead), hash)
-						}
-						if res.Resumed > 0 {
-							fmt.Fprintf(g.stdout, "  %d entries were already restored (--resume)\n", res.Resumed)
-						}
-						if res.Kept > 0 {
-							fmt.Fprintf(g.stdout, "  %d entries existed in %s and were kept, not overwritten (%s)\n", res.Kept, res.Target, keptHint)
-						}
-					}
-					for i, p := range res.Problems {
-						if i == 20 {
-							fmt.Fprintf(g.stderr, "daisy: … %d more problems (see --json)\n", len(res.Problems)-20)
-							break
-						}
-						fmt.Fprintf(g.stderr, "daisy: %s\n", p)
-					}
-				}
-			}
-			if res != nil && !g.json {
-				reportLost(g, res)
-			}
-			if err != nil {
-				return err
-			}
-			if len(res.LostEntries) > 0 || len(res.LostRanges) > 0 {
-				return &exitError{ExitPartial, fmt.Errorf("restore completed without %d entries that no copy could give (%d damaged ranges); every other entry was restored", len(res.LostEntries), len(res.LostRanges))}
-			}
-			if len(res.Problems) > 0 || res.Refused > 0 {
-				return &exitError{ExitPartial, fmt.Errorf("restore completed with %d problem(s)", len(res.Problems))}
-			}
-			return nil
+			return finishRestore(g, res, err)
 		},
 	}
 	cmd.Flags().StringVar(&o.Source, "source", "", "restore the latest complete backup of this source")
@@ -138,6 +94,62 @@ its row. The output says which backup was restored (ID, level, start).
 	cmd.Flags().BoolVar(&o.Resume, "resume", false, "go on with an interrupted restore into the same target")
 	cmd.Flags().BoolVar(&o.Salvage, "salvage", false, "read copies marked failed too (after the good ones)")
 	return cmd
+}
+
+// finishRestore prints a restore's result and the problems it met, and
+// returns the error its exit code comes from; err is the error the job
+// returned with res.
+func finishRestore(g *globals, res *jobs.RestoreResult, err error) error {
+	if err == nil {
+		err = restoreOutcome(res)
+	}
+	if res != nil {
+		if g.json {
+			_ = g.printJSON(res)
+		} else {
+			reportFallbacks(g, &res.StreamResult)
+			if err == nil {
+				fmt.Fprintf(g.stdout, "restored %s (%s of %s, started %s) from copy %d into %s: %d entries, %s, read %s from volumes\n",
+					res.Object, res.Level, res.Source, res.Started.Local().Format(startedLayout), res.Copy, res.Target, res.Entries, humanBytes(res.Bytes), humanBytes(res.BytesRead))
+				for _, p := range res.Chain {
+					hash := "hash checked"
+					switch {
+					case p.Mode == "seek":
+						hash = "record CRCs checked"
+					case p.Hash == "":
+						hash = "hash NOT checked: a range was lost"
+					}
+					fmt.Fprintf(g.stdout, "  %-12s %s  copy %d  %s  %d entries, read %s, %s\n", p.Level, p.Object, p.Copy, p.Mode, p.Entries, humanBytes(p.BytesRead), hash)
+				}
+				if res.Resumed > 0 {
+					fmt.Fprintf(g.stdout, "  %d entries were already restored (--resume)\n", res.Resumed)
+				}
+				if res.Kept > 0 {
+					fmt.Fprintf(g.stdout, "  %d entries existed in %s and were kept, not overwritten (%s)\n", res.Kept, res.Target, keptHint)
+				}
+			}
+			for i, p := range res.Problems {
+				if i == 20 {
+					fmt.Fprintf(g.stderr, "daisy: … %d more problems (see --json)\n", len(res.Problems)-20)
+					break
+				}
+				fmt.Fprintf(g.stderr, "daisy: %s\n", p)
+			}
+		}
+	}
+	if res != nil && !g.json {
+		reportLost(g, res)
+	}
+	if err != nil {
+		return err
+	}
+	if len(res.LostEntries) > 0 || len(res.LostRanges) > 0 {
+		return &exitError{ExitPartial, fmt.Errorf("restore completed without %d entries that no copy could give (%d damaged ranges); every other entry was restored", len(res.LostEntries), len(res.LostRanges))}
+	}
+	if len(res.Problems) > 0 || res.Refused > 0 {
+		return &exitError{ExitPartial, fmt.Errorf("restore completed with %d problem(s)", len(res.Problems))}
+	}
+	return nil
 }
 
 func newCatCmd(g *globals) *cobra.Command {

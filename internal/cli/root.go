@@ -87,6 +87,8 @@ type globals struct {
 	logLevel   string
 	noProgress bool
 	cpuProfile string
+	remoteFlags
+
 
 	stdin          io.Reader
 	stdout, stderr io.Writer
@@ -171,6 +173,9 @@ mirror copy its chain asks for.
 				return usageError("--log-level %q: use debug, info, warn or error", g.logLevel)
 			}
 			g.log = slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: lvl}))
+			if err := g.refuseRemote(cmd); err != nil {
+				return err
+			}
 			if g.cpuProfile != "" {
 				f, err := os.Create(g.cpuProfile)
 				if err != nil {
@@ -195,6 +200,7 @@ mirror copy its chain asks for.
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "warn", "log level: debug, info, warn, error")
 	root.PersistentFlags().BoolVar(&g.noProgress, "no-progress", false, "never draw progress bars")
 	root.PersistentFlags().StringVar(&g.cpuProfile, "cpu-profile", "", "write a CPU profile of the command to this file")
+	g.remoteFlags.add(root.PersistentFlags())
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{ExitUsage, fmt.Errorf("%s: %w (see %s --help)", c.CommandPath(), err, c.CommandPath())}
 	})

@@ -39,6 +39,11 @@ verified.
 ` + exitCodesHelp,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if rc, err := g.remote(); err != nil {
+				return err
+			} else if rc != nil {
+				return rc.verify(cmd.Context(), o)
+			}
 			_, cat, err := g.openJob(cmd.Context())
 			if err != nil {
 				return err
@@ -49,25 +54,7 @@ verified.
 			o.Progress, stopProgress = jobProgress(g, "verify")
 			res, err := jobs.Verify(cmd.Context(), cat, o)
 			stopProgress()
-			if res != nil {
-				if g.json {
-					_ = g.printJSON(res)
-				} else {
-					printVerify(g, res)
-				}
-			}
-			if err != nil {
-				return err
-			}
-			switch {
-			case res.Damaged > 0:
-				return &exitError{ExitPartial, fmt.Errorf("damage found in %d of %d copies", res.Damaged, len(res.Copies))}
-			case len(res.VolumeDamage) > 0:
-				return &exitError{ExitPartial, fmt.Errorf("damage found in the label block of %d volume(s)", len(res.VolumeDamage))}
-			case res.Unavailable > 0:
-				return &exitError{ExitFailure, fmt.Errorf("%d of %d copies not verified: volume unavailable", res.Unavailable, len(res.Copies))}
-			}
-			return nil
+			return finishVerify(g, res, err)
 		},
 	}
 	cmd.Flags().StringArrayVar(&o.Objects, "object", nil, "verify the copies of this object (ID or unique prefix; repeatable)")
@@ -77,6 +64,30 @@ verified.
 	cmd.Flags().BoolVar(&o.All, "all", false, "verify every copy (the default when nothing is selected)")
 	cmd.Flags().BoolVar(&o.NoMark, "no-mark", false, "only report; do not mark damaged copies failed, nor clean ones good again")
 	return cmd
+}
+
+// finishVerify prints a verify's result and returns the error its exit
+// code comes from; err is the error the job returned with res.
+func finishVerify(g *globals, res *jobs.VerifyResult, err error) error {
+	if res != nil {
+		if g.json {
+			_ = g.printJSON(res)
+		} else {
+			printVerify(g, res)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	switch {
+	case res.Damaged > 0:
+		return &exitError{ExitPartial, fmt.Errorf("damage found in %d of %d copies", res.Damaged, len(res.Copies))}
+	case len(res.VolumeDamage) > 0:
+		return &exitError{ExitPartial, fmt.Errorf("damage found in the label block of %d volume(s)", len(res.VolumeDamage))}
+	case res.Unavailable > 0:
+		return &exitError{ExitFailure, fmt.Errorf("%d of %d copies not verified: volume unavailable", res.Unavailable, len(res.Copies))}
+	}
+	return nil
 }
 
 func printVerify(g *globals, res *jobs.VerifyResult) {
