@@ -90,7 +90,7 @@ var remoteOnlyLocal = []string{
 // refuseRemote refuses cmd when a server was given (--server,
 // DAISY_SERVER) and cmd cannot go through it.
 func (g *globals) refuseRemote(cmd *cobra.Command) error {
-	srv := g.explicitServer()
+	srv := g.srv.explicitServer()
 	if srv == "" {
 		return nil
 	}
@@ -116,7 +116,7 @@ type remoteClient struct {
 // the configuration's server: section ("local" for either of the first
 // two: the local mode).
 func (g *globals) remote() (*remoteClient, error) {
-	r := &g.remoteFlags
+	r := &g.srv
 	if !r.resolved {
 		r.resolved = true
 		r.client, r.err = g.newRemote()
@@ -125,7 +125,7 @@ func (g *globals) remote() (*remoteClient, error) {
 }
 
 func (g *globals) newRemote() (*remoteClient, error) {
-	r := &g.remoteFlags
+	r := &g.srv
 	srv := r.server
 	if srv == "" {
 		srv = os.Getenv(envServer)

@@ -87,8 +87,7 @@ type globals struct {
 	logLevel   string
 	noProgress bool
 	cpuProfile string
-	remoteFlags
-
+	srv        remoteFlags // --server and its credentials (remote.go)
 
 	stdin          io.Reader
 	stdout, stderr io.Writer
@@ -200,7 +199,7 @@ mirror copy its chain asks for.
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "warn", "log level: debug, info, warn, error")
 	root.PersistentFlags().BoolVar(&g.noProgress, "no-progress", false, "never draw progress bars")
 	root.PersistentFlags().StringVar(&g.cpuProfile, "cpu-profile", "", "write a CPU profile of the command to this file")
-	g.remoteFlags.add(root.PersistentFlags())
+	g.srv.add(root.PersistentFlags())
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &exitError{ExitUsage, fmt.Errorf("%s: %w (see %s --help)", c.CommandPath(), err, c.CommandPath())}
 	})
