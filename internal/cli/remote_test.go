@@ -3,10 +3,15 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -173,7 +178,7 @@ func TestRemoteBackupRestore(t *testing.T) {
 		t.Fatalf("ls jobs --server: %d %q %q", code, out, errs)
 	}
 	code, out, errs = e.run(t, "ls", "volumes", "--pool", "p")
-	if code != 0 || !strings.Contains(out, "p-0001") || !strings.Contains(out, "total p: 1 volume(s)") || strings.Contains(out, "m-0001") {
+	if code != 0 || !strings.Contains(out, "p-0001") || !strings.Contains(out, "total p: 1 volume(s)") || strings.Contains(out, "m-0001") || strings.Contains(out, "total m") {
 		t.Fatalf("ls volumes --server: %d %q %q", code, out, errs)
 	}
 	code, out, errs = e.run(t, "--json", "ls", "pools")
@@ -332,5 +337,50 @@ func TestRemoteProgressLines(t *testing.T) {
 	if len(lines) != 2 || lines[0].label != "read  S" || lines[0].bytes() != 100 || lines[0].files() != 7 || !lines[0].done() ||
 		lines[1].label != "write bma0→tape0" || lines[1].bytes() != 90 || lines[1].done() || lines[1].files != nil {
 		t.Errorf("lines: %+v", lines)
+	}
+}
+
+// follow takes the job from the stream's last line, with the progress of
+// the lines before; a stream cut before its end is made good by asking
+// for the job, and a job still running then is an error saying it runs
+// on.
+func TestRemoteFollow(t *testing.T) {
+	var gets, cut atomic.Int32
+	var state atomic.Value
+	state.Store("success")
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/v1/jobs/7/follow":
+			fmt.Fprintln(w, `{"job":7,"state":"running","time":"2026-12-02T07:41:25Z","progress":{"done_bytes":10,"total_bytes":100}}`)
+			fmt.Fprintln(w, `{"job":7,"state":"running","time":"2026-12-02T07:41:26Z","progress":{"done_bytes":60,"total_bytes":100}}`)
+			if cut.Load() == 0 {
+				fmt.Fprintln(w, `{"id":7,"kind":"verify","state":"success","result":{"job":3}}`)
+			}
+		case "/v1/jobs/7":
+			gets.Add(1)
+			fmt.Fprintf(w, `{"id":7,"kind":"verify","state":%q,"result":{"job":4}}`, state.Load())
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	base, err := url.Parse(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &remoteClient{g: &globals{}, base: base, http: srv.Client()}
+	var seen []int64
+	v, err := c.follow(context.Background(), 7, func(s *api.Snapshot) { seen = append(seen, s.Done) })
+	if err != nil || v.ID != 7 || v.State != "success" || string(v.Result) != `{"job":3}` || gets.Load() != 0 || fmt.Sprint(seen) != "[10 60]" {
+		t.Fatalf("follow: %+v %v, %d GETs, progress %v", v, err, gets.Load(), seen)
+	}
+	cut.Store(1)
+	v, err = c.follow(context.Background(), 7, func(*api.Snapshot) {})
+	if err != nil || string(v.Result) != `{"job":4}` || gets.Load() != 1 {
+		t.Fatalf("follow of a cut stream: %+v %v, %d GETs", v, err, gets.Load())
+	}
+	state.Store("running")
+	if _, err = c.follow(context.Background(), 7, func(*api.Snapshot) {}); err == nil || !strings.Contains(err.Error(), "runs on") {
+		t.Fatalf("follow of a cut stream of a running job: %v", err)
 	}
 }
