@@ -29,6 +29,9 @@ import (
 type backupJob struct {
 	h    *Host
 	id   uint64
+	// memory is the bytes of this host's buffers in the job, reserved
+	// in the process's memory limit while it runs (reserveMemory).
+	memory int64
 	plan *pb.BackupPlan
 	cfg  *config.Config
 	log  *slog.Logger
@@ -299,6 +302,8 @@ func (h *Host) setup(ctx context.Context, cancel context.CancelCauseFunc, plan *
 		return nil, status.Errorf(codes.AlreadyExists, "media host %s: job %d runs here already", h.name, id)
 	}
 	h.jobs[id] = j
+	j.memory, _ = cfg.HostBufferBytes(h.name)
+	reserveMemory(j.memory)
 	return j, nil
 }
 
@@ -353,6 +358,8 @@ func (h *Host) teardown(j *backupJob) {
 	}
 	j.pushes.Wait()
 	j.release()
+	reserveMemory(-j.memory)
+	j.memory = 0
 }
 
 // run starts the media agents and forwarders and waits for them, sending
