@@ -27,15 +27,15 @@ import (
 
 // backupJob is one backup job's part on this host.
 type backupJob struct {
-	h    *Host
-	id   uint64
+	h  *Host
+	id uint64
 	// memory is the bytes of this host's buffers in the job, reserved
 	// in the process's memory limit while it runs (reserveMemory).
 	memory int64
-	plan *pb.BackupPlan
-	cfg  *config.Config
-	log  *slog.Logger
-	pool records.Pool
+	plan   *pb.BackupPlan
+	cfg    *config.Config
+	log    *slog.Logger
+	pool   records.Pool
 
 	// ctx ends when the job does (its end, Cancel, the stream's end).
 	ctx    context.Context
