@@ -200,7 +200,7 @@ func newProcFleet(t *testing.T) *procFleet {
 	}
 	// The data: the sources with mirrors hold the big files, so that
 	// the chains across hosts run for seconds.
-	large := map[string]int64{"D1": 80 << 20, "D2": 64 << 20, "D3": 16 << 20, "D4": 48 << 20, "D5": 16 << 20}
+	large := map[string]int64{"D1": 120 << 20, "D2": 96 << 20, "D3": 16 << 20, "D4": 64 << 20, "D5": 16 << 20}
 	for i, s := range []string{"D1", "D2", "D3", "D4", "D5"} {
 		src := filepath.Join(dir, "data", s)
 		if err := testtree.Make(src, testtree.Spec{Seed: uint64(i + 1), SmallFiles: 60, LargeFiles: 2, LargeSize: large[s] / 2}); err != nil {
@@ -504,32 +504,43 @@ func (f *procFleet) backup() *jobs.BackupResult {
 	return f.backupResult(f.wait(f.startJob(map[string]any{"kind": "backup", "level": "full"}), 2*time.Minute))
 }
 
-// until starts a full backup and calls stop once the sources read
-// reach at least frac of the data, while the job still runs; it returns
-// the API's job ID.
-func (f *procFleet) until(frac float64, stop func(id int64)) int64 {
+// until starts a full backup and calls stop once the mirror copies on
+// m2 (pool copy2's volumes) hold at least landed bytes, while the job
+// still runs; it returns the API's job ID. The volumes are watched
+// rather than the job's progress, which comes once a second.
+func (f *procFleet) until(landed int64, stop func(id int64)) int64 {
 	f.t.Helper()
-	var total int64
-	for _, n := range f.sizes {
-		total += n
-	}
 	id := f.startJob(map[string]any{"kind": "backup", "level": "full"})
-	deadline := time.Now().Add(time.Minute)
+	began := time.Now()
+	copy2 := filepath.Join(f.dir, "state", "volumes", "copy2")
+	base := dirBytes(copy2)
 	for {
-		j := f.job(id)
-		if j.State != "running" {
-			f.t.Fatalf("job %d ended (%s) before %.0f%% of the data was read: make the data bigger", id, j.State, 100*frac)
-		}
-		if j.Progress != nil && float64(j.Progress.Done) >= frac*float64(total) {
-			f.t.Logf("stop at %d of %d bytes read", j.Progress.Done, total)
+		n := dirBytes(copy2) - base
+		if n >= landed {
+			if j := f.job(id); j.State != "running" {
+				f.t.Fatalf("job %d ended (%s) before it could be stopped: make the data bigger", id, j.State)
+			}
+			f.t.Logf("stop %v into the job, %d bytes on copy2's volumes", time.Since(began).Round(time.Millisecond), n)
 			stop(id)
 			return id
 		}
-		if time.Now().After(deadline) {
-			f.t.Fatalf("job %d read too little in a minute: %+v", id, j.Progress)
+		if time.Since(began) > time.Minute {
+			f.t.Fatalf("job %d: %d bytes on copy2's volumes after a minute: %+v", id, n, f.job(id))
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// dirBytes is the size of the regular files under dir (0 if none).
+func dirBytes(dir string) int64 {
+	var n int64
+	filepath.Walk(dir, func(_ string, fi os.FileInfo, err error) error {
+		if err == nil && fi.Mode().IsRegular() {
+			n += fi.Size()
+		}
+		return nil
+	})
+	return n
 }
 
 // restore restores copy c of object obj (of source src) through the
@@ -646,12 +657,12 @@ func TestFleetKill(t *testing.T) {
 		f.t = t
 		defer func() { f.t = t }()
 		start := time.Now()
-		id := f.until(0.2, func(int64) { f.kill("m2") })
+		id := f.until(16<<20, func(int64) { f.kill("m2") })
 		j := f.wait(id, 2*time.Minute)
 		r := f.backupResult(j)
 		t.Logf("m2 killed: job %d %s in %v", r.Job, r.State, time.Since(start).Round(time.Millisecond))
-		if r.State == catalog.JobSuccess {
-			t.Errorf("job %d succeeded with m2 killed mid-job", r.Job)
+		if r.State != catalog.JobPartial {
+			t.Errorf("job %d is %s with m2 killed mid-job, want partial (its copies on m1 good, on m2 failed)", r.Job, r.State)
 		}
 		failed := 0
 		for _, o := range r.Objects {
@@ -671,7 +682,10 @@ func TestFleetKill(t *testing.T) {
 					f.restore(o.Source, o.Object, c.Number, "m2-killed")
 				case "m2":
 					failed++
-					if c.State != catalog.CopyFailed || !strings.Contains(c.Error, "m2") {
+					if failed == 1 {
+						t.Logf("%s copy %d: %s: %s", o.Source, c.Number, c.State, c.Error)
+					}
+					if c.State != catalog.CopyFailed || !strings.Contains(c.Error, "media host m2") {
 						t.Errorf("%s copy %d on m2 (killed): %s, error %q: want failed, naming m2", o.Source, c.Number, c.State, c.Error)
 					}
 				}
@@ -682,14 +696,16 @@ func TestFleetKill(t *testing.T) {
 		}
 		f.start("m2")
 		f.waitAPI()
+		start = time.Now()
 		allGood(t, "the next backup with m2 back", f.backup())
+		t.Logf("m2 back: the next full, uncut, took %v", time.Since(start).Round(time.Millisecond))
 	})
 
 	t.Run("Agent", func(t *testing.T) {
 		f.t = t
 		defer func() { f.t = t }()
 		start := time.Now()
-		id := f.until(0.2, func(int64) { f.kill("c1") })
+		id := f.until(16<<20, func(int64) { f.kill("c1") })
 		j := f.wait(id, 2*time.Minute)
 		r := f.backupResult(j)
 		t.Logf("c1 killed: job %d %s in %v", r.Job, r.State, time.Since(start).Round(time.Millisecond))
@@ -727,7 +743,7 @@ func TestFleetKill(t *testing.T) {
 		f.t = t
 		defer func() { f.t = t }()
 		var catJob int64
-		f.until(0.2, func(id int64) {
+		f.until(16<<20, func(id int64) {
 			// The catalog's job, then the server goes.
 			catJob = f.job(id).CatalogJob
 			f.kill("srv")
