@@ -36,7 +36,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -46,11 +45,11 @@ import (
 	"daisy/internal/testtree"
 )
 
-// fleetFigure2 is examples/figure2.yaml on a fleet: the backup group's
+// killFigure2 is examples/figure2.yaml on a fleet: the backup group's
 // devices on m1, the mirror levels' on m2, the five sources on three
 // clients. Small buffers, so that the buffers fill and the flow control
 // works; the data is big enough that a full runs for seconds.
-const fleetFigure2 = `server: {host: srv, address: %[1]s, api: %[2]s}
+const killFigure2 = `server: {host: srv, address: %[1]s, api: %[2]s}
 clients:
   - {name: c1, address: %[3]s}
   - {name: c2, address: %[4]s}
@@ -115,8 +114,8 @@ var (
 	fleetClient = map[string]string{"D1": "c1", "D2": "c1", "D3": "c2", "D4": "c2", "D5": "c3"}
 )
 
-// daemon is one process of the fleet.
-type daemon struct {
+// killProc is one process of the fleet.
+type killProc struct {
 	name   string
 	addr   string // where it listens
 	args   []string
@@ -136,43 +135,30 @@ type procFleet struct {
 	api   string
 	token string
 	http  *http.Client
-	procs map[string]*daemon
-	sizes map[string]int64 // bytes of each source's tree
+	procs map[string]*killProc
 }
 
-var (
-	fleetBinOnce sync.Once
-	fleetBin     string
-	fleetBinDir  string
-)
-
-// freeAddr returns a 127.0.0.1 address with a port free right now.
-func freeAddr(t *testing.T) string {
+// freeAddrs returns n addresses of 127.0.0.1 with ports free right now,
+// each a different one.
+func freeAddrs(t *testing.T, n int) []string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	var out []string
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		out = append(out, l.Addr().String())
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return out
 }
 
 func newProcFleet(t *testing.T) *procFleet {
 	t.Helper()
-	fleetBinOnce.Do(func() {
-		d, err := os.MkdirTemp("", "daisy-fleet-bin-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		fleetBinDir = d
-		fleetBin = buildDaisy(t, d)
-	})
-	if fleetBin == "" {
-		t.Fatal("no daisy binary (its build failed above)")
-	}
 	dir := t.TempDir()
-	f := &procFleet{t: t, bin: fleetBin, dir: dir, cfg: filepath.Join(dir, "daisy.yaml"), pki: filepath.Join(dir, "state", "pki"),
-		procs: map[string]*daemon{}, sizes: map[string]int64{}}
+	f := &procFleet{t: t, bin: buildDaisy(t, dir), dir: dir, cfg: filepath.Join(dir, "daisy.yaml"), pki: filepath.Join(dir, "state", "pki"),
+		procs: map[string]*killProc{}}
 	t.Cleanup(func() {
 		for _, d := range f.procs {
 			f.kill(d.name)
@@ -190,11 +176,11 @@ func newProcFleet(t *testing.T) *procFleet {
 		}
 	})
 	addr := map[string]string{}
-	for _, n := range []string{"srv", "api", "c1", "c2", "c3", "m1", "m2"} {
-		addr[n] = freeAddr(t)
+	for i, a := range freeAddrs(t, 7) {
+		addr[[]string{"srv", "api", "c1", "c2", "c3", "m1", "m2"}[i]] = a
 	}
 	f.api = addr["api"]
-	text := fmt.Sprintf(fleetFigure2, addr["srv"], addr["api"], addr["c1"], addr["c2"], addr["c3"], addr["m1"], addr["m2"], dir)
+	text := fmt.Sprintf(killFigure2, addr["srv"], addr["api"], addr["c1"], addr["c2"], addr["c3"], addr["m1"], addr["m2"], dir)
 	if err := os.WriteFile(f.cfg, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +192,6 @@ func newProcFleet(t *testing.T) *procFleet {
 		if err := testtree.Make(src, testtree.Spec{Seed: uint64(i + 1), SmallFiles: 60, LargeFiles: 2, LargeSize: large[s] / 2}); err != nil {
 			t.Fatal(err)
 		}
-		f.sizes[s] = treeBytes(t, src)
 	}
 
 	f.run("cert", "init")
@@ -228,13 +213,13 @@ func newProcFleet(t *testing.T) *procFleet {
 	}
 	f.http = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13}}}
 
-	f.procs["srv"] = &daemon{name: "srv", addr: addr["srv"], args: []string{"-c", f.cfg, "--log-level", "info", "server"}}
+	f.procs["srv"] = &killProc{name: "srv", addr: addr["srv"], args: []string{"-c", f.cfg, "--log-level", "info", "server"}}
 	for _, c := range []string{"c1", "c2", "c3"} {
-		f.procs[c] = &daemon{name: c, addr: addr[c], args: []string{"--log-level", "info", "agent", "--name", c, "--listen", addr[c],
+		f.procs[c] = &killProc{name: c, addr: addr[c], args: []string{"--log-level", "info", "agent", "--name", c, "--listen", addr[c],
 			"--server", addr["srv"], "--server-name", "srv", "--pki", f.pki}}
 	}
 	for _, m := range []string{"m1", "m2"} {
-		f.procs[m] = &daemon{name: m, addr: addr[m], args: []string{"--log-level", "info", "media-agent", "--name", m, "--listen", addr[m],
+		f.procs[m] = &killProc{name: m, addr: addr[m], args: []string{"--log-level", "info", "media-agent", "--name", m, "--listen", addr[m],
 			"--server", addr["srv"], "--server-name", "srv", "--pki", f.pki}}
 	}
 	for _, n := range []string{"srv", "m1", "m2", "c1", "c2", "c3"} {
@@ -242,22 +227,6 @@ func newProcFleet(t *testing.T) *procFleet {
 	}
 	f.waitAPI()
 	return f
-}
-
-// treeBytes is the size of the regular files under dir.
-func treeBytes(t *testing.T, dir string) int64 {
-	t.Helper()
-	var n int64
-	err := filepath.Walk(dir, func(_ string, fi os.FileInfo, err error) error {
-		if err == nil && fi.Mode().IsRegular() {
-			n += fi.Size()
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
 }
 
 // run runs a daisy command to its end; it must succeed.
@@ -427,8 +396,8 @@ func (f *procFleet) waitAPI() {
 	f.t.Fatalf("the fleet is not up after 30s: %s", last)
 }
 
-// apiJob is a job as GET /v1/jobs/{id} shows it.
-type apiJob struct {
+// killJob is a job as GET /v1/jobs/{id} shows it.
+type killJob struct {
 	ID         int64           `json:"id"`
 	State      string          `json:"state"`
 	CatalogJob int64           `json:"catalog_job"`
@@ -465,15 +434,15 @@ func (f *procFleet) startJob(req map[string]any) int64 {
 	return st.Job
 }
 
-func (f *procFleet) job(id int64) apiJob {
+func (f *procFleet) job(id int64) killJob {
 	f.t.Helper()
-	var j apiJob
+	var j killJob
 	f.get(fmt.Sprintf("/v1/jobs/%d", id), &j)
 	return j
 }
 
 // wait waits for the end of API job id.
-func (f *procFleet) wait(id int64, within time.Duration) apiJob {
+func (f *procFleet) wait(id int64, within time.Duration) killJob {
 	f.t.Helper()
 	deadline := time.Now().Add(within)
 	for {
@@ -489,7 +458,7 @@ func (f *procFleet) wait(id int64, within time.Duration) apiJob {
 }
 
 // backupResult decodes the result of an ended backup.
-func (f *procFleet) backupResult(j apiJob) *jobs.BackupResult {
+func (f *procFleet) backupResult(j killJob) *jobs.BackupResult {
 	f.t.Helper()
 	var r jobs.BackupResult
 	if len(j.Result) == 0 || json.Unmarshal(j.Result, &r) != nil || len(r.Objects) == 0 {
@@ -651,11 +620,12 @@ func TestFleetKill(t *testing.T) {
 	}
 	began := time.Now()
 	f := newProcFleet(t)
+	top := t
 	t.Logf("fleet up in %v", time.Since(began).Round(time.Millisecond))
 
 	t.Run("MediaHost", func(t *testing.T) {
 		f.t = t
-		defer func() { f.t = t }()
+		defer func() { f.t = top }()
 		start := time.Now()
 		id := f.until(16<<20, func(int64) { f.kill("m2") })
 		j := f.wait(id, 2*time.Minute)
@@ -703,7 +673,7 @@ func TestFleetKill(t *testing.T) {
 
 	t.Run("Agent", func(t *testing.T) {
 		f.t = t
-		defer func() { f.t = t }()
+		defer func() { f.t = top }()
 		start := time.Now()
 		id := f.until(16<<20, func(int64) { f.kill("c1") })
 		j := f.wait(id, 2*time.Minute)
@@ -741,7 +711,7 @@ func TestFleetKill(t *testing.T) {
 
 	t.Run("Server", func(t *testing.T) {
 		f.t = t
-		defer func() { f.t = t }()
+		defer func() { f.t = top }()
 		var catJob int64
 		f.until(16<<20, func(id int64) {
 			// The catalog's job, then the server goes.
