@@ -570,8 +570,8 @@ func allGood(t *testing.T, what string, r *jobs.BackupResult) {
 }
 
 // catalogState checks, through the API, that nothing is left writing
-// and returns the objects with their copies.
-func (f *procFleet) catalogState(what string) map[string][]catalog.Copy {
+// and returns the objects and their copies.
+func (f *procFleet) catalogState(what string) ([]catalog.Object, map[string][]catalog.Copy) {
 	f.t.Helper()
 	var objs struct {
 		Objects []catalog.Object `json:"objects"`
@@ -596,7 +596,7 @@ func (f *procFleet) catalogState(what string) map[string][]catalog.Copy {
 		}
 		out[o.ID] = cs.Copies
 	}
-	return out
+	return objs.Objects, out
 }
 
 // verifyAll runs verify --all through the API: every good copy is read
@@ -739,8 +739,28 @@ func TestFleetKill(t *testing.T) {
 		}
 		if j := list.History[i]; j.State != catalog.JobInterrupted && j.State != catalog.JobFailed {
 			t.Errorf("the job the killed server ran (%d) is %s (%s), want interrupted or failed", catJob, j.State, j.Error)
+		} else {
+			t.Logf("the job the killed server ran (%d) is %s: %s", catJob, j.State, j.Error)
 		}
-		f.catalogState("after the server was killed and started again")
+		objs, copies := f.catalogState("after the server was killed and started again")
+		// Every good copy of the interrupted job restores identical (a
+		// source that ended before the kill may have committed its own).
+		cut := 0
+		for _, o := range objs {
+			if o.JobID != catJob {
+				continue
+			}
+			cut++
+			for _, c := range copies[o.ID] {
+				if c.State == catalog.CopyGood {
+					t.Logf("%s copy %d of the interrupted job is good: restored", o.Source, c.Number)
+					f.restore(o.Source, o.ID, c.Number, "server-killed")
+				}
+			}
+		}
+		if cut == 0 {
+			t.Errorf("the interrupted job %d recorded no object", catJob)
+		}
 		vr := f.verifyAll("after the server was killed and started again")
 		t.Logf("verify --all: %d good copies read back, none damaged", vr.OK)
 		next := f.backup()
