@@ -14,12 +14,16 @@ package main
 //   - the agent of client c1: only its objects (D1, D2) fail, the others'
 //     copies are good and restore identical;
 //   - the server: started again, it marks the interrupted job so, no copy
-//     is good that does not verify (verify --all reads every good copy
-//     and checks its hash), nothing is left writing, and the next job,
+//     is good that does not verify (a verify --all job reads every good
+//     copy and checks its hash; every good copy of the interrupted job is
+//     restored and compared), nothing is left writing, and the next job,
 //     started through the API, succeeds.
 //
-// Only the processes the test started are signalled, by their PIDs.
-// go test -short skips it.
+// Jobs go through the HTTP API (POST /v1/jobs, with a bearer token of
+// daisy token create). Each stop comes once the mirror copies on m2 hold
+// 16 MiB, a few tenths of a second into a full of a few seconds. Only the
+// processes the test started are signalled, by their PIDs. go test
+// -short skips it.
 
 import (
 	"bytes"
