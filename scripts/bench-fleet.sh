@@ -203,7 +203,7 @@ prepare() {
 run_local() {
 	prepare
 	settle "$src"
-	timed "$res/local" "$root/daisy" -c "$work/local/daisy.yaml" --no-progress --json backup >"$work/local.json"
+	timed "$res/local" "$root/daisy" -c "$work/local/daisy.yaml" --server local --no-progress --json backup >"$work/local.json"
 	[ "$(jq -r .state "$work/local.json")" = success ] || { echo "in-process backup: $(jq -c '{state, objects: [.objects[] | {source, state, error}]}' "$work/local.json")" >&2; exit 1; }
 	echo "$(cpu <(tail -n 1 "$res/local")) $(jq -r .peak_rss_bytes "$work/local.json")" >>"$res/proc-daisy"
 }
