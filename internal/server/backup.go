@@ -40,8 +40,10 @@ type plane struct {
 	s    *Server
 	data []byte // the configuration's bytes, sent in the plans
 	log  *slog.Logger
-	// OnFill, if set, gets every buffer fill a media host reports.
-	onFill func(BufferFill)
+	// onFill, if set, gets every buffer fill a media host reports;
+	// started the job's catalog ID.
+	onFill  func(BufferFill)
+	started func(int64)
 }
 
 // CheckFleet says why cfg cannot run a backup of sources over the fleet:
@@ -123,6 +125,9 @@ func (p *plane) RunBackup(ctx context.Context, b *jobs.RemoteBackup) (map[string
 	cfg := b.Config()
 	job := uint64(b.Job())
 	log := p.log.With("job", job)
+	if p.started != nil {
+		p.started(b.Job())
+	}
 	orders := b.Orders()
 	srcs := make([]config.Source, len(orders))
 	names := make([]string, len(orders))
@@ -546,10 +551,17 @@ func (p *plane) followSource(ctx context.Context, b *jobs.RemoteBackup, sr *sour
 // force: jobs.Backup with this server's plane, so that it records and
 // commits exactly as a backup in process does. o.Plane is set here.
 func (s *Server) Backup(ctx context.Context, o jobs.BackupOptions) (*jobs.BackupResult, error) {
+	return s.backup(ctx, o, nil, nil)
+}
+
+// backup is Backup with the buffer fills the media hosts report given to
+// onFill, and the job's catalog ID to started, once known (both may be
+// nil).
+func (s *Server) backup(ctx context.Context, o jobs.BackupOptions, onFill func(BufferFill), started func(int64)) (*jobs.BackupResult, error) {
 	cfg, data := s.Config()
 	if o.Logger == nil {
 		o.Logger = s.log
 	}
-	o.Plane = &plane{s: s, data: data, log: o.Logger, onFill: s.onFill}
+	o.Plane = &plane{s: s, data: data, log: o.Logger, onFill: onFill, started: started}
 	return jobs.Backup(ctx, cfg, s.cat, o)
 }

@@ -546,3 +546,56 @@ func TestFleetHostDown(t *testing.T) {
 		}
 	}
 }
+
+// The server's own end (SIGTERM: its context cancelled) mid-job ends the
+// job interrupted, as in process: nothing is left writing, the media
+// hosts let go of their pools, and the next job runs.
+func TestFleetInterrupted(t *testing.T) {
+	f := newTestFleet(t)
+	if err := testtree.Make(filepath.Join(f.dir, "data", "D1", "big"), testtree.Spec{Seed: 9, LargeFiles: 1, LargeSize: 96 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	res, err := f.srv.Backup(ctx, jobs.BackupOptions{Sources: []string{"D1", "D3"}, Monitor: func(m *jobs.Monitor) {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				for _, s := range m.Sources {
+					if s.Name == "D1" && s.Bytes.Load() > 2<<20 {
+						cancel()
+						return
+					}
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		})
+	}})
+	if !errors.Is(err, context.Canceled) || res == nil || res.State != catalog.JobInterrupted {
+		t.Fatalf("backup cancelled mid-job: %v, %+v", err, res)
+	}
+	bg := context.Background()
+	objs, err := f.cat.Objects(bg, catalog.ObjectFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		if o.State == catalog.ObjectWriting {
+			t.Errorf("object %s of %s left writing", o.ID, o.Source)
+		}
+		cps, err := f.cat.Copies(bg, o.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cps {
+			if c.State == catalog.CopyWriting || (o.Source == "D1" && c.State == catalog.CopyGood) {
+				t.Errorf("%s copy %d: %s", o.Source, c.Number, c.State)
+			}
+		}
+	}
+	again := f.backup(jobs.LevelFull)
+	if again.State != catalog.JobSuccess {
+		t.Fatalf("the next job: %s %+v", again.State, again.Objects)
+	}
+}

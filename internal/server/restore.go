@@ -37,6 +37,8 @@ type RestoreOptions struct {
 	Overwrite bool
 	Resume    bool
 	Logger    *slog.Logger
+	// Started, if set, gets the job's catalog ID once it is recorded.
+	Started func(int64)
 }
 
 // RestorePartResult is what a restore read from one object of the chain.
@@ -133,6 +135,9 @@ func (s *Server) Restore(ctx context.Context, o RestoreOptions) (*RestoreResult,
 	j, err := s.cat.StartJob(ctx, "restore")
 	if err != nil {
 		return nil, err
+	}
+	if o.Started != nil {
+		o.Started(j.ID)
 	}
 	wctx := context.WithoutCancel(ctx)
 	res := &RestoreResult{Job: j.ID, Object: obj.ID, Source: obj.Source, Client: obj.Client, Target: o.Target}

@@ -77,9 +77,6 @@ type Server struct {
 	hosts    map[pki.Peer]*HostInfo
 	backups  map[uint64]*jobs.RemoteBackup
 	restores map[uint64]*restoreJob
-
-	// onFill, if set, gets the buffer fills the media hosts report.
-	onFill func(BufferFill)
 }
 
 var _ pb.ServerServer = (*Server)(nil)
