@@ -92,6 +92,9 @@ type globals struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	log            *slog.Logger
+	// daemon is set by the daemon commands (daemons.go): a signal is
+	// how they are told to stop, not an interruption.
+	daemon bool
 }
 
 // Main runs the daisy command line and returns the exit code.
@@ -105,7 +108,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, sig, stop := signalContext()
 	defer stop()
 	err := root.ExecuteContext(ctx)
-	if s := sig(); s != nil {
+	if s := sig(); s != nil && !g.daemon {
 		// The job recorded its end (with a context that is not
 		// cancelled, see jobs) and stopped early: never exit 0.
 		if err == nil || errors.Is(err, context.Canceled) {
@@ -208,6 +211,7 @@ mirror copy its chain asks for.
 		newBackupCmd(g), newRestoreCmd(g), newCatCmd(g), newLsCmd(g), newFindCmd(g), newScanCmd(g), newVerifyCmd(g), newPruneCmd(g), newCatalogCmd(g), newSimulateCmd(g), newCertCmd(g), newTokenCmd(g),
 	)
 	root.AddCommand(newCopyCmds(g)...)
+	root.AddCommand(newDaemonCmds(g)...)
 	return root
 }
 
