@@ -40,10 +40,8 @@ type plane struct {
 	s    *Server
 	data []byte // the configuration's bytes, sent in the plans
 	log  *slog.Logger
-	// onFill, if set, gets every buffer fill a media host reports;
-	// started the job's catalog ID.
-	onFill  func(BufferFill)
-	started func(int64)
+	// onFill, if set, gets every buffer fill a media host reports.
+	onFill func(BufferFill)
 }
 
 // CheckFleet says why cfg cannot run a backup of sources over the fleet:
@@ -125,9 +123,6 @@ func (p *plane) RunBackup(ctx context.Context, b *jobs.RemoteBackup) (map[string
 	cfg := b.Config()
 	job := uint64(b.Job())
 	log := p.log.With("job", job)
-	if p.started != nil {
-		p.started(b.Job())
-	}
 	orders := b.Orders()
 	srcs := make([]config.Source, len(orders))
 	names := make([]string, len(orders))
@@ -551,17 +546,16 @@ func (p *plane) followSource(ctx context.Context, b *jobs.RemoteBackup, sr *sour
 // force: jobs.Backup with this server's plane, so that it records and
 // commits exactly as a backup in process does. o.Plane is set here.
 func (s *Server) Backup(ctx context.Context, o jobs.BackupOptions) (*jobs.BackupResult, error) {
-	return s.backup(ctx, o, nil, nil)
+	return s.backup(ctx, o, nil)
 }
 
 // backup is Backup with the buffer fills the media hosts report given to
-// onFill, and the job's catalog ID to started, once known (both may be
-// nil).
-func (s *Server) backup(ctx context.Context, o jobs.BackupOptions, onFill func(BufferFill), started func(int64)) (*jobs.BackupResult, error) {
+// onFill (nil: dropped).
+func (s *Server) backup(ctx context.Context, o jobs.BackupOptions, onFill func(BufferFill)) (*jobs.BackupResult, error) {
 	cfg, data := s.Config()
 	if o.Logger == nil {
 		o.Logger = s.log
 	}
-	o.Plane = &plane{s: s, data: data, log: o.Logger, onFill: onFill, started: started}
+	o.Plane = &plane{s: s, data: data, log: o.Logger, onFill: onFill}
 	return jobs.Backup(ctx, cfg, s.cat, o)
 }

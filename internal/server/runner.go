@@ -53,7 +53,7 @@ func (r *Runner) Run(ctx context.Context, req api.JobRequest, hooks api.Hooks) (
 	case api.KindBackup:
 		fills := &fillTable{}
 		o := jobs.BackupOptions{
-			Sources: req.Sources, Level: req.Level, Logger: r.S.log.With("kind", req.Kind),
+			Sources: req.Sources, Level: req.Level, Logger: r.S.log.With("kind", req.Kind), Started: hooks.Started,
 			Monitor: func(m *jobs.Monitor) {
 				hooks.Progress(func() api.Snapshot {
 					s := api.MonitorSnapshot(cfg, m)
@@ -62,7 +62,7 @@ func (r *Runner) Run(ctx context.Context, req api.JobRequest, hooks api.Hooks) (
 				})
 			},
 		}
-		res, err := r.S.backup(ctx, o, fills.set, hooks.Started)
+		res, err := r.S.backup(ctx, o, fills.set)
 		if res == nil {
 			return nil, err
 		}
