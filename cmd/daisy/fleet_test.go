@@ -420,6 +420,63 @@ func TestFleetFigure2Processes(t *testing.T) {
 	if restores != 10 {
 		t.Errorf("%d restores, want 10 (every copy of figure 2)", restores)
 	}
+
+	// The command line runs its jobs on the server the configuration's
+	// api: names: an incremental of D1 and D5 (after a change), then the
+	// restore of D1's chain, full and incremental, onto client c1.
+	cli := func(token string, args ...string) (int, string, string) {
+		cmd := exec.Command(f.bin, append([]string{"-c", f.cfg}, args...)...)
+		cmd.Env = append(os.Environ(), "DAISY_TOKEN="+token)
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return code, out.String(), errb.String()
+	}
+	d1 := filepath.Join(dir, "data", "D1")
+	if err := os.WriteFile(filepath.Join(d1, "after-the-full.txt"), []byte("written after the full backup"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(d1, "large-0.bin")); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := cli(f.token, "--json", "backup", "--level", "incremental", "--source", "D1", "--source", "D5")
+	var inc struct {
+		State   string `json:"state"`
+		Objects []struct {
+			Source string `json:"source"`
+			Level  string `json:"level"`
+			State  string `json:"state"`
+		} `json:"objects"`
+	}
+	if err := json.Unmarshal([]byte(out), &inc); err != nil || code != 0 || inc.State != "success" || len(inc.Objects) != 2 {
+		t.Fatalf("daisy backup on the server: exit %d, %v: %s %s", code, err, out, errs)
+	}
+	for _, o := range inc.Objects {
+		if o.Level != "incremental" || o.State != "complete" {
+			t.Errorf("daisy backup on the server: %+v", o)
+		}
+	}
+	target := filepath.Join(dir, "restore", "D1-chain")
+	if code, out, errs := cli(f.token, "restore", "--source", "D1", "--to", target); code != 0 {
+		t.Fatalf("daisy restore of D1's chain on the server: exit %d: %s %s", code, out, errs)
+	}
+	diffs, err := testtree.Compare(d1, filepath.Join(target, d1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(diffs) > 0 {
+		t.Errorf("D1 restored as full + incremental differs: %s", strings.Join(diffs, "; "))
+	}
+	if code, _, errs := cli("daisy_wrong", "backup"); code == 0 || !strings.Contains(errs, "401") {
+		t.Errorf("daisy backup on the server with a wrong token: exit %d: %s", code, errs)
+	}
+
 	// Each daemon stops cleanly on SIGTERM.
 	f.stopAll()
 }
