@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,6 +22,7 @@ import (
 	"daisy/internal/pki"
 	"daisy/internal/rpc"
 	pb "daisy/internal/rpc/daisypb"
+	"daisy/internal/schedule"
 )
 
 // JobsGrace is how long Run waits, once it is told to stop, for the
@@ -132,6 +134,20 @@ func Run(ctx context.Context, o Options) error {
 	} else {
 		apiDone <- nil
 	}
+	sched, err := schedule.New(cfg.Schedules, func(sctx context.Context, sc config.Schedule) error {
+		// A scheduled job ends with the server's jobs, as the API's do.
+		sctx, cancel := context.WithCancel(sctx)
+		defer cancel()
+		stop := context.AfterFunc(jobCtx, cancel)
+		defer stop()
+		return runScheduled(sctx, runner, sc, log)
+	}, schedule.Options{Logger: log})
+	if err != nil {
+		gs.Stop()
+		stopAPI()
+		return fmt.Errorf("server %s: %w", s.name, err)
+	}
+	sched.Start()
 	if o.Listening != nil {
 		o.Listening(l.Addr(), apiAddr)
 	}
@@ -174,11 +190,20 @@ loop:
 			}
 			apiDone = nil
 		case <-reload:
-			s.reload(log)
+			if cfg := s.reload(log); cfg != nil {
+				if err := sched.Reload(cfg.Schedules); err != nil {
+					log.Error("reload: the schedules are kept as they were", "err", err)
+				}
+			}
 		}
 	}
 	log.Info("server stopping: running jobs are cancelled and record their end", "server", s.name)
 	cancelJobs()
+	sctx, scancel := context.WithTimeout(context.Background(), JobsGrace)
+	if err := sched.Stop(sctx); err != nil {
+		log.Error("server: scheduled jobs still running after the grace period", "grace", JobsGrace, "err", err)
+	}
+	scancel()
 	if a != nil {
 		wctx, cancel := context.WithTimeout(context.Background(), JobsGrace)
 		if err := a.Shutdown(wctx); err != nil {
@@ -201,8 +226,9 @@ loop:
 }
 
 // reload reads the configuration again and puts it in force when it
-// checks; else it logs why and keeps the one in force.
-func (s *Server) reload(log *slog.Logger) {
+// checks, and returns it; else it logs why, keeps the one in force and
+// returns nil.
+func (s *Server) reload(log *slog.Logger) *config.Config {
 	old, _ := s.Config()
 	cfg, data, err := LoadConfig(old.File)
 	if err == nil {
@@ -210,10 +236,55 @@ func (s *Server) reload(log *slog.Logger) {
 	}
 	if err != nil {
 		log.Error("reload: the configuration does not check; the one in force is kept", "config", old.File, "err", err)
-		return
+		return nil
 	}
 	jobs.UseConfig(cfg)
-	log.Info("reload: configuration in force", "config", cfg.File, "sources", len(cfg.Sources), "media_hosts", len(cfg.MediaHosts))
+	log.Info("reload: configuration in force", "config", cfg.File, "sources", len(cfg.Sources), "media_hosts", len(cfg.MediaHosts), "schedules", len(cfg.Schedules))
+	return cfg
+}
+
+// scheduleRequest is the API's request of a schedule's job.
+func scheduleRequest(sc config.Schedule) api.JobRequest {
+	req := api.JobRequest{Kind: sc.Job, Level: sc.Level, CopyJob: sc.CopyJob, Reclaim: sc.Reclaim}
+	switch sc.Job {
+	case config.JobBackup:
+		req.Sources = sc.Sources
+	case config.JobVerify:
+		req.Sources = sc.Sources
+		req.All = len(sc.Sources) == 0
+	}
+	return req
+}
+
+// runScheduled runs the job of schedule sc through the server's Runner,
+// as the API would, and logs its end.
+func runScheduled(ctx context.Context, r api.Runner, sc config.Schedule, log *slog.Logger) error {
+	log = log.With("schedule", sc.Name, "kind", sc.Job)
+	var job int64
+	hooks := api.Hooks{Started: func(id int64) { job = id }, Progress: func(func() api.Snapshot) {}}
+	log.Info("schedule: job starting", "cron", sc.Cron, "what", sc.What())
+	res, err := r.Run(ctx, scheduleRequest(sc), hooks)
+	state := "failed"
+	if res != nil {
+		if b, merr := json.Marshal(res); merr == nil {
+			var v struct {
+				State string `json:"state"`
+				Job   int64  `json:"job"`
+			}
+			if json.Unmarshal(b, &v) == nil {
+				state = v.State
+				if v.Job != 0 {
+					job = v.Job
+				}
+			}
+		}
+	}
+	if err != nil {
+		log.Error("schedule: job failed", "job", job, "state", state, "err", err)
+		return err
+	}
+	log.Info("schedule: job ended", "job", job, "state", state)
+	return nil
 }
 
 // stopGRPC stops gs gracefully, and at once after grace.
