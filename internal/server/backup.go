@@ -42,6 +42,9 @@ type plane struct {
 	log  *slog.Logger
 	// onFill, if set, gets every buffer fill a media host reports.
 	onFill func(BufferFill)
+	// onEvent, if set, sees every event of a media host before it is
+	// handled (tests).
+	onEvent func(host string, ev *pb.MediaEvent)
 }
 
 // CheckFleet says why cfg cannot run a backup of sources over the fleet:
@@ -346,6 +349,9 @@ func (p *plane) hostEvents(b *jobs.RemoteBackup, hr *hostRun, log *slog.Logger) 
 			log.Error("backup: media host lost; its copies fail", "media_host", hr.name, "err", err)
 			return
 		}
+		if p.onEvent != nil {
+			p.onEvent(hr.name, ev)
+		}
 		switch e := ev.GetEvent().(type) {
 		case *pb.MediaEvent_Extent:
 			x, err := rpc.ExtentFromPB(e.Extent.GetExtent())
@@ -552,10 +558,17 @@ func (s *Server) Backup(ctx context.Context, o jobs.BackupOptions) (*jobs.Backup
 // backup is Backup with the buffer fills the media hosts report given to
 // onFill (nil: dropped).
 func (s *Server) backup(ctx context.Context, o jobs.BackupOptions, onFill func(BufferFill)) (*jobs.BackupResult, error) {
+	return s.backupWith(ctx, o, &plane{onFill: onFill})
+}
+
+// backupWith runs a backup on p (its server, configuration and logger
+// set here).
+func (s *Server) backupWith(ctx context.Context, o jobs.BackupOptions, p *plane) (*jobs.BackupResult, error) {
 	cfg, data := s.Config()
 	if o.Logger == nil {
 		o.Logger = s.log
 	}
-	o.Plane = &plane{s: s, data: data, log: o.Logger, onFill: onFill}
+	p.s, p.data, p.log = s, data, o.Logger
+	o.Plane = p
 	return jobs.Backup(ctx, cfg, s.cat, o)
 }

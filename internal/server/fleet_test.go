@@ -599,3 +599,54 @@ func TestFleetInterrupted(t *testing.T) {
 		t.Fatalf("the next job: %s %+v", again.State, again.Objects)
 	}
 }
+
+// A media host that vanishes mid-job (when m1 reports D1's first extent
+// on its medium) fails only its copies, each with an error that names
+// it; the copies on the other host commit good, the objects are complete
+// and the job partial; what is good restores.
+func TestFleetMediaHostLostMidJob(t *testing.T) {
+	f := newTestFleet(t)
+	if err := testtree.Make(filepath.Join(f.dir, "data", "D1", "big"), testtree.Spec{Seed: 9, LargeFiles: 1, LargeSize: 128 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	stopped := make(chan struct{})
+	p := &plane{onEvent: func(host string, ev *pb.MediaEvent) {
+		if host == "m1" && ev.GetExtent() != nil {
+			once.Do(func() {
+				go func() {
+					f.gs["m2"].Stop()
+					close(stopped)
+				}()
+			})
+		}
+	}}
+	res, err := f.srv.backupWith(context.Background(), jobs.BackupOptions{Sources: []string{"D1", "D3"}}, p)
+	if err != nil {
+		t.Fatalf("backup: %v", err)
+	}
+	<-stopped
+	if res.State != catalog.JobPartial {
+		t.Errorf("job: %s, want partial", res.State)
+	}
+	for _, o := range res.Objects {
+		if o.State != catalog.ObjectComplete {
+			t.Errorf("%s: %s %s", o.Source, o.State, o.Error)
+		}
+		for _, c := range o.Copies {
+			onM2 := c.Number > 1
+			switch {
+			case onM2 && (c.State != catalog.CopyFailed || !strings.Contains(c.Error, "media host m2")):
+				t.Errorf("%s copy %d on m2: %s %q", o.Source, c.Number, c.State, c.Error)
+			case !onM2 && c.State != catalog.CopyGood:
+				t.Errorf("%s copy %d on m1: %s %q", o.Source, c.Number, c.State, c.Error)
+			}
+		}
+	}
+	good := &jobs.BackupResult{}
+	for _, o := range res.Objects {
+		o.Copies = o.Copies[:1]
+		good.Objects = append(good.Objects, o)
+	}
+	f.restoreAll(good, "after-m2-lost")
+}
