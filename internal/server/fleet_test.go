@@ -557,21 +557,13 @@ func TestFleetInterrupted(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	res, err := f.srv.Backup(ctx, jobs.BackupOptions{Sources: []string{"D1", "D3"}, Monitor: func(m *jobs.Monitor) {
-		wg.Go(func() {
-			for ctx.Err() == nil {
-				for _, s := range m.Sources {
-					if s.Name == "D1" && s.Bytes.Load() > 2<<20 {
-						cancel()
-						return
-					}
-				}
-				time.Sleep(5 * time.Millisecond)
-			}
-		})
-	}})
+	// Cancelled when m1 reports D1's first extent on its medium.
+	p := &plane{onEvent: func(host string, ev *pb.MediaEvent) {
+		if host == "m1" && ev.GetExtent() != nil {
+			cancel()
+		}
+	}}
+	res, err := f.srv.backupWith(ctx, jobs.BackupOptions{Sources: []string{"D1", "D3"}}, p)
 	if !errors.Is(err, context.Canceled) || res == nil || res.State != catalog.JobInterrupted {
 		t.Fatalf("backup cancelled mid-job: %v, %+v", err, res)
 	}
