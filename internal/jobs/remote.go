@@ -159,7 +159,7 @@ func (b *RemoteBackup) Files(ctx context.Context, source string, files []catalog
 	for i := range files {
 		files[i].ObjectID = o.obj.ID
 	}
-	o.progress.Files.Store(int64(len(files)) + o.progress.Files.Load())
+	o.progress.Files.Add(int64(len(files)))
 	b.fileMu.Lock()
 	defer b.fileMu.Unlock()
 	if b.r.catErr == nil {
@@ -271,10 +271,11 @@ func (r *backupRun) remote(ctx, wctx context.Context, o BackupOptions, selected 
 	if o.Monitor != nil {
 		o.Monitor(&r.mon)
 	}
-	results, runErr := o.Plane.RunBackup(ctx, &RemoteBackup{r: r})
+	b := &RemoteBackup{r: r}
+	results, runErr := o.Plane.RunBackup(ctx, b)
 	// A source the plane left without an end failed with the job.
 	for _, src := range selected {
-		(&RemoteBackup{r: r}).End(src.Name, records.EndInfo{}, 0, 0, 0, fmt.Errorf("the job ended before its agent did: %s", errOr(runErr, "no end reported")))
+		b.End(src.Name, records.EndInfo{}, 0, 0, 0, fmt.Errorf("the job ended before its agent did: %s", errOr(runErr, "no end reported")))
 	}
 	for _, ob := range r.objects {
 		if r.unlisted[ob.obj.ID] {

@@ -145,8 +145,3 @@ func BaseEntriesFromPB(es []*pb.BaseEntry) map[string]agent.BaseEntry {
 func LostRangeToPB(r mediaagent.LostRange) *pb.LostRange {
 	return &pb.LostRange{From: r.From, To: r.To, Error: r.Error}
 }
-
-// LostRangeFromPB converts a lost range message.
-func LostRangeFromPB(r *pb.LostRange) mediaagent.LostRange {
-	return mediaagent.LostRange{From: r.GetFrom(), To: r.GetTo(), Error: r.GetError()}
-}

@@ -22,7 +22,6 @@ package rpc
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net"
 	"time"
@@ -133,18 +132,6 @@ func Require(ctx context.Context, roles ...pki.Role) (pki.Peer, error) {
 		return p, status.Error(codes.PermissionDenied, err.Error())
 	}
 	return p, nil
-}
-
-// Denied wraps err (a pki.ErrForbidden refusal) as a PermissionDenied
-// status; other errors as Internal ones, and nil as nil.
-func Denied(err error) error {
-	if err == nil {
-		return nil
-	}
-	if errors.Is(err, pki.ErrForbidden) {
-		return status.Error(codes.PermissionDenied, err.Error())
-	}
-	return status.Error(codes.Internal, err.Error())
 }
 
 // Message returns the message of an error that came over gRPC without the
