@@ -42,6 +42,9 @@
 #   PORT=N         first of 7 free TCP ports on 127.0.0.1 (default 17450)
 #   SETTLE=SECONDS idle time before each run (default 8)
 #   KEEP=1         keep .bench/fleet (configurations, logs, state) at the end
+#   PROFILE=DIR    write a CPU profile of each fleet process per run to
+#                  DIR/NAME-RUN.pprof and of the in-process backup to
+#                  DIR/daisy-RUN.pprof (go tool pprof reads them)
 set -euo pipefail
 if [ -n "${SRC:-}" ]; then
 	SRC=$(cd "$SRC" && pwd)
@@ -155,17 +158,21 @@ token=$(dfleet --json token --dir "$work/pki" create bench-fleet | jq -r .token)
 api() { curl -sS --fail-with-body --cacert "$work/pki/ca.crt" -H "Authorization: Bearer $token" "$@"; }
 
 declare -A pid
+run=0
+# prof NAME: the --cpu-profile flag for NAME's process of this run, if PROFILE is set.
+prof() { [ -z "${PROFILE:-}" ] || echo "--cpu-profile=$PROFILE/$1-$run.pprof"; }
+[ -z "${PROFILE:-}" ] || { mkdir -p "$PROFILE" && PROFILE=$(cd "$PROFILE" && pwd); }
 # fleet_up: the six processes, started fresh, until every host said Hello.
 fleet_up() {
 	local n
-	"$root/daisy" -c "$work/fleet/daisy.yaml" --log-level warn server --pki "$work/pki" >>"$work/srv.log" 2>&1 &
+	"$root/daisy" -c "$work/fleet/daisy.yaml" --log-level warn $(prof srv) server --pki "$work/pki" >>"$work/srv.log" 2>&1 &
 	pid[srv]=$!
 	for n in m1 m2; do
-		"$root/daisy" --log-level warn media-agent --name "$n" --listen "${addr[$n]}" --server "${addr[srv]}" --server-name srv --pki "$work/pki" >>"$work/$n.log" 2>&1 &
+		"$root/daisy" --log-level warn $(prof "$n") media-agent --name "$n" --listen "${addr[$n]}" --server "${addr[srv]}" --server-name srv --pki "$work/pki" >>"$work/$n.log" 2>&1 &
 		pid[$n]=$!
 	done
 	for n in c1 c2 c3; do
-		"$root/daisy" --log-level warn agent --name "$n" --listen "${addr[$n]}" --server "${addr[srv]}" --server-name srv --pki "$work/pki" >>"$work/$n.log" 2>&1 &
+		"$root/daisy" --log-level warn $(prof "$n") agent --name "$n" --listen "${addr[$n]}" --server "${addr[srv]}" --server-name srv --pki "$work/pki" >>"$work/$n.log" 2>&1 &
 		pid[$n]=$!
 	done
 	for _ in $(seq 1 300); do
@@ -203,7 +210,7 @@ prepare() {
 run_local() {
 	prepare
 	settle "$src"
-	timed "$res/local" "$root/daisy" -c "$work/local/daisy.yaml" --server local --no-progress --json backup >"$work/local.json"
+	timed "$res/local" "$root/daisy" -c "$work/local/daisy.yaml" $(prof daisy) --server local --no-progress --json backup >"$work/local.json"
 	[ "$(jq -r .state "$work/local.json")" = success ] || { echo "in-process backup: $(jq -c '{state, objects: [.objects[] | {source, state, error}]}' "$work/local.json")" >&2; exit 1; }
 	echo "$(cpu <(tail -n 1 "$res/local")) $(jq -r .peak_rss_bytes "$work/local.json")" >>"$res/proc-daisy"
 }
@@ -228,6 +235,7 @@ run_fleet() {
 }
 
 for i in $(seq 1 "$runs"); do
+	run=$i
 	if [ $((i % 2)) -eq 1 ]; then run_local; run_fleet; else run_fleet; run_local; fi
 done
 

@@ -188,9 +188,7 @@ func (r *backupRun) run(ctx context.Context) *pb.ObjectEnded {
 	if err := p.send(&pb.PushMessage{Message: &pb.PushMessage_Open{Open: &pb.PushOpen{Job: o.GetJob(), Buffer: t.GetBuffer(), Source: o.GetSource()}}}); err != nil {
 		return fail(err)
 	}
-	batches := rpc.NewBatcher(0, func(b []byte) error {
-		return p.send(&pb.PushMessage{Message: &pb.PushMessage_Batch{Batch: &pb.RecordBatch{Records: b}}})
-	})
+	batches := rpc.NewBatcher(0, func(b *rpc.Batch) error { return p.send(b) })
 	started := rpc.Time(o.GetStartedUnixNano())
 	if started.IsZero() {
 		started = time.Now().UTC()
@@ -341,12 +339,13 @@ func (p *push) wrap(err error) error {
 	return fmt.Errorf("push to media host %s at %s: %s", p.host, p.address, rpc.Message(err))
 }
 
-// send sends m; once the stream broke, it returns how.
-func (p *push) send(m *pb.PushMessage) error {
+// send sends m, a *pb.PushMessage or an *rpc.Batch; once the stream
+// broke, it returns how.
+func (p *push) send(m any) error {
 	if p.err != nil {
 		return p.err
 	}
-	err := p.stream.Send(m)
+	err := p.stream.SendMsg(m)
 	if err == nil {
 		return nil
 	}

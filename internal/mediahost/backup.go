@@ -481,9 +481,9 @@ func (j *backupJob) pushRemote(ctx context.Context, c *remoteChain) (int64, erro
 		return 0, why(err)
 	}
 	sent := false
-	b := rpc.NewBatcher(0, func(p []byte) error {
+	b := rpc.NewBatcher(0, func(p *rpc.Batch) error {
 		sent = true
-		return st.Send(&pb.PushMessage{Message: &pb.PushMessage_Batch{Batch: &pb.RecordBatch{Records: p}}})
+		return st.SendMsg(p)
 	})
 	// flush sends what the batch holds; the records in it have left, and
 	// are acknowledged.

@@ -392,14 +392,19 @@ func (f *fleet) push(ctx context.Context, as, host pki.Peer, job uint64, buffer,
 		return nil, closeErr(st, err)
 	}
 	n := 0
-	b := rpc.NewBatcher(256<<10, func(p []byte) error {
+	b := rpc.NewBatcher(256<<10, func(batch *rpc.Batch) error {
+		// As the agent sends it, or (with a hook) changed and encoded
+		// by protobuf-go.
+		var m any = batch
+		size := batch.Len()
 		if hook != nil {
-			p = hook(n, p)
+			p := hook(n, bytes.Clone(batch.Bytes()))
+			m, size = &pb.PushMessage{Message: &pb.PushMessage_Batch{Batch: &pb.RecordBatch{Records: p}}}, len(p)
 		}
 		n++
-		err := st.Send(&pb.PushMessage{Message: &pb.PushMessage_Batch{Batch: &pb.RecordBatch{Records: p}}})
+		err := st.SendMsg(m)
 		if err == nil && sent != nil {
-			sent(int64(len(p)))
+			sent(int64(size))
 		}
 		return err
 	})

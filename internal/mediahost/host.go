@@ -36,7 +36,8 @@
 // sources selected in the job; a media host only into a buffer of this
 // host that follows a buffer of a media agent on the calling host. Each
 // buffer takes one push. Every record of every batch is checked
-// (rpc.Unbatch: magic, length, CRC32C) and pushed into the buffer, which
+// as rpc's codec decodes it into the job's pool (rpc.PushIn: magic,
+// length, CRC32C) and pushed into the buffer, which
 // blocks while the buffer is full: the next batch is not read before, so
 // gRPC's fixed flow-control windows stop the sender within one window.
 // The stream's normal end closes the buffer; a PushFail, a broken stream

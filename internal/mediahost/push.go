@@ -11,7 +11,6 @@ import (
 
 	"daisy/internal/buffers"
 	"daisy/internal/pki"
-	"daisy/internal/records"
 	"daisy/internal/rpc"
 	pb "daisy/internal/rpc/daisypb"
 )
@@ -101,12 +100,6 @@ func (h *Host) claim(p pki.Peer, open *pb.PushOpen) (*backupJob, *pushInput, err
 	return j, in, nil
 }
 
-// pushErr marks an error of the buffer, not of the records.
-type pushErr struct{ err error }
-
-func (e *pushErr) Error() string { return e.err.Error() }
-func (e *pushErr) Unwrap() error { return e.err }
-
 // receive takes the batches of a push into its buffer, one at a time
 // (Push blocks while the buffer is full: the next batch is not read
 // before), and closes or fails the buffer at the end. Its error is the
@@ -123,8 +116,12 @@ func (j *backupJob) receive(stream pb.MediaHost_PushServer, in *pushInput, p pki
 		j.log.Warn("media host: push failed", "peer", p.String(), "buffer", buf.Name(), "records", reply.Records, "err", err)
 		return status.Error(code, err.Error())
 	}
+	// The codec decodes a batch's records straight into records of the
+	// job's pool (rpc.PushIn); they are pushed one by one, so that a full
+	// buffer stops the reading of the next batch.
+	msg := rpc.PushIn{Pool: &j.pool}
 	for {
-		m, err := stream.Recv()
+		err := stream.RecvMsg(&msg)
 		if err == io.EOF {
 			buf.Close()
 			j.log.Debug("media host: push ended", "peer", p.String(), "buffer", buf.Name(), "records", reply.Records, "bytes", reply.Bytes)
@@ -133,27 +130,28 @@ func (j *backupJob) receive(stream pb.MediaHost_PushServer, in *pushInput, p pki
 		if err != nil {
 			return fail(codes.Unavailable, "the stream broke (the peer vanished?): %s", rpc.Message(err))
 		}
-		switch x := m.GetMessage().(type) {
-		case *pb.PushMessage_Batch:
-			err := rpc.Unbatch(&j.pool, x.Batch.GetRecords(), func(r *records.Record) error {
+		if msg.Message == nil {
+			for i, r := range msg.Records {
 				n := int64(r.Len())
 				if err := buf.Push(ctx, r); err != nil {
-					return &pushErr{err}
+					for _, r := range msg.Records[i+1:] {
+						r.Release()
+					}
+					if errors.Is(err, buffers.ErrNoConsumers) {
+						return fail(codes.FailedPrecondition, "%v (its media agent and the chain after it failed)", err)
+					}
+					return fail(codes.Aborted, "%v", err)
 				}
 				reply.Records++
 				reply.Bytes += n
-				return nil
-			})
-			var pe *pushErr
-			switch {
-			case err == nil:
-			case errors.As(err, &pe) && errors.Is(err, buffers.ErrNoConsumers):
-				return fail(codes.FailedPrecondition, "%v (its media agent and the chain after it failed)", pe.err)
-			case errors.As(err, &pe):
-				return fail(codes.Aborted, "%v", pe.err)
-			default:
-				return fail(codes.DataLoss, "after %d records: %v", reply.Records, err)
 			}
+			clear(msg.Records)
+			if msg.Err != nil {
+				return fail(codes.DataLoss, "after %d records: %v", reply.Records, msg.Err)
+			}
+			continue
+		}
+		switch x := msg.Message.GetMessage().(type) {
 		case *pb.PushMessage_Fail:
 			err := fmt.Errorf("push from %s into buffer %s: the sender failed: %s", p, buf.Name(), x.Fail.GetReason())
 			buf.Fail(err)

@@ -9,7 +9,7 @@ import (
 	"daisy/internal/records"
 )
 
-func testRecords(t *testing.T, n int) ([]*records.Record, *records.Pool) {
+func testRecords(t testing.TB, n int) ([]*records.Record, *records.Pool) {
 	t.Helper()
 	pool := &records.Pool{}
 	id := records.NewID()
@@ -30,8 +30,8 @@ func testRecords(t *testing.T, n int) ([]*records.Record, *records.Pool) {
 func TestBatchRoundTrip(t *testing.T) {
 	rs, pool := testRecords(t, 200)
 	var batches [][]byte
-	b := NewBatcher(200_000, func(p []byte) error {
-		batches = append(batches, bytes.Clone(p))
+	b := NewBatcher(200_000, func(p *Batch) error {
+		batches = append(batches, bytes.Clone(p.Bytes()))
 		return nil
 	})
 	for _, r := range rs {

@@ -17,6 +17,9 @@
 //     fails its part of a job within seconds, not at the next TCP timeout.
 //   - Messages up to MaxMessage bytes (a RecordBatch of BatchBytes of
 //     records, with room for one full-size record beyond it).
+//   - gRPC's protobuf codec is replaced by one that passes record batches
+//     without protobuf-go's copies (codec.go: Batch to send, PushIn to
+//     receive); every other message is gRPC's codec's.
 package rpc
 
 import (
