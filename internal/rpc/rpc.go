@@ -17,6 +17,10 @@
 //     fails its part of a job within seconds, not at the next TCP timeout.
 //   - Messages up to MaxMessage bytes (a RecordBatch of BatchBytes of
 //     records, with room for one full-size record beyond it).
+//   - Reads and writes of IOBuffer bytes (gRPC's default is 32 KiB), and
+//     the TLS records of each write gathered into one write(2)
+//     (coalesce.go): a fifth less CPU per byte pushed over loopback
+//     (BenchmarkPushOverTLS), for 768 KiB of buffers per connection.
 //   - gRPC's protobuf codec is replaced by one that passes record batches
 //     without protobuf-go's copies (codec.go: Batch to send, PushIn to
 //     receive); every other message is gRPC's codec's.
@@ -46,6 +50,10 @@ const (
 	ConnWindow   = 4 << 20
 	// BatchBytes is the size a RecordBatch is filled to before it is sent.
 	BatchBytes = 1 << 20
+	// IOBuffer is the size of gRPC's read and write buffers of a
+	// connection, and of the TLS records gathered into one write(2)
+	// (coalesce.go): three of them per connection.
+	IOBuffer = 256 << 10
 	// MaxMessage is the largest message a daemon accepts.
 	MaxMessage = 8 << 20
 	// KeepaliveTime is how often an idle connection is pinged;
@@ -58,11 +66,12 @@ const (
 // (pki.ServerConfig) with daisy's transport settings; opts are added.
 func NewServer(tc *tls.Config, opts ...grpc.ServerOption) *grpc.Server {
 	base := []grpc.ServerOption{
-		grpc.Creds(credentials.NewTLS(tc)),
+		grpc.Creds(coalescing{credentials.NewTLS(tc)}),
 		grpc.InitialWindowSize(StreamWindow),
 		grpc.InitialConnWindowSize(ConnWindow),
 		grpc.MaxRecvMsgSize(MaxMessage),
 		grpc.MaxSendMsgSize(MaxMessage),
+		grpc.ReadBufferSize(256 << 10), grpc.WriteBufferSize(256 << 10),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: KeepaliveTime, Timeout: KeepaliveTimeout}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: KeepaliveTime / 2, PermitWithoutStream: true}),
 	}
@@ -75,9 +84,10 @@ func NewServer(tc *tls.Config, opts ...grpc.ServerOption) *grpc.Server {
 // first call does, and fails when the peer cannot be reached.
 func Dial(address string, tc *tls.Config, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
 	base := []grpc.DialOption{
-		grpc.WithTransportCredentials(credentials.NewTLS(tc)),
+		grpc.WithTransportCredentials(coalescing{credentials.NewTLS(tc)}),
 		grpc.WithInitialWindowSize(StreamWindow),
 		grpc.WithInitialConnWindowSize(ConnWindow),
+		grpc.WithReadBufferSize(256 << 10), grpc.WithWriteBufferSize(256 << 10),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessage), grpc.MaxCallSendMsgSize(MaxMessage)),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: KeepaliveTime, Timeout: KeepaliveTimeout, PermitWithoutStream: true}),
 	}
