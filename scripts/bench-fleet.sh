@@ -29,7 +29,10 @@
 # /proc/PID/status after the job; in process: peak_rss_bytes of its result)
 # against its configured buffers (the sum of buffer_size of the buffers it
 # holds: m1 4, m2 5, in process 9, the server and agents none) plus
-# RSS_CONST MiB (default 64: Go's runtime, gRPC's fixed windows, block
+# RSS_CONST MiB (default 128: a media host sets Go's soft memory limit at
+# its running jobs' buffers + 96 MiB (mediahost.MemoryHeadroom), so its
+# garbage collector lets the heap grow to that; the rest is Go's runtime,
+# gRPC's fixed windows and 768 KiB of I/O buffers per connection, block
 # buffers, the catalog's cache).
 #
 # Input MB/s = data set bytes / wall time; the wall time includes the sync
@@ -55,7 +58,7 @@ fi
 src=${SRC:-$src}
 runs=${1:-5}
 buffer=${BUFFER:-64MiB}
-rss_const=${RSS_CONST:-64}
+rss_const=${RSS_CONST:-128}
 port=${PORT:-17450}
 for t in jq curl; do
 	command -v "$t" >/dev/null || { echo "bench-fleet.sh needs $t" >&2; exit 2; }
