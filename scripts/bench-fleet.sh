@@ -69,136 +69,27 @@ done
 bytes=$(du -sb --apparent-size "$src/" | cut -f1)
 work=$root/fleet
 res=$work/times
-procs=(srv c1 c2 c3 m1 m2)
 rm -rf "$work" && mkdir -p "$res"
 hz=$(getconf CLK_TCK)
 
-# Ports: server, API, c1..c3, m1, m2.
-declare -A addr
-i=0
-for n in srv api c1 c2 c3 m1 m2; do
-	p=$((port + i))
-	if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-		echo "port $p on 127.0.0.1 is in use: give PORT=N (7 free ports from N)" >&2
-		exit 2
-	fi
-	addr[$n]=127.0.0.1:$p
-	i=$((i + 1))
-done
-
-# config DIR FLEET: figure 2 without D5; FLEET=1 adds the server, the
-# clients and media hosts with their addresses and the devices' hosts.
-config() {
-	local d=$1 fleet=$2 h1="" h2=""
-	if [ "$fleet" = 1 ]; then h1=", host: m1" h2=", host: m2"; fi
-	{
-		if [ "$fleet" = 1 ]; then
-			echo "server: {host: srv, address: ${addr[srv]}, api: ${addr[api]}}"
-			echo "clients:"
-			for c in c1 c2 c3; do echo "  - {name: $c, address: ${addr[$c]}}"; done
-			echo "media_hosts:"
-			for m in m1 m2; do echo "  - {name: $m, address: ${addr[$m]}}"; done
-		fi
-		echo "catalog: {sqlite: $d/state/catalog.db}"
-		echo "defaults: {buffer_size: $buffer, pool: copy1}"
-		echo "sources:"
-		for s in D1:c1 D2:c1 D3:c2 D4:c3; do
-			if [ "$fleet" = 1 ]; then
-				echo "  - {name: ${s%:*}, client: ${s#*:}, paths: [$src/${s%:*}]}"
-			else
-				echo "  - {name: ${s%:*}, paths: [$src/${s%:*}]}"
-			fi
-		done
-		echo "pools:"
-		for p in copy1 copy2 copy3; do echo "  - {name: $p, type: vtape, directory: $d/state/volumes/$p, volume_capacity: 8GiB}"; done
-		echo "devices:"
-		for r in R1 R2; do echo "  - {name: $r, type: vtape$h1}"; done
-		for r in R3 R5 R6 R8; do echo "  - {name: $r, type: vtape$h2}"; done
-		cat <<-EOF
-		backup_group:
-		  - name: BMA124
-		    device: R1
-		    pool: copy1
-		    buffers: [{name: B1, source: D3}, {name: B2, source: D2}, {name: B3, source: D4}]
-		  - name: BMA126
-		    device: R2
-		    pool: copy1
-		    buffers: [{name: B3, source: D1}]
-		mirror_groups:
-		  - media_agents:
-		      - name: BMA138
-		        device: R5
-		        pool: copy2
-		        buffers: [{name: B2, follows: BMA124.B2}, {name: B3, follows: BMA124.B3}]
-		      - name: BMA140
-		        device: R8
-		        pool: copy2
-		        buffers: [{name: B1, follows: BMA126.B3}]
-		  - media_agents:
-		      - name: BMA144
-		        device: R3
-		        pool: copy3
-		        buffers: [{name: B2, follows: BMA138.B2}]
-		      - name: BMA146
-		        device: R6
-		        pool: copy3
-		        buffers: [{name: B1, follows: BMA140.B1}]
-		EOF
-	} >"$d/daisy.yaml"
-}
+# shellcheck source=scripts/fleet-lib.sh
+. scripts/fleet-lib.sh
+daisy=$root/daisy
+fleet_ports "$port"
+[ "${addr[srv]}" = "127.0.0.1:$port" ] || { echo "ports from $port on 127.0.0.1 are in use: give PORT=N (7 free ports from N)" >&2; exit 2; }
 # Buffers each process holds (figure 2 without D5).
 declare -A nbuf=([srv]=0 [c1]=0 [c2]=0 [c3]=0 [m1]=4 [m2]=5 [daisy]=9)
 bufbytes=$(jq -nr --arg s "$buffer" '$s | capture("^(?<n>[0-9]+)(?<u>[KMG]i?B)$") as $m |
 	($m.n | tonumber) * ({"KiB": 1024, "MiB": 1048576, "GiB": 1073741824, "KB": 1e3, "MB": 1e6, "GB": 1e9}[$m.u])')
 
-mkdir -p "$work/fleet" "$work/local" "$work/pki"
-config "$work/fleet" 1
-config "$work/local" 0
-dfleet() { "$root/daisy" -c "$work/fleet/daisy.yaml" "$@"; }
-dfleet cert --dir "$work/pki" init >/dev/null
-dfleet cert --dir "$work/pki" issue >/dev/null
-token=$(dfleet --json token --dir "$work/pki" create bench-fleet | jq -r .token)
-api() { curl -sS --fail-with-body --cacert "$work/pki/ca.crt" -H "Authorization: Bearer $token" "$@"; }
-
-declare -A pid
+mkdir -p "$work/pki"
+fleet_config "$work/fleet" "$src" 1 "$buffer"
+fleet_config "$work/local" "$src" 0 "$buffer"
+fleet_pki "$work/fleet" "$work/pki"
 run=0
+[ -z "${PROFILE:-}" ] || { mkdir -p "$PROFILE" && PROFILE=$(cd "$PROFILE" && pwd); }
 # prof NAME: the --cpu-profile flag for NAME's process of this run, if PROFILE is set.
 prof() { [ -z "${PROFILE:-}" ] || echo "--cpu-profile=$PROFILE/$1-$run.pprof"; }
-[ -z "${PROFILE:-}" ] || { mkdir -p "$PROFILE" && PROFILE=$(cd "$PROFILE" && pwd); }
-# fleet_up: the six processes, started fresh, until every host said Hello.
-fleet_up() {
-	local n
-	"$root/daisy" -c "$work/fleet/daisy.yaml" --log-level warn $(prof srv) server --pki "$work/pki" >>"$work/srv.log" 2>&1 &
-	pid[srv]=$!
-	for n in m1 m2; do
-		"$root/daisy" --log-level warn $(prof "$n") media-agent --name "$n" --listen "${addr[$n]}" --server "${addr[srv]}" --server-name srv --pki "$work/pki" >>"$work/$n.log" 2>&1 &
-		pid[$n]=$!
-	done
-	for n in c1 c2 c3; do
-		"$root/daisy" --log-level warn $(prof "$n") agent --name "$n" --listen "${addr[$n]}" --server "${addr[srv]}" --server-name srv --pki "$work/pki" >>"$work/$n.log" 2>&1 &
-		pid[$n]=$!
-	done
-	for _ in $(seq 1 300); do
-		if [ "$(api "https://${addr[api]}/v1/topology" 2>/dev/null | jq '[.hosts[] | select(.connected)] | length' 2>/dev/null || echo 0)" = 6 ]; then
-			return 0
-		fi
-		sleep 0.1
-	done
-	echo "the fleet is not up after 30 s; logs in $work/*.log" >&2
-	fleet_down
-	exit 1
-}
-# fleet_down: SIGTERM to each process started by fleet_up, and wait.
-fleet_down() {
-	local n
-	for n in "${procs[@]}"; do
-		[ -n "${pid[$n]:-}" ] && kill -TERM "${pid[$n]}" 2>/dev/null || true
-	done
-	for n in "${procs[@]}"; do
-		[ -n "${pid[$n]:-}" ] && wait "${pid[$n]}" 2>/dev/null || true
-		pid[$n]=""
-	done
-}
 trap fleet_down EXIT
 # ticks PID: utime+stime of the process, in clock ticks.
 ticks() { awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$1/stat"; }
@@ -221,15 +112,17 @@ run_fleet() {
 	local n t0 t1 id
 	declare -A before
 	prepare
-	fleet_up
+	EXTRA_FLAGS=()
+	[ -z "${PROFILE:-}" ] || EXTRA_FLAGS=("--cpu-profile=$PROFILE/@NAME@-$run.pprof")
+	fleet_up "$work/fleet" "$work/pki" "$work"
 	settle "$src"
-	for n in "${procs[@]}"; do before[$n]=$(ticks "${pid[$n]}"); done
+	for n in "${fleet_procs[@]}"; do before[$n]=$(ticks "${pid[$n]}"); done
 	t0=$(now)
 	id=$(api -X POST -H 'Content-Type: application/json' -d '{"kind": "backup", "level": "full"}' "https://${addr[api]}/v1/jobs" | jq -r .job)
 	api -N "https://${addr[api]}/v1/jobs/$id/follow" | tail -n 1 >"$work/fleet.json"
 	sync
 	t1=$(now)
-	for n in "${procs[@]}"; do
+	for n in "${fleet_procs[@]}"; do
 		echo "$(awk -v a="${before[$n]}" -v b="$(ticks "${pid[$n]}")" -v hz="$hz" 'BEGIN {printf "%.3f", (b-a)/hz}') $(hwm "${pid[$n]}")" >>"$res/proc-$n"
 	done
 	awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f\n", b-a}' >>"$res/fleet"
@@ -258,7 +151,7 @@ echo "$(wallrow "fleet (6 processes, TLS)" "$res/fleet") $rmin / **$rmed** / $rm
 echo
 echo "| process | CPU s/GiB (min / median / max) | peak RSS MiB (min / median / max) | buffers MiB | buffers + $rss_const MiB | within |"
 echo "|---|---|---|---|---|---|"
-for n in daisy "${procs[@]}"; do
+for n in daisy "${fleet_procs[@]}"; do
 	read -r c1 c2 c3 < <(col 1 "$res/proc-$n" | spread)
 	read -r h1 h2 h3 < <(col 2 "$res/proc-$n" | spread)
 	awk -v n="$n" -v g="$gib" -v c1="$c1" -v c2="$c2" -v c3="$c3" -v h1="$h1" -v h2="$h2" -v h3="$h3" -v nb="${nbuf[$n]}" -v bb="$bufbytes" -v k="$rss_const" 'BEGIN {
@@ -268,5 +161,5 @@ for n in daisy "${procs[@]}"; do
 done
 echo
 echo "wall s per run: in process $(tr '\n' ' ' <"$res/local" | awk '{for (i = 1; i <= NF; i += 3) printf "%s ", $i}')fleet $(tr '\n' ' ' <"$res/fleet")ratios $(ratios "$res/local" "$res/fleet" | tr '\n' ' ')"
-for n in daisy "${procs[@]}"; do echo "$n: CPU s and VmHWM bytes per run: $(tr '\n' ';' <"$res/proc-$n")"; done
+for n in daisy "${fleet_procs[@]}"; do echo "$n: CPU s and VmHWM bytes per run: $(tr '\n' ';' <"$res/proc-$n")"; done
 [ -n "${KEEP:-}" ] || rm -rf "$work"

@@ -29,8 +29,9 @@ func (c *remoteClient) backup(ctx context.Context, req api.JobRequest) error {
 	return finishBackup(c.g, &res, err, v.duration())
 }
 
-// restore runs a restore on the server. The target is a directory of the
-// server's host: it must be absolute. --buffered and --salvage are not
+// restore runs a restore through the server. The target is a directory
+// of the host that writes it (the source's client when it has an agent,
+// else the server's host): it must be absolute. --buffered and --salvage are not
 // options of the API.
 func (c *remoteClient) restore(ctx context.Context, o jobs.RestoreOptions, at string) error {
 	switch {
@@ -39,7 +40,7 @@ func (c *remoteClient) restore(ctx context.Context, o jobs.RestoreOptions, at st
 	case o.Salvage:
 		return usageError("restore --salvage cannot go through a server (--server %s): the API has no such option", c.base)
 	case !filepath.IsAbs(o.Target):
-		return usageError("--to %q: with --server the target is a directory of the server's host: give it as an absolute path", o.Target)
+		return usageError("--to %q: with --server the target is a directory of the host that restores (the source's client, or the server's host): give it as an absolute path", o.Target)
 	}
 	req := api.JobRequest{Kind: api.KindRestore, Object: o.Object, Source: o.Source, Copy: o.Copy, Target: o.Target,
 		Paths: o.Paths, Overwrite: o.Overwrite, Resume: o.Resume}

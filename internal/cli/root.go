@@ -212,7 +212,33 @@ mirror copy its chain asks for.
 	)
 	root.AddCommand(newCopyCmds(g)...)
 	root.AddCommand(newDaemonCmds(g)...)
+	refuseUnknownCommands(root)
 	return root
+}
+
+// refuseUnknownCommands makes every command that only groups others
+// (cert, token, ...) refuse a word that is none of them with a usage
+// error naming its commands; cobra would print the help and exit 0, and a
+// script's "daisy cert list" would seem to work.
+func refuseUnknownCommands(cmd *cobra.Command) {
+	for _, c := range cmd.Commands() {
+		refuseUnknownCommands(c)
+	}
+	if !cmd.HasSubCommands() || cmd.Runnable() {
+		return
+	}
+	cmd.RunE = func(c *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return c.Help()
+		}
+		var names []string
+		for _, s := range c.Commands() {
+			if s.IsAvailableCommand() {
+				names = append(names, s.Name())
+			}
+		}
+		return usageError("%s has no command %q: its commands are %s (see %s --help)", c.CommandPath(), args[0], strings.Join(names, ", "), c.CommandPath())
+	}
 }
 
 // loadConfig reads the configuration the -c flag names.

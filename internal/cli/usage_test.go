@@ -273,3 +273,26 @@ func TestPruneWithoutRetention(t *testing.T) {
 		t.Fatalf("prune: exit %d\n%s%s", code, out, errs)
 	}
 }
+
+// A word that is no command of a command that only groups others is a
+// usage error naming its commands, not cobra's help with exit 0 (a
+// script's "daisy cert list" would seem to have worked); the group alone
+// still prints its help.
+func TestUnknownSubcommandIsUsageError(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"cert", "list"}, `daisy cert has no command "list": its commands are init, issue, ls`},
+		{[]string{"token", "show"}, `daisy token has no command "show": its commands are create, ls, revoke`},
+	} {
+		code, _, stderr := run(t, tc.args...)
+		if code != 2 || !strings.Contains(stderr, tc.want) {
+			t.Errorf("daisy %s: exit %d, stderr %q; want 2 and %q", strings.Join(tc.args, " "), code, stderr, tc.want)
+		}
+	}
+	code, stdout, _ := run(t, "cert")
+	if code != 0 || !strings.Contains(stdout, "Available Commands:") {
+		t.Errorf("daisy cert: exit %d, output %q; want its help", code, stdout)
+	}
+}

@@ -263,6 +263,16 @@ func (f *testFleet) restoreAll(res *jobs.BackupResult, tag string) {
 			if rr.Client != f.cfg.Sources[sourceIndex(f.cfg, o.Source)].Client || rr.State != catalog.JobSuccess {
 				f.t.Errorf("restore %s copy %d: %+v", o.Source, c.Number, rr)
 			}
+			// What the CLI prints of it: the backup restored, the copy
+			// read, the bytes the media hosts read.
+			obj, err := f.cat.Object(ctx, o.Object)
+			if err != nil {
+				f.t.Fatal(err)
+			}
+			if rr.Level != obj.Level || !rr.Started.Equal(obj.Started) || rr.Copy != c.Number || rr.BytesRead < rr.Bytes || rr.Bytes == 0 {
+				f.t.Errorf("restore %s copy %d: level %q started %s copy %d, %d bytes restored, %d read; want %s, %s, copy %d", o.Source, c.Number,
+					rr.Level, rr.Started, rr.Copy, rr.Bytes, rr.BytesRead, obj.Level, obj.Started, c.Number)
+			}
 			orig := filepath.Join(f.dir, "data", o.Source)
 			diffs, err := testtree.Compare(orig, filepath.Join(target, orig))
 			if err != nil {

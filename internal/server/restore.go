@@ -63,17 +63,26 @@ type CopyAttempt struct {
 
 // RestoreResult is the outcome of a fleet restore.
 type RestoreResult struct {
-	Job      int64               `json:"job"`
-	State    string              `json:"state"`
-	Object   string              `json:"object"`
-	Source   string              `json:"source"`
-	Client   string              `json:"client"`
-	Target   string              `json:"target"`
-	Parts    []RestorePartResult `json:"parts"`
-	Entries  int64               `json:"entries"`
-	Bytes    int64               `json:"bytes"`
-	Problems []string            `json:"problems,omitempty"`
-	Error    string              `json:"error,omitempty"`
+	Job    int64  `json:"job"`
+	State  string `json:"state"`
+	Object string `json:"object"`
+	Source string `json:"source"`
+	// Level and Started are those of Object, the backup restored.
+	Level   string    `json:"level"`
+	Started time.Time `json:"started"`
+	Client  string    `json:"client"`
+	Target  string    `json:"target"`
+	// Copy is the copy that completed Object's own part (the planned
+	// one when its media host did not say).
+	Copy  int                 `json:"copy"`
+	Parts []RestorePartResult `json:"parts"`
+	// Entries and Bytes are what the agent restored; BytesRead what the
+	// media hosts read from volumes for every part.
+	Entries   int64    `json:"entries"`
+	Bytes     int64    `json:"bytes"`
+	BytesRead int64    `json:"bytes_read"`
+	Problems  []string `json:"problems,omitempty"`
+	Error     string   `json:"error,omitempty"`
 }
 
 // readPart is one object of the chain being served by a media host.
@@ -140,7 +149,7 @@ func (s *Server) Restore(ctx context.Context, o RestoreOptions) (*RestoreResult,
 		o.Started(j.ID)
 	}
 	wctx := context.WithoutCancel(ctx)
-	res := &RestoreResult{Job: j.ID, Object: obj.ID, Source: obj.Source, Client: obj.Client, Target: o.Target}
+	res := &RestoreResult{Job: j.ID, Object: obj.ID, Source: obj.Source, Level: obj.Level, Started: obj.Started, Client: obj.Client, Target: o.Target}
 	log = log.With("job", j.ID, "object", obj.ID, "source", obj.Source, "client", obj.Client)
 	rj := &restoreJob{client: obj.Client, chain: chain, index: map[string]int{}}
 	for i, c := range chain {
@@ -244,6 +253,18 @@ func (s *Server) restore(ctx context.Context, cfg *config.Config, data []byte, j
 			pr.Attempts = append(pr.Attempts, CopyAttempt{Copy: int(a.GetCopy()), Error: a.GetError(), At: a.GetAt()})
 		}
 		pr.Error = d.GetError()
+	}
+	for _, pr := range res.Parts {
+		res.BytesRead += pr.VolumeBytes
+		if pr.Object != res.Object {
+			continue
+		}
+		res.Copy = pr.Copy
+		for _, a := range pr.Attempts {
+			if a.Error == "" {
+				res.Copy = a.Copy
+			}
+		}
 	}
 	if done.GetError() != "" {
 		return fmt.Errorf("client %s: %s", cl.Name, done.GetError())
