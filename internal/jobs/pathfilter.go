@@ -184,3 +184,21 @@ func (f *pathFilter) wanted(ctx context.Context, cat *catalog.Catalog, chain []c
 	}
 	return sel, nil
 }
+
+// SelectPaths returns, by object ID, the entries of chain a restore with
+// these patterns (RestoreOptions.Paths) extracts from each object, in
+// stream order: the matching entries, the directories above them and the
+// entries their hard links need. It is a usage error when a pattern is
+// malformed or nothing matches. (A fleet restore sends these to the
+// client's agent as its selection.)
+func SelectPaths(ctx context.Context, cat *catalog.Catalog, chain []catalog.Object, patterns []string) (map[string][]catalog.File, error) {
+	f, err := newPathFilter(patterns)
+	if err != nil || f == nil {
+		return nil, err
+	}
+	sel, err := f.wanted(ctx, cat, chain)
+	if err != nil {
+		return nil, err
+	}
+	return sel.own, nil
+}

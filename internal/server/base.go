@@ -122,11 +122,15 @@ type restoreJob struct {
 	client string
 	chain  []catalog.Object
 	index  map[string]int // object → its place in chain
+	// picked, for a restore of selected paths, holds each object's
+	// selected entries (jobs.SelectPaths); nil for a whole tree.
+	picked map[string][]catalog.File
 }
 
 // RestoreSelection streams the offsets of the entries a restore takes
 // from one object of its chain (catalog.ChainEntries: those no newer
-// object of the chain records again, deletions left out), ascending.
+// object of the chain records again, deletions left out; for a restore of
+// selected paths, those of them jobs.SelectPaths picked), ascending.
 // Role: client, for a restore the server ordered from its agent.
 func (s *Server) RestoreSelection(r *pb.SelectionRequest, stream pb.Server_RestoreSelectionServer) error {
 	ctx := stream.Context()
@@ -149,7 +153,18 @@ func (s *Server) RestoreSelection(r *pb.SelectionRequest, stream pb.Server_Resto
 		return status.Errorf(codes.PermissionDenied, "server %s: object %q is not in the chain of restore job %d", s.name, r.GetObject(), r.GetJob())
 	}
 	batch := make([]int64, 0, selectionOffsets)
-	err = s.cat.ChainEntries(ctx, rj.chain, i, func(f catalog.File) error {
+	each := func(fn func(catalog.File) error) error { return s.cat.ChainEntries(ctx, rj.chain, i, fn) }
+	if rj.picked != nil {
+		each = func(fn func(catalog.File) error) error {
+			for _, f := range rj.picked[r.GetObject()] {
+				if err := fn(f); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
+	err = each(func(f catalog.File) error {
 		batch = append(batch, f.Offset)
 		if len(batch) >= selectionOffsets {
 			if err := stream.Send(&pb.Offsets{Offsets: batch}); err != nil {

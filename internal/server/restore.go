@@ -36,7 +36,11 @@ type RestoreOptions struct {
 	Target    string
 	Overwrite bool
 	Resume    bool
-	Logger    *slog.Logger
+	// Paths, if any, restore only the entries that match one of them,
+	// the directories above them and the files their hard links need
+	// (jobs.SelectPaths; as daisy restore --path).
+	Paths  []string
+	Logger *slog.Logger
 	// Started, if set, gets the job's catalog ID once it is recorded.
 	Started func(int64)
 }
@@ -131,7 +135,7 @@ func (s *Server) Restore(ctx context.Context, o RestoreOptions) (*RestoreResult,
 		if c.State != catalog.ObjectComplete {
 			return nil, fmt.Errorf("object %s of %s is %s, not complete: it cannot be restored", c.ID, c.Source, c.State)
 		}
-		if len(chain) > 1 || o.Resume {
+		if len(chain) > 1 || len(o.Paths) > 0 || o.Resume {
 			has, err := s.cat.HasFiles(ctx, c.ID)
 			if err != nil {
 				return nil, err
@@ -139,6 +143,12 @@ func (s *Server) Restore(ctx context.Context, o RestoreOptions) (*RestoreResult,
 			if !has && c.Length > emptyTarLength {
 				return nil, fmt.Errorf("the catalog has no file list of %s %s of %s, which this restore needs; daisy scan --rebuild --files reads it back from the volumes", c.Level, c.ID, c.Source)
 			}
+		}
+	}
+	var picked map[string][]catalog.File
+	if len(o.Paths) > 0 {
+		if picked, err = jobs.SelectPaths(ctx, s.cat, chain, o.Paths); err != nil {
+			return nil, err
 		}
 	}
 	j, err := s.cat.StartJob(ctx, "restore")
@@ -151,7 +161,7 @@ func (s *Server) Restore(ctx context.Context, o RestoreOptions) (*RestoreResult,
 	wctx := context.WithoutCancel(ctx)
 	res := &RestoreResult{Job: j.ID, Object: obj.ID, Source: obj.Source, Level: obj.Level, Started: obj.Started, Client: obj.Client, Target: o.Target}
 	log = log.With("job", j.ID, "object", obj.ID, "source", obj.Source, "client", obj.Client)
-	rj := &restoreJob{client: obj.Client, chain: chain, index: map[string]int{}}
+	rj := &restoreJob{client: obj.Client, chain: chain, index: map[string]int{}, picked: picked}
 	for i, c := range chain {
 		rj.index[c.ID] = i
 	}
@@ -200,7 +210,7 @@ func (s *Server) restore(ctx context.Context, cfg *config.Config, data []byte, j
 			p.close()
 		}
 	}()
-	whole := len(chain) == 1 && !o.Resume
+	whole := len(chain) == 1 && len(o.Paths) == 0 && !o.Resume
 	for _, c := range chain {
 		rp, err := s.preparePart(ctx, cfg, data, job, c, o.Copy, whole, log)
 		if err != nil {

@@ -68,11 +68,8 @@ func (r *Runner) Run(ctx context.Context, req api.JobRequest, hooks api.Hooks) (
 		}
 		return res, err
 	case api.KindRestore:
-		if len(req.Paths) > 0 {
-			return nil, fmt.Errorf("%w: a restore over the fleet restores whole trees; paths are not supported yet", jobs.ErrUsage)
-		}
 		res, err := r.S.Restore(ctx, RestoreOptions{Object: req.Object, Source: req.Source, At: req.At, Copy: req.Copy,
-			Target: req.Target, Overwrite: req.Overwrite, Resume: req.Resume, Started: hooks.Started})
+			Target: req.Target, Overwrite: req.Overwrite, Resume: req.Resume, Paths: req.Paths, Started: hooks.Started})
 		if res == nil {
 			return nil, err
 		}
