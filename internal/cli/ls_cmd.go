@@ -63,6 +63,11 @@ volume is read), or the schedules of the configuration.
 	copies := &cobra.Command{
 		Use: "copies [OBJECT]", Short: "List copies and their state", Args: maxArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if rc, err := g.remote(); err != nil {
+				return err
+			} else if rc != nil {
+				return rc.lsCopies(cmd.Context(), args)
+			}
 			return g.withCatalog(cmd.Context(), func(cat *jobs.Catalog) error {
 				var cps []jobs.CopyInfo
 				var err error
@@ -78,14 +83,7 @@ volume is read), or the schedules of the configuration.
 				if err != nil {
 					return err
 				}
-				if g.json {
-					return g.printJSON(nonNil(cps))
-				}
-				tw := g.table("OBJECT\tCOPY\tROLE\tLEVEL\tMEDIA AGENT\tDEVICE\tPOOL\tSTATE\tERROR")
-				for _, c := range cps {
-					fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", c.ObjectID, c.Number, c.Role, c.Level, c.MediaAgent, c.Device, c.Pool, c.State, c.Error)
-				}
-				return tw.Flush()
+				return printCopies(g, cps)
 			})
 		},
 	}
@@ -519,4 +517,16 @@ func stateCounts(states map[string]int) string {
 		return "-"
 	}
 	return strings.Join(parts, ", ")
+}
+
+// printCopies prints ls copies' table (or JSON).
+func printCopies(g *globals, cps []jobs.CopyInfo) error {
+	if g.json {
+		return g.printJSON(nonNil(cps))
+	}
+	tw := g.table("OBJECT\tCOPY\tROLE\tLEVEL\tMEDIA AGENT\tDEVICE\tPOOL\tSTATE\tERROR")
+	for _, c := range cps {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", c.ObjectID, c.Number, c.Role, c.Level, c.MediaAgent, c.Device, c.Pool, c.State, c.Error)
+	}
+	return tw.Flush()
 }

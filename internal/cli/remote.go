@@ -5,7 +5,7 @@ package cli
 // configuration) backup, restore, verify, prune and copy start their job
 // on daisy server through its HTTP API (internal/api, docs/API.md),
 // follow it and print its result as the local commands do; ls jobs,
-// objects, volumes and pools read the API. A command the API cannot do is
+// objects, copies, volumes and pools read the API. A command the API cannot do is
 // refused (exit 2) when a server was given, never run locally.
 
 import (
@@ -83,7 +83,7 @@ func (r *remoteFlags) explicitServer() string {
 // of this host, which the API does not offer: with a server given they
 // are refused rather than run here.
 var remoteOnlyLocal = []string{
-	"daisy cat", "daisy find", "daisy scan", "daisy catalog", "daisy ls copies", "daisy ls files",
+	"daisy cat", "daisy find", "daisy scan", "daisy catalog", "daisy ls files",
 	"daisy migrate", "daisy compact", "daisy refresh", "daisy demux", "daisy consolidate",
 }
 

@@ -43,6 +43,34 @@ func (c *remoteClient) lsObjects(ctx context.Context, source string) error {
 	return tw.Flush()
 }
 
+// lsCopies is ls copies from the server's catalog: of one object (ID or
+// unique prefix), or of every object, oldest first.
+func (c *remoteClient) lsCopies(ctx context.Context, args []string) error {
+	ids := args
+	if len(ids) == 0 {
+		var ans struct {
+			Objects []jobs.Object `json:"objects"`
+		}
+		if err := c.getJSON(ctx, "/v1/objects", nil, &ans); err != nil {
+			return err
+		}
+		for _, o := range ans.Objects {
+			ids = append(ids, o.ID)
+		}
+	}
+	var all []jobs.CopyInfo
+	for _, id := range ids {
+		var cps struct {
+			Copies []jobs.CopyInfo `json:"copies"`
+		}
+		if err := c.getJSON(ctx, "/v1/objects/"+url.PathEscape(id)+"/copies", nil, &cps); err != nil {
+			return err
+		}
+		all = append(all, cps.Copies...)
+	}
+	return printCopies(c.g, all)
+}
+
 // lsJobs is ls jobs from the server's catalog (its history: the jobs of
 // every process).
 func (c *remoteClient) lsJobs(ctx context.Context, limit int) error {

@@ -173,6 +173,14 @@ func TestRemoteBackupRestore(t *testing.T) {
 	if code != 0 || !strings.Contains(out, objs[0].ID) || !strings.Contains(out, "1:good 2:good") {
 		t.Fatalf("ls objects --server: %d %q %q", code, out, errs)
 	}
+	// ls copies through the server prints what it prints here.
+	for _, args := range [][]string{{"ls", "copies"}, {"ls", "copies", objs[0].ID[:13]}, {"--json", "ls", "copies"}} {
+		code, out, errs = e.run(t, args...)
+		lcode, lout, lerrs := run(t, append([]string{"-c", e.cfg, "--server", "local"}, args...)...)
+		if code != 0 || lcode != 0 || out != lout || !strings.Contains(out, objs[0].ID) {
+			t.Fatalf("%v --server: %d %q %q; here: %d %q %q", args, code, out, errs, lcode, lout, lerrs)
+		}
+	}
 	code, out, errs = e.run(t, "ls", "jobs")
 	if code != 0 || !strings.Contains(out, "backup") || !strings.Contains(out, "success") {
 		t.Fatalf("ls jobs --server: %d %q %q", code, out, errs)
