@@ -115,6 +115,8 @@ type hostRun struct {
 	stream  pb.MediaHost_BackupClient
 	cancel  context.CancelFunc
 
+	sendMu sync.Mutex // a gRPC stream is not safe for concurrent Send
+
 	mu      sync.Mutex
 	results map[string][]mediaagent.CopyResult // by media agent
 	err     error                              // why the host's part failed
@@ -187,13 +189,15 @@ func (p *plane) RunBackup(ctx context.Context, b *jobs.RemoteBackup) (map[string
 		// Without every host ready the chains cannot run: nothing moved.
 		for _, hr := range runs {
 			if hr != nil {
-				_ = hr.stream.Send(&pb.MediaControl{Control: &pb.MediaControl_Cancel{Cancel: &pb.Cancel{Reason: err.Error()}}})
+				_ = hr.send(&pb.MediaControl{Control: &pb.MediaControl_Cancel{Cancel: &pb.Cancel{Reason: err.Error()}}})
 			}
 		}
 		return nil, fmt.Errorf("backup job %d: %w", job, err)
 	}
+	byName := make(map[string]*hostRun, len(runs))
 	for _, hr := range runs {
-		if err := hr.stream.Send(&pb.MediaControl{Control: &pb.MediaControl_Go{Go: &pb.Go{}}}); err != nil {
+		byName[hr.name] = hr
+		if err := hr.send(&pb.MediaControl{Control: &pb.MediaControl_Go{Go: &pb.Go{}}}); err != nil {
 			hr.fail(fmt.Errorf("media host %s: connection lost: %s", hr.name, rpc.Message(err)))
 		}
 		go p.hostEvents(b, hr, log)
@@ -203,7 +207,7 @@ func (p *plane) RunBackup(ctx context.Context, b *jobs.RemoteBackup) (map[string
 	var sources sync.WaitGroup
 	for _, sr := range srs {
 		if sr.st != nil {
-			sources.Go(func() { p.followSource(ctx, b, sr) })
+			sources.Go(func() { p.followSource(ctx, b, sr, byName[sr.host]) })
 		}
 	}
 	sources.Wait()
@@ -260,6 +264,14 @@ func hasResult(crs []mediaagent.CopyResult, id records.ID, copy int) bool {
 		}
 	}
 	return false
+}
+
+// send sends m on the host's Backup stream (Go, Cancel and FailBuffer
+// come from several goroutines).
+func (hr *hostRun) send(m *pb.MediaControl) error {
+	hr.sendMu.Lock()
+	defer hr.sendMu.Unlock()
+	return hr.stream.Send(m)
 }
 
 func (hr *hostRun) fail(err error) {
@@ -413,6 +425,9 @@ type sourceRun struct {
 	cancel context.CancelFunc
 	id     records.ID
 	lost   func(error) error
+	// host and buffer are the media host and ID of the source's
+	// backup-group buffer, into which its agent pushes.
+	host, buffer string
 }
 
 func (sr *sourceRun) close() {
@@ -439,6 +454,7 @@ func (p *plane) beginSource(ctx context.Context, cfg *config.Config, b *jobs.Rem
 	link := cfg.Chain(src.Name)[0]
 	host := cfg.HostOf(link.Agent)
 	mh, _ := cfg.MediaHost(host)
+	sr.host, sr.buffer = host, link.Buffer.ID(link.Agent.Name)
 	var err error
 	sr.conn, err = rpc.DialPeer(p.s.creds, pki.Peer{Role: pki.RoleClient, Name: src.Client}, cl.Address)
 	if err != nil {
@@ -463,7 +479,7 @@ func (p *plane) beginSource(ctx context.Context, cfg *config.Config, b *jobs.Rem
 		Job: uint64(b.Job()), Source: src.Name, Client: src.Client, Paths: src.Paths, Exclude: src.Exclude,
 		Compression: src.Compression, MayBeAbsent: src.MayBeAbsent, Level: o.Level, Base: o.Base,
 		StartedUnixNano: rpc.Nanos(o.Started),
-		Target:          &pb.Target{Host: host, Address: mh.Address, Buffer: link.Buffer.ID(link.Agent.Name)},
+		Target:          &pb.Target{Host: host, Address: mh.Address, Buffer: sr.buffer},
 	}
 	if err := sr.st.Send(&pb.BackupControl{Control: &pb.BackupControl_Order{Order: order}}); err != nil {
 		return end(sr.lost(err))
@@ -491,10 +507,16 @@ func (p *plane) beginSource(ctx context.Context, cfg *config.Config, b *jobs.Rem
 }
 
 // followSource sends Go to a begun source's agent and reports what it
-// says to b until the object's end.
-func (p *plane) followSource(ctx context.Context, b *jobs.RemoteBackup, sr *sourceRun) {
+// says to b until the object's end. When the object fails (the agent
+// reports it failed, or its stream breaks), the source's backup-group
+// buffer on hr, the media host the agent pushes to, is failed too
+// (failPush).
+func (p *plane) followSource(ctx context.Context, b *jobs.RemoteBackup, sr *sourceRun, hr *hostRun) {
 	src, log, id := sr.src, sr.log, sr.id
-	end := func(err error) { b.End(src.Name, records.EndInfo{}, 0, 0, 0, err) }
+	end := func(err error) {
+		b.End(src.Name, records.EndInfo{}, 0, 0, 0, err)
+		p.failPush(ctx, hr, sr, err)
+	}
 	st := sr.st
 	if err := st.Send(&pb.BackupControl{Control: &pb.BackupControl_Go{Go: &pb.Go{}}}); err != nil {
 		end(sr.lost(err))
@@ -540,12 +562,45 @@ func (p *plane) followSource(ctx context.Context, b *jobs.RemoteBackup, sr *sour
 			}
 			b.End(src.Name, records.EndInfo{Length: x.GetLength(), Records: x.GetRecords(), Hash: x.GetHash(), Stored: x.GetStored()},
 				x.GetEntries(), x.GetUnchanged(), x.GetDeleted(), failed)
+			if failed != nil {
+				p.failPush(ctx, hr, sr, failed)
+			}
 			log.Debug("backup: agent ended", "bytes", x.GetLength(), "entries", x.GetEntries(), "err", x.GetError())
 			return
 		case *pb.BackupEvent_Started:
 			log.Error("backup: the agent began a second object; ignored")
 		}
 	}
+}
+
+// failPush fails the backup-group buffer of a source whose object failed
+// (FailBuffer to the media host of the buffer): an agent that failed or
+// vanished before it opened its push (between Go and the push: it died,
+// its stream broke, it could not reach the media host) leaves that
+// buffer waiting for a push that never comes, and with it the media
+// host's job and so this one. The copies of the object fail there, the
+// job ends. A push that ended already (its agent closed it, or failed it
+// with PushFail before it reported its end) has ended its buffer, and the
+// order changes nothing; one still running is broken off, its object
+// being failed anyway. Nothing is sent once ctx is done: the media hosts'
+// streams end with it, which cancels their jobs.
+func (p *plane) failPush(ctx context.Context, hr *hostRun, sr *sourceRun, why error) {
+	if ctx.Err() != nil {
+		return
+	}
+	if hr == nil { // planHosts plans the host of every begun source's first link
+		sr.log.Error("backup: the media host of the source's buffer is not in the job; its buffer cannot be failed", "media_host", sr.host, "buffer", sr.buffer)
+		return
+	}
+	reason := fmt.Sprintf("the agent of source %s (client %s) failed before its push ended: %v", sr.src.Name, sr.client, why)
+	err := hr.send(&pb.MediaControl{Control: &pb.MediaControl_FailBuffer{FailBuffer: &pb.FailBuffer{Buffer: sr.buffer, Reason: reason}}})
+	if err != nil {
+		// The host's stream is gone: its job ended or ends, and
+		// hostEvents fails its copies.
+		sr.log.Warn("backup: could not fail the source's buffer on its media host", "media_host", hr.name, "buffer", sr.buffer, "err", rpc.Message(err))
+		return
+	}
+	sr.log.Debug("backup: source's buffer failed on its media host", "media_host", hr.name, "buffer", sr.buffer, "reason", reason)
 }
 
 // Backup runs a backup job over the fleet with the configuration in

@@ -138,6 +138,13 @@ var fleetPeers = []pki.Peer{
 
 func newTestFleet(t *testing.T) *testFleet {
 	t.Helper()
+	return newTestFleetWith(t, nil)
+}
+
+// newTestFleetWith is newTestFleet with the Agent service of a client
+// replaced by agents[name] (a fake that misbehaves), if set.
+func newTestFleetWith(t *testing.T, agents map[string]pb.AgentServer) *testFleet {
+	t.Helper()
 	ctx := context.Background()
 	f := &testFleet{t: t, dir: t.TempDir(), addrs: map[string]string{}, logs: &syncBuf{}, gs: map[string]*grpc.Server{}}
 	f.log = slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -198,9 +205,11 @@ func newTestFleet(t *testing.T) *testFleet {
 			h := mediahost.New(p.Name, c, sc, f.log)
 			f.serve(p.Name, rpc.NewServer(pki.ServerConfig(c, pki.RoleServer, pki.RoleClient, pki.RoleMediaHost)), ls[p.Name], func(gs *grpc.Server) { pb.RegisterMediaHostServer(gs, h) })
 		case pki.RoleClient:
-			a, err := clienthost.New(clienthost.Config{Name: p.Name, Credentials: c, Server: sc, Logger: f.log})
-			if err != nil {
-				t.Fatal(err)
+			var a pb.AgentServer = agents[p.Name]
+			if a == nil {
+				if a, err = clienthost.New(clienthost.Config{Name: p.Name, Credentials: c, Server: sc, Logger: f.log}); err != nil {
+					t.Fatal(err)
+				}
 			}
 			f.serve(p.Name, rpc.NewServer(pki.ServerConfig(c, pki.RoleServer)), ls[p.Name], func(gs *grpc.Server) { pb.RegisterAgentServer(gs, a) })
 		}

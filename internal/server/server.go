@@ -21,9 +21,13 @@
 // this package: jobs keeps the one commit path (objects and copies
 // recorded, file lists, warnings, extents, copies good only once their
 // media agent synced, job states), the plane moves the data on the hosts
-// (backup.go). Restore (Fleet.Restore) restores a source's chain onto its
-// client through the media hosts that hold the copies (restore.go). Run is
-// the daemon (run.go).
+// (backup.go). A source whose agent fails or vanishes once it began its
+// object has the backup-group buffer its push feeds failed on its media
+// host (FailBuffer), so that a push that never comes does not hold up the
+// job: only that source's copies fail. Restore (Fleet.Restore) restores
+// a source's chain onto its client through the media hosts that hold the
+// copies (restore.go). Run is the daemon (run.go); the jobs of its
+// schedules run through the API's table of jobs, as those the API starts.
 package server
 
 import (
