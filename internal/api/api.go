@@ -268,7 +268,7 @@ func (a *API) postJob(w http.ResponseWriter, r *http.Request) {
 		a.failErr(w, r, err)
 		return
 	}
-	j, err := a.table.start(a.opts.Context, a.opts.Runner, req)
+	j, err := a.table.start(a.opts.Context, a.opts.Runner, req, "")
 	if err != nil {
 		a.fail(w, r, http.StatusServiceUnavailable, err.Error())
 		return
@@ -295,6 +295,34 @@ func (a *API) postJob(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, StartedJob{Job: j.id, URL: v.URL, State: v.State})
 }
 
+// RunScheduled runs the job of the schedule named schedule to its end as
+// a job of the API's table, as POST /v1/jobs runs req: GET /v1/jobs and
+// GET /v1/jobs/{id} show it (with its schedule's name), the job metrics
+// count it. req is checked first (Validate: an error is a *FieldError,
+// and no job is made). The job runs under ctx, and stops too when
+// Options.Context ends. RunScheduled returns the job as GET
+// /v1/jobs/{id} shows it at its end, and the job's error; once Shutdown
+// was called it refuses to start one.
+func (a *API) RunScheduled(ctx context.Context, schedule string, req JobRequest) (JobView, error) {
+	if err := req.Validate(a.opts.Config()); err != nil {
+		return JobView{}, fmt.Errorf("schedule %s: %w", schedule, err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(a.opts.Context, cancel)
+	defer stop()
+	j, err := a.table.start(ctx, a.opts.Runner, req, schedule)
+	if err != nil {
+		return JobView{}, fmt.Errorf("schedule %s: %w", schedule, err)
+	}
+	a.opts.Logger.Info("job started", "job", j.id, "kind", req.Kind, "schedule", schedule)
+	<-j.done
+	a.table.mu.Lock()
+	err = j.err
+	a.table.mu.Unlock()
+	return a.table.view(j), err
+}
+
 func callerName(r *http.Request) string {
 	c, _ := r.Context().Value(callerKey{}).(caller)
 	return c.Name
@@ -302,7 +330,8 @@ func callerName(r *http.Request) string {
 
 // JobList is the answer of GET /v1/jobs.
 type JobList struct {
-	// Jobs are those the API started (running, and ended ones for a while),
+	// Jobs are those the API started, by POST /v1/jobs or for the
+	// server's schedules (running, and ended ones for a while),
 	// newest first, without their results.
 	Jobs []JobView `json:"jobs"`
 	// History is the catalog's newest jobs (every process's), newest first.

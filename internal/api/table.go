@@ -26,6 +26,7 @@ const (
 type job struct {
 	id      int64
 	req     JobRequest
+	sched   string // the schedule that started it; "" for POST /v1/jobs
 	started time.Time
 	done    chan struct{} // closed when the job ended
 	ready   chan struct{} // closed when progress is registered or the job ended
@@ -48,6 +49,7 @@ type JobView struct {
 	Kind       string     `json:"kind"`
 	State      string     `json:"state"`
 	CatalogJob int64      `json:"catalog_job,omitempty"`
+	Schedule   string     `json:"schedule,omitempty"` // the schedule of daisy.yaml that started it; "" for POST /v1/jobs
 	Request    JobRequest `json:"request"`
 	Started    time.Time  `json:"started"`
 	Finished   time.Time  `json:"finished,omitzero"`
@@ -72,8 +74,9 @@ func newTable(keep time.Duration) *table {
 	return &table{jobs: map[int64]*job{}, keep: keep}
 }
 
-// start runs req with r in a goroutine of its own, under ctx.
-func (t *table) start(ctx context.Context, r Runner, req JobRequest) (*job, error) {
+// start runs req with r in a goroutine of its own, under ctx; sched
+// names the schedule that starts it ("": POST /v1/jobs).
+func (t *table) start(ctx context.Context, r Runner, req JobRequest, sched string) (*job, error) {
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
@@ -81,7 +84,7 @@ func (t *table) start(ctx context.Context, r Runner, req JobRequest) (*job, erro
 	}
 	t.gc(time.Now())
 	t.next++
-	j := &job{id: t.next, req: req, started: time.Now().UTC(), done: make(chan struct{}), ready: make(chan struct{}), state: StateRunning}
+	j := &job{id: t.next, req: req, sched: sched, started: time.Now().UTC(), done: make(chan struct{}), ready: make(chan struct{}), state: StateRunning}
 	t.jobs[j.id] = j
 	t.wg.Add(1)
 	t.mu.Unlock()
@@ -181,7 +184,7 @@ func (t *table) view(j *job) JobView {
 }
 
 func (t *table) viewLocked(j *job) JobView {
-	v := JobView{ID: j.id, URL: jobURL(j.id), Kind: j.req.Kind, State: j.state, CatalogJob: j.catalogJob, Request: j.req, Started: j.started, Finished: j.finished, Result: j.result}
+	v := JobView{ID: j.id, URL: jobURL(j.id), Kind: j.req.Kind, State: j.state, CatalogJob: j.catalogJob, Schedule: j.sched, Request: j.req, Started: j.started, Finished: j.finished, Result: j.result}
 	if j.snapshot != nil {
 		s := j.snapshot()
 		v.Progress = &s

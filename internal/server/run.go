@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -54,12 +53,16 @@ type Options struct {
 // loads the server's credentials, serves the Server service on
 // cfg.Server.Address for agents and media hosts (mutual TLS 1.3) and the
 // HTTP API on cfg.Server.API (if set) with a Runner that runs the jobs
-// over the fleet. A reload (SIGHUP, or o.Reload) reads the configuration
-// again: a file that does not check is logged and the one in force kept;
-// jobs running keep the configuration they started with. When ctx ends
-// (SIGTERM, SIGINT) Run refuses new jobs, cancels the running ones (they
-// record their end as interrupted, their unfinished copies failed), and
-// returns once they did (JobsGrace at most).
+// over the fleet. The schedules of the configuration start their jobs
+// through the API's table of jobs, as POST /v1/jobs does (whether the
+// API is served or not): GET /v1/jobs lists them with their schedule's
+// name, and the job metrics count them. A reload (SIGHUP, or o.Reload)
+// reads the configuration again: a file that does not check is logged
+// and the one in force kept; jobs running keep the configuration they
+// started with. When ctx ends (SIGTERM, SIGINT) Run refuses new jobs,
+// cancels the running ones (they record their end as interrupted, their
+// unfinished copies failed), and returns once they did (JobsGrace at
+// most).
 func Run(ctx context.Context, o Options) error {
 	log := o.Logger
 	if log == nil {
@@ -110,20 +113,22 @@ func Run(ctx context.Context, o Options) error {
 		return c
 	}
 	runner := &Runner{S: s, Local: &api.Local{Config: current, Catalog: cat, Logger: log}}
-	var a *api.API
+	// The API's table of jobs holds the jobs of POST /v1/jobs and those
+	// of the schedules, so that both are listed and counted alike; it
+	// is made (and runs the schedules' jobs) also when it is not served.
+	a, err := api.New(api.Options{
+		Config: current, Catalog: cat, Runner: runner, Fleet: FleetHosts{S: s},
+		Tokens: &pki.Tokens{Path: filepath.Join(dir, pki.TokensFile)}, Logger: log, Context: jobCtx,
+	})
+	if err != nil {
+		gs.Stop()
+		return err
+	}
 	var apiAddr net.Addr
 	apiCtx, stopAPI := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopAPI()
 	apiDone := make(chan error, 1)
 	if cfg.Server.API != "" {
-		a, err = api.New(api.Options{
-			Config: current, Catalog: cat, Runner: runner, Fleet: FleetHosts{S: s},
-			Tokens: &pki.Tokens{Path: filepath.Join(dir, pki.TokensFile)}, Logger: log, Context: jobCtx,
-		})
-		if err != nil {
-			gs.Stop()
-			return err
-		}
 		al, err := net.Listen("tcp", cfg.Server.API)
 		if err != nil {
 			gs.Stop()
@@ -135,12 +140,9 @@ func Run(ctx context.Context, o Options) error {
 		apiDone <- nil
 	}
 	sched, err := schedule.New(cfg.Schedules, func(sctx context.Context, sc config.Schedule) error {
-		// A scheduled job ends with the server's jobs, as the API's do.
-		sctx, cancel := context.WithCancel(sctx)
-		defer cancel()
-		stop := context.AfterFunc(jobCtx, cancel)
-		defer stop()
-		return runScheduled(sctx, runner, sc, log)
+		// A scheduled job ends with the server's jobs (the API's
+		// Context), as the API's do.
+		return runScheduled(sctx, a, sc, log)
 	}, schedule.Options{Logger: log})
 	if err != nil {
 		gs.Stop()
@@ -204,13 +206,11 @@ loop:
 		log.Error("server: scheduled jobs still running after the grace period", "grace", JobsGrace, "err", err)
 	}
 	scancel()
-	if a != nil {
-		wctx, cancel := context.WithTimeout(context.Background(), JobsGrace)
-		if err := a.Shutdown(wctx); err != nil {
-			log.Error("server: jobs still running after the grace period", "grace", JobsGrace, "err", err)
-		}
-		cancel()
+	wctx, wcancel := context.WithTimeout(context.Background(), JobsGrace)
+	if err := a.Shutdown(wctx); err != nil {
+		log.Error("server: jobs still running after the grace period", "grace", JobsGrace, "err", err)
 	}
+	wcancel()
 	stopAPI()
 	if apiDone != nil {
 		if err := <-apiDone; err != nil && serveErr == nil {
@@ -256,34 +256,18 @@ func scheduleRequest(sc config.Schedule) api.JobRequest {
 	return req
 }
 
-// runScheduled runs the job of schedule sc through the server's Runner,
-// as the API would, and logs its end.
-func runScheduled(ctx context.Context, r api.Runner, sc config.Schedule, log *slog.Logger) error {
+// runScheduled runs the job of schedule sc as a job of the API's table
+// (a.RunScheduled: GET /v1/jobs lists it, the job metrics count it), and
+// logs its end.
+func runScheduled(ctx context.Context, a *api.API, sc config.Schedule, log *slog.Logger) error {
 	log = log.With("schedule", sc.Name, "kind", sc.Job)
-	var job int64
-	hooks := api.Hooks{Started: func(id int64) { job = id }, Progress: func(func() api.Snapshot) {}}
 	log.Info("schedule: job starting", "cron", sc.Cron, "what", sc.What())
-	res, err := r.Run(ctx, scheduleRequest(sc), hooks)
-	state := "failed"
-	if res != nil {
-		if b, merr := json.Marshal(res); merr == nil {
-			var v struct {
-				State string `json:"state"`
-				Job   int64  `json:"job"`
-			}
-			if json.Unmarshal(b, &v) == nil {
-				state = v.State
-				if v.Job != 0 {
-					job = v.Job
-				}
-			}
-		}
-	}
+	v, err := a.RunScheduled(ctx, sc.Name, scheduleRequest(sc))
 	if err != nil {
-		log.Error("schedule: job failed", "job", job, "state", state, "err", err)
+		log.Error("schedule: job failed", "job", v.ID, "catalog_job", v.CatalogJob, "state", v.State, "err", err)
 		return err
 	}
-	log.Info("schedule: job ended", "job", job, "state", state)
+	log.Info("schedule: job ended", "job", v.ID, "catalog_job", v.CatalogJob, "state", v.State)
 	return nil
 }
 
