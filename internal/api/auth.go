@@ -65,9 +65,10 @@ func (a *API) unauthorized(w http.ResponseWriter, r *http.Request, msg string) {
 }
 
 // TLSConfig is the tls.Config of the API: TLS 1.3, the server's
-// certificate, and a client certificate verified against the CA when one
-// is given (tls.VerifyClientCertIfGiven), so that token users need none.
-// Roles are checked per request (403 for an agent's certificate).
+// certificate, and a client certificate verified against the CA (and the
+// revocation list beside it) when one is given
+// (tls.VerifyClientCertIfGiven), so that token users need none. Roles are
+// checked per request (403 for an agent's certificate).
 func TLSConfig(c *pki.Credentials) *tls.Config {
 	return &tls.Config{
 		MinVersion:   tls.VersionTLS13,
@@ -75,5 +76,11 @@ func TLSConfig(c *pki.Credentials) *tls.Config {
 		ClientAuth:   tls.VerifyClientCertIfGiven,
 		ClientCAs:    c.CAs,
 		NextProtos:   []string{"h2", "http/1.1"},
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if len(cs.VerifiedChains) == 0 || len(cs.VerifiedChains[0]) == 0 {
+				return nil // no certificate: a token is asked for
+			}
+			return c.CheckRevoked(cs.VerifiedChains[0][0])
+		},
 	}
 }

@@ -30,7 +30,7 @@ ca.crt to that host, never ca.key.
 	}
 	var dir string
 	cmd.PersistentFlags().StringVar(&dir, "dir", "", "directory of the CA and certificates (default: pki beside the catalog)")
-	cmd.AddCommand(newCertInitCmd(g, &dir), newCertIssueCmd(g, &dir), newCertLsCmd(g, &dir))
+	cmd.AddCommand(newCertInitCmd(g, &dir), newCertIssueCmd(g, &dir), newCertLsCmd(g, &dir), newCertRevokeCmd(g, &dir))
 	return cmd
 }
 
@@ -268,4 +268,45 @@ daisy.yaml that have none yet.
 func fileExists(path string) bool {
 	_, err := os.Lstat(path)
 	return err == nil
+}
+
+func newCertRevokeCmd(g *globals, dir *string) *cobra.Command {
+	return &cobra.Command{
+		Use:   "revoke ROLE/NAME",
+		Short: "Revoke a host's or an administrator's certificate",
+		Long: `revoke adds the certificate of ROLE/NAME (e.g. client/c1, admin/alice; its
+file ROLE.NAME.crt in the directory) to the fleet's revocation list,
+crl.pem beside ca.crt, signed by the CA. Copy crl.pem to every host beside
+its ca.crt (the server's host first): each daemon then refuses that
+certificate from its next handshake on, and the server's API refuses it
+as an admin certificate; connections already up stay until they end or
+the daemon restarts. daisy cert issue --host NAME --force gives the host a
+new certificate, which is not revoked.
+
+` + exitCodesHelp,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := pki.ParsePeer(args[0])
+			if err != nil {
+				return usageError("cert revoke: %v", err)
+			}
+			d, _, err := g.certDir(*dir)
+			if err != nil {
+				return err
+			}
+			ca, err := pki.LoadCA(d)
+			if err != nil {
+				return err
+			}
+			cert, at, err := ca.RevokeHost(p, time.Now())
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return g.printJSON(map[string]any{"peer": p.String(), "serial": cert.SerialNumber.Text(16), "revoked": at, "crl": filepath.Join(d, pki.CRLFile)})
+			}
+			fmt.Fprintf(g.stdout, "revoked %s (serial %x) on %s in %s: copy it to every host beside ca.crt\n", p, cert.SerialNumber, at.Format(time.DateOnly), filepath.Join(d, pki.CRLFile))
+			return nil
+		},
+	}
 }

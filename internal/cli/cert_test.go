@@ -244,3 +244,46 @@ func TestTokenCmd(t *testing.T) {
 		t.Fatalf("ls after revoke: %d %q", code, out)
 	}
 }
+
+// cert revoke puts a host's certificate on crl.pem and cert ls says so;
+// a word that is no ROLE/NAME, or a host without a certificate, is
+// refused.
+func TestCertRevoke(t *testing.T) {
+	dir, cfg := certSetup(t)
+	for _, args := range [][]string{{"cert", "init"}, {"cert", "issue"}} {
+		if code, out, errs := run(t, append([]string{"-c", cfg}, args...)...); code != 0 {
+			t.Fatalf("%v: %d %q %q", args, code, out, errs)
+		}
+	}
+	code, out, errs := run(t, "-c", cfg, "cert", "revoke", "client/client-a")
+	crl := filepath.Join(dir, "state", "pki", "crl.pem")
+	if code != 0 || !strings.Contains(out, "revoked client/client-a (serial ") || !strings.Contains(out, crl) {
+		t.Fatalf("cert revoke: %d %q %q", code, out, errs)
+	}
+	if _, err := os.Stat(crl); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs = run(t, "-c", cfg, "cert", "ls")
+	for _, l := range strings.Split(out, "\n") {
+		f := strings.Fields(l)
+		if len(f) < 2 || f[0] == "ROLE" {
+			continue
+		}
+		if revoked := strings.Contains(l, "revoked on "); revoked != (f[1] == "client-a") {
+			t.Errorf("cert ls: %q", l)
+		}
+	}
+	if code != 0 {
+		t.Fatalf("cert ls: %d %q", code, errs)
+	}
+	for _, tc := range []struct{ arg, want string }{
+		{"client-a", `"client-a" is not ROLE/NAME`},
+		{"robot/x", `"robot/x" is not ROLE/NAME`},
+		{"client/nobody", "no certificate of client/nobody"},
+	} {
+		code, _, errs := run(t, "-c", cfg, "cert", "revoke", tc.arg)
+		if code == 0 || !strings.Contains(errs, tc.want) {
+			t.Errorf("cert revoke %s: %d %q, want %q", tc.arg, code, errs, tc.want)
+		}
+	}
+}

@@ -302,6 +302,7 @@ func List(dir string, now time.Time) ([]Issued, error) {
 	}
 	roots := x509.NewCertPool()
 	roots.AddCert(caCert)
+	revs := newRevocations(dir, caCert)
 	names, err := filepath.Glob(filepath.Join(dir, "*.crt"))
 	if err != nil {
 		return nil, err
@@ -330,6 +331,10 @@ func List(dir string, now time.Time) ([]Issued, error) {
 		default:
 			if _, err := cert.Verify(x509.VerifyOptions{Roots: roots, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
 				is.Problem = "not signed by the CA of " + dir + " (" + err.Error() + ")"
+			} else if at, err := revs.revoked(cert); err != nil {
+				is.Problem = err.Error()
+			} else if !at.IsZero() {
+				is.Problem = "revoked on " + at.UTC().Format(time.DateOnly)
 			}
 		}
 		out = append(out, is)

@@ -18,6 +18,13 @@
 // [Peer]. [RequireRole] and [AuthorizeSource] are the checks the server
 // makes per request: an agent acts only for the sources of its own client.
 //
+// [CA.Revoke] (daisy cert revoke ROLE/NAME) adds a certificate to the
+// fleet's revocation list, crl.pem beside ca.crt ([CRLFile], an X.509 CRL
+// signed by the CA); every handshake of [ServerConfig], [ClientConfig] and
+// the API's TLS checks the peer against the list of the daemon's own
+// directory, read again whenever the file changes. A list that is there
+// but damaged, or not signed by the CA, refuses every peer.
+//
 // [Tokens] keeps the HTTP API's bearer tokens in tokens.json of the
 // directory (until the server keeps them in the catalog), only their
 // SHA-256: a token (daisy_ID_SECRET, 32 random bytes) is shown once, when

@@ -42,6 +42,16 @@ type Peer struct {
 // String is "client/client-a".
 func (p Peer) String() string { return string(p.Role) + "/" + p.Name }
 
+// ParsePeer parses the String form of a peer, ROLE/NAME.
+func ParsePeer(s string) (Peer, error) {
+	role, name, ok := strings.Cut(s, "/")
+	p := Peer{Role: Role(role), Name: name}
+	if !ok || name == "" || strings.ContainsAny(name, "/ ") || !p.Role.valid() {
+		return Peer{}, fmt.Errorf("%q is not ROLE/NAME with a role of server, client, media-host or admin (e.g. client/c1)", s)
+	}
+	return p, nil
+}
+
 // URI is the certificate's URI SAN, daisy://ROLE/NAME.
 func (p Peer) URI() *url.URL {
 	return &url.URL{Scheme: URIScheme, Host: string(p.Role), Path: "/" + p.Name}

@@ -17,6 +17,9 @@ type Credentials struct {
 	Self Peer
 	Cert tls.Certificate
 	CAs  *x509.CertPool
+	// revoked is the revocation list beside ca.crt (CRLFile), checked at
+	// every handshake.
+	revoked *revocations
 }
 
 // LoadCredentials reads the credentials of self from dir: ca.crt and
@@ -58,13 +61,13 @@ func LoadCredentials(dir string, self Peer) (*Credentials, error) {
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(caCert)
-	return &Credentials{Self: self, Cert: pair, CAs: pool}, nil
+	return &Credentials{Self: self, Cert: pair, CAs: pool, revoked: newRevocations(dir, caCert)}, nil
 }
 
 // ServerConfig is the tls.Config of a daemon that accepts connections:
-// TLS 1.3 only, a client certificate signed by the CA required, and its
-// role one of allow (any role when allow is empty). The handler reads the
-// peer with PeerOf.
+// TLS 1.3 only, a client certificate signed by the CA and not revoked
+// (CRLFile) required, and its role one of allow (any role when allow is
+// empty). The handler reads the peer with PeerOf.
 func ServerConfig(c *Credentials, allow ...Role) *tls.Config {
 	return &tls.Config{
 		MinVersion:   tls.VersionTLS13,
@@ -74,6 +77,9 @@ func ServerConfig(c *Credentials, allow ...Role) *tls.Config {
 		VerifyConnection: func(cs tls.ConnectionState) error {
 			p, err := PeerOf(cs)
 			if err != nil {
+				return err
+			}
+			if err := c.CheckRevoked(cs.VerifiedChains[0][0]); err != nil {
 				return err
 			}
 			if len(allow) == 0 {
@@ -86,8 +92,9 @@ func ServerConfig(c *Credentials, allow ...Role) *tls.Config {
 
 // ClientConfig is the tls.Config of a daemon that dials want at address
 // (HOST:PORT): TLS 1.3 only, its own certificate presented, the peer's
-// signed by the CA, valid for the host of address and naming want (so
-// that another host of the fleet at that address is not taken for it).
+// signed by the CA and not revoked, valid for the host of address and
+// naming want (so that another host of the fleet at that address is not
+// taken for it).
 func ClientConfig(c *Credentials, want Peer, address string) (*tls.Config, error) {
 	host, _, err := net.SplitHostPort(address)
 	if err != nil {
@@ -106,7 +113,7 @@ func ClientConfig(c *Credentials, want Peer, address string) (*tls.Config, error
 			if p != want {
 				return fmt.Errorf("%w: %s answered at %s, where %s was expected", ErrForbidden, p, address, want)
 			}
-			return nil
+			return c.CheckRevoked(cs.VerifiedChains[0][0])
 		},
 	}, nil
 }

@@ -422,3 +422,102 @@ func TestAdminCertificate(t *testing.T) {
 		t.Errorf("List: %+v %v", list, err)
 	}
 }
+
+// A revoked certificate is refused by the daemons that accept it and by
+// those that dial it, from the next handshake on, without a restart; the
+// others are not; a damaged list, or one another CA signed, refuses every
+// peer; a new certificate of the host is good again.
+func TestRevokedCertificateRefused(t *testing.T) {
+	f := makeFleet(t)
+	srv := creds(t, f.good, srvPeer) // loaded before the list exists
+	addr, errs := testServer(t, ServerConfig(srv, RoleClient))
+	if _, err := dial(addr, clientConfig(t, creds(t, f.good, cliA), srvPeer, addr)); err != nil {
+		t.Fatal(err)
+	}
+	if err := serverErr(t, errs); err != nil {
+		t.Fatal(err)
+	}
+	ca, err := LoadCA(f.good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certA, at, err := ca.RevokeHost(cliA, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused(t, addr, errs, clientConfig(t, creds(t, f.good, cliA), srvPeer, addr), "the certificate of client/client-a (serial "+certA.SerialNumber.Text(16)+") was revoked")
+	if _, err := dial(addr, clientConfig(t, creds(t, f.good, cliB), srvPeer, addr)); err != nil {
+		t.Fatalf("client-b after client-a was revoked: %v", err)
+	}
+	if err := serverErr(t, errs); err != nil {
+		t.Fatal(err)
+	}
+	// Twice: the same date, one entry.
+	if _, again, err := ca.RevokeHost(cliA, time.Now().Add(time.Hour)); err != nil || !again.Equal(at) {
+		t.Errorf("revoked again: %v at %s, first %s", err, again, at)
+	}
+	crl, err := readCRL(filepath.Join(f.good, CRLFile), ca.Cert)
+	if err != nil || len(crl.RevokedCertificateEntries) != 1 {
+		t.Fatalf("the list after two revocations of one certificate: %v, %+v", err, crl)
+	}
+	list, err := List(f.good, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, is := range list {
+		revoked := strings.HasPrefix(is.Problem, "revoked on ")
+		if revoked != (is.Peer == cliA) {
+			t.Errorf("cert ls: %s: %q", is.Peer, is.Problem)
+		}
+	}
+
+	// The dialling side: a media host revoked is refused by its callers.
+	maddr, merrs := testServer(t, ServerConfig(creds(t, f.good, mh1)))
+	if _, _, err := ca.RevokeHost(mh1, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dial(maddr, clientConfig(t, creds(t, f.good, srvPeer), mh1, maddr)); err == nil || !strings.Contains(err.Error(), "media-host/mh1") || !errors.Is(err, ErrRevoked) {
+		t.Errorf("dialling a revoked media host: %v", err)
+	}
+	<-merrs
+
+	// A new certificate of client-a is good.
+	if _, err := ca.Issue(newHost(cliA, "127.0.0.1:7450"), 2, time.Now(), true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dial(addr, clientConfig(t, creds(t, f.good, cliA), srvPeer, addr)); err != nil {
+		t.Fatalf("client-a's new certificate: %v", err)
+	}
+	if err := serverErr(t, errs); err != nil {
+		t.Fatal(err)
+	}
+
+	// A damaged list, or another CA's, refuses everyone (here the dialling
+	// side, which reads the same directory, refuses first).
+	path := filepath.Join(f.good, CRLFile)
+	if err := os.WriteFile(path, []byte("not a CRL\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dial(addr, clientConfig(t, creds(t, f.good, cliB), srvPeer, addr)); err == nil || !strings.Contains(err.Error(), "no peer is accepted until it is fixed") {
+		t.Errorf("a damaged list: %v", err)
+	}
+	<-errs
+	other, err := LoadCA(f.other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := other.RevokeHost(cliA, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(f.other, CRLFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dial(addr, clientConfig(t, creds(t, f.good, cliB), srvPeer, addr)); err == nil || !strings.Contains(err.Error(), "not signed by the CA") {
+		t.Errorf("another CA's list: %v", err)
+	}
+	<-errs
+}
