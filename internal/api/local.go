@@ -104,9 +104,9 @@ func nilIfNil[T any](p *T) any {
 }
 
 // MonitorSnapshot is the Snapshot of a backup's live counters: each media
-// agent's bytes with the host of its device (cfg's server host, or this
-// host's name, for a local device), each buffer's fill and each source's
-// bytes. A fleet Runner may use it with jobs.RemoteBackup.Monitor.
+// agent's bytes and records with the host of its device (cfg's server
+// host, or this host's name, for a local device), each buffer's fill and
+// each source's bytes. A fleet Runner may use it with jobs.RemoteBackup.Monitor.
 func MonitorSnapshot(cfg *config.Config, m *jobs.Monitor) Snapshot {
 	var s Snapshot
 	for _, src := range m.Sources {
@@ -115,7 +115,7 @@ func MonitorSnapshot(cfg *config.Config, m *jobs.Monitor) Snapshot {
 		s.Sources = append(s.Sources, SourceProgress{Source: src.Name, Bytes: b, Files: src.Files.Load(), Done: src.Done.Load()})
 	}
 	for _, a := range m.Agents {
-		s.Devices = append(s.Devices, DeviceProgress{MediaAgent: a.Name, Device: a.Device, Host: deviceHost(cfg, a.Device), Copy: a.Copy, Bytes: a.Bytes.Load(), Done: a.Done.Load()})
+		s.Devices = append(s.Devices, DeviceProgress{MediaAgent: a.Name, Device: a.Device, Host: deviceHost(cfg, a.Device), Copy: a.Copy, Bytes: a.Bytes.Load(), Records: a.Records.Load(), Done: a.Done.Load()})
 	}
 	for _, b := range m.Buffers {
 		st := b.Stats()

@@ -18,6 +18,7 @@ type metrics struct {
 	reg *prometheus.Registry
 
 	devBytes  map[devKey]float64 // written by the ended jobs
+	devRecs   map[devKey]float64 // records written by the ended jobs
 	devErrors map[string]float64 // copies failed, by device
 	jobsTotal *prometheus.CounterVec
 	duration  *prometheus.HistogramVec
@@ -31,6 +32,8 @@ type devKey struct {
 var (
 	descDeviceBytes  = prometheus.NewDesc("daisy_device_written_bytes_total", "Bytes the media agent wrote with its device (block payload), by the jobs of this server; rises during a backup.", []string{"media_agent", "device", "host", "copy"}, nil)
 	descCopyBytes    = prometheus.NewDesc("daisy_copy_written_bytes_total", "Bytes written for copy number copy (all media agents of that copy).", []string{"copy"}, nil)
+	descDeviceRecs   = prometheus.NewDesc("daisy_device_records_total", "Records of objects the media agent wrote with its device, by the jobs of this server; rises during a backup.", []string{"media_agent", "device", "host", "copy"}, nil)
+	descCopyRecs     = prometheus.NewDesc("daisy_copy_records_total", "Records written for copy number copy (all media agents of that copy).", []string{"copy"}, nil)
 	descBufferUsed   = prometheus.NewDesc("daisy_buffer_used_bytes", "Memory the records held in the buffer take now (0 when no job uses it).", []string{"buffer", "host"}, nil)
 	descBufferCap    = prometheus.NewDesc("daisy_buffer_capacity_bytes", "Configured size of the buffer.", []string{"buffer", "host"}, nil)
 	descDeviceErrors = prometheus.NewDesc("daisy_device_errors_total", "Copies that failed on the device (backup jobs of this server).", []string{"device"}, nil)
@@ -41,7 +44,7 @@ var (
 func newMetrics(a *API) *metrics {
 	m := &metrics{
 		a: a, reg: prometheus.NewRegistry(),
-		devBytes: map[devKey]float64{}, devErrors: map[string]float64{},
+		devBytes: map[devKey]float64{}, devRecs: map[devKey]float64{}, devErrors: map[string]float64{},
 		jobsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "daisy_jobs_total", Help: "Jobs the API ran, by kind and the state they ended in."}, []string{"kind", "state"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "daisy_job_duration_seconds", Help: "Duration of the jobs the API ran, by kind (refused jobs left out).",
@@ -60,7 +63,9 @@ func (m *metrics) handler() http.Handler {
 // ended adds what an ended job did to the totals; under the table's mutex.
 func (m *metrics) ended(j *job, final Snapshot) {
 	for _, d := range final.Devices {
-		m.devBytes[devKey{d.MediaAgent, d.Device, d.Host, d.Copy}] += float64(d.Bytes)
+		k := devKey{d.MediaAgent, d.Device, d.Host, d.Copy}
+		m.devBytes[k] += float64(d.Bytes)
+		m.devRecs[k] += float64(d.Records)
 	}
 	if res, ok := j.result.(*jobs.BackupResult); ok {
 		for _, o := range res.Objects {
@@ -79,22 +84,26 @@ func (m *metrics) ended(j *job, final Snapshot) {
 
 // Describe sends the descriptions of the collector's own metrics.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descDeviceBytes, descCopyBytes, descBufferUsed, descBufferCap, descDeviceErrors, descJobRunning, descAgentConns} {
+	for _, d := range []*prometheus.Desc{descDeviceBytes, descCopyBytes, descDeviceRecs, descCopyRecs, descBufferUsed, descBufferCap, descDeviceErrors, descJobRunning, descAgentConns} {
 		ch <- d
 	}
 }
 
-// Collect sends the device, copy, buffer, running and connection metrics:
-// the totals of ended jobs plus the live snapshots of running ones.
+// Collect sends the device and copy (bytes, records), buffer, running and
+// connection metrics: the totals of ended jobs plus the live snapshots of
+// running ones.
 func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	cfg := m.a.opts.Config()
 	t := m.a.table
-	dev := map[devKey]float64{}
+	dev, recs := map[devKey]float64{}, map[devKey]float64{}
 	used := map[string]float64{}
 	running := map[string]float64{KindBackup: 0, KindRestore: 0, KindCopy: 0, KindVerify: 0, KindPrune: 0}
 	t.mu.Lock()
 	for k, v := range m.devBytes {
 		dev[k] = v
+	}
+	for k, v := range m.devRecs {
+		recs[k] = v
 	}
 	errs := make(map[string]float64, len(m.devErrors))
 	for k, v := range m.devErrors {
@@ -107,7 +116,9 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	t.eachRunning(func(j *job, s Snapshot) {
 		for _, d := range s.Devices {
-			dev[devKey{d.MediaAgent, d.Device, d.Host, d.Copy}] += float64(d.Bytes)
+			k := devKey{d.MediaAgent, d.Device, d.Host, d.Copy}
+			dev[k] += float64(d.Bytes)
+			recs[k] += float64(d.Records)
 		}
 		for _, b := range s.Buffers {
 			used[b.Buffer] += float64(b.Used)
@@ -122,6 +133,14 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	for c, v := range copies {
 		ch <- prometheus.MustNewConstMetric(descCopyBytes, prometheus.CounterValue, v, strconv.Itoa(c))
+	}
+	copyRecs := map[int]float64{}
+	for k, v := range recs {
+		ch <- prometheus.MustNewConstMetric(descDeviceRecs, prometheus.CounterValue, v, k.agent, k.device, k.host, strconv.Itoa(k.copy))
+		copyRecs[k.copy] += v
+	}
+	for c, v := range copyRecs {
+		ch <- prometheus.MustNewConstMetric(descCopyRecs, prometheus.CounterValue, v, strconv.Itoa(c))
 	}
 	for _, ma := range cfg.MediaAgents() {
 		host := deviceHost(cfg, ma.Device)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"daisy/internal/catalog"
 	"daisy/internal/config"
 	"daisy/internal/device"
 	"daisy/internal/device/devices"
@@ -104,7 +105,11 @@ func (e *env) scrape() map[string]float64 {
 	return out
 }
 
-const bma0Bytes = `daisy_device_written_bytes_total{copy="1",device="tape0",host="%s",media_agent="bma0"}`
+const (
+	bma0Bytes   = `daisy_device_written_bytes_total{copy="1",device="tape0",host="%s",media_agent="bma0"}`
+	bma0Records = `daisy_device_records_total{copy="1",device="tape0",host="%s",media_agent="bma0"}`
+	mma0Records = `daisy_device_records_total{copy="2",device="tape1",host="%s",media_agent="mma0"}`
+)
 
 // Acceptance 6 (the metrics' part): during a backup, two scrapes of
 // /metrics show the device's bytes rising and the buffer's fill; a job
@@ -115,6 +120,7 @@ func TestMetricsDuringBackup(t *testing.T) {
 	e := newEnv(t, testtree.Spec{Seed: 5, SmallFiles: 20, LargeFiles: 2, LargeSize: 6 << 20})
 	defer g.release() // before the env's cleanup waits for the job
 	key := strings.Replace(bma0Bytes, "%s", localHost(e.cfg), 1)
+	recs := strings.Replace(bma0Records, "%s", localHost(e.cfg), 1)
 	before := e.scrape()
 	if before[`daisy_buffer_capacity_bytes{buffer="bma0.B1",host="`+localHost(e.cfg)+`"}`] != 4<<20 {
 		t.Fatalf("no buffer capacity before the job: %v", before)
@@ -140,6 +146,9 @@ func TestMetricsDuringBackup(t *testing.T) {
 	}
 	used := `daisy_buffer_used_bytes{buffer="bma0.B1",host="` + localHost(e.cfg) + `"}`
 	first := poll("bytes written and the buffer filling", func(m map[string]float64) bool { return m[key] > 0 && m[used] > 0 })
+	if first[recs] <= 0 {
+		t.Errorf("%s = %v once bma0 wrote %v bytes", recs, first[recs], first[key])
+	}
 	if first[`daisy_job_running{kind="backup"}`] != 1 {
 		t.Errorf("daisy_job_running{kind=backup} = %v during the backup", first[`daisy_job_running{kind="backup"}`])
 	}
@@ -155,7 +164,10 @@ func TestMetricsDuringBackup(t *testing.T) {
 	if v.State != StateRunning {
 		t.Fatalf("the backup ended before the gate opened: %+v", v)
 	}
-	t.Logf("bma0 wrote %.0f then %.0f bytes; buffer fill %.0f", first[key], second[key], first[used])
+	if second[recs] < first[recs] {
+		t.Errorf("bma0's records fell during the backup: %v then %v", first[recs], second[recs])
+	}
+	t.Logf("bma0 wrote %.0f then %.0f bytes, %.0f then %.0f records; buffer fill %.0f", first[key], second[key], first[recs], second[recs], first[used])
 	g.release()
 	v = e.wait(id)
 	if v.State != jobs.JobSuccess {
@@ -174,6 +186,48 @@ func TestMetricsDuringBackup(t *testing.T) {
 	// The refused backup is counted as refused.
 	if after[`daisy_jobs_total{kind="backup",state="refused"}`] != 1 {
 		t.Errorf("refused jobs: %v", after[`daisy_jobs_total{kind="backup",state="refused"}`])
+	}
+}
+
+// The records each media agent wrote, and each copy: after two backups,
+// daisy_device_records_total of bma0 (copy 1) and mma0 (copy 2) are the
+// records of the extents the catalog holds of each copy of both objects,
+// and daisy_copy_records_total of each copy the same; the records of the
+// ended jobs add up.
+func TestMetricsRecordsPerDeviceAndCopy(t *testing.T) {
+	e := newEnv(t, testtree.Spec{Seed: 8, SmallFiles: 40, LargeFiles: 2, LargeSize: 1 << 20})
+	host := localHost(e.cfg)
+	for range 2 {
+		if v := e.wait(e.startJob(JobRequest{Kind: KindBackup})); v.State != jobs.JobSuccess {
+			t.Fatalf("backup: %+v", v)
+		}
+	}
+	ctx := context.Background()
+	objs, err := e.cat.Objects(ctx, catalog.ObjectFilter{Source: "S"})
+	if err != nil || len(objs) != 2 {
+		t.Fatalf("objects of S: %v %+v", err, objs)
+	}
+	var want [3]float64 // by copy number
+	for _, o := range objs {
+		for c := 1; c <= 2; c++ {
+			xs, err := e.cat.Extents(ctx, o.ID, c)
+			if err != nil || len(xs) == 0 {
+				t.Fatalf("extents of copy %d of %s: %v %+v", c, o.ID, err, xs)
+			}
+			for _, x := range xs {
+				want[c] += float64(x.Records)
+			}
+		}
+	}
+	m := e.scrape()
+	for c, k := range map[int]string{1: bma0Records, 2: mma0Records} {
+		k = strings.Replace(k, "%s", host, 1)
+		if m[k] != want[c] || want[c] == 0 {
+			t.Errorf("%s = %v, want %v (the records of copy %d's extents)", k, m[k], want[c], c)
+		}
+		if ck := `daisy_copy_records_total{copy="` + strconv.Itoa(c) + `"}`; m[ck] != want[c] {
+			t.Errorf("%s = %v, want %v", ck, m[ck], want[c])
+		}
 	}
 }
 

@@ -104,6 +104,7 @@ type DeviceProgress struct {
 	Host       string `json:"host"` // media host; the server's name for a local device
 	Copy       int    `json:"copy"`
 	Bytes      int64  `json:"bytes"`
+	Records    int64  `json:"records"` // records of objects in the blocks written
 	Done       bool   `json:"done"`
 }
 

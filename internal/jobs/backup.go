@@ -85,7 +85,8 @@ type SourceProgress struct {
 type AgentProgress struct {
 	Name, Device string
 	Copy         int
-	Bytes        atomic.Int64
+	Bytes        atomic.Int64 // block payload written
+	Records      atomic.Int64 // records of objects in the blocks written (from the extents reported)
 	Done         atomic.Bool
 }
 
@@ -320,7 +321,7 @@ func (r *backupRun) wire(mgr *pools.Manager) {
 			Name: ma.Name, Device: ma.Device, Volumes: withTiming(&loggedVolumes{VolumeSource: mgr.Drive(pool, dev), log: r.log, agent: ma.Name}, ma, dev, &r.timed),
 			Notify: make(chan struct{}, 1), ExtentTarget: ma.ExtentSize,
 			OnWrite:  func(n int) { prog.Bytes.Add(int64(n)) },
-			OnExtent: r.exts.report,
+			OnExtent: func(e mediaagent.ExtentReport) { prog.Records.Add(r.exts.add(e)) },
 		}
 		a.Session.Job = r.job.ID
 		a.Session.Host = r.host

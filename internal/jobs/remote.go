@@ -226,8 +226,38 @@ func (b *RemoteBackup) End(source string, end records.EndInfo, entries, unchange
 }
 
 // Extent records an extent a media agent reports as its block reached
-// the medium.
-func (b *RemoteBackup) Extent(r mediaagent.ExtentReport) { b.r.exts.report(r) }
+// the medium, and counts the records the block added for the media agent
+// of the copy (its Records in the Monitor).
+func (b *RemoteBackup) Extent(r mediaagent.ExtentReport) {
+	if n := b.r.exts.add(r); n != 0 {
+		if a := b.agentOf(r.Object, r.Copy); a != nil {
+			a.Records.Add(n)
+		}
+	}
+}
+
+// agentOf is the progress of the media agent that writes copy n of
+// object id: the agent of that copy's link in its source's chain; nil
+// when the object is not the job's.
+func (b *RemoteBackup) agentOf(id records.ID, n int) *AgentProgress {
+	b.r.mu.Lock()
+	o := b.r.objects[id]
+	b.r.mu.Unlock()
+	if o == nil {
+		return nil
+	}
+	for _, l := range o.links {
+		if l.Copy != n {
+			continue
+		}
+		for _, a := range b.r.mon.Agents {
+			if a.Name == l.Agent.Name {
+				return a
+			}
+		}
+	}
+	return nil
+}
 
 // DeviceBytes sets the bytes a media agent has written, and whether it is
 // done.

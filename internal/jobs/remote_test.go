@@ -129,3 +129,43 @@ func TestRemoteBackupCommits(t *testing.T) {
 	}
 	checkNothingUnfinished(t, cat)
 }
+
+// The extents a remote media agent reports count the records of its
+// blocks for the media agent of the copy: a report that grows an extent
+// adds only its new records, a new extent all of its own; a report of a
+// copy the object's chain lacks, or of an object not the job's, counts
+// for nobody.
+func TestRemoteBackupCountsRecords(t *testing.T) {
+	ctx := context.Background()
+	cfg, cat := remoteSetup(t)
+	sid := records.NewID()
+	var got int64
+	plane := fakePlane(func(ctx context.Context, b *RemoteBackup) (map[string][]mediaagent.CopyResult, error) {
+		if err := b.Begin(ctx, "S", sid); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range []mediaagent.ExtentReport{
+			{Object: sid, Copy: 1, Seq: 0, Extent: mediaagent.Extent{Records: 3}},
+			{Object: sid, Copy: 1, Seq: 0, Extent: mediaagent.Extent{Records: 5}},
+			{Object: sid, Copy: 1, Seq: 1, Extent: mediaagent.Extent{Records: 2}},
+			{Object: sid, Copy: 2, Seq: 0, Extent: mediaagent.Extent{Records: 100}},
+			{Object: records.NewID(), Copy: 1, Seq: 0, Extent: mediaagent.Extent{Records: 1000}},
+		} {
+			b.Extent(r)
+		}
+		for _, a := range b.Monitor().Agents {
+			if a.Name == "bma0" {
+				got = a.Records.Load()
+			}
+		}
+		b.End("S", records.EndInfo{}, 0, 0, 0, errors.New("stopped by the test"))
+		b.End("A", records.EndInfo{}, 0, 0, 0, errors.New("stopped by the test"))
+		return nil, nil
+	})
+	if _, err := Backup(ctx, cfg, cat, BackupOptions{Plane: plane}); err != nil {
+		t.Fatal(err)
+	}
+	if got != 7 {
+		t.Errorf("bma0 wrote %d records, want 7 (5 of extent 0, 2 of extent 1)", got)
+	}
+}
