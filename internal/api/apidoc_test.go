@@ -8,9 +8,10 @@ package api
 // variables the file defines at its top are set: DAISY_API, DAISY_CA,
 // DAISY_TOKEN, and DAISY_CERT and DAISY_KEY (an admin's certificate).
 //
-// The one change made to the lines before they run: "/tmp/daisy-api-"
-// becomes "<temporary dir>/daisy-api-", so that nothing is left in /tmp
-// and two runs never share a restore target.
+// The lines, the one change made to them before they run ("/tmp/daisy-api-"
+// becomes "<temporary dir>/daisy-api-") and what a sensible answer is are
+// internal/api/apidoc's, shared with cmd/daisy's test that runs the same
+// lines against daisy server and its fleet.
 //
 // Each line must exit 0 and print a sensible answer: JSON (NDJSON for
 // follow), with an "error" for the lines that send no credentials or
@@ -19,10 +20,8 @@ package api
 // start must all succeed.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,47 +30,20 @@ import (
 	"testing"
 	"time"
 
+	"daisy/internal/api/apidoc"
 	"daisy/internal/jobs"
 	"daisy/internal/pki"
 	"daisy/internal/testtree"
 )
 
-// docLine is a curl line of docs/API.md and its line number.
-type docLine struct {
-	n   int
-	cmd string
-}
-
 // apiDoc reads docs/API.md: its curl lines and its first yaml block.
-func apiDoc(t *testing.T) (lines []docLine, yaml string) {
+func apiDoc(t *testing.T) ([]apidoc.Example, string) {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("..", "..", "docs", "API.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	fence := ""
-	var y []string
-	yamlDone := false
-	for i, l := range strings.Split(string(data), "\n") {
-		if strings.HasPrefix(l, "```") {
-			if fence == "" {
-				fence = strings.TrimPrefix(l, "```")
-			} else {
-				if fence == "yaml" && y != nil {
-					yamlDone = true
-				}
-				fence = ""
-			}
-			continue
-		}
-		switch {
-		case fence == "sh" && strings.HasPrefix(l, "curl "):
-			lines = append(lines, docLine{i + 1, l})
-		case fence == "yaml" && !yamlDone:
-			y = append(y, l)
-		}
-	}
-	return lines, strings.Join(y, "\n") + "\n"
+	return apidoc.DocExamples(data), apidoc.Config(data)
 }
 
 func TestAPIDocExamples(t *testing.T) {
@@ -91,7 +63,7 @@ func TestAPIDocExamples(t *testing.T) {
 		re := regexp.MustCompile(`"\$DAISY_API` + strings.ReplaceAll(regexp.QuoteMeta(path), `\{id\}`, `[^/"?]+`) + `["?]`)
 		found := false
 		for _, l := range lines {
-			if re.MatchString(l.cmd) && (method == "POST") == strings.Contains(l.cmd, " -d '") {
+			if re.MatchString(l.Cmd) && (method == "POST") == strings.Contains(l.Cmd, " -d '") {
 				found = true
 			}
 		}
@@ -113,7 +85,7 @@ func TestAPIDocExamples(t *testing.T) {
 		"DAISY_API="+e.addr, "DAISY_CA="+filepath.Join(e.pkiDir, pki.CACertFile), "DAISY_TOKEN="+e.token,
 		"DAISY_CERT="+admin+".crt", "DAISY_KEY="+admin+".key")
 	for _, l := range lines {
-		cmd := strings.ReplaceAll(l.cmd, "/tmp/daisy-api-", tmp+"/daisy-api-")
+		cmd := l.Command(tmp)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		c := exec.CommandContext(ctx, "sh", "-c", cmd)
 		c.Env = env
@@ -122,10 +94,12 @@ func TestAPIDocExamples(t *testing.T) {
 		out, err := c.Output()
 		cancel()
 		if err != nil {
-			t.Errorf("docs/API.md:%d: %s\n%v: %s%s", l.n, l.cmd, err, out, stderr.Bytes())
+			t.Errorf("docs/API.md:%d: %s\n%v: %s%s", l.Line, l.Cmd, err, out, stderr.Bytes())
 			continue
 		}
-		checkDocAnswer(t, l, out)
+		if err := l.Check(out); err != nil {
+			t.Errorf("docs/API.md:%d: %s\n%v\n%s", l.Line, l.Cmd, err, out)
+		}
 	}
 
 	// The jobs the examples started all ended well; the restore is the tree.
@@ -160,53 +134,5 @@ func TestAPIDocExamples(t *testing.T) {
 	diffs, err := testtree.Compare(filepath.Join(e.dir, "data", "home"), restored)
 	if err != nil || len(diffs) > 0 {
 		t.Errorf("the example's restore: %v %s", err, strings.Join(diffs, "\n"))
-	}
-}
-
-// checkDocAnswer checks that the output of an example is what its kind
-// of request answers.
-func checkDocAnswer(t *testing.T, l docLine, out []byte) {
-	t.Helper()
-	where := func() string { return l.cmd + "\n" + string(out) }
-	if len(bytes.TrimSpace(out)) == 0 {
-		t.Errorf("docs/API.md:%d printed nothing: %s", l.n, l.cmd)
-		return
-	}
-	if strings.Contains(l.cmd, `/metrics"`) {
-		for _, m := range []string{"# TYPE daisy_device_written_bytes_total counter", "daisy_buffer_capacity_bytes{", "daisy_jobs_total{", "daisy_job_duration_seconds_bucket{", "go_goroutines"} {
-			if !bytes.Contains(out, []byte(m)) {
-				t.Errorf("docs/API.md:%d: no %q in %s", l.n, m, out)
-			}
-		}
-		return
-	}
-	var vals []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	sc.Buffer(nil, 16<<20)
-	if strings.Contains(l.cmd, "/follow") {
-		for sc.Scan() {
-			var v map[string]any
-			if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
-				t.Errorf("docs/API.md:%d: a line that is not JSON: %v\n%s", l.n, err, where())
-				return
-			}
-			vals = append(vals, v)
-		}
-		if last := vals[len(vals)-1]; last["state"] != jobs.JobSuccess || last["result"] == nil {
-			t.Errorf("docs/API.md:%d: the last line is not the ended job: %s", l.n, where())
-		}
-	} else {
-		var v map[string]any
-		if err := json.Unmarshal(out, &v); err != nil {
-			t.Errorf("docs/API.md:%d: not JSON: %v\n%s", l.n, err, where())
-			return
-		}
-		vals = append(vals, v)
-	}
-	credentials := strings.Contains(l.cmd, "Bearer $DAISY_TOKEN") || strings.Contains(l.cmd, `--cert "$DAISY_CERT"`)
-	_, isErr := vals[0]["error"]
-	wantErr := !credentials || strings.Contains(l.cmd, `"nope"`)
-	if isErr != wantErr {
-		t.Errorf("docs/API.md:%d: error %v, want %v: %s", l.n, isErr, wantErr, where())
 	}
 }
