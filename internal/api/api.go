@@ -101,7 +101,7 @@ func (a *API) Shutdown(ctx context.Context) error { return a.table.close(ctx) }
 
 // Endpoints are the API's routes (docs/API.md documents each).
 var Endpoints = []string{
-	"POST /v1/jobs", "GET /v1/jobs", "GET /v1/jobs/{id}", "GET /v1/jobs/{id}/follow",
+	"POST /v1/jobs", "GET /v1/jobs", "GET /v1/jobs/{id}", "GET /v1/jobs/{id}/follow", "POST /v1/jobs/{id}/cancel",
 	"GET /v1/topology", "GET /v1/objects", "GET /v1/objects/{id}", "GET /v1/objects/{id}/copies", "GET /v1/objects/{id}/files",
 	"GET /v1/volumes", "GET /v1/pools", "GET /v1/health", "GET /metrics",
 }
@@ -112,6 +112,7 @@ func (a *API) routes() {
 		"GET /v1/jobs":                a.listJobs,
 		"GET /v1/jobs/{id}":           a.getJob,
 		"GET /v1/jobs/{id}/follow":    a.followJob,
+		"POST /v1/jobs/{id}/cancel":   a.cancelJob,
 		"GET /v1/topology":            a.topology,
 		"GET /v1/objects":             a.objects,
 		"GET /v1/objects/{id}":        a.object,
@@ -370,6 +371,22 @@ func (a *API) getJob(w http.ResponseWriter, r *http.Request) {
 	if j, ok := a.jobOf(w, r); ok {
 		writeJSON(w, http.StatusOK, a.table.view(j))
 	}
+}
+
+// cancelJob stops a running job (POST /v1/jobs/{id}/cancel): 202 with the
+// job, which ends interrupted; 409 when it has ended already.
+func (a *API) cancelJob(w http.ResponseWriter, r *http.Request) {
+	j, ok := a.jobOf(w, r)
+	if !ok {
+		return
+	}
+	who := callerName(r)
+	if err := a.table.cancelJob(j, fmt.Errorf("cancelled through the API by %s", who)); err != nil {
+		a.fail(w, r, http.StatusConflict, fmt.Sprintf("job %d: %v (%s)", j.id, err, a.table.view(j).State))
+		return
+	}
+	a.opts.Logger.Info("job cancelled", "job", j.id, "kind", j.req.Kind, "caller", who)
+	writeJSON(w, http.StatusAccepted, a.table.view(j))
 }
 
 // FollowLine is a line of GET /v1/jobs/{id}/follow but the last, which is

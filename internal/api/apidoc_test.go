@@ -63,7 +63,8 @@ func TestAPIDocExamples(t *testing.T) {
 		re := regexp.MustCompile(`"\$DAISY_API` + strings.ReplaceAll(regexp.QuoteMeta(path), `\{id\}`, `[^/"?]+`) + `["?]`)
 		found := false
 		for _, l := range lines {
-			if re.MatchString(l.Cmd) && (method == "POST") == strings.Contains(l.Cmd, " -d '") {
+			post := strings.Contains(l.Cmd, " -d '") || strings.Contains(l.Cmd, " -X POST ")
+			if re.MatchString(l.Cmd) && (method == "POST") == post {
 				found = true
 			}
 		}

@@ -3,7 +3,9 @@ package api
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 
 	"daisy/internal/jobs"
@@ -106,5 +108,49 @@ func TestJobsContextCancelled(t *testing.T) {
 	_ = json.Unmarshal(data, &cj)
 	if len(cj) != 1 || cj[0].State != jobs.JobInterrupted || cj[0].ID != v.CatalogJob {
 		t.Errorf("the catalog's job: %s (the API's: catalog job %d)", data, v.CatalogJob)
+	}
+}
+
+// POST /v1/jobs/{id}/cancel stops a running job: it ends interrupted, in
+// the API and in the catalog, and the other jobs go on; a job that ended
+// is 409, an unknown one 404, and the call needs credentials.
+func TestCancelJob(t *testing.T) {
+	g := gateDevice(t, "tape0")
+	e := newEnv(t, testtree.Spec{Seed: 10, SmallFiles: 10, LargeFiles: 1, LargeSize: 6 << 20})
+	defer g.release()
+	id := e.startJob(JobRequest{Kind: KindBackup})
+	g.let(3)
+	if code, body, _ := e.do(nil, http.MethodPost, jobURL(id)+"/cancel", "", nil); code != http.StatusUnauthorized {
+		t.Errorf("cancel without a token: %d %s", code, body)
+	}
+	code, body, _ := e.do(nil, http.MethodPost, jobURL(id)+"/cancel", e.token, nil)
+	if code != http.StatusAccepted {
+		t.Fatalf("cancel: %d %s", code, body)
+	}
+	g.release()
+	v := e.wait(id)
+	if v.State != jobs.JobInterrupted || !strings.Contains(v.Error+fmt.Sprint(v.Result), "cancel") {
+		t.Fatalf("after the cancel: %s, error %q, result %v", v.State, v.Error, v.Result)
+	}
+	var hist JobList
+	e.get("/v1/jobs", http.StatusOK, &hist)
+	data, _ := json.Marshal(hist.History)
+	var cj []struct {
+		ID    int64
+		State string
+	}
+	_ = json.Unmarshal(data, &cj)
+	if len(cj) != 1 || cj[0].State != jobs.JobInterrupted || cj[0].ID != v.CatalogJob {
+		t.Errorf("the catalog's job: %s (the API's: catalog job %d)", data, v.CatalogJob)
+	}
+	if code, body, _ := e.do(nil, http.MethodPost, jobURL(id)+"/cancel", e.token, nil); code != http.StatusConflict || !strings.Contains(string(body), "has ended") {
+		t.Errorf("cancel of an ended job: %d %s", code, body)
+	}
+	if code, body, _ := e.do(nil, http.MethodPost, jobURL(9999)+"/cancel", e.token, nil); code != http.StatusNotFound {
+		t.Errorf("cancel of an unknown job: %d %s", code, body)
+	}
+	// The next job runs.
+	if v := e.wait(e.startJob(JobRequest{Kind: KindBackup})); v.State != jobs.JobSuccess {
+		t.Errorf("the job after the cancelled one: %s %s", v.State, v.Error)
 	}
 }

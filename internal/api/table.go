@@ -30,6 +30,7 @@ type job struct {
 	started time.Time
 	done    chan struct{} // closed when the job ended
 	ready   chan struct{} // closed when progress is registered or the job ended
+	cancel  context.CancelCauseFunc
 
 	// Under table.mu:
 	catalogJob int64
@@ -84,7 +85,8 @@ func (t *table) start(ctx context.Context, r Runner, req JobRequest, sched strin
 	}
 	t.gc(time.Now())
 	t.next++
-	j := &job{id: t.next, req: req, sched: sched, started: time.Now().UTC(), done: make(chan struct{}), ready: make(chan struct{}), state: StateRunning}
+	ctx, cancel := context.WithCancelCause(ctx)
+	j := &job{id: t.next, req: req, sched: sched, started: time.Now().UTC(), done: make(chan struct{}), ready: make(chan struct{}), state: StateRunning, cancel: cancel}
 	t.jobs[j.id] = j
 	t.wg.Add(1)
 	t.mu.Unlock()
@@ -103,6 +105,7 @@ func (t *table) start(ctx context.Context, r Runner, req JobRequest, sched strin
 	}
 	go func() {
 		defer t.wg.Done()
+		defer cancel(nil)
 		res, err := r.Run(ctx, req, hooks)
 		t.finish(j, res, err)
 	}()
@@ -152,6 +155,22 @@ func (t *table) finish(j *job, res any, err error) {
 	t.mu.Unlock()
 	j.readyOnce.Do(func() { close(j.ready) })
 	close(j.done)
+}
+
+// ErrJobEnded is the error of cancelling a job that is over.
+var ErrJobEnded = errors.New("the job has ended")
+
+// cancelJob stops j with cause: its job ends interrupted, as at the
+// server's SIGTERM (the copies it had not finished are failed).
+func (t *table) cancelJob(j *job, cause error) error {
+	t.mu.Lock()
+	running := j.state == StateRunning
+	t.mu.Unlock()
+	if !running {
+		return ErrJobEnded
+	}
+	j.cancel(cause)
+	return nil
 }
 
 func isFieldError(err error) bool {

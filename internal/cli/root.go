@@ -208,7 +208,7 @@ mirror copy its chain asks for.
 	})
 	root.AddCommand(
 		newInitCmd(g), newCheckCmd(g), newGraphCmd(g),
-		newBackupCmd(g), newRestoreCmd(g), newCatCmd(g), newLsCmd(g), newFindCmd(g), newScanCmd(g), newVerifyCmd(g), newPruneCmd(g), newCatalogCmd(g), newSimulateCmd(g), newCertCmd(g), newTokenCmd(g),
+		newBackupCmd(g), newRestoreCmd(g), newCatCmd(g), newLsCmd(g), newFindCmd(g), newScanCmd(g), newVerifyCmd(g), newPruneCmd(g), newCatalogCmd(g), newSimulateCmd(g), newCertCmd(g), newTokenCmd(g), newCancelCmd(g),
 	)
 	root.AddCommand(newCopyCmds(g)...)
 	root.AddCommand(newDaemonCmds(g)...)

@@ -58,9 +58,10 @@ func (e Example) Command(dir string) string {
 
 // Check reports what is wrong with out as the answer of e: it must be JSON
 // (NDJSON whose last line is the ended, successful job, for follow), with
-// an "error" exactly for the lines that send no credentials or wrong ones
-// or name a source that does not exist; Prometheus text with daisy's
-// metrics for /metrics.
+// an "error" exactly for the lines that send no credentials or wrong ones,
+// name a source that does not exist, or cancel a job (job 1, which has
+// ended when that line runs); Prometheus text with daisy's metrics for
+// /metrics.
 func (e Example) Check(out []byte) error {
 	if len(bytes.TrimSpace(out)) == 0 {
 		return errors.New("printed nothing")
@@ -98,7 +99,7 @@ func (e Example) Check(out []byte) error {
 	}
 	credentials := strings.Contains(e.Cmd, "Bearer $DAISY_TOKEN") || strings.Contains(e.Cmd, `--cert "$DAISY_CERT"`)
 	_, isErr := vals[0]["error"]
-	if wantErr := !credentials || strings.Contains(e.Cmd, `"nope"`); isErr != wantErr {
+	if wantErr := !credentials || strings.Contains(e.Cmd, `"nope"`) || strings.Contains(e.Cmd, `/cancel"`); isErr != wantErr {
 		return fmt.Errorf("an error answer: %v, want %v", isErr, wantErr)
 	}
 	return nil
