@@ -3,11 +3,11 @@ package main
 // The README test (issue 9, acceptance 2): the commands of README.md,
 // extracted from the file (every indented code block, in order), run with
 // bash -e -o pipefail in a fresh clone-like directory: a temporary
-// directory that holds copies of the repository's docs/ and examples/ and
-// the daisy binary built by this test at ./daisy. Each line must exit 0
-// (the lines whose comments name exit 3 do so only on damage, and this run
-// has none). The whole sequence runs twice in the same directory, as a
-// user who pastes it again would.
+// directory that holds copies of the repository's docs/, examples/ and
+// scripts/ and the daisy binary built by this test at ./daisy. Each line
+// must exit 0 (the lines whose comments name exit 3 do so only on damage,
+// and this run has none). The whole sequence runs twice in the same
+// directory, as a user who pastes it again would.
 //
 // Changes made to the lines before they run, and nothing else:
 //   - the set-up line's leading "go build -o daisy ./cmd/daisy && " is
@@ -102,7 +102,7 @@ func TestReadmeCommands(t *testing.T) {
 	if err := os.Mkdir(clone, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range []string{"docs", "examples"} {
+	for _, d := range []string{"docs", "examples", "scripts"} {
 		if out, err := exec.Command("cp", "-a", filepath.Join("../..", d), clone).CombinedOutput(); err != nil {
 			t.Fatalf("cp %s: %v\n%s", d, err, out)
 		}
