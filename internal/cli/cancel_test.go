@@ -121,4 +121,3 @@ func TestCancelRemoteJob(t *testing.T) {
 		t.Errorf("cancel without a server: %d %q", code, errs)
 	}
 }
-
