@@ -62,8 +62,8 @@ run "$daisy" -c "$cfg" restore --source D2 --copy 3 --to "$dir/restore"
 run diff -r "$dir/data/D2" "$dir/restore$dir/data/D2"
 echo "identical"
 say "Prometheus metrics of the server: bytes per device"
-printf '$ %s\n' "curl --cacert \$DAISY_CA -H \"Authorization: Bearer \$DAISY_TOKEN\" https://${addr[api]}/metrics | grep ^daisy_device_bytes_total"
-api "https://${addr[api]}/metrics" | grep '^daisy_device_bytes_total' || { echo "no daisy_device_bytes_total in /metrics" >&2; exit 1; }
+printf '$ %s\n' "curl --cacert \$DAISY_CA -H \"Authorization: Bearer \$DAISY_TOKEN\" https://${addr[api]}/metrics | grep ^daisy_device_written_bytes_total"
+api "https://${addr[api]}/metrics" | grep '^daisy_device_written_bytes_total' || { echo "no daisy_device_written_bytes_total in /metrics" >&2; exit 1; }
 run "$daisy" -c "$cfg" ls jobs
 say "stopping the daemons (SIGTERM)"
 fleet_down
