@@ -711,3 +711,33 @@ func TestFleetMediaHostLostMidJob(t *testing.T) {
 	}
 	f.restoreAll(good, "after-m2-lost")
 }
+
+// A restore whose first good copy is on a media host that is down reads
+// a copy on another host: D1's copy 1 is on m1, copies 2 and 3 on m2;
+// with m1 stopped the restore takes m2's, says why m1 was skipped, and the
+// tree is identical. With both down it fails naming both.
+func TestFleetRestoreFallsBackToAnotherHost(t *testing.T) {
+	f := newTestFleet(t)
+	res := f.backup(jobs.LevelFull)
+	if res.State != catalog.JobSuccess {
+		t.Fatalf("backup: %s", res.State)
+	}
+	f.gs["m1"].Stop()
+	target := filepath.Join(f.dir, "restore", "fallback")
+	rr, err := f.srv.Restore(context.Background(), RestoreOptions{Source: "D1", Target: target})
+	if err != nil || rr.State != catalog.JobSuccess {
+		t.Fatalf("restore with m1 down: %v (%+v)", err, rr)
+	}
+	if len(rr.Parts) != 1 || rr.Parts[0].MediaHost != "m2" || rr.Copy != 2 || len(rr.Parts[0].Skipped) != 1 || !strings.Contains(rr.Parts[0].Skipped[0], "media host m1") {
+		t.Errorf("restore with m1 down: copy %d, parts %+v", rr.Copy, rr.Parts)
+	}
+	orig := filepath.Join(f.dir, "data", "D1")
+	if diffs, err := testtree.Compare(orig, filepath.Join(target, orig)); err != nil || len(diffs) > 0 {
+		t.Errorf("restored D1 differs (%v): %s", err, strings.Join(diffs, "; "))
+	}
+	f.gs["m2"].Stop()
+	_, err = f.srv.Restore(context.Background(), RestoreOptions{Source: "D1", Target: filepath.Join(f.dir, "restore", "none")})
+	if err == nil || !strings.Contains(err.Error(), "no media host of its good copies can serve it") || !strings.Contains(err.Error(), "media host m1") || !strings.Contains(err.Error(), "media host m2") {
+		t.Errorf("restore with both media hosts down: %v", err)
+	}
+}

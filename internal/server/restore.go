@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -55,7 +57,10 @@ type RestorePartResult struct {
 	Bytes       int64         `json:"bytes"`        // object stream bytes sent
 	VolumeBytes int64         `json:"volume_bytes"` // bytes read from volumes
 	Attempts    []CopyAttempt `json:"attempts,omitempty"`
-	Error       string        `json:"error,omitempty"`
+	// Skipped says why the media hosts of copies before this one could
+	// not serve the part (down, refusing).
+	Skipped []string `json:"skipped,omitempty"`
+	Error   string   `json:"error,omitempty"`
 }
 
 // CopyAttempt is one copy a media host tried for a part.
@@ -333,10 +338,49 @@ func (s *Server) preparePart(ctx context.Context, cfg *config.Config, data []byt
 		d, _ := cfg.Device(cp.Device)
 		return d.Host
 	}
-	host := hostOf(good[0])
+	// The media hosts of the good copies, in the order of the copies: the
+	// first one that answers serves the part, with all of its copies; a
+	// host that is down or refuses leaves it to the next (its reason is
+	// in the part's result).
+	var hosts []string
+	for _, cp := range good {
+		if h := hostOf(cp); !slices.Contains(hosts, h) {
+			hosts = append(hosts, h)
+		}
+	}
+	var skipped []string
+	for _, host := range hosts {
+		rp, err := s.planOnHost(ctx, cfg, data, job, c, good, hostOf, host, whole, log)
+		if err == nil {
+			rp.res.Skipped = skipped
+			return rp, nil
+		}
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		log.Warn("restore: a media host cannot serve the part; trying the next copy's", "part_object", c.ID, "media_host", host, "err", err)
+		skipped = append(skipped, err.Error())
+	}
+	return nil, fmt.Errorf("object %s of %s: no media host of its good copies can serve it: %s", c.ID, c.Source, strings.Join(skipped, "; "))
+}
+
+// planHostTimeout bounds how long a media host may take to answer a read
+// plan before the next copy's host is tried.
+const planHostTimeout = 20 * time.Second
+
+// planOnHost asks media host host for a read ticket of object c with the
+// good copies on its devices.
+func (s *Server) planOnHost(ctx context.Context, cfg *config.Config, data []byte, job int64, c catalog.Object, good []catalog.Copy, hostOf func(catalog.Copy) string, host string, whole bool, log *slog.Logger) (*readPart, error) {
 	mh, ok := cfg.MediaHost(host)
+	first := -1
+	for i, cp := range good {
+		if hostOf(cp) == host {
+			first = i
+			break
+		}
+	}
 	if host == "" || !ok || mh.Address == "" {
-		return nil, fmt.Errorf("copy %d of object %s: its device %s is on no media host of %s", good[0].Number, c.ID, good[0].Device, cfg.File)
+		return nil, fmt.Errorf("copy %d of object %s: its device %s is on no media host of %s", good[first].Number, c.ID, good[first].Device, cfg.File)
 	}
 	plan := &pb.ReadPlan{Job: uint64(job), Object: c.ID, Source: c.Source, Length: uint64(c.Length), Client: c.Client, Config: data, ConfigFile: cfg.File}
 	for _, cp := range good {
@@ -355,11 +399,14 @@ func (s *Server) preparePart(ctx context.Context, cfg *config.Config, data []byt
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	rp := &readPart{conn: conn, cancel: cancel,
-		res: &RestorePartResult{Object: c.ID, Level: c.Level, Copy: good[0].Number, MediaHost: host, Whole: whole}}
+		res: &RestorePartResult{Object: c.ID, Level: c.Level, Copy: good[first].Number, MediaHost: host, Whole: whole}}
 	fail := func(err error) (*readPart, error) {
 		rp.close()
 		return nil, err
 	}
+	// The plan's answer within planHostTimeout; the stream lives on.
+	timer := time.AfterFunc(planHostTimeout, cancel)
+	defer timer.Stop()
 	rp.stream, err = pb.NewMediaHostClient(conn).Restore(sctx)
 	if err != nil {
 		return fail(fmt.Errorf("media host %s at %s: %s", host, mh.Address, rpc.Message(err)))
@@ -368,6 +415,9 @@ func (s *Server) preparePart(ctx context.Context, cfg *config.Config, data []byt
 		return fail(fmt.Errorf("media host %s at %s: send the read plan: %s", host, mh.Address, rpc.Message(err)))
 	}
 	ev, err := rp.stream.Recv()
+	if !timer.Stop() {
+		return fail(fmt.Errorf("media host %s at %s: no answer to the read plan of object %s within %s", host, mh.Address, c.ID, planHostTimeout))
+	}
 	if err != nil {
 		return fail(fmt.Errorf("media host %s at %s: read plan of object %s: %s", host, mh.Address, c.ID, rpc.Message(err)))
 	}
