@@ -98,17 +98,7 @@ func TestJobsContextCancelled(t *testing.T) {
 	if v.State != jobs.JobInterrupted {
 		t.Fatalf("after the cancel: %s %s", v.State, v.Error)
 	}
-	var hist JobList
-	e.get("/v1/jobs", http.StatusOK, &hist)
-	data, _ := json.Marshal(hist.History)
-	var cj []struct {
-		ID    int64
-		State string
-	}
-	_ = json.Unmarshal(data, &cj)
-	if len(cj) != 1 || cj[0].State != jobs.JobInterrupted || cj[0].ID != v.CatalogJob {
-		t.Errorf("the catalog's job: %s (the API's: catalog job %d)", data, v.CatalogJob)
-	}
+	onlyCatalogJobInterrupted(t, e, v)
 }
 
 // POST /v1/jobs/{id}/cancel stops a running job: it ends interrupted, in
@@ -132,6 +122,23 @@ func TestCancelJob(t *testing.T) {
 	if v.State != jobs.JobInterrupted || !strings.Contains(v.Error+fmt.Sprint(v.Result), "cancel") {
 		t.Fatalf("after the cancel: %s, error %q, result %v", v.State, v.Error, v.Result)
 	}
+	onlyCatalogJobInterrupted(t, e, v)
+	if code, body, _ := e.do(nil, http.MethodPost, jobURL(id)+"/cancel", e.token, nil); code != http.StatusConflict || !strings.Contains(string(body), "has ended") {
+		t.Errorf("cancel of an ended job: %d %s", code, body)
+	}
+	if code, body, _ := e.do(nil, http.MethodPost, jobURL(9999)+"/cancel", e.token, nil); code != http.StatusNotFound {
+		t.Errorf("cancel of an unknown job: %d %s", code, body)
+	}
+	// The next job runs.
+	if v := e.wait(e.startJob(JobRequest{Kind: KindBackup})); v.State != jobs.JobSuccess {
+		t.Errorf("the job after the cancelled one: %s %s", v.State, v.Error)
+	}
+}
+
+// onlyCatalogJobInterrupted checks that the catalog's history holds one
+// job, v's, and that it is interrupted.
+func onlyCatalogJobInterrupted(t *testing.T, e *env, v JobView) {
+	t.Helper()
 	var hist JobList
 	e.get("/v1/jobs", http.StatusOK, &hist)
 	data, _ := json.Marshal(hist.History)
@@ -142,15 +149,5 @@ func TestCancelJob(t *testing.T) {
 	_ = json.Unmarshal(data, &cj)
 	if len(cj) != 1 || cj[0].State != jobs.JobInterrupted || cj[0].ID != v.CatalogJob {
 		t.Errorf("the catalog's job: %s (the API's: catalog job %d)", data, v.CatalogJob)
-	}
-	if code, body, _ := e.do(nil, http.MethodPost, jobURL(id)+"/cancel", e.token, nil); code != http.StatusConflict || !strings.Contains(string(body), "has ended") {
-		t.Errorf("cancel of an ended job: %d %s", code, body)
-	}
-	if code, body, _ := e.do(nil, http.MethodPost, jobURL(9999)+"/cancel", e.token, nil); code != http.StatusNotFound {
-		t.Errorf("cancel of an unknown job: %d %s", code, body)
-	}
-	// The next job runs.
-	if v := e.wait(e.startJob(JobRequest{Kind: KindBackup})); v.State != jobs.JobSuccess {
-		t.Errorf("the job after the cancelled one: %s %s", v.State, v.Error)
 	}
 }
