@@ -463,8 +463,18 @@ func backupWith(t *testing.T, ctx context.Context, ac pb.AgentClient, order *pb.
 		ev.err = err
 		return ev
 	}
+	// A Send that fails with io.EOF means the agent ended the stream; its
+	// status, from Recv, says why.
+	sendErr := func(err error) error {
+		if errors.Is(err, io.EOF) {
+			if _, rerr := st.Recv(); rerr != nil {
+				return rerr
+			}
+		}
+		return err
+	}
 	if err := st.Send(&pb.BackupControl{Control: &pb.BackupControl_Order{Order: order}}); err != nil {
-		ev.err = err
+		ev.err = sendErr(err)
 		return ev
 	}
 	first, err := st.Recv()
@@ -480,7 +490,7 @@ func backupWith(t *testing.T, ctx context.Context, ac pb.AgentClient, order *pb.
 		t.Fatalf("object %q: %v", ev.object, err)
 	}
 	if err := st.Send(&pb.BackupControl{Control: &pb.BackupControl_Go{Go: &pb.Go{}}}); err != nil {
-		ev.err = err
+		ev.err = sendErr(err)
 		return ev
 	}
 	for {

@@ -482,6 +482,13 @@ func (p *plane) beginSource(ctx context.Context, cfg *config.Config, b *jobs.Rem
 		Target:          &pb.Target{Host: host, Address: mh.Address, Buffer: sr.buffer},
 	}
 	if err := sr.st.Send(&pb.BackupControl{Control: &pb.BackupControl_Order{Order: order}}); err != nil {
+		if errors.Is(err, io.EOF) {
+			// The agent ended the stream at once (it refused the
+			// order): its status says why. Nobody reads the stream yet.
+			if _, rerr := sr.st.Recv(); rerr != nil && !errors.Is(rerr, io.EOF) {
+				err = rerr
+			}
+		}
 		return end(sr.lost(err))
 	}
 	ev, err := sr.st.Recv()
