@@ -325,30 +325,7 @@ func TestFleetFigure2Processes(t *testing.T) {
 		}
 	}()
 	// Every host says Hello: the topology shows them connected.
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		var topo struct {
-			Hosts []struct {
-				Name      string `json:"name"`
-				Role      string `json:"role"`
-				Connected bool   `json:"connected"`
-			} `json:"hosts"`
-		}
-		code := f.api("GET", "/v1/topology", nil, &topo)
-		up := 0
-		for _, h := range topo.Hosts {
-			if h.Connected && h.Role != "server" {
-				up++
-			}
-		}
-		if code == http.StatusOK && up == 5 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the fleet did not come up within 60s: topology %d %+v", code, topo)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	waitFleet(t, f, 5)
 
 	j := f.job(map[string]any{"kind": "backup"})
 	var res struct {
